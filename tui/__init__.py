@@ -1,0 +1,1 @@
+"""seglab's terminal front end: the Typer CLI and the Textual dashboard."""
