@@ -1,0 +1,80 @@
+"""Small named blocks the segmentation networks are composed of (conv stacks, decoder up-blocks)
+and the pad-to-a-multiple helper that lets them take images of any size."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvBNReLU(nn.Sequential):
+    """3x3 same-padding conv (no bias: BatchNorm's shift makes it redundant), BatchNorm, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class DoubleConv(nn.Sequential):
+    """Two ConvBNReLU in a row: the unit every UNet stage and decoder block is made of."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(ConvBNReLU(in_channels, out_channels), ConvBNReLU(out_channels, out_channels))
+
+
+def resize_to(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
+    """Nearest-resize x to `size` (H, W); a no-op when it already has that size."""
+    if x.shape[-2:] == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="nearest")
+
+
+class TransposedUpBlock(nn.Module):
+    """UNet decoder step: learned 2x upsampling (halving channels), concat the skip, DoubleConv."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, kernel_size=2, stride=2)
+        self.conv = DoubleConv(in_channels // 2 + skip_channels, out_channels)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        # The transposed conv gives exactly 2x; the resize only matters if a caller feeds
+        # sizes that are not multiples of the network's stride.
+        x = resize_to(self.up(x), skip.shape[-2:])
+        return self.conv(torch.cat([x, skip], dim=1))
+
+
+class InterpUpBlock(nn.Module):
+    """ResNet-UNet decoder step: 2x nearest upsampling, concat the skip if any, DoubleConv."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = DoubleConv(in_channels + skip_channels, out_channels)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        if skip is None:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        else:
+            x = torch.cat([resize_to(x, skip.shape[-2:]), skip], dim=1)
+        return self.conv(x)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Zero-pad x on the bottom and right so H and W are multiples of `multiple`.
+
+    Returns the padded tensor and the original (H, W) to crop the output back to.
+    Zeros rather than reflect: reflect fails when the pad is wider than the image (a 5 px
+    image padded to 16), zeros work for any size, and on normalised input zero is the
+    dataset-mean colour, the same value the convs' own same-padding already uses.
+    Padding only bottom/right keeps the crop a plain slice from the origin.
+    """
+    height, width = x.shape[-2:]
+    pad_bottom = -height % multiple
+    pad_right = -width % multiple
+    if pad_bottom or pad_right:
+        x = F.pad(x, (0, pad_right, 0, pad_bottom))
+    return x, (height, width)

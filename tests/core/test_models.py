@@ -1,0 +1,113 @@
+"""Both segmentation networks: any-size forward/backward, sizes, gradients, determinism, and
+loading local torchvision resnet34 weights into the ResNet34-UNet encoder (smp BaseModelTester style)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import resnet34
+
+from core.errors import CheckpointError, ConfigError
+from core.models import MODEL_NAMES, ResNet34UNet, build_model, count_parameters
+
+TEST_WIDTH = 8
+# Parameter counts at the default width 64 (the README quotes them). UNet matches the
+# well-known 31.0M of Ronneberger's UNet with BatchNorm; resnet34's encoder is 21.28M of its total.
+PARAMETERS_AT_WIDTH_64 = {"unet": 31_037_633, "resnet34_unet": 24_436_241}
+
+
+@pytest.fixture(autouse=True)
+def fixed_seed():
+    torch.manual_seed(0)
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    return next(module for module in model.modules() if isinstance(module, nn.Conv2d))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("height,width", [(75, 113), (64, 64), (33, 47)])
+def test_output_has_input_size_and_backward_reaches_first_conv(name, height, width):
+    model = build_model(name, width=TEST_WIDTH).train()
+    images = torch.randn(2, 3, height, width)
+
+    logits = model(images)
+    logits.mean().backward()
+
+    assert logits.shape == (2, 1, height, width)
+    gradient = first_conv(model).weight.grad
+    assert gradient is not None and gradient.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_parameter_count_at_width_64_matches_the_documented_size(name):
+    # On the meta device nothing is allocated or initialised, so the full-size models are free.
+    with torch.device("meta"):
+        model = build_model(name, width=64)
+    assert count_parameters(model) == pytest.approx(PARAMETERS_AT_WIDTH_64[name], rel=0.01)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_eval_mode_forward_is_deterministic(name):
+    model = build_model(name, width=TEST_WIDTH).eval()
+    images = torch.randn(1, 3, 40, 56)
+    with torch.no_grad():
+        assert torch.equal(model(images), model(images))
+
+
+def test_unknown_model_name_error_lists_known_names():
+    with pytest.raises(ConfigError) as caught:
+        build_model("segformer")
+    for name in MODEL_NAMES:
+        assert name in str(caught.value)
+
+
+def test_unet_rejects_encoder_weights():
+    with pytest.raises(ConfigError, match="resnet34_unet"):
+        build_model("unet", encoder_weights="resnet34.pth")
+
+
+def test_torchvision_resnet34_weights_load_into_encoder(tmp_path):
+    torchvision_weights = resnet34(weights=None).state_dict()
+    weights_file = tmp_path / "resnet34.pth"
+    torch.save(torchvision_weights, weights_file)
+
+    model = build_model("resnet34_unet", width=64, encoder_weights=weights_file)
+
+    encoder_weights = model.encoder.state_dict()
+    assert encoder_weights.keys() == {key for key in torchvision_weights if not key.startswith("fc.")}
+    for key, tensor in encoder_weights.items():
+        assert torch.equal(tensor, torchvision_weights[key]), key
+
+
+def _write_tiny_dict(path):
+    torch.save({"weight": torch.zeros(1)}, path)
+
+
+def _write_width_8_encoder(path):
+    torch.save(ResNet34UNet(width=TEST_WIDTH).encoder.state_dict(), path)
+
+
+def _write_a_list(path):
+    torch.save([torch.zeros(1)], path)
+
+
+def _write_text(path):
+    path.write_text("not a weights file\n")
+
+
+@pytest.mark.parametrize(
+    "write_bad_file", [_write_tiny_dict, _write_width_8_encoder, _write_a_list, _write_text, None]
+)
+def test_unusable_encoder_weights_file_raises_checkpoint_error_naming_it(tmp_path, write_bad_file):
+    weights_file = tmp_path / "bad_resnet34.pth"
+    if write_bad_file is not None:  # None: the file does not exist
+        write_bad_file(weights_file)
+
+    with pytest.raises(CheckpointError) as caught:
+        ResNet34UNet(width=64, encoder_weights=weights_file)
+
+    message = str(caught.value)
+    assert str(weights_file) in message
+    assert "\n" not in message
