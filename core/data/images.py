@@ -1,0 +1,137 @@
+"""Decode image and mask files into RGB images and 0/1 masks, turning every bad file into a DataError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core.data.samples import MASK_KINDS, Sample
+from core.errors import ConfigError, DataError
+
+TRIMAP_VALUES = frozenset({1, 2, 3})
+TRIMAP_FOREGROUND = (1, 3)  # pet and its border count as pet, as in the original experiment
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def open_rgb(path: str | Path) -> Image.Image:
+    """The image at `path` as a fully loaded 8-bit RGB image, whatever its real format or mode."""
+    image = _decode(Path(path))
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode in ("I", "F"):
+        # Pillow's own convert clips 16-bit values at 255, which turns most of a 16-bit photo white.
+        image = Image.fromarray(_scale_to_uint8(np.asarray(image)), mode="L")
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as error:
+        raise DataError(path, f"cannot convert image mode {image.mode} to RGB ({_one_line(error)})") from error
+
+
+def open_mask(path: str | Path, kind: str) -> np.ndarray:
+    """The mask at `path` as a uint8 HxW array of 0 (background) and 1 (foreground).
+
+    kind "trimap": Oxford trimap, 1 pet and 3 border are foreground, 2 background, nothing else allowed.
+    kind "binary": any non-zero value (in any colour channel) is foreground.
+    """
+    if kind not in MASK_KINDS:
+        raise ConfigError(f"mask kind: {kind!r} is not one of {', '.join(MASK_KINDS)}")
+    path = Path(path)
+    values = _mask_values(path, _decode(path), kind)
+    if kind == "binary":
+        return (values != 0).astype(np.uint8)
+    found = {int(value) for value in np.unique(values)}
+    unexpected = found - TRIMAP_VALUES
+    if unexpected:
+        raise DataError(
+            path, f"mask values {_format_values(unexpected)} outside trimap values {_format_values(TRIMAP_VALUES)}"
+        )
+    return np.isin(values, TRIMAP_FOREGROUND).astype(np.uint8)
+
+
+def load_pair(sample: Sample) -> tuple[Image.Image, np.ndarray]:
+    """The sample's RGB image and its 0/1 mask, checked to have the same size."""
+    if sample.mask is None:
+        raise DataError(sample.image, "has no mask to train or evaluate on")
+    image = open_rgb(sample.image)
+    mask = open_mask(sample.mask, sample.mask_kind)
+    mask_height, mask_width = mask.shape
+    if image.size != (mask_width, mask_height):
+        raise DataError(
+            sample.mask,
+            f"image is {image.width}x{image.height} but mask is {mask_width}x{mask_height} (image: {sample.image})",
+        )
+    return image, mask
+
+
+def _decode(path: Path) -> Image.Image:
+    """Open and fully decode frame 0 of `path`, sniffing the format from the content, not the suffix."""
+    if not path.is_file():
+        raise DataError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise DataError(path, "cannot read image (empty file, 0 bytes)")
+    try:
+        with Image.open(path) as opened:
+            # Pillow only raises for images over twice MAX_IMAGE_PIXELS and merely warns above it; a warning
+            # filter is not thread-safe, so the lower limit is checked here by hand.
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit is not None and opened.width * opened.height > limit:
+                raise DataError(path, _too_large(opened.width, opened.height, limit))
+            opened.seek(0)
+            opened.load()
+            # copy() detaches the pixels from the file, which the with block closes.
+            return opened.copy()
+    except DataError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise DataError(path, f"image too large ({_one_line(error)})") from error
+    # Decoders raise many types for damaged files (OSError, SyntaxError, ValueError, EOFError, struct.error...);
+    # all of them mean the same to the user: this file cannot be read.
+    except Exception as error:
+        raise DataError(path, f"cannot read image ({_one_line(error)})") from error
+
+
+def _mask_values(path: Path, mask: Image.Image, kind: str) -> np.ndarray:
+    """The mask's per-pixel values as an HxW array (palette indices for "P", as Oxford trimaps may be saved)."""
+    if mask.mode in ("L", "P", "1", "I", "F") or mask.mode in _SIXTEEN_BIT_MODES:
+        return np.asarray(mask)
+    if mask.mode in ("LA", "PA"):
+        return np.asarray(mask.getchannel(0))
+    if mask.mode in ("RGB", "RGBA", "RGBX"):
+        # Only the colour channels: alpha is usually 255 everywhere and would make every pixel foreground.
+        colours = np.asarray(mask.convert("RGB"))
+        if kind == "binary":
+            return colours.max(axis=2)
+        if (colours == colours[..., :1]).all():  # a trimap saved as grey RGB still holds one value per pixel
+            return colours[..., 0]
+        raise DataError(path, f"trimap must have one channel, got colour mode {mask.mode}")
+    raise DataError(path, f"unsupported mask mode {mask.mode}")
+
+
+def _scale_to_uint8(values: np.ndarray) -> np.ndarray:
+    """16- or 32-bit grey values as 0..255: kept when they already fit, else scaled from 16 bit or min..max."""
+    values = values.astype(np.float64)
+    low, high = float(values.min()), float(values.max())
+    if low >= 0 and high <= 255:
+        scaled = values
+    elif low >= 0 and high <= 65535:
+        scaled = values / 257.0
+    else:
+        scaled = (values - low) * (255.0 / max(high - low, 1e-12))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _format_values(values) -> str:
+    """A set of ints as "{0, 7}", cut short when a broken mask holds hundreds of values."""
+    ordered = sorted(values)
+    shown = ", ".join(str(value) for value in ordered[:10])
+    more = f", ... ({len(ordered)} values)" if len(ordered) > 10 else ""
+    return "{" + shown + more + "}"
+
+
+def _too_large(width: int, height: int, limit: int) -> str:
+    return f"image too large ({width}x{height} = {width * height} pixels, limit {limit})"
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__

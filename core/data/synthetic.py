@@ -1,0 +1,185 @@
+"""Generate a synthetic folder dataset: textured backgrounds with blobby foreground shapes, learnable but not trivial.
+
+Foreground and background share colours (the shapes are the background's colour shifted by a modest amount,
+and background distractor blobs get the same kind of shift), so no colour threshold finds the shapes; what
+gives them away is their fine "fur" texture and their outline, which a small conv net learns in minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core.errors import ConfigError
+
+SPLIT_SHARES = (("val", 0.1), ("test", 0.1))  # train gets the rest
+MIN_SIZE = 16
+MARKER = "synthetic.json"  # written last: its presence means the folder is complete
+
+# Appearance, in 0..1 intensity units; each range is drawn per image. Tuned (300 images, 128 px) so a width-16
+# UNet (AdamW 5e-4, batch 16) passes val Dice 0.9 by epoch 3-5, while the best single-channel threshold
+# reaches only IoU ~0.55 and the fg/bg mean-colour gap is ~1x the within-class spread.
+BACKGROUND_TEXTURE = (0.03, 0.06)  # amplitude of the background's medium-scale grey noise
+FUR_TEXTURE = (0.14, 0.2)  # amplitude of the foreground's fine grey noise: its main give-away
+FUR_PERIOD = (3, 6)  # fur noise lattice spacing in pixels
+BRIGHTNESS_SHIFT = (0.06, 0.16)  # foreground (and distractor) brightness change, either sign
+HUE_SHIFT = (0.04, 0.12)  # length of the zero-mean RGB offset that changes the hue
+SHAPE_RADIUS = (0.15, 0.3)  # foreground shape radius as a share of the image side
+DISTRACTOR_RADIUS = (0.06, 0.14)
+PIXEL_NOISE = 0.02
+
+
+def generate_synthetic(out: str | Path, count: int, size: int, seed: int) -> Path:
+    """Write `count` size x size pairs into out/{train,val,test}/{images,masks}/ plus out/synthetic.json.
+
+    Same arguments, same bytes: image i draws only from a generator seeded with (seed, i).
+    """
+    if count < len(SPLIT_SHARES) + 1:
+        raise ConfigError(f"synthetic_count: need at least 3 images (one per split), got {count}")
+    if size < MIN_SIZE:
+        raise ConfigError(f"synthetic_size: need at least {MIN_SIZE} pixels, got {size}")
+    out = Path(out)
+    counts = _split_counts(count)
+    index = 0
+    for split, split_count in counts.items():
+        for folder in ("images", "masks"):
+            (out / split / folder).mkdir(parents=True, exist_ok=True)
+        for _ in range(split_count):
+            image, mask = synthetic_pair(size, np.random.default_rng([seed, index]))
+            name = f"synth_{index:05d}.png"
+            Image.fromarray(image, mode="RGB").save(out / split / "images" / name, compress_level=6)
+            Image.fromarray(mask * np.uint8(255), mode="L").save(out / split / "masks" / name, compress_level=6)
+            index += 1
+    description = {"count": count, "size": size, "seed": seed, "splits": counts}
+    (out / MARKER).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def synthetic_dir(cache_root: str | Path, count: int, size: int, seed: int) -> Path:
+    """Where the synthetic set for these arguments lives under `cache_root`."""
+    return Path(cache_root) / f"synthetic-n{count}-s{size}-seed{seed}"
+
+
+def ensure_synthetic(cache_root: str | Path, count: int, size: int, seed: int) -> Path:
+    """The synthetic set for these arguments, generated first unless a complete one is already cached."""
+    target = synthetic_dir(cache_root, count, size, seed)
+    if (target / MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Generate beside the target and rename it into place, so a crash never leaves a half-written set
+    # that a later run would mistake for a complete one.
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        generate_synthetic(staging, count, size, seed)
+        if target.exists() and not (target / MARKER).is_file():
+            shutil.rmtree(target)  # left by a crash of an older version: incomplete by the marker rule
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / MARKER).is_file():  # not merely another process finishing first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def synthetic_pair(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One uint8 size x size x 3 image and its uint8 size x size mask of 0/1."""
+    coarse = _background_colours(size, rng)
+    background = coarse + _grey(_smooth_noise(size, max(size // 12, 2), 1, rng) * rng.uniform(*BACKGROUND_TEXTURE))
+    for _ in range(rng.integers(1, 4)):  # distractors: background texture with a foreground-like colour shift
+        background = _blend(background, background + _colour_shift(rng), _blob_alpha(size, rng, small=True))
+    for _ in range(rng.integers(0, 3)):
+        background = background + _grey(_stripes(size, rng))
+
+    shift = _colour_shift(rng)  # one appearance for all shapes of an image, like one animal
+    fur_cells = max(size // rng.integers(FUR_PERIOD[0], FUR_PERIOD[1]), 4)
+    fur = _grey(_smooth_noise(size, fur_cells, 1, rng) * rng.uniform(*FUR_TEXTURE))
+    foreground = coarse + shift + fur
+    alpha = np.zeros((size, size), dtype=np.float64)
+    for _ in range(rng.integers(1, 4)):
+        alpha = np.maximum(alpha, _blob_alpha(size, rng, small=False))
+    image = _blend(background, foreground, alpha) + rng.normal(0.0, PIXEL_NOISE, (size, size, 3))
+    image_uint8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    return image_uint8, (alpha >= 0.5).astype(np.uint8)
+
+
+def _split_counts(count: int) -> dict[str, int]:
+    held_out = {split: max(1, round(count * share)) for split, share in SPLIT_SHARES}
+    return {"train": count - sum(held_out.values()), **held_out}
+
+
+def _background_colours(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth gradient between two random colours plus low-frequency colour noise, size x size x 3."""
+    start, end = rng.uniform(0.2, 0.8, 3), rng.uniform(0.2, 0.8, 3)
+    angle = rng.uniform(0, 2 * np.pi)
+    ys, xs = np.mgrid[0:size, 0:size] / (size - 1)
+    along = xs * np.cos(angle) + ys * np.sin(angle)
+    along = (along - along.min()) / max(along.max() - along.min(), 1e-9)
+    gradient = start + (end - start) * along[..., None]
+    return gradient + _smooth_noise(size, 3, 3, rng) * 0.08
+
+
+def _colour_shift(rng: np.random.Generator) -> np.ndarray:
+    """A modest random brightness change plus a hue-changing offset, as an RGB vector."""
+    brightness = rng.choice((-1.0, 1.0)) * rng.uniform(*BRIGHTNESS_SHIFT)
+    hue = rng.normal(0.0, 1.0, 3)
+    hue -= hue.mean()  # zero-mean offset: changes the hue, not the brightness
+    hue *= rng.uniform(*HUE_SHIFT) / max(np.linalg.norm(hue), 1e-9)
+    return brightness + hue
+
+
+def _blob_alpha(size: int, rng: np.random.Generator, small: bool) -> np.ndarray:
+    """Coverage (0..1, antialiased edge) of a star-shaped blob: an ellipse with a smoothly wobbling radius."""
+    radius = size * rng.uniform(*(DISTRACTOR_RADIUS if small else SHAPE_RADIUS))
+    centre = rng.uniform(0.15 * size, 0.85 * size, 2)
+    aspect, rotation = rng.uniform(0.6, 1.0), rng.uniform(0, np.pi)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    dx, dy = xs - centre[0], ys - centre[1]
+    along = dx * np.cos(rotation) + dy * np.sin(rotation)
+    across = (-dx * np.sin(rotation) + dy * np.cos(rotation)) / aspect
+    distance, theta = np.hypot(along, across), np.arctan2(across, along)
+    harmonics = np.arange(2, 6)
+    amplitudes = rng.uniform(0.0, 0.3, harmonics.size) / harmonics  # higher harmonics smaller: a smooth outline
+    phases = rng.uniform(0, 2 * np.pi, harmonics.size)
+    wobble = (amplitudes * np.cos(harmonics * theta[..., None] + phases)).sum(axis=-1)
+    edge = radius * (1.0 + wobble)
+    return np.clip(edge - distance + 0.5, 0.0, 1.0)
+
+
+def _stripes(size: int, rng: np.random.Generator) -> np.ndarray:
+    """Faint straight stripes of random period and direction, fading in over a random half of the image."""
+    period, angle = rng.uniform(5, 14), rng.uniform(0, np.pi)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    wave = np.sin(2 * np.pi * (xs * np.cos(angle) + ys * np.sin(angle)) / period + rng.uniform(0, 2 * np.pi))
+    fade = np.clip(_smooth_noise(size, 2, 1, rng)[..., 0] + 0.5, 0, 1)
+    return (wave * fade * rng.uniform(0.02, 0.05))[..., None]
+
+
+def _smooth_noise(size: int, cells: int, channels: int, rng: np.random.Generator) -> np.ndarray:
+    """Value noise: Gaussian values on a (cells+1)^2 lattice, smoothstep-interpolated to size x size x channels."""
+    lattice = rng.normal(0.0, 1.0, (cells + 1, cells + 1, channels))
+    position = np.linspace(0.0, cells, size)
+    left = np.minimum(position.astype(int), cells - 1)
+    fraction = position - left
+    fraction = fraction * fraction * (3 - 2 * fraction)  # smoothstep: no creases at lattice lines
+    weights = np.zeros((size, cells + 1))
+    weights[np.arange(size), left] = 1 - fraction
+    weights[np.arange(size), left + 1] = fraction
+    rows = np.tensordot(weights, lattice, axes=(1, 0))  # size x (cells+1) x channels
+    return np.tensordot(rows, weights, axes=(1, 1)).transpose(0, 2, 1)
+
+
+def _grey(values: np.ndarray) -> np.ndarray:
+    """A one-channel field applied equally to R, G and B."""
+    return np.repeat(values, 3, axis=-1) if values.shape[-1] == 1 else values
+
+
+def _blend(under: np.ndarray, over: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    return under + (over - under) * alpha[..., None]
