@@ -24,6 +24,7 @@ class DatasetReport:
     layout: str  # one of LAYOUTS
     counts: dict[str, int] = field(default_factory=dict)  # split -> number of samples listed (opened or not)
     problems: list[str] = field(default_factory=list)  # DataError messages, "path: problem"
+    pairs: int = 0  # distinct image/mask pairs listed (a folder set's test may be its val part)
 
     @property
     def ok(self) -> bool:
@@ -79,6 +80,7 @@ def check_dataset(
         report.counts[split] = len(samples)
         for sample in samples:  # a folder dataset's test is its val part: open those files once
             to_open.setdefault((sample.image, sample.mask), sample)
+    report.pairs = len(to_open)
     for done, sample in enumerate(to_open.values(), start=1):
         try:
             load_pair(sample)

@@ -20,18 +20,19 @@ FLIP_PROBABILITY = 0.5
 ELASTIC_PROBABILITY = 0.5
 
 
+def resize_image(image: Image.Image, size: int) -> torch.Tensor:
+    """RGB image as uint8 3 x size x size, bilinear: the one resize used for training and prediction."""
+    # Pillow's bilinear filter widens its support when shrinking, so downscaled photos do not alias.
+    resized = (image if image.mode == "RGB" else image.convert("RGB")).resize((size, size), Image.Resampling.BILINEAR)
+    return torch.from_numpy(np.array(resized, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
 def resize_pair(image: Image.Image, mask: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Image as uint8 3 x size x size (bilinear) and 0/1 mask as uint8 1 x size x size (nearest)."""
-    # Pillow's bilinear filter widens its support when shrinking, so downscaled photos do not alias.
-    resized_image = (image if image.mode == "RGB" else image.convert("RGB")).resize(
-        (size, size), Image.Resampling.BILINEAR
-    )
     resized_mask = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8)).resize(
         (size, size), Image.Resampling.NEAREST
     )
-    image_tensor = torch.from_numpy(np.array(resized_image, dtype=np.uint8)).permute(2, 0, 1).contiguous()
-    mask_tensor = torch.from_numpy(np.array(resized_mask, dtype=np.uint8))[None]
-    return image_tensor, mask_tensor
+    return resize_image(image, size), torch.from_numpy(np.array(resized_mask, dtype=np.uint8))[None]
 
 
 def normalize(image: torch.Tensor) -> torch.Tensor:

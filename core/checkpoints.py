@@ -1,0 +1,74 @@
+"""Checkpoint files: self-describing dicts written atomically and read with weights_only=True."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core import __version__
+from core.errors import CheckpointError
+
+REQUIRED_KEYS = ("model", "epoch", "config")
+
+
+def save_checkpoint_atomically(path: Path, payload: dict[str, Any]) -> None:
+    """Write to a temp file in the same folder, fsync, then os.replace: a crash leaves the old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {**payload, "seglab_version": __version__}
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a seglab checkpoint safely; every failure is one CheckpointError line naming the file."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
+        raise CheckpointError(f"{path}: refused to load, not a plain-tensor checkpoint ({first_line})") from None
+    except Exception as error:  # torch's safe loader raises KeyError/IndexError/... on arbitrary bytes
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a torch file: {reason})") from None
+    if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
+        raise CheckpointError(f"{path}: not a seglab checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
+    return payload
+
+
+def model_from_checkpoint(path: Path, map_location: str | torch.device = "cpu"):
+    """Rebuild the model a checkpoint was trained as (from its saved config) and load its weights.
+
+    Returns (model in eval mode, TrainConfig, payload).
+    """
+    from core.config import TrainConfig
+    from core.errors import ConfigError
+    from core.models import build_model
+
+    payload = load_checkpoint(path, map_location)
+    try:
+        config = TrainConfig.from_dict(payload["config"], source=f"{path} config")
+    except ConfigError as error:
+        raise CheckpointError(str(error)) from None
+    model = build_model(config.model, width=config.width)
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, TypeError, AttributeError) as error:
+        reason = str(error).strip().splitlines()[0][:200]
+        raise CheckpointError(
+            f"{path}: weights do not fit a {config.model} of width {config.width} ({reason})"
+        ) from None
+    return model.eval(), config, payload

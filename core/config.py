@@ -1,0 +1,148 @@
+"""Training settings: a frozen dataclass, its validation, presets and JSON round trip.
+
+Every field maps one to one onto a `seglab train` option and a dashboard form field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import unicodedata
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from core import __version__
+from core.errors import ConfigError
+
+MODEL_CHOICES = ("unet", "resnet34_unet")
+LOSS_CHOICES = ("bce", "dice", "bce+dice")
+AUGMENT_CHOICES = ("none", "flip", "elastic")
+SCHEDULER_CHOICES = ("none", "cosine")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+SYNTHETIC = "synthetic"
+MAX_NAME_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Defaults are the original experiment's (AdamW 5e-4, batch 16, BCE, 9:1 split)."""
+
+    model: str = "unet"  # unet | resnet34_unet
+    data: str = SYNTHETIC  # a dataset folder (Oxford-IIIT Pet or images/ + masks/) or "synthetic"
+    epochs: int = 20  # passes over the training split
+    batch_size: int = 16  # images per optimizer step
+    lr: float = 5e-4  # AdamW learning rate
+    image_size: int = 256  # images and masks are resized to a square of this side
+    width: int = 64  # channels of the first stage; UNet doubles it four times
+    loss: str = "bce"  # bce | dice | bce+dice
+    augment: str = "flip"  # none | flip | elastic (flip + UNet-paper elastic deformation)
+    scheduler: str = "none"  # none | cosine (cosine decay of lr over all epochs)
+    weight_decay: float = 1e-2  # AdamW weight decay (torch's default)
+    val_fraction: float = 0.1  # share of trainval held out for validation (9:1)
+    seed: int = 0  # seeds weights, split, shuffling and augmentation
+    device: str = "auto"  # auto | cpu | cuda | mps
+    workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    name: str = ""  # run name, part of the run folder's name
+    synthetic_count: int = 300  # images generated when data is "synthetic"
+    synthetic_size: int = 128  # side of generated synthetic images
+
+    def __post_init__(self) -> None:
+        validate_train_config(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        return _from_dict(cls, values, source)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def validate_name(name: str, what: str = "run name") -> str:
+    """Refuse names that could leave their folder or garble a terminal: '/', '..', control characters."""
+    if not name or name in (".", ".."):
+        raise ConfigError(f"{what}: must not be empty, '.' or '..'")
+    if "/" in name or "\\" in name or ".." in name:
+        raise ConfigError(f"{what}: {name!r} must not contain '/', '\\' or '..'")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise ConfigError(f"{what}: {name!r} must not contain control characters")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(f"{what}: longer than {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name}: must be a positive number, got {value!r}")
+
+
+def validate_train_config(config: TrainConfig) -> None:
+    """Raise ConfigError naming the first field whose value cannot be used."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        expected = {"int": int, "float": (int, float), "str": str}[f.type]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ConfigError(f"{f.name}: expected {f.type}, got {value!r}")
+    _check_choice("model", config.model, MODEL_CHOICES)
+    _check_choice("loss", config.loss, LOSS_CHOICES)
+    _check_choice("augment", config.augment, AUGMENT_CHOICES)
+    _check_choice("scheduler", config.scheduler, SCHEDULER_CHOICES)
+    _check_choice("device", config.device, DEVICE_CHOICES)
+    for name in ("epochs", "batch_size", "lr", "image_size", "width", "synthetic_count", "synthetic_size"):
+        _check_positive(name, getattr(config, name))
+    if config.image_size < 16:
+        raise ConfigError(f"image_size: must be at least 16, got {config.image_size}")
+    if config.weight_decay < 0 or not math.isfinite(config.weight_decay):
+        raise ConfigError(f"weight_decay: must be >= 0, got {config.weight_decay!r}")
+    if not 0 < config.val_fraction < 1:
+        raise ConfigError(f"val_fraction: must be between 0 and 1 (exclusive), got {config.val_fraction!r}")
+    if config.workers < 0:
+        raise ConfigError(f"workers: must be >= 0, got {config.workers}")
+    if not config.data:
+        raise ConfigError("data: give a dataset folder or 'synthetic'")
+    if config.name:
+        validate_name(config.name)
+
+
+def _from_dict(cls: type, values: dict[str, Any], source: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: expected a JSON object, got {type(values).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}")
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    """Write every hyperparameter plus the seglab version that made the run."""
+    path.write_text(json.dumps({**config.to_dict(), "seglab_version": __version__}, indent=2) + "\n")
+
+
+def load_config(path: Path) -> TrainConfig:
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid JSON ({error})") from None
+    if isinstance(values, dict):
+        values.pop("seglab_version", None)
+    return TrainConfig.from_dict(values, source=str(path))
+
+
+# `seglab demo`: a small UNet on generated data; trains to val Dice >= 0.9 in minutes on a laptop CPU.
+DEMO_CONFIG = TrainConfig(model="unet", data=SYNTHETIC, epochs=8, batch_size=16, image_size=128, width=16,
+                          name="demo", synthetic_count=300, synthetic_size=128)

@@ -1,0 +1,43 @@
+"""Turn a TrainConfig's `data` (a folder or 'synthetic') into dataset splits the engine can load."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from core.config import SYNTHETIC, TrainConfig
+from core.data import list_samples
+from core.data.dataset import SegmentationDataset
+from core.data.samples import Sample
+from core.data.synthetic import ensure_synthetic
+from core.errors import DataError
+
+CACHE_DIR_ENV = "SEGLAB_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """Where generated data and caches go: $SEGLAB_CACHE_DIR, else ~/.cache/seglab."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "seglab")
+
+
+def resolve_data_root(config: TrainConfig) -> Path:
+    """The dataset folder of a run, generating the synthetic set on first use."""
+    if config.data == SYNTHETIC:
+        return ensure_synthetic(cache_root() / "data", config.synthetic_count, config.synthetic_size, config.seed)
+    root = Path(config.data).expanduser()
+    if not root.is_dir():
+        raise DataError(root, "no such dataset folder")
+    return root
+
+
+def split_samples(config: TrainConfig, split: str) -> list[Sample]:
+    """The samples of one split (train/val/test) of the run's data; an empty split is an error."""
+    root = resolve_data_root(config)
+    samples = list_samples(root, split, val_fraction=config.val_fraction, seed=config.seed)
+    if not samples:
+        raise DataError(root, f"the {split} split is empty")
+    return samples
+
+
+def split_dataset(config: TrainConfig, split: str, augment: str = "none") -> SegmentationDataset:
+    return SegmentationDataset(split_samples(config, split), config.image_size, augment=augment)

@@ -1,0 +1,312 @@
+"""Training and evaluation loops: train_one_epoch, evaluate, train (fit a run), evaluate_run.
+
+No printing: progress leaves as events written to the run's events.jsonl and, optionally, passed
+to an in-process callback. Stopping is a plain threading.Event checked after every step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from core.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint_atomically
+from core.config import TrainConfig
+from core.curves import plot_curves
+from core.data_sources import split_dataset
+from core.device import resolve_device
+from core.errors import CheckpointError, SeglabError
+from core.events import (
+    CheckpointEvent,
+    EpochEvent,
+    Event,
+    EventLog,
+    ProgressEvent,
+    StatusEvent,
+    read_events,
+)
+from core.losses import build_loss
+from core.metrics import SegmentationMeter
+from core.models import build_model
+from core.runs import Run, atomic_write_text
+
+PROGRESS_INTERVAL_S = 0.25  # at most four progress events a second
+EventCallback = Callable[[Event], None]
+
+
+class TrainingDiverged(SeglabError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class EpochState:
+    """What an epoch has accumulated so far; saved in last.pt when a run stops mid-epoch."""
+
+    loss_sum: float = 0.0  # sum of per-sample losses
+    samples: int = 0
+    steps: int = 0
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(self.samples, 1)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Each epoch reseeds from (seed, epoch), so a resumed run replays the same shuffles and augmentations."""
+    return seed * 1_000_003 + epoch
+
+
+def make_loader(
+    dataset: Dataset, config: TrainConfig, device: torch.device, shuffle: bool, generator: torch.Generator | None
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=shuffle,
+        num_workers=config.workers,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+        drop_last=False,
+    )
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    epoch: int,
+    emit: EventCallback,
+    stop: threading.Event,
+    state: EpochState | None = None,
+) -> EpochState:
+    """Train over the loader; `state` carries an epoch resumed mid-way (its steps are skipped).
+
+    Returns after the last batch, or after the current step once `stop` is set.
+    """
+    state = state or EpochState()
+    skip = state.steps
+    steps = len(loader)
+    model.train()
+    started, last_emit, images = time.perf_counter(), 0.0, 0
+    for index, (images_batch, masks) in enumerate(loader):
+        if index < skip:
+            continue  # replaying the loader keeps shuffles and augmentation RNG exactly as uninterrupted
+        images_batch = images_batch.to(device, non_blocking=True)
+        masks = masks.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(images_batch), masks)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {index + 1}/{steps}")
+        loss.backward()
+        optimizer.step()
+        batch = images_batch.shape[0]
+        state.loss_sum += value * batch
+        state.samples += batch
+        state.steps = index + 1
+        images += batch
+        now = time.perf_counter()
+        if now - last_emit >= PROGRESS_INTERVAL_S or state.steps == steps:
+            last_emit = now
+            emit(ProgressEvent(epoch=epoch, step=state.steps, steps=steps, loss=state.mean_loss,
+                               images_per_s=images / max(now - started, 1e-9)))
+        if stop.is_set():
+            break
+    return state
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device) -> dict[str, float]:
+    """Mean loss over samples, Dice and IoU per-image means (and micro, over all pixels) at threshold 0.5."""
+    model.eval()
+    meter = SegmentationMeter()
+    loss_sum, samples = 0.0, 0
+    for images, masks in loader:
+        images, masks = images.to(device), masks.to(device)
+        logits = model(images)
+        loss_sum += loss_fn(logits, masks).item() * images.shape[0]
+        samples += images.shape[0]
+        meter.update(logits, masks)
+    return {"loss": loss_sum / max(samples, 1), **meter.compute()}
+
+
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return None
+
+
+class _Reporter:
+    """Writes every event to the run's log and hands it to the optional callback."""
+
+    def __init__(self, log: EventLog, callback: EventCallback | None):
+        self.log, self.callback = log, callback
+
+    def __call__(self, event: Event) -> None:
+        self.log.write(event)
+        if self.callback is not None:
+            self.callback(event)
+
+
+def train(
+    config: TrainConfig,
+    run: Run,
+    *,
+    resume: bool = False,
+    stop: threading.Event | None = None,
+    callback: EventCallback | None = None,
+) -> dict[str, Any]:
+    """Fit the run's model for config.epochs epochs; returns a summary dict.
+
+    Writes last.pt every epoch, best.pt when validation Dice improves, events throughout and
+    curves.png at the end. With resume=True it continues from last.pt, appending to the same log.
+    """
+    stop = stop or threading.Event()
+    status = run.read_status()
+    if run.state() == "running" and status.get("pid") != os.getpid():
+        raise SeglabError(f"{run.path}: still running (process {status.get('pid')} on this host); "
+                          "stop it first (Ctrl-C there, or the dashboard's stop)")
+    with EventLog(run.events_path) as log:
+        emit = _Reporter(log, callback)
+        try:
+            return _fit(config, run, resume, stop, emit)
+        except BaseException as error:
+            message = str(error) or type(error).__name__
+            if isinstance(error, KeyboardInterrupt):
+                state, message = "stopped", "stopped at once by a second interrupt"
+            else:
+                state = "failed"
+            run.update_status(state=state, finished=time.time(), message=message)
+            emit(StatusEvent(state=state, message=message))
+            raise
+        finally:
+            _write_curves(run)
+
+
+def _write_curves(run: Run) -> None:
+    epochs = [e for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
+    with contextlib.suppress(OSError, ValueError):  # curves are a convenience; never hide the run's outcome
+        plot_curves(epochs, run.curves_path)
+
+
+def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emit: EventCallback) -> dict:
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, width=config.width).to(device)
+    loss_fn = build_loss(config.loss)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = build_scheduler(config, optimizer)
+    train_set = split_dataset(config, "train", augment=config.augment)
+    val_set = split_dataset(config, "val")
+    val_loader = make_loader(val_set, config, device, shuffle=False, generator=None)
+
+    finished_epochs, best_dice, partial = 0, -1.0, EpochState()
+    if resume:
+        finished_epochs, best_dice, partial = _restore(run, model, optimizer, scheduler, device)
+    run.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), started=time.time(),
+                      finished=None, message="", epoch=finished_epochs, epochs=config.epochs,
+                      best_dice=best_dice if best_dice >= 0 else None,
+                      train_images=len(train_set), val_images=len(val_set), device=str(device))
+    emit(StatusEvent(state="running", message=f"{'resumed at' if resume else 'started'} epoch "
+                     f"{finished_epochs + 1}/{config.epochs} on {device}, {len(train_set)} train / "
+                     f"{len(val_set)} val images"))
+
+    for epoch in range(finished_epochs + 1, config.epochs + 1):
+        started = time.perf_counter()
+        torch.manual_seed(epoch_seed(config.seed, epoch))
+        generator = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
+        train_loader = make_loader(train_set, config, device, shuffle=True, generator=generator)
+        lr = current_lr(optimizer)
+        state = train_one_epoch(model, train_loader, loss_fn, optimizer, device, epoch, emit, stop, partial)
+        partial = EpochState()
+        if stop.is_set() and state.steps < len(train_loader):
+            path = run.checkpoint_path("last")
+            save_checkpoint_atomically(path, _payload(config, model, optimizer, scheduler, epoch - 1,
+                                                      best_dice, state))
+            emit(CheckpointEvent(path=str(path), epoch=epoch - 1))
+            return _stopped(run, emit, f"stopped at epoch {epoch}, step {state.steps}/{len(train_loader)}",
+                            epoch - 1, best_dice)
+        metrics = evaluate(model, val_loader, loss_fn, device)
+        if scheduler is not None:
+            scheduler.step()
+        is_best = metrics["dice"] > best_dice
+        best_dice = max(best_dice, metrics["dice"])
+        payload = _payload(config, model, optimizer, scheduler, epoch, best_dice, EpochState(), metrics)
+        for which in ("best", "last") if is_best else ("last",):
+            path = run.checkpoint_path(which)
+            save_checkpoint_atomically(path, payload)
+            emit(CheckpointEvent(path=str(path), epoch=epoch))
+        seconds = time.perf_counter() - started
+        emit(EpochEvent(epoch=epoch, epochs=config.epochs, train_loss=state.mean_loss, val_loss=metrics["loss"],
+                        val_dice=metrics["dice"], val_iou=metrics["iou"], lr=lr, seconds=seconds,
+                        is_best=is_best))
+        run.update_status(epoch=epoch, best_dice=best_dice)
+        if stop.is_set() and epoch < config.epochs:
+            return _stopped(run, emit, f"stopped after epoch {epoch}", epoch, best_dice)
+
+    run.update_status(state="finished", finished=time.time(), message="")
+    emit(StatusEvent(state="finished", message=f"finished {config.epochs} epochs, best val Dice {best_dice:.4f}"))
+    return {"state": "finished", "epochs": config.epochs, "best_dice": best_dice, "run": str(run.path)}
+
+
+def _stopped(run: Run, emit: EventCallback, message: str, epochs_done: int, best_dice: float) -> dict:
+    run.update_status(state="stopped", finished=time.time(), message=message)
+    emit(StatusEvent(state="stopped", message=message))
+    return {"state": "stopped", "epochs": epochs_done, "best_dice": best_dice, "run": str(run.path)}
+
+
+def _payload(config, model, optimizer, scheduler, epoch, best_dice, partial: EpochState, metrics=None) -> dict:
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": None,
+        "epoch": epoch,  # finished epochs
+        "partial_epoch": {"steps": partial.steps, "loss_sum": partial.loss_sum, "samples": partial.samples},
+        "best_dice": best_dice,
+        "metrics": metrics or {},
+        "config": config.to_dict(),
+    }
+
+
+def _restore(run: Run, model, optimizer, scheduler, device) -> tuple[int, float, EpochState]:
+    path = run.checkpoint_path("last")
+    if not path.is_file():
+        raise CheckpointError(f"{run.path}: nothing to resume, no checkpoints/last.pt yet")
+    payload = load_checkpoint(path, map_location=device)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    if scheduler is not None and payload.get("scheduler"):
+        scheduler.load_state_dict(payload["scheduler"])
+    partial = EpochState(**payload.get("partial_epoch", {}))
+    return int(payload["epoch"]), float(payload.get("best_dice", -1.0)), partial
+
+
+def evaluate_run(run: Run, split: str = "test", checkpoint: str = "best", device: str = "auto") -> dict[str, Any]:
+    """Evaluate a run's checkpoint on a split of its data; writes eval-<split>.json in the run."""
+    torch_device = resolve_device(device)
+    path = run.checkpoint_path(checkpoint)
+    model, config, payload = model_from_checkpoint(path, map_location=torch_device)
+    model.to(torch_device)
+    loader = make_loader(split_dataset(config, split), config, torch_device, shuffle=False, generator=None)
+    metrics = evaluate(model, loader, build_loss(config.loss), torch_device)
+    result = {"split": split, "checkpoint": str(path), "epoch": payload["epoch"], **metrics}
+    atomic_write_text(run.path / f"eval-{split}.json", json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,182 @@
+"""Run events and the JSONL event log: the writer the engine appends to, and readers that follow it.
+
+The log in the run folder is the single source of truth for the dashboard and `seglab watch`:
+one JSON object per line, flushed per line. A line torn by a crash is skipped by readers, and
+the next writer starts on a fresh line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+STATES = ("created", "running", "finished", "failed", "stopped")
+FINAL_STATES = ("finished", "failed", "stopped")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event: a type tag and a wall-clock time (seconds since the epoch)."""
+
+    type: ClassVar[str] = "event"
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class StatusEvent(Event):
+    """The run changed state (created/running/finished/failed/stopped)."""
+
+    type: ClassVar[str] = "status"
+    state: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ProgressEvent(Event):
+    """Progress inside an epoch; emitted at most a few times a second."""
+
+    type: ClassVar[str] = "progress"
+    epoch: int  # 1-based epoch being trained
+    step: int  # optimizer steps done in this epoch
+    steps: int  # optimizer steps in this epoch
+    loss: float  # running mean training loss over this epoch so far
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochEvent(Event):
+    """An epoch finished and was validated. Dice and IoU are per-image means at threshold 0.5."""
+
+    type: ClassVar[str] = "epoch"
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float
+    val_dice: float
+    val_iou: float
+    lr: float
+    seconds: float
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class CheckpointEvent(Event):
+    """A checkpoint file was written (atomically) after the given number of finished epochs."""
+
+    type: ClassVar[str] = "checkpoint"
+    path: str
+    epoch: int
+
+
+EVENT_CLASSES: dict[str, type[Event]] = {
+    cls.type: cls for cls in (StatusEvent, ProgressEvent, EpochEvent, CheckpointEvent)
+}
+
+
+def parse_event(values: dict[str, Any]) -> Event | None:
+    """Turn one decoded line into its event; None for unknown types or missing fields."""
+    cls = EVENT_CLASSES.get(values.get("type", ""))
+    if cls is None:
+        return None
+    try:
+        return cls(**{k: v for k, v in values.items() if k != "type"})
+    except TypeError:
+        return None
+
+
+class EventLog:
+    """Appends events to `events.jsonl`, one flushed line each."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run's life
+        if self._file.tell() > 0 and not _ends_with_newline(path):
+            self._file.write("\n")  # a crash tore the last line: start ours on a fresh one
+            self._file.flush()
+
+    def write(self, event: Event) -> None:
+        line = json.dumps(event.to_dict(), separators=(",", ":")) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def _decode(line: bytes) -> Event | None:
+    try:
+        values = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return parse_event(values) if isinstance(values, dict) else None
+
+
+def read_events(path: Path) -> list[Event]:
+    """Every complete, parsable event in the log (a torn or garbled line is skipped)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    lines.pop()  # text after the last newline is unfinished (or empty)
+    return [event for line in lines if (event := _decode(line)) is not None]
+
+
+def follow_events(
+    path: Path,
+    stop: threading.Event | None = None,
+    poll_seconds: float = 0.2,
+    until: Callable[[Event], bool] | None = None,
+) -> Iterator[Event]:
+    """Yield events from the start of the log, then new ones as they are appended.
+
+    Ends when `stop` is set, or after yielding an event for which `until` is true. A half-written
+    last line is held back until its newline arrives. The file may not exist yet.
+    """
+    stop = stop or threading.Event()
+    pending = b""
+    position = 0
+    while not stop.is_set():
+        try:
+            with open(path, "rb") as f:
+                f.seek(position)
+                chunk = f.read()
+        except FileNotFoundError:
+            chunk = b""
+        if chunk:
+            position += len(chunk)
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                event = _decode(line)
+                if event is None:
+                    continue
+                yield event
+                if until is not None and until(event):
+                    return
+        else:
+            stop.wait(poll_seconds)

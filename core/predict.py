@@ -1,0 +1,183 @@
+"""Inference on a dataset split, a folder or image files: masks, overlays, results.csv, summary.json.
+
+Each image is resized to the training size, predicted in batches under inference_mode, and its
+mask is resized back to the original size; overlays are drawn by torchvision's
+draw_segmentation_masks.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.utils import draw_segmentation_masks
+
+from core.checkpoints import model_from_checkpoint
+from core.config import validate_name
+from core.data.images import open_mask, open_rgb
+from core.data.samples import Sample
+from core.data.transforms import normalize, resize_image
+from core.data_sources import split_samples
+from core.device import resolve_device
+from core.errors import DataError
+from core.metrics import confusion_per_image, dice_iou_from_counts
+from core.runs import Run, atomic_write_text
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+OVERLAY_COLOR = (255, 40, 40)
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class PredictionRow:
+    """One image's result; dice/iou are None where no ground-truth mask exists."""
+
+    name: str
+    width: int
+    height: int
+    foreground: float  # fraction of pixels predicted as foreground
+    dice: float | None
+    iou: float | None
+    overlay: str
+    mask: str
+
+
+def collect_inputs(inputs: list[str | Path]) -> list[Sample]:
+    """Image files as given, and the images inside given folders (sorted), as mask-less samples."""
+    samples: list[Sample] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not files:
+                raise DataError(path, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        elif path.is_file():
+            files = [path]
+        else:
+            raise DataError(path, "no such file or folder")
+        samples.extend(Sample(name=p.stem, image=p, mask=None, mask_kind="binary") for p in files)
+    return samples
+
+
+def _unique_names(samples: list[Sample]) -> list[str]:
+    """Output stems, one per sample: a repeated stem gets -2, -3... skipping stems other inputs really have."""
+    taken = {sample.name for sample in samples}
+    used: set[str] = set()
+    names = []
+    for sample in samples:
+        name, n = sample.name, 1
+        while name in used or (name != sample.name and name in taken):
+            n += 1
+            name = f"{sample.name}-{n}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def predict(
+    run: Run,
+    *,
+    inputs: list[str | Path] | None = None,
+    split: str = "test",
+    checkpoint: str = "best",
+    output_name: str | None = None,
+    batch_size: int = 8,
+    alpha: float = 0.5,
+    device: str = "auto",
+    progress: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Predict every input image (or the run's `split` when no inputs) and write the results.
+
+    Output goes to run/predictions/<output_name>/ (default: the split name, or 'files').
+    Returns the summary that is also written to summary.json.
+    """
+    torch_device = resolve_device(device)
+    model, config, payload = model_from_checkpoint(run.checkpoint_path(checkpoint), map_location=torch_device)
+    model.to(torch_device)
+    samples = collect_inputs(inputs) if inputs else split_samples(config, split)
+    name = validate_name(output_name or ("files" if inputs else split), "prediction output name")
+    out_dir = run.predictions_dir / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    rows: list[PredictionRow] = []
+    names = _unique_names(samples)
+    for batch in _batches(list(zip(samples, names, strict=True)), batch_size):
+        if stop is not None and stop.is_set():
+            break
+        images = [open_rgb(sample.image) for sample, _ in batch]
+        x = normalize(torch.stack([resize_image(image, config.image_size) for image in images])).to(torch_device)
+        with torch.inference_mode():
+            logits = model(x).float().cpu()
+        for (sample, stem), image, logit in zip(batch, images, logits, strict=True):
+            rows.append(_write_one(out_dir, stem, sample, image, logit, alpha))
+        if progress is not None:
+            progress(len(rows), len(samples))
+
+    return _write_tables(out_dir, rows, {
+        "run": str(run.path), "checkpoint": str(run.checkpoint_path(checkpoint)), "epoch": payload["epoch"],
+        "input": [str(p) for p in inputs] if inputs else f"split:{split}",
+        "seconds": round(time.perf_counter() - started, 3),
+    })
+
+
+def _write_one(out_dir: Path, stem: str, sample: Sample, image: Image.Image, logit: torch.Tensor,
+               alpha: float) -> PredictionRow:
+    width, height = image.size
+    full = F.interpolate(logit[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+    mask = full[0] > 0  # sigmoid(logit) > 0.5
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+    overlay = draw_segmentation_masks(pixels, mask[None], alpha=alpha, colors=[OVERLAY_COLOR])
+    overlay_path, mask_path = out_dir / f"{stem}_overlay.png", out_dir / f"{stem}_mask.png"
+    Image.fromarray(overlay.permute(1, 2, 0).numpy()).save(overlay_path)
+    Image.fromarray(mask.numpy().astype(np.uint8) * 255, mode="L").save(mask_path)
+    dice = iou = None
+    if sample.mask is not None:
+        truth = torch.from_numpy(open_mask(sample.mask, sample.mask_kind))
+        if tuple(truth.shape) != (height, width):
+            raise DataError(sample.mask, f"mask is {truth.shape[1]}x{truth.shape[0]} but image is {width}x{height}")
+        tp, fp, fn = confusion_per_image(full[None], truth[None, None].float())
+        dice_t, iou_t = dice_iou_from_counts(tp, fp, fn)
+        dice, iou = float(dice_t[0]), float(iou_t[0])
+    return PredictionRow(stem, width, height, float(mask.float().mean()), dice, iou,
+                         str(overlay_path), str(mask_path))
+
+
+def _write_tables(out_dir: Path, rows: list[PredictionRow], info: dict[str, Any]) -> dict[str, Any]:
+    with open(out_dir / "results.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["name", "width", "height", "foreground", "dice", "iou"])
+        writer.writeheader()
+        for row in rows:
+            values = asdict(row)
+            writer.writerow({
+                "name": row.name, "width": row.width, "height": row.height,
+                "foreground": f"{row.foreground:.6f}",
+                **{k: "" if values[k] is None else f"{values[k]:.6f}" for k in ("dice", "iou")},
+            })
+    scored = [row for row in rows if row.dice is not None]
+    summary = {
+        **info,
+        "output": str(out_dir),
+        "images": len(rows),
+        "mean_dice": sum(r.dice for r in scored) / len(scored) if scored else None,
+        "mean_iou": sum(r.iou for r in scored) / len(scored) if scored else None,
+        "mean_foreground": sum(r.foreground for r in rows) / len(rows) if rows else None,
+    }
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary

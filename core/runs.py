@@ -1,0 +1,180 @@
+"""Run folders: create, find, list, and read or rewrite their status.json atomically.
+
+runs/<YYYYmmdd-HHMMSS>-<model>-<name>/ holds config.json, events.jsonl, status.json,
+checkpoints/{last,best}.pt, predictions/<name>/ and curves.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.config import SYNTHETIC, TrainConfig, load_config, save_config
+from core.errors import SeglabError
+
+RUNS_DIR_ENV = "SEGLAB_RUNS_DIR"
+
+
+def runs_root(explicit: str | Path | None = None) -> Path:
+    """The runs folder: an explicit path, else $SEGLAB_RUNS_DIR, else ./runs."""
+    return Path(explicit or os.environ.get(RUNS_DIR_ENV) or "runs")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a small text file so that readers see the old or the new content, never half."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def pid_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run folder and the well-known paths inside it."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def events_path(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.path / "predictions"
+
+    @property
+    def curves_path(self) -> Path:
+        return self.path / "curves.png"
+
+    def checkpoint_path(self, which: str) -> Path:
+        """'best' or 'last' name the run's own checkpoints; anything else is a file path."""
+        if which in ("best", "last"):
+            return self.checkpoints_dir / f"{which}.pt"
+        return Path(which)
+
+    def load_config(self) -> TrainConfig:
+        return load_config(self.config_path)
+
+    def read_status(self) -> dict[str, Any]:
+        try:
+            values = json.loads(self.status_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+        return values if isinstance(values, dict) else {}
+
+    def update_status(self, **changes: Any) -> dict[str, Any]:
+        """Merge changes into status.json (with a fresh `updated` time) and rewrite it atomically."""
+        status = {**self.read_status(), **changes, "updated": time.time()}
+        atomic_write_text(self.status_path, json.dumps(status, indent=2) + "\n")
+        return status
+
+    def state(self) -> str:
+        """The state to show: a run marked running whose process is gone here is 'interrupted'."""
+        status = self.read_status()
+        state = status.get("state", "unknown")
+        pid, here = status.get("pid"), status.get("host") == socket.gethostname()
+        if state in ("running", "created") and pid and here and not pid_is_alive(int(pid)):
+            return "interrupted"
+        return state
+
+
+def data_tag(data: str) -> str:
+    if data == SYNTHETIC:
+        return "synthetic"
+    tag = Path(data).name or "data"
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in tag)[:24]
+
+
+def create_run(config: TrainConfig, root: Path, run_dir: Path | None = None) -> Run:
+    """Make a new run folder with config.json and status 'created'.
+
+    The folder name is <timestamp>-<model>-<name>; runs started in the same second get -2, -3...
+    """
+    if run_dir is None:
+        root.mkdir(parents=True, exist_ok=True)
+        stem = f"{datetime.now():%Y%m%d-%H%M%S}-{config.model}-{config.name or data_tag(config.data)}"
+        path, n = root / stem, 1
+        while True:
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                path = root / f"{stem}-{n}"
+    else:
+        path = run_dir
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            raise SeglabError(f"{path}: run folder already exists") from None
+    run = Run(path)
+    run.checkpoints_dir.mkdir()
+    save_config(config, run.config_path)
+    run.update_status(
+        state="created", pid=None, host=socket.gethostname(), started=None, finished=None,
+        epoch=0, epochs=config.epochs, best_dice=None, model=config.model, data=config.data,
+        created=time.time(),
+    )
+    return run
+
+
+def open_run(ref: str | Path, root: Path) -> Run:
+    """Find a run by folder path or by a unique prefix of its name in the runs folder."""
+    path = Path(ref)
+    if (path / "config.json").is_file():
+        return Run(path)
+    matches = [run.path for run in list_runs(root) if run.name.startswith(str(ref))]
+    exact = [p for p in matches if p.name == str(ref)]
+    if exact:
+        return Run(exact[0])
+    if len(matches) == 1:
+        return Run(matches[0])
+    if not matches:
+        raise SeglabError(f"{ref}: no run folder or run name starting with it in {root}")
+    names = ", ".join(p.name for p in matches[:5])
+    raise SeglabError(f"{ref}: matches {len(matches)} runs ({names}); give more of the name")
+
+
+def list_runs(root: Path) -> list[Run]:
+    """Every run folder in the runs root, newest first."""
+    if not root.is_dir():
+        return []
+    runs = [Run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+    return sorted(runs, key=lambda run: run.name, reverse=True)

@@ -1,0 +1,31 @@
+"""Graceful stop on Ctrl-C, SIGTERM and SIGHUP: the first signal sets a threading.Event the engine
+checks after every step; a second one raises KeyboardInterrupt at once."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def stop_on_signals(on_signal: Callable[[int], None] | None = None) -> Iterator[threading.Event]:
+    """Install the handlers for the block (main thread only) and restore the old ones after."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        if on_signal is not None:
+            on_signal(signum)
+
+    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,209 @@
+"""Training a run: the events, status and checkpoints it leaves, reproducibility, stop and resume, divergence."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+import core.engine
+from core.checkpoints import load_checkpoint
+from core.engine import TrainingDiverged, evaluate_run, train
+from core.errors import CheckpointError
+from core.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent, read_events
+from core.losses import build_loss
+from core.runs import create_run, runs_root
+
+CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "scaler", "epoch", "best_dice", "config", "seglab_version"}
+
+
+def new_run(config):
+    return create_run(config, runs_root())
+
+
+def events_of(run, kind):
+    return [event for event in read_events(run.events_path) if isinstance(event, kind)]
+
+
+def states_of(run) -> list[str]:
+    return [event.state for event in events_of(run, StatusEvent)]
+
+
+def test_a_finished_run_leaves_events_status_checkpoints_and_curves(tiny_config):
+    run = new_run(tiny_config)
+    summary = train(tiny_config, run)
+    assert summary["state"] == "finished" and summary["epochs"] == 2
+
+    events = read_events(run.events_path)
+    assert isinstance(events[0], StatusEvent) and events[0].state == "running"
+    assert isinstance(events[-1], StatusEvent) and events[-1].state == "finished"
+    assert states_of(run) == ["running", "finished"]
+    epochs = events_of(run, EpochEvent)
+    assert [e.epoch for e in epochs] == [1, 2] and all(e.epochs == 2 for e in epochs)
+    for e in epochs:
+        assert math.isfinite(e.train_loss) and e.train_loss > 0
+        assert math.isfinite(e.val_loss) and e.val_loss > 0
+        assert 0 <= e.val_dice <= 1 and 0 <= e.val_iou <= e.val_dice + 1e-9
+        assert e.lr == pytest.approx(5e-4) and e.seconds > 0
+    assert [e.is_best for e in epochs][0] is True
+    progress = events_of(run, ProgressEvent)
+    assert {(p.epoch, p.step) for p in progress} >= {(1, 5), (2, 5)}  # every epoch reports its last step
+    saved = {(e.epoch, Path(e.path).name) for e in events_of(run, CheckpointEvent)}
+    assert {(1, "last.pt"), (2, "last.pt"), (1, "best.pt")} <= saved
+
+    status = run.read_status()
+    assert status["state"] == "finished" and status["epoch"] == 2 and status["epochs"] == 2
+    assert status["best_dice"] == max(e.val_dice for e in epochs)
+    assert run.state() == "finished"
+
+    last, best = load_checkpoint(run.checkpoint_path("last")), load_checkpoint(run.checkpoint_path("best"))
+    assert last.keys() >= CHECKPOINT_KEYS and best.keys() >= CHECKPOINT_KEYS
+    assert last["epoch"] == 2 and last["config"] == tiny_config.to_dict()
+    assert best["epoch"] == next(e.epoch for e in epochs if e.val_dice == status["best_dice"])
+    assert run.curves_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_best_checkpoint_holds_the_epoch_with_the_highest_val_dice(tiny_config):
+    config = tiny_config.replace(epochs=4, lr=5e-3)  # learns enough in 4 epochs for Dice to move
+    run = new_run(config)
+    train(config, run)
+    epochs = events_of(run, EpochEvent)
+    best_epoch = max(epochs, key=lambda e: (e.val_dice, -e.epoch))
+    assert best_epoch.val_dice > 0
+    assert [e.epoch for e in epochs if e.is_best][-1] == best_epoch.epoch
+    best = load_checkpoint(run.checkpoint_path("best"))
+    assert best["epoch"] == best_epoch.epoch and best["best_dice"] == best_epoch.val_dice
+    assert load_checkpoint(run.checkpoint_path("last"))["epoch"] == 4
+    assert run.read_status()["best_dice"] == best_epoch.val_dice
+
+
+def test_same_config_and_seed_give_the_same_losses(tiny_config):
+    config = tiny_config.replace(epochs=1)
+    first, second = new_run(config), new_run(config)
+    train(config, first)
+    train(config, second)
+    (a,), (b,) = events_of(first, EpochEvent), events_of(second, EpochEvent)
+    assert a.train_loss == pytest.approx(b.train_loss, abs=1e-6)
+    assert a.val_loss == pytest.approx(b.val_loss, abs=1e-6)
+
+
+def stop_after(stop: threading.Event, when):
+    def callback(event) -> None:
+        if when(event):
+            stop.set()
+    return callback
+
+
+class ProgressCounter:
+    def __init__(self, epoch: int, count: int):
+        self.epoch, self.count, self.seen = epoch, count, 0
+
+    def __call__(self, event) -> bool:
+        if isinstance(event, ProgressEvent) and event.epoch == self.epoch:
+            self.seen += 1
+        return self.seen >= self.count
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+
+
+@pytest.mark.parametrize(
+    ("stop_when", "message"),
+    [
+        (lambda: ProgressCounter(epoch=2, count=4), "stopped at epoch 2, step 4/5"),
+        (lambda: lambda e: isinstance(e, EpochEvent) and e.epoch == 1, "stopped after epoch 1"),
+    ],
+    ids=["mid-epoch", "epoch-boundary"],
+)
+def test_resume_gives_same_weights_as_uninterrupted_run(tiny_config, monkeypatch, stop_when, message):
+    monkeypatch.setattr(core.engine, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
+    config = tiny_config.replace(epochs=3, scheduler="cosine")
+    uninterrupted = new_run(config)
+    train(config, uninterrupted)
+
+    resumed, stop = new_run(config), threading.Event()
+    summary = train(config, resumed, stop=stop, callback=stop_after(stop, stop_when()))
+    assert summary["state"] == "stopped"
+    assert resumed.state() == "stopped" and resumed.read_status()["message"] == message
+    assert resumed.read_status()["epoch"] == 1
+    assert load_checkpoint(resumed.checkpoint_path("last"))["epoch"] == 1
+    events_before = resumed.events_path.read_bytes()
+
+    assert train(config, resumed, resume=True)["state"] == "finished"
+    assert resumed.events_path.read_bytes().startswith(events_before)  # appended, not rewritten
+    assert states_of(resumed) == ["running", "stopped", "running", "finished"]
+    assert resumed.read_status()["state"] == "finished" and resumed.read_status()["epoch"] == 3
+
+    assert_same_weights(load_checkpoint(resumed.checkpoint_path("last"))["model"],
+                        load_checkpoint(uninterrupted.checkpoint_path("last"))["model"])
+    history, reference = events_of(resumed, EpochEvent), events_of(uninterrupted, EpochEvent)
+    assert [e.epoch for e in history] == [1, 2, 3]
+    for got, want in zip(history, reference, strict=True):
+        assert got.train_loss == pytest.approx(want.train_loss, abs=1e-6)
+        assert got.val_dice == pytest.approx(want.val_dice, abs=1e-6)
+        assert got.lr == pytest.approx(want.lr)
+    assert [e.lr for e in history][0] > [e.lr for e in history][-1]  # the cosine schedule survived the stop
+
+
+def test_a_stop_during_the_last_step_of_the_last_epoch_still_finishes_the_run(tiny_config, monkeypatch):
+    monkeypatch.setattr(core.engine, "PROGRESS_INTERVAL_S", 0)
+    run, stop = new_run(tiny_config), threading.Event()
+    last_step = stop_after(stop, lambda e: isinstance(e, ProgressEvent) and (e.epoch, e.step) == (2, e.steps))
+    summary = train(tiny_config, run, stop=stop, callback=last_step)
+    assert [e.epoch for e in events_of(run, EpochEvent)] == [1, 2]
+    assert summary["state"] == "finished" and run.state() == "finished"
+
+
+def test_resume_without_a_checkpoint_fails_with_a_clear_error(tiny_config):
+    run = new_run(tiny_config)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(tiny_config, run, resume=True)
+    assert run.read_status()["state"] == "failed"
+
+
+def loss_that_turns_nan_on_call(number: int):
+    def build(name: str):
+        real, calls = build_loss(name), [0]
+
+        def loss(logits, masks):
+            calls[0] += 1
+            value = real(logits, masks)
+            return value * float("nan") if calls[0] == number else value
+
+        return loss
+
+    return build
+
+
+def test_nan_loss_fails_the_run_naming_epoch_and_step_and_keeps_the_last_checkpoint(tiny_config, monkeypatch):
+    # Epoch 1 makes 5 training calls and 1 validation call: call 9 is step 3 of epoch 2.
+    monkeypatch.setattr(core.engine, "build_loss", loss_that_turns_nan_on_call(9))
+    run = new_run(tiny_config)
+    with pytest.raises(TrainingDiverged, match="epoch 2, step 3/5"):
+        train(tiny_config, run)
+    status = run.read_status()
+    assert status["state"] == "failed" and run.state() == "failed"
+    assert "nan" in status["message"] and "epoch 2, step 3/5" in status["message"]
+    assert states_of(run)[-1] == "failed"
+    assert events_of(run, StatusEvent)[-1].message == status["message"]
+    last = load_checkpoint(run.checkpoint_path("last"))
+    assert last["epoch"] == 1
+    assert all(torch.isfinite(tensor).all() for tensor in last["model"].values() if tensor.is_floating_point())
+
+
+def test_evaluate_run_writes_eval_json_with_the_metrics(tiny_config):
+    run = new_run(tiny_config)
+    train(tiny_config, run)
+    result = evaluate_run(run, split="test", device="cpu")
+    written = json.loads((run.path / "eval-test.json").read_text())
+    assert written == result
+    assert written["images"] == 2 and written["split"] == "test"  # 10% of 24 synthetic images
+    assert written["loss"] > 0 and 0 <= written["dice"] <= 1 and 0 <= written["iou"] <= 1
+    assert written["epoch"] == load_checkpoint(run.checkpoint_path("best"))["epoch"]

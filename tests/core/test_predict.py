@@ -1,0 +1,151 @@
+"""Prediction: masks and overlays at each image's own size, results.csv and summary.json, refused inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.config import TrainConfig
+from core.data_sources import split_samples
+from core.engine import train
+from core.errors import ConfigError, DataError
+from core.predict import OVERLAY_COLOR, predict
+from core.runs import Run, create_run, runs_root
+
+
+@pytest.fixture(scope="module")
+def trained_template(tmp_path_factory) -> Run:
+    """A run trained well enough (lr 5e-3, 4 epochs) that its masks hold both foreground and background."""
+    base = tmp_path_factory.mktemp("trained")
+    config = TrainConfig(model="unet", data="synthetic", epochs=4, batch_size=4, lr=5e-3, image_size=32, width=8,
+                         synthetic_count=24, synthetic_size=32, device="cpu", seed=0, name="predict")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEGLAB_CACHE_DIR", str(base / "cache"))
+        run = create_run(config, base / "runs")
+        train(config, run)
+    return run
+
+
+@pytest.fixture
+def trained_run(trained_template) -> Run:
+    """A copy of the trained run in this test's own runs folder (training once per module saves seconds)."""
+    return Run(Path(shutil.copytree(trained_template.path, runs_root() / trained_template.name)))
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+def test_predicting_the_test_split_writes_masks_overlays_and_tables(trained_run):
+    summary = predict(trained_run, split="test", device="cpu")
+    out = trained_run.predictions_dir / "test"
+    assert summary["output"] == str(out)
+    samples = split_samples(trained_run.load_config(), "test")
+    assert len(samples) == 2
+
+    for sample in samples:
+        original = Image.open(sample.image)
+        overlay, mask = Image.open(out / f"{sample.name}_overlay.png"), Image.open(out / f"{sample.name}_mask.png")
+        assert overlay.mode == "RGB" and overlay.size == original.size
+        assert mask.mode == "L" and mask.size == original.size
+        assert set(np.unique(np.asarray(mask)).tolist()) <= {0, 255}
+
+    header, rows = read_csv(out / "results.csv")
+    assert header == ["name", "width", "height", "foreground", "dice", "iou"]
+    assert [row["name"] for row in rows] == [sample.name for sample in samples]
+    for row in rows:
+        assert 0 <= float(row["dice"]) <= 1 and 0 <= float(row["iou"]) <= 1
+        assert (int(row["width"]), int(row["height"])) == (32, 32)
+    written = json.loads((out / "summary.json").read_text())
+    assert written == summary
+    assert written["images"] == 2
+    assert written["mean_dice"] == pytest.approx(np.mean([float(row["dice"]) for row in rows]), abs=1e-6)
+
+
+def test_overlay_changes_exactly_the_pixels_the_mask_marks(trained_run):
+    predict(trained_run, split="test", device="cpu")
+    out = trained_run.predictions_dir / "test"
+    for sample in split_samples(trained_run.load_config(), "test"):
+        original = np.asarray(Image.open(sample.image).convert("RGB"), dtype=np.int16)
+        overlay = np.asarray(Image.open(out / f"{sample.name}_overlay.png"), dtype=np.int16)
+        marked = np.asarray(Image.open(out / f"{sample.name}_mask.png")) == 255
+        assert marked.any() and not marked.all()  # else this test would prove nothing
+        assert np.array_equal(overlay[~marked], original[~marked])
+        blended = (original[marked] + np.array(OVERLAY_COLOR)) / 2  # alpha 0.5
+        assert np.abs(overlay[marked] - blended).max() <= 1
+        assert (overlay[marked] != original[marked]).any(axis=1).mean() > 0.95
+
+
+def write_image(path, size, mode="RGB"):
+    rng = np.random.default_rng(len(path.name))
+    shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).convert(mode).save(path)
+
+
+def test_a_folder_of_assorted_images_gets_masks_at_each_original_size(trained_run, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(folder / "wide.png", (50, 37))
+    write_image(folder / "square.png", (64, 64))
+    write_image(folder / "photo.jpg", (45, 60))
+    write_image(folder / "gray.png", (33, 20), mode="L")
+    (folder / "notes.txt").write_text("not an image")
+    summary = predict(trained_run, inputs=[folder], device="cpu")
+    out = trained_run.predictions_dir / "files"
+    assert summary["images"] == 4 and summary["mean_dice"] is None
+    sizes = {"wide": (50, 37), "square": (64, 64), "photo": (45, 60), "gray": (33, 20)}
+    for stem, size in sizes.items():
+        mask = Image.open(out / f"{stem}_mask.png")
+        assert mask.size == size and mask.mode == "L"
+        overlay = Image.open(out / f"{stem}_overlay.png")
+        assert overlay.size == size and overlay.mode == "RGB"
+    _, rows = read_csv(out / "results.csv")
+    assert {row["name"]: (int(row["width"]), int(row["height"])) for row in rows} == sizes
+    assert all(row["dice"] == "" and row["iou"] == "" for row in rows)
+
+
+def test_single_files_with_the_same_stem_keep_separate_outputs(trained_run, tmp_path):
+    write_image(tmp_path / "cat.png", (40, 30))
+    write_image(tmp_path / "cat.jpg", (20, 20))
+    predict(trained_run, inputs=[tmp_path / "cat.png", tmp_path / "cat.jpg"], output_name="cats", device="cpu")
+    out = trained_run.predictions_dir / "cats"
+    assert Image.open(out / "cat_mask.png").size == (40, 30)
+    assert Image.open(out / "cat-2_mask.png").size == (20, 20)
+
+
+def test_a_renamed_duplicate_does_not_overwrite_a_file_with_that_name(trained_run, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(folder / "cat.png", (40, 30))
+    write_image(folder / "cat.jpg", (20, 20))
+    write_image(folder / "cat-2.png", (24, 36))
+    summary = predict(trained_run, inputs=[folder], device="cpu")
+    out = trained_run.predictions_dir / "files"
+    _, rows = read_csv(out / "results.csv")
+    assert summary["images"] == 3
+    assert len({row["name"] for row in rows}) == 3
+    assert len(list(out.glob("*_mask.png"))) == 3
+
+
+def test_a_missing_input_is_refused_naming_it(trained_run, tmp_path):
+    missing = tmp_path / "no-such-photo.jpg"
+    with pytest.raises(DataError, match="no such file") as error:
+        predict(trained_run, inputs=[missing], device="cpu")
+    assert str(missing) in str(error.value)
+    assert not (trained_run.predictions_dir / "files").exists()
+
+
+@pytest.mark.parametrize("name", ["..", "../outside", "a/b"])
+def test_an_output_name_that_leaves_the_predictions_folder_is_refused(trained_run, name):
+    with pytest.raises(ConfigError, match="prediction output name"):
+        predict(trained_run, split="test", output_name=name, device="cpu")
+    assert not (trained_run.path / "outside").exists()
+    assert not trained_run.predictions_dir.exists() or list(trained_run.predictions_dir.iterdir()) == []

@@ -1,0 +1,342 @@
+"""The `seglab` command: Typer app with train, evaluate, predict, runs, watch, demo and data.
+
+Every error meant for the user leaves as one line on stderr with a non-zero exit code (2 for bad
+options or input), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.config import DEMO_CONFIG, TrainConfig
+from core.errors import SeglabError
+from core.events import FINAL_STATES, StatusEvent, follow_events, read_events
+from core.runs import Run, create_run, list_runs, open_run, runs_root
+from tui.console_view import TrainingView
+from tui.data_cli import data_app
+
+# Newer Typer vendors click, older releases use click itself: reach the exception classes through the
+# public BadParameter instead of either import path.
+UsageError = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError")
+ClickException = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+app = typer.Typer(
+    name="seglab",
+    help="Train, watch and run binary segmentation models (UNet, ResNet34-UNet) from the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data_app, name="data")
+
+RunsDir = Annotated[
+    Path | None,
+    typer.Option("--runs-dir", help="Folder holding run folders (default: $SEGLAB_RUNS_DIR or ./runs)."),
+]
+RunRef = Annotated[str, typer.Argument(help="A run folder, or a unique prefix of a run name in the runs folder.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")]
+DEFAULTS = TrainConfig()
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"seglab: error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+@app.command(epilog="Examples:\n\n  seglab train --data synthetic --epochs 5 --width 16 --image-size 128\n\n"
+             "  seglab train --model resnet34_unet --data ~/data/oxford-iiit-pet --epochs 50\n\n"
+             "  seglab train --resume 20261128-1425")
+def train(
+    model: Annotated[str | None, typer.Option(help=f"unet | resnet34_unet (default: {DEFAULTS.model})")] = None,
+    data: Annotated[str | None, typer.Option(
+        help="Dataset folder (Oxford-IIIT Pet layout or images/ + masks/) or 'synthetic' "
+             f"(default: {DEFAULTS.data})")] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"Epochs to train (default: {DEFAULTS.epochs})")] = None,
+    batch_size: Annotated[int | None, typer.Option(help=f"Images per step (default: {DEFAULTS.batch_size})")] = None,
+    lr: Annotated[float | None, typer.Option(help=f"AdamW learning rate (default: {DEFAULTS.lr})")] = None,
+    image_size: Annotated[int | None, typer.Option(
+        help=f"Square side images are resized to (default: {DEFAULTS.image_size})")] = None,
+    width: Annotated[int | None, typer.Option(
+        help=f"Channels of the first stage (default: {DEFAULTS.width})")] = None,
+    loss: Annotated[str | None, typer.Option(help=f"bce | dice | bce+dice (default: {DEFAULTS.loss})")] = None,
+    augment: Annotated[str | None, typer.Option(
+        help=f"none | flip | elastic (flip + elastic deformation) (default: {DEFAULTS.augment})")] = None,
+    scheduler: Annotated[str | None, typer.Option(help=f"none | cosine (default: {DEFAULTS.scheduler})")] = None,
+    weight_decay: Annotated[float | None, typer.Option(
+        help=f"AdamW weight decay (default: {DEFAULTS.weight_decay})")] = None,
+    val_fraction: Annotated[float | None, typer.Option(
+        help=f"Share of trainval held out for validation (default: {DEFAULTS.val_fraction})")] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Random seed (default: {DEFAULTS.seed})")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps (default: auto)")] = None,
+    workers: Annotated[int | None, typer.Option(help=f"DataLoader workers (default: {DEFAULTS.workers})")] = None,
+    name: Annotated[str | None, typer.Option(help="Run name, part of the run folder's name")] = None,
+    synthetic_count: Annotated[int | None, typer.Option(
+        help=f"Images generated for --data synthetic (default: {DEFAULTS.synthetic_count})")] = None,
+    synthetic_size: Annotated[int | None, typer.Option(
+        help=f"Side of generated synthetic images (default: {DEFAULTS.synthetic_size})")] = None,
+    runs_dir: RunsDir = None,
+    run_dir: Annotated[Path | None, typer.Option(
+        help="Train into exactly this run folder: a new one, or one prepared with a config.json")] = None,
+    resume: Annotated[str | None, typer.Option(
+        help="Continue RUN from its checkpoints/last.pt with its saved config")] = None,
+) -> None:
+    """Train a model; prints the run folder first, then a line or a live table per epoch."""
+    options = {
+        "model": model, "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "image_size": image_size, "width": width, "loss": loss, "augment": augment, "scheduler": scheduler,
+        "weight_decay": weight_decay, "val_fraction": val_fraction, "seed": seed, "device": device,
+        "workers": workers, "name": name, "synthetic_count": synthetic_count, "synthetic_size": synthetic_size,
+    }
+    given = {key: value for key, value in options.items() if value is not None}
+    root = runs_root(runs_dir)
+    if resume is not None:
+        if given:
+            raise _fail(f"--resume continues with the run's saved config; drop {', '.join(sorted(given))}")
+        run = open_run(resume, root)
+        _train_run(run, run.load_config(), resume=True)
+        return
+    if run_dir is not None and (run_dir / "config.json").is_file():
+        run = Run(run_dir)  # prepared by the dashboard: its config.json is the whole truth
+        _train_run(run, run.load_config(), resume=False)
+        return
+    config = TrainConfig(**given)
+    _prepare_data(config)
+    run = create_run(config, root, run_dir=run_dir)
+    _train_run(run, config, resume=False)
+
+
+def _prepare_data(config: TrainConfig) -> None:
+    """Fail on a missing or empty dataset before a run folder exists; generate synthetic data once."""
+    from core.data_sources import split_samples
+
+    with err_console.status("checking data (generating the synthetic set on first use)..."):
+        split_samples(config, "train")
+        split_samples(config, "val")
+
+
+def _train_run(run: Run, config: TrainConfig, resume: bool) -> dict:
+    from core.engine import train as train_engine
+    from core.stopping import stop_on_signals
+
+    console.print(f"run folder: {run.path}", markup=False)
+
+    def on_signal(_signum: int) -> None:
+        err_console.print("stopping after this step (press Ctrl-C again to quit at once)")
+
+    view = TrainingView(console, title=run.name)
+    try:
+        with stop_on_signals(on_signal) as stop, view:
+            summary = train_engine(config, run, resume=resume, stop=stop, callback=view)
+    except KeyboardInterrupt:
+        raise _fail("stopped at once; checkpoints/last.pt holds the last finished epoch", 130) from None
+    if summary["state"] == "stopped":
+        console.print(f"stopped: {summary['epochs']}/{config.epochs} epochs; continue with "
+                      f"`seglab train --resume {run.name}`", markup=False)
+        raise typer.Exit(130)  # a script's `seglab train && ...` must not go on after a stop
+    best = summary["best_dice"]
+    console.print(f"{summary['state']}: {summary['epochs']}/{config.epochs} epochs, best val Dice "
+                  f"{best:.4f}" if best >= 0 else f"{summary['state']}: no epoch finished", markup=False)
+    if (run.curves_path).is_file():
+        console.print(f"curves: {run.curves_path}", markup=False)
+    return summary
+
+
+@app.command(epilog="Examples:\n\n  seglab evaluate 20261128-1425 --split test\n\n"
+             "  seglab evaluate runs/20261128-142501-unet-demo --checkpoint last --split val")
+def evaluate(
+    run: RunRef,
+    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
+    device: DeviceOpt = "auto",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Evaluate a run's checkpoint on a split: loss, Dice, IoU; writes eval-<split>.json in the run."""
+    from core.engine import evaluate_run
+
+    the_run = open_run(run, runs_root(runs_dir))
+    with err_console.status(f"evaluating {the_run.name} on {split}..."):
+        result = evaluate_run(the_run, split=split, checkpoint=checkpoint, device=device)
+    table = Table(title=f"{the_run.name}: {split} split, {checkpoint} checkpoint (epoch {result['epoch']})")
+    for column in ("images", "loss", "Dice (per image)", "IoU (per image)", "Dice (micro)", "IoU (micro)"):
+        table.add_column(column, justify="right")
+    table.add_row(str(result["images"]), f"{result['loss']:.4f}", f"{result['dice']:.4f}", f"{result['iou']:.4f}",
+                  f"{result['dice_micro']:.4f}", f"{result['iou_micro']:.4f}")
+    console.print(table)
+    console.print(f"written: {the_run.path / f'eval-{split}.json'}", markup=False)
+
+
+@app.command(epilog="Examples:\n\n  seglab predict 20261128-1425 --split test\n\n"
+             "  seglab predict 20261128-1425 --input photos/ --input cat.jpg --name mine")
+def predict(
+    run: RunRef,
+    input: Annotated[list[Path] | None, typer.Option(
+        "--input", "-i", help="Image file or folder (repeatable); without it, --split of the run's data")] = None,
+    split: Annotated[str, typer.Option(help="Split of the run's data when no --input: train | val | test")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
+    name: Annotated[str | None, typer.Option(
+        help="Output folder name under predictions/ (default: the split, or 'files')")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass")] = 8,
+    device: DeviceOpt = "auto",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Predict masks and overlays; writes PNGs, results.csv and summary.json under predictions/."""
+    from rich.progress import Progress
+
+    from core.predict import predict as predict_images
+
+    if batch_size <= 0:
+        raise _fail(f"--batch-size: must be a positive number, got {batch_size}")
+    the_run = open_run(run, runs_root(runs_dir))
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("predicting", total=None)
+        summary = predict_images(
+            the_run, inputs=list(input) if input else None, split=split, checkpoint=checkpoint, output_name=name,
+            batch_size=batch_size, device=device,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(f"{summary['images']} images -> {summary['output']}", markup=False)
+    if summary["mean_dice"] is not None:
+        console.print(f"mean Dice {summary['mean_dice']:.4f}  mean IoU {summary['mean_iou']:.4f} "
+                      "(per image, at original resolution)", markup=False)
+
+
+def _fmt_time(seconds: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else "-"
+
+
+@app.command(name="runs", epilog="Example:\n\n  seglab runs --runs-dir /data/seglab-runs")
+def runs_command(runs_dir: RunsDir = None) -> None:
+    """List runs: name, model, data, state, epoch/epochs, best Dice, started."""
+    root = runs_root(runs_dir)
+    found = list_runs(root)
+    if not found:
+        console.print(f"no runs in {root} yet: try `seglab demo` or `seglab train --help`", markup=False)
+        return
+    table = Table(title=f"{len(found)} runs in {root}")
+    for column in ("name", "model", "data", "state", "epoch", "best Dice", "started"):
+        # the name is what evaluate/predict/watch take: never cut it; data and dates may wrap
+        table.add_column(column, justify="right" if column in ("epoch", "best Dice") else "left",
+                         no_wrap=column in ("name", "state", "epoch", "best Dice"))
+    for run in found:
+        status = run.read_status()
+        best = status.get("best_dice")
+        table.add_row(run.name, str(status.get("model", "?")), str(status.get("data", "?")), run.state(),
+                      f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
+                      f"{best:.4f}" if isinstance(best, (int, float)) else "-",
+                      _fmt_time(status.get("started") or status.get("created")))
+    console.print(table)
+
+
+@app.command(epilog="Example:\n\n  seglab watch 20261128-1425")
+def watch(run: RunRef, runs_dir: RunsDir = None) -> None:
+    """Follow a run's events live; exits when the run ends. Ctrl-C leaves the run training."""
+    the_run = open_run(run, runs_root(runs_dir))
+    console.print(f"watching {the_run.path} (Ctrl-C stops watching, not the run)", markup=False)
+    if the_run.state() in (*FINAL_STATES, "interrupted"):
+        _replay(the_run)
+        return
+    view = TrainingView(console, title=the_run.name)
+    stop = _StopWhenGone(the_run)
+    try:
+        with view:
+            for event in follow_events(the_run.events_path, stop=stop.event,
+                                       until=lambda e: isinstance(e, StatusEvent) and e.state in FINAL_STATES):
+                view(event)
+    except KeyboardInterrupt:
+        pass
+    if the_run.state() == "interrupted":
+        console.print("the training process is gone (interrupted); resume with "
+                      f"`seglab train --resume {the_run.name}`", markup=False)
+
+
+class _StopWhenGone:
+    """Stops following when the training process died without writing a final state."""
+
+    def __init__(self, run: Run):
+        import threading
+
+        self.run, self.event = run, threading.Event()
+        threading.Thread(target=self._poll, daemon=True).start()
+
+    def _poll(self) -> None:
+        while not self.event.wait(2.0):
+            if self.run.state() == "interrupted":
+                self.event.set()
+
+
+def _replay(run: Run) -> None:
+    view = TrainingView(console, title=run.name)
+    view.live_mode = False  # a finished history prints as plain lines
+    for event in read_events(run.events_path):
+        view(event)
+    console.print(f"state: {run.state()}", markup=False)
+
+
+@app.command(epilog="Example:\n\n  seglab demo\n\n  SEGLAB_RUNS_DIR=/tmp/runs seglab demo --epochs 3")
+def demo(
+    epochs: Annotated[int, typer.Option(help="Epochs to train")] = DEMO_CONFIG.epochs,
+    device: DeviceOpt = "auto",
+    runs_dir: RunsDir = None,
+) -> None:
+    """No data, no GPU needed: synthetic set, a small UNet, evaluation and overlays in a few minutes."""
+    from core.engine import evaluate_run
+    from core.predict import predict as predict_images
+
+    started = time.perf_counter()
+    config = DEMO_CONFIG.replace(epochs=epochs, device=device)
+    _prepare_data(config)
+    run = create_run(config, runs_root(runs_dir))
+    summary = _train_run(run, config, resume=False)
+    if summary["state"] != "finished":
+        return
+    with err_console.status("evaluating and predicting the test split..."):
+        result = evaluate_run(run, split="test", checkpoint="best", device=device)
+        predictions = predict_images(run, split="test", checkpoint="best", device=device)
+    console.print(f"test Dice {result['dice']:.4f} (per image), IoU {result['iou']:.4f} on "
+                  f"{result['images']} images", markup=False)
+    console.print(f"overlays: {predictions['output']}", markup=False)
+    console.print(f"demo took {time.perf_counter() - started:.0f} s", markup=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the Typer app and turns errors into one line each."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="seglab", standalone_mode=False)
+    except typer.Abort:
+        code = 130
+    except UsageError as error:
+        hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
+        err_console.print(f"seglab: error: {error.format_message()}{hint}", markup=False)
+        code = 2
+    except ClickException as error:
+        err_console.print(f"seglab: error: {error.format_message()}", markup=False)
+        code = error.exit_code
+    except SeglabError as error:
+        err_console.print(f"seglab: error: {error}", markup=False)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as error:
+        if os.environ.get("SEGLAB_DEBUG"):
+            raise
+        err_console.print(f"seglab: internal error: {type(error).__name__}: {error} "
+                          "(set SEGLAB_DEBUG=1 for the traceback)", markup=False)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Training events rendered in a plain terminal for `seglab train`, `watch` and `demo`.
+
+On a terminal: a rich Live view (epoch table + progress bar of the current epoch). Elsewhere
+(a log file, CI): one plain line per epoch and per state change, no redraws.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from core.events import EpochEvent, Event, ProgressEvent, StatusEvent
+
+TABLE_ROWS = 15  # the live table keeps the latest epochs; the full history is in events.jsonl
+
+
+def epoch_line(event: EpochEvent) -> str:
+    star = " *best" if event.is_best else ""
+    return (f"epoch {event.epoch:>3}/{event.epochs}  train loss {event.train_loss:.4f}  "
+            f"val loss {event.val_loss:.4f}  val Dice {event.val_dice:.4f}  IoU {event.val_iou:.4f}  "
+            f"lr {event.lr:.2e}  {event.seconds:.1f}s{star}")
+
+
+class TrainingView:
+    """Consumes events (from the engine's callback or a followed log) and draws them."""
+
+    def __init__(self, console: Console, title: str = ""):
+        self.console = console
+        self.title = title
+        self.epochs: list[EpochEvent] = []
+        self.live_mode = console.is_terminal
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[speed]:.1f} img/s"),
+            TimeRemainingColumn(), console=console,
+        )
+        self.task = None
+        self.live: Live | None = None
+
+    def __enter__(self) -> TrainingView:
+        if self.live_mode:
+            self.live = Live(self._renderable(), console=self.console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.update(self._renderable(final=True))
+            self.live.__exit__(None, None, None)
+            self.live = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ProgressEvent):
+            self._on_progress(event)
+        elif isinstance(event, EpochEvent):
+            self.epochs.append(event)
+            if not self.live_mode:
+                self.console.print(epoch_line(event), highlight=False)
+        elif isinstance(event, StatusEvent):
+            line = f"[{event.state}] {event.message}".rstrip()
+            if self.live is not None:
+                self.live.console.print(line, highlight=False, markup=False)
+            else:
+                self.console.print(line, highlight=False, markup=False)
+        if self.live is not None:
+            self.live.update(self._renderable())
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        if not self.live_mode:
+            return
+        description = f"epoch {event.epoch}"
+        if self.task is None or self.progress.tasks[0].description != description:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task(description, total=event.steps, loss=event.loss,
+                                               speed=event.images_per_s)
+        self.progress.update(self.task, completed=event.step, loss=event.loss, speed=event.images_per_s)
+
+    def _renderable(self, final: bool = False):
+        table = Table(title=self.title or None, title_justify="left", expand=False)
+        for column in ("epoch", "train loss", "val loss", "val Dice", "IoU", "lr", "sec"):
+            table.add_column(column, justify="right")
+        for e in self.epochs[-TABLE_ROWS:]:
+            style = "bold green" if e.is_best else None
+            table.add_row(f"{e.epoch}/{e.epochs}{' *' if e.is_best else ''}", f"{e.train_loss:.4f}",
+                          f"{e.val_loss:.4f}", f"{e.val_dice:.4f}", f"{e.val_iou:.4f}", f"{e.lr:.1e}",
+                          f"{e.seconds:.1f}", style=style)
+        return table if final or self.task is None else Group(table, self.progress)
