@@ -146,3 +146,10 @@ def load_config(path: Path) -> TrainConfig:
 # `seglab demo`: a small UNet on generated data; trains to val Dice >= 0.9 in minutes on a laptop CPU.
 DEMO_CONFIG = TrainConfig(model="unet", data=SYNTHETIC, epochs=8, batch_size=16, image_size=128, width=16,
                           name="demo", synthetic_count=300, synthetic_size=128)
+
+# Starting points offered by the dashboard's form (label -> full config).
+PRESETS: dict[str, TrainConfig] = {
+    "Demo on synthetic data": DEMO_CONFIG,
+    "UNet as in the paper": TrainConfig(model="unet", data=SYNTHETIC, name="unet-paper"),
+    "ResNet34-UNet": TrainConfig(model="resnet34_unet", data=SYNTHETIC, name="resnet34-unet"),
+}

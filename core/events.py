@@ -135,15 +135,25 @@ def _decode(line: bytes) -> Event | None:
     return parse_event(values) if isinstance(values, dict) else None
 
 
+def read_new_events(path: Path, offset: int = 0) -> tuple[list[Event], int]:
+    """The complete events after byte `offset`, and the offset just past the last complete line.
+
+    Text after the last newline is an unfinished (or torn) line: it is left for the next read.
+    """
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    events = [event for line in data[:end].split(b"\n") if (event := _decode(line)) is not None]
+    return events, offset + end
+
+
 def read_events(path: Path) -> list[Event]:
     """Every complete, parsable event in the log (a torn or garbled line is skipped)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    lines = data.split(b"\n")
-    lines.pop()  # text after the last newline is unfinished (or empty)
-    return [event for line in lines if (event := _decode(line)) is not None]
+    return read_new_events(path)[0]
 
 
 def follow_events(
@@ -151,32 +161,19 @@ def follow_events(
     stop: threading.Event | None = None,
     poll_seconds: float = 0.2,
     until: Callable[[Event], bool] | None = None,
+    offset: int = 0,
 ) -> Iterator[Event]:
-    """Yield events from the start of the log, then new ones as they are appended.
+    """Yield events from byte `offset` of the log, then new ones as they are appended.
 
     Ends when `stop` is set, or after yielding an event for which `until` is true. A half-written
     last line is held back until its newline arrives. The file may not exist yet.
     """
     stop = stop or threading.Event()
-    pending = b""
-    position = 0
     while not stop.is_set():
-        try:
-            with open(path, "rb") as f:
-                f.seek(position)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
-        if chunk:
-            position += len(chunk)
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                event = _decode(line)
-                if event is None:
-                    continue
-                yield event
-                if until is not None and until(event):
-                    return
-        else:
+        events, offset = read_new_events(path, offset)
+        for event in events:
+            yield event
+            if until is not None and until(event):
+                return
+        if not events:
             stop.wait(poll_seconds)

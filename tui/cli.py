@@ -19,9 +19,10 @@ from rich.table import Table
 from core.config import DEMO_CONFIG, TrainConfig
 from core.errors import SeglabError
 from core.events import FINAL_STATES, StatusEvent, follow_events, read_events
-from core.runs import Run, create_run, list_runs, open_run, runs_root
+from core.runs import Run, create_run, open_run, runs_root
 from tui.console_view import TrainingView
 from tui.data_cli import data_app
+from tui.run_table_rows import format_started, read_run_rows
 
 # Newer Typer vendors click, older releases use click itself: reach the exception classes through the
 # public BadParameter instead of either import path.
@@ -34,12 +35,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 app = typer.Typer(
     name="seglab",
     help="Train, watch and run binary segmentation models (UNet, ResNet34-UNet) from the terminal.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_app, name="data")
+
 
 RunsDir = Annotated[
     Path | None,
@@ -48,6 +49,26 @@ RunsDir = Annotated[
 RunRef = Annotated[str, typer.Argument(help="A run folder, or a unique prefix of a run name in the runs folder.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")]
 DEFAULTS = TrainConfig()
+
+
+def _run_dashboard(runs_dir: Path | None, start_demo: bool = False) -> None:
+    from tui.app import make_app
+
+    make_app(runs_dir, start_demo=start_demo).run()
+
+
+@app.callback(invoke_without_command=True,
+              epilog="Examples:\n\n  seglab              # the dashboard\n\n  seglab demo\n\n  seglab train --help")
+def dashboard(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
+    """Train, watch and run segmentation models. With no command, opens the dashboard."""
+    if ctx.invoked_subcommand is None:
+        _run_dashboard(runs_dir)
+
+
+@app.command(name="tui", epilog="Example:\n\n  seglab tui --runs-dir /data/seglab-runs")
+def tui_command(runs_dir: RunsDir = None) -> None:
+    """Open the dashboard: runs, new-run form, live training view, predictions."""
+    _run_dashboard(runs_dir)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -212,30 +233,22 @@ def predict(
                       "(per image, at original resolution)", markup=False)
 
 
-def _fmt_time(seconds: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else "-"
-
-
 @app.command(name="runs", epilog="Example:\n\n  seglab runs --runs-dir /data/seglab-runs")
 def runs_command(runs_dir: RunsDir = None) -> None:
     """List runs: name, model, data, state, epoch/epochs, best Dice, started."""
     root = runs_root(runs_dir)
-    found = list_runs(root)
-    if not found:
+    rows = read_run_rows(root)
+    if not rows:
         console.print(f"no runs in {root} yet: try `seglab demo` or `seglab train --help`", markup=False)
         return
-    table = Table(title=f"{len(found)} runs in {root}")
+    table = Table(title=f"{len(rows)} runs in {root}")
     for column in ("name", "model", "data", "state", "epoch", "best Dice", "started"):
         # the name is what evaluate/predict/watch take: never cut it; data and dates may wrap
         table.add_column(column, justify="right" if column in ("epoch", "best Dice") else "left",
                          no_wrap=column in ("name", "state", "epoch", "best Dice"))
-    for run in found:
-        status = run.read_status()
-        best = status.get("best_dice")
-        table.add_row(run.name, str(status.get("model", "?")), str(status.get("data", "?")), run.state(),
-                      f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
-                      f"{best:.4f}" if isinstance(best, (int, float)) else "-",
-                      _fmt_time(status.get("started") or status.get("created")))
+    for row in rows:
+        table.add_row(row.name, row.model, row.data, row.state, f"{row.epoch}/{row.epochs}",
+                      f"{row.best_dice:.4f}" if row.best_dice is not None else "-", format_started(row.started))
     console.print(table)
 
 
@@ -284,16 +297,27 @@ def _replay(run: Run) -> None:
     console.print(f"state: {run.state()}", markup=False)
 
 
-@app.command(epilog="Example:\n\n  seglab demo\n\n  SEGLAB_RUNS_DIR=/tmp/runs seglab demo --epochs 3")
+@app.command(epilog="Examples:\n\n  seglab demo\n\n  seglab demo --headless --epochs 3")
 def demo(
     epochs: Annotated[int, typer.Option(help="Epochs to train")] = DEMO_CONFIG.epochs,
     device: DeviceOpt = "auto",
+    headless: Annotated[bool, typer.Option(
+        "--headless", help="Plain terminal output instead of the dashboard (automatic when stdout is not a terminal)",
+    )] = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """No data, no GPU needed: synthetic set, a small UNet, evaluation and overlays in a few minutes."""
+    """No data, no GPU needed: synthetic set, a small UNet, evaluation and overlays in a few minutes.
+
+    In an interactive terminal it opens the dashboard on the live demo run, then its predictions.
+    """
     from core.engine import evaluate_run
     from core.predict import predict as predict_images
 
+    if not headless and sys.stdout.isatty() and sys.stdin.isatty():
+        if (epochs, device) != (DEMO_CONFIG.epochs, "auto"):
+            raise _fail("--epochs and --device apply to --headless; the dashboard demo uses the demo preset")
+        _run_dashboard(runs_dir, start_demo=True)
+        return
     started = time.perf_counter()
     config = DEMO_CONFIG.replace(epochs=epochs, device=device)
     _prepare_data(config)

@@ -1,0 +1,130 @@
+"""SeglabApp: composes the screens, routes between them, launches training children, asks before quitting.
+
+Build it with make_app(): the CLI and the tests get the same app.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from core.config import DEMO_CONFIG, TrainConfig
+from core.runs import Run, create_run, runs_root
+from tui.screens.confirm import QuitScreen
+from tui.screens.dashboard import LiveRunScreen
+from tui.screens.new_run import NewRunScreen
+from tui.screens.predictions import PredictionsScreen
+from tui.screens.runs import RunsScreen
+
+
+def training_command(run: Run) -> list[str]:
+    """The child process that trains a prepared run folder: the same code path as `seglab train`."""
+    return [sys.executable, "-m", "tui.cli", "train", "--run-dir", str(run.path)]
+
+
+class SeglabApp(App):
+    """The dashboard. `open_run` starts on that run's live screen; `clock` is injectable for snapshots."""
+
+    CSS_PATH = "seglab.tcss"
+    TITLE = "seglab"
+    BINDINGS = [Binding("q", "quit", "quit"), Binding("ctrl+c", "quit", "quit", show=False, priority=True)]
+
+    def __init__(self, root: Path, open_run: Path | None = None, start_demo: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.runs_root = root
+        self.initial_run = open_run
+        self.start_demo_on_mount = start_demo
+        self.clock = clock
+        self.children_started: dict[Path, subprocess.Popen] = {}
+
+    def on_mount(self) -> None:
+        self.push_screen(RunsScreen(self.runs_root))
+        if self.initial_run is not None:
+            self.push_screen(LiveRunScreen(Run(self.initial_run)))
+        elif self.start_demo_on_mount:
+            self.start_demo()
+
+    # routing --------------------------------------------------------------------------------------
+
+    def open_run(self, path: Path) -> None:
+        self.push_screen(LiveRunScreen(Run(path)))
+
+    def open_new_run_form(self, initial: TrainConfig | None = None) -> None:
+        self.push_screen(NewRunScreen(initial))
+
+    def open_predictions(self, path: Path, autostart: bool = False) -> None:
+        run = Run(path)
+        if not run.checkpoint_path("best").is_file():
+            self.notify("no checkpoint yet: predictions need at least one finished epoch", severity="warning")
+            return
+        self.push_screen(PredictionsScreen(run, autostart=autostart))
+
+    # training children ------------------------------------------------------------------------------
+
+    def start_training(self, config: TrainConfig, predict_when_finished: bool = False) -> Run:
+        """Create the run folder and launch its training child in a session of its own.
+
+        The child outlives the dashboard (and a dropped SSH connection); its output goes to train.log.
+        """
+        run = create_run(config, self.runs_root)
+        with open(run.path / "train.log", "ab") as log:
+            child = subprocess.Popen(training_command(run), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     start_new_session=True, cwd=os.getcwd())
+        self.children_started[run.path] = child
+        # show the run at once: the form's screen is replaced by the live view
+        if isinstance(self.screen, NewRunScreen):
+            self.pop_screen()
+        self.push_screen(LiveRunScreen(run, predict_when_finished=predict_when_finished))
+        return run
+
+    def start_demo(self) -> Run:
+        return self.start_training(DEMO_CONFIG, predict_when_finished=True)
+
+    def run_state(self, run: Run) -> str:
+        child = self.children_started.get(run.path)
+        if child is not None:
+            child.poll()  # reap a finished child so its pid reads as gone
+        return run.state()
+
+    def live_children(self) -> list[Run]:
+        return [Run(path) for path, child in self.children_started.items() if child.poll() is None]
+
+    @staticmethod
+    def limit_torch_threads() -> None:
+        """Evaluation/prediction in the dashboard must not fight a training child for the cores."""
+        import torch
+
+        torch.set_num_threads(1)
+
+    # quitting ---------------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        live = self.live_children()
+        if not live:
+            self.exit()
+            return
+
+        def decided(answer: str | None) -> None:
+            if answer == "stop":
+                for run in live:
+                    child = self.children_started[run.path]
+                    if child.poll() is None:
+                        child.send_signal(signal.SIGINT)
+            if answer in ("leave", "stop"):
+                self.exit()
+
+        self.push_screen(QuitScreen([run.name for run in live]), decided)
+
+
+def make_app(root: Path | None = None, open_run: Path | None = None, start_demo: bool = False,
+             clock: Callable[[], float] = time.time) -> SeglabApp:
+    return SeglabApp(runs_root(root), open_run=open_run, start_demo=start_demo, clock=clock)

@@ -1,0 +1,193 @@
+"""Live run screen: header with state/epoch/elapsed/ETA, epoch progress, epoch table, curves, event log.
+
+It reads only the run's event log and status (through tui.run_follower), so it shows a run started
+from the form, from `seglab train` elsewhere, or one that finished long ago, all the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, RichLog
+from textual.worker import Worker, WorkerState
+
+from core.events import CheckpointEvent, EpochEvent, Event, ProgressEvent, StatusEvent
+from core.runs import Run
+from tui.messages import RunEvent, RunHistory
+from tui.run_follower import follow_run
+from tui.screens.confirm import ConfirmScreen
+from tui.widgets.curves import Curves
+from tui.widgets.epoch_table import EpochTable
+from tui.widgets.run_header import RunHeader
+
+
+def log_line(event: Event) -> str | None:
+    """The event-log pane's line for an event (progress events are not logged)."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
+    if isinstance(event, StatusEvent):
+        return f"{stamp} {event.state}{': ' + event.message if event.message else ''}"
+    if isinstance(event, CheckpointEvent):
+        return f"{stamp} saved {os.path.basename(event.path)} (epoch {event.epoch})"
+    if isinstance(event, EpochEvent):
+        best = "  ★ best" if event.is_best else ""
+        return f"{stamp} epoch {event.epoch}: val Dice {event.val_dice:.4f}{best}"
+    return None
+
+
+class LiveRunScreen(Screen):
+    """Follows one run. With `predict_when_finished`, opens its predictions once training ends (the demo)."""
+
+    BINDINGS = [
+        Binding("s", "stop", "stop"),
+        Binding("e", "evaluate", "evaluate"),
+        Binding("p", "predict", "predict"),
+        Binding("escape", "back", "back"),
+    ]
+
+    def __init__(self, run: Run, predict_when_finished: bool = False) -> None:
+        super().__init__()
+        self.run = run
+        self.config = run.load_config()
+        self.predict_when_finished = predict_when_finished
+        self.state = "created"
+        self._stop_following = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(self.run.name, self.config.epochs, clock=self.app.clock, id="run-header")
+        with Horizontal(id="run-body"):
+            yield EpochTable(id="epoch-table")
+            with Vertical(id="run-side"):
+                yield Curves(id="curves")
+                yield RichLog(id="event-log", max_lines=500, wrap=True, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.run.name
+        self.follow()
+        self.set_interval(1.0, self.tick)
+
+    def on_unmount(self) -> None:
+        self._stop_following.set()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
+    def follow(self) -> None:
+        follow_run(self, self.run, self._stop_following)
+
+    def tick(self) -> None:
+        """Once a second: the elapsed clock, and a run whose process vanished shows as interrupted."""
+        header = self.query_one(RunHeader)
+        if self.state == "running" and self.app.run_state(self.run) == "interrupted":
+            self.state = "interrupted"
+            header.set_state("interrupted", finished=self.app.clock())
+            self.query_one(RichLog).write("training process is gone: interrupted (resume with seglab train "
+                                          f"--resume {self.run.name})")
+        header.redraw()
+
+    @on(RunHistory)
+    def show_history(self, message: RunHistory) -> None:
+        epochs = [e for e in message.events if isinstance(e, EpochEvent)]
+        self.query_one(EpochTable).set_epochs(epochs)
+        self.query_one(Curves).set_epochs(epochs)
+        header = self.query_one(RunHeader)
+        for epoch in epochs:
+            header.add_epoch(epoch)
+        log = self.query_one(RichLog)
+        for event in message.events[-200:]:
+            if (line := log_line(event)) is not None:
+                log.write(line)
+        status = self.run.read_status()
+        self.state = self.app.run_state(self.run)
+        header.set_state(self.state, started=status.get("started"), finished=status.get("finished"))
+        if self.state == "finished" and self.predict_when_finished:
+            self.open_predictions_once()
+
+    @on(RunEvent)
+    def show_event(self, message: RunEvent) -> None:
+        event = message.event
+        header = self.query_one(RunHeader)
+        if isinstance(event, ProgressEvent):
+            header.set_progress(event)
+        elif isinstance(event, EpochEvent):
+            self.query_one(EpochTable).add_epoch(event)
+            self.query_one(Curves).add_epoch(event)
+            header.add_epoch(event)
+        elif isinstance(event, StatusEvent):
+            self.state = event.state
+            started = event.time if event.state == "running" else None
+            finished = event.time if event.state in ("finished", "failed", "stopped") else None
+            header.set_state(event.state, started=started, finished=finished)
+            if event.state == "finished" and self.predict_when_finished:
+                self.open_predictions_once()
+        if (line := log_line(event)) is not None:
+            self.query_one(RichLog).write(line)
+
+    def open_predictions_once(self) -> None:
+        self.predict_when_finished = False
+        self.app.open_predictions(self.run.path, autostart=True)
+
+    def action_stop(self) -> None:
+        if self.state != "running":
+            self.notify(f"the run is {self.state}; nothing to stop", severity="warning")
+            return
+        self.app.push_screen(
+            ConfirmScreen(f"Stop {self.run.name}?\nIt finishes the current step, saves last.pt and can be resumed.",
+                          yes="Stop training", no="Keep training"),
+            self._stop_confirmed,
+        )
+
+    def _stop_confirmed(self, confirmed: bool | None) -> None:
+        if not confirmed:
+            return
+        status = self.run.read_status()
+        pid = status.get("pid")
+        if not pid or status.get("host") != socket.gethostname():
+            self.notify("the run trains on another host; stop it there", severity="error")
+            return
+        try:
+            os.kill(int(pid), signal.SIGINT)
+        except ProcessLookupError:
+            self.notify("the training process is already gone", severity="warning")
+            return
+        self.query_one(RichLog).write("stop requested: finishing the current step")
+
+    def action_evaluate(self) -> None:
+        if not self.run.checkpoint_path("best").is_file():
+            self.notify("no checkpoint yet: evaluate after the first epoch", severity="warning")
+            return
+        self.query_one(RichLog).write("evaluating best.pt on the test split...")
+        self.evaluate()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate")
+    def evaluate(self) -> dict:
+        from core.engine import evaluate_run
+
+        self.app.limit_torch_threads()
+        return evaluate_run(self.run, split="test", checkpoint="best", device="auto")
+
+    @on(Worker.StateChanged)
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "evaluate":
+            return
+        log = self.query_one(RichLog)
+        if event.state == WorkerState.SUCCESS:
+            r = event.worker.result
+            log.write(f"test split ({r['images']} images): Dice {r['dice']:.4f}  IoU {r['iou']:.4f}  "
+                      f"loss {r['loss']:.4f} -> eval-test.json")
+        elif event.state == WorkerState.ERROR:
+            log.write(f"evaluation failed: {event.worker.error}")
+            self.notify(str(event.worker.error), severity="error")
+
+    def action_predict(self) -> None:
+        self.app.open_predictions(self.run.path)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,214 @@
+"""New-run form: every training option with the original experiment's defaults, presets, inline validation.
+
+Each field maps one to one onto a TrainConfig field (and so onto a `seglab train` option).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.validation import Function, Integer, Number, ValidationResult, Validator
+from textual.widgets import Button, Footer, Input, Label, Select, Static
+
+from core.config import (
+    AUGMENT_CHOICES,
+    DEVICE_CHOICES,
+    LOSS_CHOICES,
+    MODEL_CHOICES,
+    PRESETS,
+    SCHEDULER_CHOICES,
+    SYNTHETIC,
+    TrainConfig,
+    validate_name,
+)
+from core.errors import SeglabError
+
+CHOICE_FIELDS = {"model": MODEL_CHOICES, "loss": LOSS_CHOICES, "augment": AUGMENT_CHOICES,
+                 "scheduler": SCHEDULER_CHOICES, "device": DEVICE_CHOICES}
+LABELS = {
+    "model": "model", "epochs": "epochs", "batch_size": "batch size", "lr": "learning rate",
+    "image_size": "image size", "width": "width", "loss": "loss", "augment": "augmentation",
+    "scheduler": "lr schedule", "weight_decay": "weight decay", "val_fraction": "val fraction", "seed": "seed",
+    "device": "device", "workers": "loader workers", "name": "run name",
+    "synthetic_count": "synthetic images", "synthetic_size": "synthetic size",
+}
+
+
+def _name_ok(value: str) -> bool:
+    if not value:
+        return True
+    try:
+        validate_name(value)
+    except SeglabError:
+        return False
+    return True
+
+
+def validators_for(field_name: str) -> list[Validator]:
+    positive_int = Integer(minimum=1, failure_description=f"{LABELS[field_name]}: a whole number >= 1")
+    return {
+        "epochs": [positive_int], "batch_size": [positive_int], "width": [positive_int],
+        "synthetic_count": [Integer(minimum=3, failure_description="synthetic images: at least 3")],
+        "image_size": [Integer(minimum=16, failure_description="image size: a whole number >= 16")],
+        "synthetic_size": [Integer(minimum=16, failure_description="synthetic size: a whole number >= 16")],
+        "lr": [Number(minimum=1e-12, failure_description="learning rate: a positive number")],
+        "weight_decay": [Number(minimum=0, failure_description="weight decay: a number >= 0")],
+        "val_fraction": [Number(minimum=1e-9, maximum=0.999999,
+                                failure_description="val fraction: between 0 and 1")],
+        "seed": [Integer(failure_description="seed: a whole number")],
+        "workers": [Integer(minimum=0, failure_description="loader workers: a whole number >= 0")],
+        "name": [Function(_name_ok, "run name: no '/', '..' or control characters")],
+    }.get(field_name, [])
+
+
+class NewRunScreen(Screen):
+    """Fill in, check, start. Start creates the run folder and launches `seglab train --run-dir` detached."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "back"), Binding("ctrl+s", "start", "start")]
+
+    def __init__(self, initial: TrainConfig | None = None) -> None:
+        super().__init__()
+        self.initial = initial or TrainConfig()
+
+    def compose(self) -> ComposeResult:
+        yield Static("seglab ─ new run", classes="screen-title")
+        with VerticalScroll(id="form"):
+            with Grid(id="form-grid"):
+                yield Label("preset", classes="form-label")
+                yield Select([(label, label) for label in PRESETS], prompt="(choose a preset)", compact=True,
+                             id="preset")
+                yield Label("data", classes="form-label")
+                yield Select([("synthetic (generated)", SYNTHETIC), ("a dataset folder", "folder")],
+                             allow_blank=False, value=SYNTHETIC, compact=True, id="data-source")
+            with Horizontal(classes="form-wide"):
+                yield Label("data folder", classes="form-label")
+                yield Input(placeholder="path to Oxford-IIIT Pet or images/ + masks/", compact=True, id="data-path")
+            yield Static("", id="data-check", classes="form-note")
+            with Grid(id="form-fields"):
+                for f in fields(TrainConfig):
+                    if f.name == "data":
+                        continue
+                    yield Label(LABELS[f.name], classes="form-label")
+                    if f.name in CHOICE_FIELDS:
+                        yield Select([(c, c) for c in CHOICE_FIELDS[f.name]], allow_blank=False, compact=True,
+                                     id=f"field-{f.name}")
+                    else:
+                        yield Input(validators=validators_for(f.name), id=f"field-{f.name}", compact=True,
+                                    valid_empty=f.name == "name")
+            yield Static("", id="form-errors", classes="form-errors")
+            with Horizontal(id="form-buttons"):
+                yield Button("Start training", id="start", variant="success", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.fill(self.initial)
+
+    def fill(self, config: TrainConfig) -> None:
+        """Put a config's values into the form."""
+        for f in fields(TrainConfig):
+            if f.name == "data":
+                continue
+            value = getattr(config, f.name)
+            widget = self.query_one(f"#field-{f.name}")
+            widget.value = value if isinstance(widget, Select) else str(value)
+        folder = config.data != SYNTHETIC
+        self.query_one("#data-source", Select).value = "folder" if folder else SYNTHETIC
+        self.query_one("#data-path", Input).value = config.data if folder else ""
+        self.query_one("#data-path", Input).disabled = not folder
+        self.check_data()
+
+    @on(Select.Changed, "#preset")
+    def apply_preset(self, event: Select.Changed) -> None:
+        if event.value in PRESETS:
+            self.fill(PRESETS[event.value])
+
+    @on(Select.Changed, "#data-source")
+    @on(Input.Changed, "#data-path")
+    def data_changed(self) -> None:
+        self.query_one("#data-path", Input).disabled = self.query_one("#data-source", Select).value != "folder"
+        self.check_data()
+
+    @on(Input.Changed, "#field-synthetic_count")
+    @on(Input.Changed, "#field-synthetic_size")
+    @on(Input.Changed, "#field-val_fraction")
+    @on(Input.Changed, "#field-seed")
+    def data_settings_changed(self) -> None:
+        self.check_data()
+
+    def check_data(self) -> None:
+        note = self.query_one("#data-check", Static)
+        if self.query_one("#data-source", Select).value == SYNTHETIC:
+            count = self.query_one("#field-synthetic_count", Input).value
+            size = self.query_one("#field-synthetic_size", Input).value
+            note.update(f"{count} synthetic images of {size} px, generated on first use and cached")
+            return
+        path = self.query_one("#data-path", Input).value.strip()
+        if not path:
+            note.update("enter a dataset folder")
+            return
+        note.update("checking...")
+        self.count_samples(path, self._float("val_fraction", 0.1), int(self._float("seed", 0)))
+
+    def _float(self, name: str, default: float) -> float:
+        try:
+            return float(self.query_one(f"#field-{name}", Input).value)
+        except ValueError:
+            return default
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-check")
+    def count_samples(self, path: str, val_fraction: float, seed: int) -> None:
+        from core.data import detect_layout, list_samples
+
+        try:
+            root = Path(path).expanduser()
+            layout = detect_layout(root)
+            counts = {split: len(list_samples(root, split, val_fraction, seed)) for split in ("train", "val", "test")}
+            text = f"{layout} layout: " + " · ".join(f"{n} {split}" for split, n in counts.items())
+        except (SeglabError, OSError) as error:
+            text = f"✗ {error}"
+        self.app.call_from_thread(self.query_one("#data-check", Static).update, text)
+
+    def collect(self) -> TrainConfig:
+        """The form's values as a TrainConfig; raises SeglabError naming the first bad field."""
+        invalid = [w for w in self.query(Input) if w.id and w.id.startswith("field-") and not w.is_valid]
+        if invalid:
+            results = [w.validate(w.value) for w in invalid]
+            raise SeglabError("; ".join(_failures(r) for r in results if r is not None))
+        values = {}
+        for f in fields(TrainConfig):
+            if f.name == "data":
+                continue
+            raw = self.query_one(f"#field-{f.name}").value
+            values[f.name] = {"int": int, "float": float, "str": str}[f.type](raw)
+        source = self.query_one("#data-source", Select).value
+        values["data"] = SYNTHETIC if source == SYNTHETIC else self.query_one("#data-path", Input).value.strip()
+        return TrainConfig(**values)
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        errors = self.query_one("#form-errors", Static)
+        try:
+            config = self.collect()
+        except SeglabError as error:
+            errors.update(f"✗ {error}")
+            return
+        if config.data != SYNTHETIC and str(self.query_one("#data-check", Static).render()).startswith("✗"):
+            errors.update("✗ the data folder has a problem (see above)")
+            return
+        errors.update("")
+        self.app.start_training(config)
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.app.pop_screen()
+
+
+def _failures(result: ValidationResult) -> str:
+    return ", ".join(result.failure_descriptions) or "invalid value"

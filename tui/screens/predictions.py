@@ -1,0 +1,196 @@
+"""Predictions: pick a checkpoint and an input, predict in a worker with progress, then browse results
+worst-first with a half-block preview of each overlay."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static
+from textual.worker import Worker, WorkerState
+
+from core.runs import Run
+from tui.widgets.image_preview import ImagePreview, load_preview_image
+
+INPUT_CHOICES = [("test split", "split:test"), ("val split", "split:val"), ("a folder or files", "paths")]
+
+
+@dataclass
+class ResultRow:
+    name: str
+    dice: float | None
+    iou: float | None
+    foreground: float
+    overlay: Path
+
+
+def read_results(folder: Path) -> list[ResultRow]:
+    """Rows of a predictions folder's results.csv, with each overlay's path."""
+    rows = []
+    with open(folder / "results.csv", newline="", encoding="utf-8") as f:
+        for record in csv.DictReader(f):
+            rows.append(ResultRow(
+                name=record["name"], dice=float(record["dice"]) if record["dice"] else None,
+                iou=float(record["iou"]) if record["iou"] else None, foreground=float(record["foreground"]),
+                overlay=folder / f"{record['name']}_overlay.png",
+            ))
+    return rows
+
+
+class PredictionsScreen(Screen):
+    """One run's predictions. `autostart` predicts the test split at once (the demo's last step)."""
+
+    BINDINGS = [
+        Binding("d", "sort_by_dice", "sort by Dice"),
+        Binding("n", "sort_by_name", "sort by name"),
+        Binding("escape", "app.pop_screen", "back"),
+    ]
+
+    @dataclass
+    class Progress(Message):
+        done: int
+        total: int
+
+    def __init__(self, run: Run, autostart: bool = False) -> None:
+        super().__init__()
+        self.run = run
+        self.autostart = autostart
+        self.rows: list[ResultRow] = []
+        self.worst_first = True
+        self.output: Path | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"predictions ─ {self.run.name}", id="predictions-title", classes="screen-title")
+        with Horizontal(id="predict-controls"):
+            yield Label("checkpoint")
+            yield Select([("best", "best"), ("last", "last")], value="best", allow_blank=False, compact=True,
+                         id="checkpoint")
+            yield Label("input")
+            yield Select(INPUT_CHOICES, value="split:test", allow_blank=False, compact=True, id="input-kind")
+            yield Input(placeholder="folder or image files, space-separated", id="input-paths", disabled=True,
+                        compact=True)
+            yield Button("Predict", id="predict", variant="success", compact=True)
+        yield ProgressBar(total=None, id="predict-progress", show_eta=False)
+        with Horizontal(id="predictions-body"):
+            yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="preview-pane"):
+                yield ImagePreview(id="preview")
+                yield Static("", id="preview-path")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#results", DataTable)
+        for label in ("NAME", "DICE", "IOU", "FG %"):
+            table.add_column(label, key=label)
+        self.query_one("#predict-progress").display = False
+        existing = self.run.predictions_dir / "test"
+        if self.autostart:
+            self.start_prediction()
+        elif (existing / "results.csv").is_file():
+            self.load_results(existing)
+
+    @on(Select.Changed, "#input-kind")
+    def input_kind_changed(self, event: Select.Changed) -> None:
+        self.query_one("#input-paths", Input).disabled = event.value != "paths"
+
+    @on(Button.Pressed, "#predict")
+    def start_prediction(self) -> None:
+        kind = self.query_one("#input-kind", Select).value
+        checkpoint = str(self.query_one("#checkpoint", Select).value)
+        if not self.run.checkpoint_path(checkpoint).is_file():
+            self.notify(f"no {checkpoint}.pt in this run yet", severity="error")
+            return
+        inputs = None
+        split = "test"
+        if kind == "paths":
+            inputs = self.query_one("#input-paths", Input).value.split()
+            if not inputs:
+                self.notify("enter a folder or image files", severity="error")
+                return
+        else:
+            split = str(kind).removeprefix("split:")
+        bar = self.query_one("#predict-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=None, progress=0)
+        self.query_one("#predict", Button).disabled = True
+        self.predict(checkpoint, split, inputs)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="predict")
+    def predict(self, checkpoint: str, split: str, inputs: list[str] | None) -> Path:
+        from core.predict import predict
+
+        self.app.limit_torch_threads()
+        summary = predict(self.run, inputs=inputs, split=split, checkpoint=checkpoint,
+                          progress=lambda done, total: self.post_message(self.Progress(done, total)))
+        return Path(summary["output"])
+
+    @on(Progress)
+    def show_progress(self, message: Progress) -> None:
+        self.query_one("#predict-progress", ProgressBar).update(total=message.total, progress=message.done)
+
+    @on(Worker.StateChanged)
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "predict" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            self.query_one("#predict", Button).disabled = False
+            self.query_one("#predict-progress").display = False
+            if event.state == WorkerState.SUCCESS:
+                self.load_results(event.worker.result)
+            else:
+                self.notify(f"prediction failed: {event.worker.error}", severity="error", timeout=10)
+        elif event.worker.group == "preview" and event.state == WorkerState.ERROR:
+            self.query_one(ImagePreview).show(None, f"cannot show preview: {event.worker.error}")
+
+    def load_results(self, folder: Path) -> None:
+        self.output = folder
+        self.rows = read_results(folder)
+        scored = [r.dice for r in self.rows if r.dice is not None]
+        mean = f" ─ mean Dice {sum(scored) / len(scored):.3f}" if scored else ""
+        self.query_one("#predictions-title", Static).update(
+            f"predictions ─ {self.run.name} ─ {folder.name} ─ {len(self.rows)} images{mean}")
+        self.show_rows()
+        self.query_one("#results", DataTable).focus()
+
+    def show_rows(self) -> None:
+        table = self.query_one("#results", DataTable)
+        table.clear()
+        if self.worst_first:
+            ordered = sorted(self.rows, key=lambda r: (r.dice is None, r.dice if r.dice is not None else 0.0))
+        else:
+            ordered = sorted(self.rows, key=lambda r: r.name)
+        for row in ordered:
+            table.add_row(row.name, "-" if row.dice is None else f"{row.dice:.3f}",
+                          "-" if row.iou is None else f"{row.iou:.3f}", f"{100 * row.foreground:.0f}", key=row.name)
+        table.columns["DICE"].label = "▲DICE" if self.worst_first else "DICE"
+        if ordered:
+            self.preview(ordered[0])
+
+    def action_sort_by_dice(self) -> None:
+        self.worst_first = True
+        self.show_rows()
+
+    def action_sort_by_name(self) -> None:
+        self.worst_first = False
+        self.show_rows()
+
+    @on(DataTable.RowHighlighted, "#results")
+    def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value if event.row_key else None
+        row = next((r for r in self.rows if r.name == name), None)
+        if row is not None:
+            self.preview(row)
+
+    def preview(self, row: ResultRow) -> None:
+        self.query_one("#preview-path", Static).update(str(row.overlay))
+        self.load_preview(row.overlay)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
+    def load_preview(self, path: Path) -> None:
+        image = load_preview_image(path)
+        self.app.call_from_thread(self.query_one(ImagePreview).show, image)

@@ -1,0 +1,67 @@
+"""An image drawn with half-block characters: each cell shows two pixels (fg = top, bg = bottom).
+
+Works in any truecolor or 256-colour terminal, over SSH and inside tmux; no graphics protocol needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+
+def half_block_rows(image: Image.Image, width: int, height: int) -> list[list[Segment]]:
+    """The image fitted (aspect kept) into width x height cells, as rows of styled '▀' segments."""
+    image = image.convert("RGB")
+    scale = min(width / image.width, 2 * height / image.height)
+    cols = max(1, min(width, round(image.width * scale)))
+    pixel_rows = max(2, min(2 * height, round(image.height * scale)))
+    pixel_rows += pixel_rows % 2
+    small = image.resize((cols, pixel_rows), Image.Resampling.BILINEAR)
+    pixels = small.load()
+    rows = []
+    for y in range(0, pixel_rows, 2):
+        row = []
+        for x in range(cols):
+            top, bottom = pixels[x, y], pixels[x, y + 1]
+            row.append(Segment("▀", Style(color=f"rgb{top}", bgcolor=f"rgb{bottom}")))
+        rows.append(row)
+    return rows
+
+
+class ImagePreview(Widget):
+    """Shows one image file, re-fitted whenever the widget is resized."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.image: Image.Image | None = None
+        self.message = "select a row to preview its overlay"
+        self._rows: list[list[Segment]] = []
+        self._fitted_to: tuple[int, int] | None = None
+
+    def show(self, image: Image.Image | None, message: str = "") -> None:
+        """Display a decoded image (decode it off the UI thread: see load_preview_image)."""
+        self.image, self.message, self._fitted_to = image, message, None
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size.width, self.size.height
+        if self.image is None:
+            return Strip([Segment(self.message, Style(dim=True))] if y == 0 else [])
+        if self._fitted_to != (width, height):
+            self._rows = half_block_rows(self.image, width, height)
+            self._fitted_to = (width, height)
+        return Strip(self._rows[y]) if y < len(self._rows) else Strip([])
+
+
+def load_preview_image(path: Path, max_side: int = 512) -> Image.Image:
+    """Open and shrink an image for preview; call from a worker thread."""
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
+    image.thumbnail((max_side, max_side))
+    return image
+

@@ -1,0 +1,79 @@
+"""The live run's top lines: name, state, epoch k/N, elapsed, ETA, and the current epoch's progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ProgressBar, Static
+
+from core.events import EpochEvent, ProgressEvent
+
+STATE_STYLES = {"running": "bold green", "finished": "bold blue", "stopped": "bold yellow",
+                "failed": "bold red", "interrupted": "bold red", "created": "dim"}
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "--:--"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class RunHeader(Vertical):
+    """Title line plus a progress bar for the epoch in flight. `clock` is injectable for stable snapshots."""
+
+    def __init__(self, name: str, epochs: int, clock: Callable[[], float], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.run_name, self.epochs, self.clock = name, epochs, clock
+        self.state, self.done, self.started, self.finished = "created", 0, None, None
+        self.epoch_seconds: list[float] = []
+        self.progress: ProgressEvent | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="run-title")
+        yield ProgressBar(total=None, show_eta=False, id="epoch-bar")
+        yield Static(id="epoch-label")
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def set_state(self, state: str, started: float | None = None, finished: float | None = None) -> None:
+        self.state = state
+        self.started = started if started is not None else self.started
+        self.finished = finished
+        self.redraw()
+
+    def add_epoch(self, event: EpochEvent) -> None:
+        self.done = max(self.done, event.epoch)
+        self.epoch_seconds.append(event.seconds)
+        self.redraw()
+
+    def set_progress(self, event: ProgressEvent) -> None:
+        self.progress = event
+        bar = self.query_one("#epoch-bar", ProgressBar)
+        bar.update(total=event.steps, progress=event.step)
+        self.query_one("#epoch-label", Static).update(
+            f"epoch {event.epoch}  {event.step}/{event.steps}  loss {event.loss:.4f}  {event.images_per_s:.1f} img/s")
+
+    def redraw(self) -> None:
+        if not self.is_mounted:
+            return
+        end = self.finished if self.finished else self.clock()
+        elapsed = end - self.started if self.started else None
+        eta = None
+        if self.state == "running" and self.epoch_seconds:
+            eta = sum(self.epoch_seconds[-5:]) / len(self.epoch_seconds[-5:]) * (self.epochs - self.done)
+        title = Text.assemble(
+            (self.run_name, "bold"), " ─ ", (self.state, STATE_STYLES.get(self.state, "")),
+            f" ─ epoch {self.done}/{self.epochs} ─ {format_duration(elapsed)} elapsed",
+            f" ─ ETA {format_duration(eta)}" if eta is not None else "",
+        )
+        self.query_one("#run-title", Static).update(title)
+        if self.state != "running":
+            # no epoch in flight: a full bar for a finished run, an empty one otherwise (never a spinner)
+            self.query_one("#epoch-bar", ProgressBar).update(total=1, progress=int(self.state == "finished"))
+            self.query_one("#epoch-label", Static).update(f"training {self.state}")
