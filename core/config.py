@@ -105,6 +105,8 @@ def validate_train_config(config: TrainConfig) -> None:
         raise ConfigError(f"weight_decay: must be >= 0, got {config.weight_decay!r}")
     if not 0 < config.val_fraction < 1:
         raise ConfigError(f"val_fraction: must be between 0 and 1 (exclusive), got {config.val_fraction!r}")
+    if config.seed < 0:
+        raise ConfigError(f"seed: must be >= 0, got {config.seed}")
     if config.workers < 0:
         raise ConfigError(f"workers: must be >= 0, got {config.workers}")
     if not config.data:

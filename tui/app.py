@@ -95,6 +95,11 @@ class SeglabApp(App):
             child.poll()  # reap a finished child so its pid reads as gone
         return run.state()
 
+    def child_exit_code(self, run: Run) -> int | None:
+        """The exit code of this run's training child if the dashboard started it and it has ended."""
+        child = self.children_started.get(run.path)
+        return None if child is None else child.poll()
+
     def live_children(self) -> list[Run]:
         return [Run(path) for path, child in self.children_started.items() if child.poll() is None]
 

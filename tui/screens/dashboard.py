@@ -67,7 +67,7 @@ class LiveRunScreen(Screen):
             yield EpochTable(id="epoch-table")
             with Vertical(id="run-side"):
                 yield Curves(id="curves")
-                yield RichLog(id="event-log", max_lines=500, wrap=True, markup=False)
+                yield RichLog(id="event-log", max_lines=500, wrap=True, markup=False, min_width=0)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -90,23 +90,30 @@ class LiveRunScreen(Screen):
             header.set_state("interrupted", finished=self.app.clock())
             self.query_one(RichLog).write("training process is gone: interrupted (resume with seglab train "
                                           f"--resume {self.run.name})")
+        exit_code = self.app.child_exit_code(self.run)
+        if self.state == "created" and exit_code is not None:
+            # the child died before it could mark the run running: its reason is in train.log
+            self.state = "failed"
+            header.set_state("failed", finished=self.app.clock())
+            self.query_one(RichLog).write(f"training process exited with code {exit_code} before starting; "
+                                          f"see {self.run.path / 'train.log'}")
         header.redraw()
 
     @on(RunHistory)
     def show_history(self, message: RunHistory) -> None:
+        status = self.run.read_status()
+        self.state = self.app.run_state(self.run)
+        header = self.query_one(RunHeader)
+        header.set_state(self.state, started=status.get("started"), finished=status.get("finished"))
         epochs = [e for e in message.events if isinstance(e, EpochEvent)]
         self.query_one(EpochTable).set_epochs(epochs)
         self.query_one(Curves).set_epochs(epochs)
-        header = self.query_one(RunHeader)
         for epoch in epochs:
             header.add_epoch(epoch)
         log = self.query_one(RichLog)
         for event in message.events[-200:]:
             if (line := log_line(event)) is not None:
                 log.write(line)
-        status = self.run.read_status()
-        self.state = self.app.run_state(self.run)
-        header.set_state(self.state, started=status.get("started"), finished=status.get("finished"))
         if self.state == "finished" and self.predict_when_finished:
             self.open_predictions_once()
 

@@ -61,7 +61,7 @@ def validators_for(field_name: str) -> list[Validator]:
         "weight_decay": [Number(minimum=0, failure_description="weight decay: a number >= 0")],
         "val_fraction": [Number(minimum=1e-9, maximum=0.999999,
                                 failure_description="val fraction: between 0 and 1")],
-        "seed": [Integer(failure_description="seed: a whole number")],
+        "seed": [Integer(minimum=0, failure_description="seed: a whole number >= 0")],
         "workers": [Integer(minimum=0, failure_description="loader workers: a whole number >= 0")],
         "name": [Function(_name_ok, "run name: no '/', '..' or control characters")],
     }.get(field_name, [])
@@ -88,7 +88,7 @@ class NewRunScreen(Screen):
                              allow_blank=False, value=SYNTHETIC, compact=True, id="data-source")
             with Horizontal(classes="form-wide"):
                 yield Label("data folder", classes="form-label")
-                yield Input(placeholder="path to Oxford-IIIT Pet or images/ + masks/", compact=True, id="data-path")
+                yield Input(placeholder="Oxford-IIIT Pet folder, or images/ + masks/", compact=True, id="data-path")
             yield Static("", id="data-check", classes="form-note")
             with Grid(id="form-fields"):
                 for f in fields(TrainConfig):
@@ -173,7 +173,12 @@ class NewRunScreen(Screen):
             text = f"{layout} layout: " + " · ".join(f"{n} {split}" for split, n in counts.items())
         except (SeglabError, OSError) as error:
             text = f"✗ {error}"
-        self.app.call_from_thread(self.query_one("#data-check", Static).update, text)
+        self.app.call_from_thread(self._show_data_check, path, text)
+
+    def _show_data_check(self, path: str, text: str) -> None:
+        # a slow check of a folder typed earlier must not overwrite the answer for the one there now
+        if self.query_one("#data-path", Input).value.strip() == path:
+            self.query_one("#data-check", Static).update(text)
 
     def collect(self) -> TrainConfig:
         """The form's values as a TrainConfig; raises SeglabError naming the first bad field."""

@@ -74,7 +74,7 @@ class PredictionsScreen(Screen):
                          id="checkpoint")
             yield Label("input")
             yield Select(INPUT_CHOICES, value="split:test", allow_blank=False, compact=True, id="input-kind")
-            yield Input(placeholder="folder or image files, space-separated", id="input-paths", disabled=True,
+            yield Input(placeholder="folder or files", id="input-paths", disabled=True,
                         compact=True)
             yield Button("Predict", id="predict", variant="success", compact=True)
         yield ProgressBar(total=None, id="predict-progress", show_eta=False)

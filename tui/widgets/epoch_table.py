@@ -6,7 +6,8 @@ from textual.widgets import DataTable
 
 from core.events import EpochEvent
 
-COLUMNS = ("EP", "TRAIN LOSS", "VAL LOSS", "VAL DICE", "IOU", "LR", "SEC")
+# fixed widths: rows that arrive before the first layout must not be drawn at header width
+COLUMNS = {"EP": 5, "TRAIN LOSS": 10, "VAL LOSS": 8, "VAL DICE": 8, "IOU": 6, "LR": 7, "SEC": 5}
 
 
 class EpochTable(DataTable):
@@ -18,8 +19,8 @@ class EpochTable(DataTable):
         self.best_dice = -1.0
 
     def on_mount(self) -> None:
-        for label in COLUMNS:
-            self.add_column(label, key=label)
+        for label, width in COLUMNS.items():
+            self.add_column(label, key=label, width=width)
 
     def set_epochs(self, epochs: list[EpochEvent]) -> None:
         self.clear()

@@ -73,6 +73,8 @@ class RunHeader(Vertical):
             f" ─ ETA {format_duration(eta)}" if eta is not None else "",
         )
         self.query_one("#run-title", Static).update(title)
+        if self.state == "running" and self.progress is None:
+            self.query_one("#epoch-label", Static).update("waiting for the next progress report")
         if self.state != "running":
             # no epoch in flight: a full bar for a finished run, an empty one otherwise (never a spinner)
             self.query_one("#epoch-bar", ProgressBar).update(total=1, progress=int(self.state == "finished"))

@@ -1,0 +1,205 @@
+"""The dashboard's drawing helpers and widgets on their own: braille charts, half-block images, the epoch
+table's best-row star, durations and event-log lines."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import pytest
+from PIL import Image
+from textual.app import App, ComposeResult
+
+from core.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent
+from tui.screens.dashboard import log_line
+from tui.widgets.braille import braille_chart
+from tui.widgets.curves import Curves
+from tui.widgets.epoch_table import EpochTable
+from tui.widgets.image_preview import half_block_rows
+from tui.widgets.run_header import format_duration
+
+from .helpers import plain
+
+# braille charts -----------------------------------------------------------------------------------
+
+# (column, row) of each dot bit inside a braille cell (Unicode's dot numbering 1-8)
+DOT_OF_BIT = {0x01: (0, 0), 0x02: (0, 1), 0x04: (0, 2), 0x40: (0, 3),
+              0x08: (1, 0), 0x10: (1, 1), 0x20: (1, 2), 0x80: (1, 3)}
+
+
+def dots(rows: list[str]) -> set[tuple[int, int]]:
+    """The (x, y) of every raised dot in a chart, y growing downwards, in dot units."""
+    raised = set()
+    for r, line in enumerate(rows):
+        for c, char in enumerate(line):
+            bits = ord(char) - 0x2800
+            assert 0 <= bits <= 0xFF, f"{char!r} is not a braille character"
+            raised |= {(2 * c + dx, 4 * r + dy) for bit, (dx, dy) in DOT_OF_BIT.items() if bits & bit}
+    return raised
+
+
+def column(raised: set[tuple[int, int]], x: int) -> set[int]:
+    return {y for dx, y in raised if dx == x}
+
+
+def test_a_chart_is_height_rows_of_width_braille_characters():
+    rows = braille_chart([0.3, 0.1, 0.7, 0.2], width=12, height=3)
+    assert len(rows) == 3
+    assert all(len(row) == 12 for row in rows)
+    dots(rows)  # every character is braille
+
+
+def test_a_rising_series_starts_bottom_left_and_ends_top_right():
+    raised = dots(braille_chart([0.0, 1.0, 2.0, 3.0, 4.0], width=10, height=3))
+    assert column(raised, 0) == {11}  # 3 rows of 4 dots: the lowest dot
+    assert column(raised, 19) == {0}  # 10 cells of 2 dots: the last column's top dot
+
+
+def test_a_falling_series_starts_top_left_and_ends_bottom_right():
+    raised = dots(braille_chart([4.0, 3.0, 2.0, 1.0, 0.0], width=10, height=3))
+    assert column(raised, 0) == {0}
+    assert column(raised, 19) == {11}
+
+
+def test_the_points_are_joined_into_an_unbroken_line():
+    raised = dots(braille_chart([0.0, 5.0, 1.0, 4.0], width=15, height=4))
+    assert all(column(raised, x) for x in range(30))
+    assert {y for _, y in raised} == set(range(16))  # the steep parts fill every row between the points
+
+
+def test_a_constant_series_is_a_flat_line_across_the_chart():
+    raised = dots(braille_chart([0.5] * 6, width=8, height=2))
+    assert {x for x, _ in raised} == set(range(16))
+    assert len({y for _, y in raised}) == 1
+
+
+def test_non_finite_values_are_skipped_and_their_neighbours_joined():
+    with_gaps = braille_chart([0.0, math.nan, math.inf, 1.0], width=6, height=2)
+    assert with_gaps == braille_chart([0.0, 1.0], width=6, height=2)
+
+
+@pytest.mark.parametrize("values", [[], [math.nan, math.nan]])
+def test_a_chart_with_nothing_to_draw_is_blank(values):
+    assert braille_chart(values, width=5, height=2) == ["\u2800" * 5] * 2
+
+
+def test_given_bounds_clip_the_values_and_fix_the_scale():
+    raised = dots(braille_chart([-1.0, 0.5, 2.0], width=4, height=2, low=0.0, high=1.0))
+    assert column(raised, 0) == {7}  # below `low`: on the bottom edge
+    assert column(raised, 7) == {0}  # above `high`: on the top edge
+
+
+# half-block images --------------------------------------------------------------------------------
+
+RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
+
+
+def test_each_half_block_cell_shows_the_top_pixel_in_front_and_the_bottom_one_behind():
+    image = Image.new("RGB", (2, 2))
+    image.putdata([RED, GREEN, BLUE, WHITE])  # top row red, green; bottom row blue, white
+    (row,) = half_block_rows(image, width=2, height=1)
+    assert [segment.text for segment in row] == ["▀", "▀"]
+    assert [(s.style.color.triplet, s.style.bgcolor.triplet) for s in row] == [(RED, BLUE), (GREEN, WHITE)]
+
+
+def test_a_half_block_image_keeps_its_aspect_in_the_space_it_gets():
+    wide = Image.new("RGB", (40, 20), RED)
+    rows = half_block_rows(wide, width=10, height=10)
+    assert len(rows) == 3 and all(len(row) == 10 for row in rows)  # 10 x 5 pixels, an even 6 pixel rows
+    tall = Image.new("RGB", (20, 40), RED)
+    rows = half_block_rows(tall, width=10, height=5)
+    assert len(rows) == 5 and all(len(row) == 5 for row in rows)  # 5 x 10 pixels
+
+
+# epoch table --------------------------------------------------------------------------------------
+
+
+def epoch(n: int, dice: float) -> EpochEvent:
+    return EpochEvent(epoch=n, epochs=5, train_loss=0.5 / n, val_loss=0.6 / n, val_dice=dice, val_iou=dice - 0.1,
+                      lr=5e-4, seconds=12.4, is_best=False, time=1_700_000_000.0 + n)
+
+
+class OneWidget(App):
+    def __init__(self, widget) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def compose(self) -> ComposeResult:
+        yield self.widget
+
+
+def ep_column(table: EpochTable) -> list[str]:
+    return [plain(cell) for cell in table.get_column("EP")]
+
+
+async def test_only_the_best_epoch_so_far_wears_the_star():
+    table = EpochTable()
+    async with OneWidget(table).run_test(size=(100, 20)) as pilot:
+        table.add_epoch(epoch(1, 0.50))
+        assert ep_column(table) == ["1★"]
+        table.add_epoch(epoch(2, 0.40))
+        assert ep_column(table) == ["1★", "2"]
+        table.add_epoch(epoch(3, 0.70))
+        await pilot.pause()
+        assert ep_column(table) == ["1", "2", "3★"]
+        assert [plain(c) for c in table.get_row("3")] == ["3★", "0.1667", "0.2000", "0.7000", "0.6000", "5.0e-04",
+                                                          "12"]
+
+
+async def test_a_history_replaces_the_rows_and_stars_its_own_best():
+    table = EpochTable()
+    async with OneWidget(table).run_test(size=(100, 20)):
+        table.add_epoch(epoch(1, 0.99))
+        table.set_epochs([epoch(1, 0.3), epoch(2, 0.8), epoch(3, 0.6)])
+        assert ep_column(table) == ["1", "2★", "3"]
+
+
+async def test_the_curves_name_the_best_epoch():
+    curves = Curves()
+    async with OneWidget(curves).run_test(size=(60, 12)) as pilot:
+        assert "after the first epoch" in str(curves.render())
+        for n, dice in enumerate([0.2, 0.9, 0.5], start=1):
+            curves.add_epoch(epoch(n, dice))
+        await pilot.pause()
+        lines = str(curves.render()).splitlines()
+        assert lines[-1] == "best Dice 0.900 at epoch 2"
+        assert lines[0].startswith("train ") and lines[0].endswith(" 0.167")  # the last epoch's train loss
+
+
+# durations and the event log ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "--:--"), (-1.0, "--:--"), (0, "00:00:00"), (59.9, "00:00:59"), (3661, "01:01:01"),
+     (100 * 3600 + 5, "100:00:05")],
+)
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+@pytest.fixture
+def utc():
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if previous is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = previous
+    time.tzset()
+
+
+def test_event_log_lines_say_what_happened_at_what_time(utc):
+    at = 1_700_000_000.0  # 22:13:20 UTC
+    assert log_line(StatusEvent(state="running", message="started epoch 1/5", time=at)) == (
+        "22:13:20 running: started epoch 1/5")
+    assert log_line(StatusEvent(state="finished", time=at)) == "22:13:20 finished"
+    assert log_line(CheckpointEvent(path="/runs/x/checkpoints/best.pt", epoch=3, time=at)) == (
+        "22:13:20 saved best.pt (epoch 3)")
+    assert log_line(EpochEvent(epoch=3, epochs=5, train_loss=0.2, val_loss=0.3, val_dice=0.87654, val_iou=0.8,
+                               lr=1e-3, seconds=4.0, is_best=True, time=at)) == (
+        "22:13:20 epoch 3: val Dice 0.8765  ★ best")
+    assert log_line(ProgressEvent(epoch=1, step=1, steps=9, loss=0.5, images_per_s=10.0, time=at)) is None
