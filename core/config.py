@@ -21,6 +21,9 @@ LOSS_CHOICES = ("bce", "dice", "bce+dice")
 AUGMENT_CHOICES = ("none", "flip", "elastic")
 SCHEDULER_CHOICES = ("none", "cosine")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+MEMORY_FORMAT_CHOICES = ("auto", "channels_last", "contiguous")
+CACHE_CHOICES = ("auto", "memory", "disk", "none")
 SYNTHETIC = "synthetic"
 MAX_NAME_LENGTH = 64
 
@@ -43,7 +46,11 @@ class TrainConfig:
     val_fraction: float = 0.1  # share of trainval held out for validation (9:1)
     seed: int = 0  # seeds weights, split, shuffling and augmentation
     device: str = "auto"  # auto | cpu | cuda | mps
-    workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast; auto = bf16 where the hardware is fast at it)
+    memory_format: str = "auto"  # auto | channels_last | contiguous (auto = channels_last on CPU and CUDA)
+    workers: int = -1  # DataLoader worker processes; -1 = auto from the CPU count, 0 = the training process
+    cache: str = "auto"  # decoded-image cache: auto | memory | disk | none
+    compile: bool = False  # torch.compile the model (for GPUs; falls back with a message if it fails)
     name: str = ""  # run name, part of the run folder's name
     synthetic_count: int = 300  # images generated when data is "synthetic"
     synthetic_size: int = 128  # side of generated synthetic images
@@ -89,14 +96,17 @@ def validate_train_config(config: TrainConfig) -> None:
     """Raise ConfigError naming the first field whose value cannot be used."""
     for f in fields(config):
         value = getattr(config, f.name)
-        expected = {"int": int, "float": (int, float), "str": str}[f.type]
-        if isinstance(value, bool) or not isinstance(value, expected):
+        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
+        if (isinstance(value, bool) and f.type != "bool") or not isinstance(value, expected):
             raise ConfigError(f"{f.name}: expected {f.type}, got {value!r}")
     _check_choice("model", config.model, MODEL_CHOICES)
     _check_choice("loss", config.loss, LOSS_CHOICES)
     _check_choice("augment", config.augment, AUGMENT_CHOICES)
     _check_choice("scheduler", config.scheduler, SCHEDULER_CHOICES)
     _check_choice("device", config.device, DEVICE_CHOICES)
+    _check_choice("precision", config.precision, PRECISION_CHOICES)
+    _check_choice("memory_format", config.memory_format, MEMORY_FORMAT_CHOICES)
+    _check_choice("cache", config.cache, CACHE_CHOICES)
     for name in ("epochs", "batch_size", "lr", "image_size", "width", "synthetic_count", "synthetic_size"):
         _check_positive(name, getattr(config, name))
     if config.image_size < 16:
@@ -107,8 +117,8 @@ def validate_train_config(config: TrainConfig) -> None:
         raise ConfigError(f"val_fraction: must be between 0 and 1 (exclusive), got {config.val_fraction!r}")
     if config.seed < 0:
         raise ConfigError(f"seed: must be >= 0, got {config.seed}")
-    if config.workers < 0:
-        raise ConfigError(f"workers: must be >= 0, got {config.workers}")
+    if config.workers < -1:
+        raise ConfigError(f"workers: must be >= 0, or -1 for auto, got {config.workers}")
     if not config.data:
         raise ConfigError("data: give a dataset folder or 'synthetic'")
     if config.name:
@@ -128,9 +138,17 @@ def _from_dict(cls: type, values: dict[str, Any], source: str) -> Any:
         raise ConfigError(f"{source}: {error}") from None
 
 
-def save_config(config: TrainConfig, path: Path) -> None:
-    """Write every hyperparameter plus the seglab version that made the run."""
-    path.write_text(json.dumps({**config.to_dict(), "seglab_version": __version__}, indent=2) + "\n")
+RECORD_KEYS = ("seglab_version", "runtime")  # written next to the fields, not part of the config
+
+
+def save_config(config: TrainConfig, path: Path, runtime: dict[str, Any] | None = None) -> None:
+    """Write every hyperparameter, the seglab version, and what 'auto' choices resolved to."""
+    record = {**config.to_dict(), "seglab_version": __version__}
+    if runtime is not None:
+        record["runtime"] = runtime
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def load_config(path: Path) -> TrainConfig:
@@ -141,7 +159,8 @@ def load_config(path: Path) -> TrainConfig:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid JSON ({error})") from None
     if isinstance(values, dict):
-        values.pop("seglab_version", None)
+        for key in RECORD_KEYS:
+            values.pop(key, None)
     return TrainConfig.from_dict(values, source=str(path))
 
 

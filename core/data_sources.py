@@ -1,4 +1,4 @@
-"""Turn a TrainConfig's `data` (a folder or 'synthetic') into dataset splits the engine can load."""
+"""Turn a TrainConfig's `data` (a folder or 'synthetic') into cached dataset splits the engine can load."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.config import SYNTHETIC, TrainConfig
 from core.data import list_samples
+from core.data.cache import build_cache
 from core.data.dataset import SegmentationDataset
 from core.data.samples import Sample
 from core.data.synthetic import ensure_synthetic
@@ -40,4 +41,7 @@ def split_samples(config: TrainConfig, split: str) -> list[Sample]:
 
 
 def split_dataset(config: TrainConfig, split: str, augment: str = "none") -> SegmentationDataset:
-    return SegmentationDataset(split_samples(config, split), config.image_size, augment=augment)
+    """A split as a Dataset with its decoded-image cache (config.cache): the first epoch fills it."""
+    samples = split_samples(config, split)
+    cache = build_cache(samples, config.image_size, config.cache, cache_root() / "decoded")
+    return SegmentationDataset(samples, config.image_size, augment=augment, cache=cache)

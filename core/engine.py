@@ -22,10 +22,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from core.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint_atomically
-from core.config import TrainConfig
+from core.config import TrainConfig, save_config
 from core.curves import plot_curves
 from core.data_sources import split_dataset
-from core.device import resolve_device
+from core.device import Runtime, auto_workers, resolve_runtime
 from core.errors import CheckpointError, SeglabError
 from core.events import (
     CheckpointEvent,
@@ -67,17 +67,20 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
-def make_loader(
-    dataset: Dataset, config: TrainConfig, device: torch.device, shuffle: bool, generator: torch.Generator | None
-) -> DataLoader:
+def make_loader(dataset: Dataset, config: TrainConfig, runtime: Runtime, shuffle: bool,
+                generator: torch.Generator | None = None) -> DataLoader:
+    """A loader sized for the machine: workers from the CPU count (config -1), kept alive across
+    epochs, prefetching, and pinned memory when batches go to a GPU."""
+    workers = auto_workers(runtime.device) if config.workers < 0 else config.workers
     return DataLoader(
         dataset,
         batch_size=config.batch_size,
         shuffle=shuffle,
-        num_workers=config.workers,
+        num_workers=workers,
         generator=generator,
-        pin_memory=device.type == "cuda",
-        drop_last=False,
+        pin_memory=runtime.device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
     )
 
 
@@ -86,7 +89,8 @@ def train_one_epoch(
     loader: DataLoader,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
-    device: torch.device,
+    scaler: torch.amp.GradScaler,
+    runtime: Runtime,
     epoch: int,
     emit: EventCallback,
     stop: threading.Event,
@@ -104,15 +108,17 @@ def train_one_epoch(
     for index, (images_batch, masks) in enumerate(loader):
         if index < skip:
             continue  # replaying the loader keeps shuffles and augmentation RNG exactly as uninterrupted
-        images_batch = images_batch.to(device, non_blocking=True)
-        masks = masks.to(device, non_blocking=True)
+        images_batch, masks = runtime.prepare_batch(images_batch), runtime.prepare_batch(masks)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(images_batch), masks)
+        with runtime.autocast():
+            logits = model(images_batch)
+        loss = loss_fn(logits, masks)  # losses reduce in fp32 whatever the autocast dtype
         value = loss.item()
         if not math.isfinite(value):
             raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {index + 1}/{steps}")
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         batch = images_batch.shape[0]
         state.loss_sum += value * batch
         state.samples += batch
@@ -129,17 +135,18 @@ def train_one_epoch(
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device) -> dict[str, float]:
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: Runtime) -> dict[str, float]:
     """Mean loss over samples, Dice and IoU per-image means (and micro, over all pixels) at threshold 0.5."""
     model.eval()
     meter = SegmentationMeter()
     loss_sum, samples = 0.0, 0
     for images, masks in loader:
-        images, masks = images.to(device), masks.to(device)
-        logits = model(images)
+        images, masks = runtime.prepare_batch(images), runtime.prepare_batch(masks)
+        with runtime.autocast():
+            logits = model(images)
         loss_sum += loss_fn(logits, masks).item() * images.shape[0]
         samples += images.shape[0]
-        meter.update(logits, masks)
+        meter.update(logits.float(), masks)
     return {"loss": loss_sum / max(samples, 1), **meter.compute()}
 
 
@@ -206,49 +213,73 @@ def _write_curves(run: Run) -> None:
         plot_curves(epochs, run.curves_path)
 
 
+def maybe_compile(model: nn.Module, config: TrainConfig, runtime: Runtime, emit: EventCallback) -> nn.Module:
+    """torch.compile the model when asked; any failure falls back to eager mode with a message."""
+    if not config.compile:
+        return model
+    try:
+        compiled = torch.compile(model)
+        probe = runtime.prepare_batch(torch.zeros(2, 3, config.image_size, config.image_size))
+        with torch.no_grad(), runtime.autocast():
+            compiled(probe)  # compilation happens on the first call: fail here, not mid-epoch
+    except Exception as error:  # noqa: BLE001 - any backend failure means "run eager"
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        emit(StatusEvent(state="running", message=f"torch.compile failed ({reason}); training without it"))
+        return model
+    return compiled
+
+
 def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emit: EventCallback) -> dict:
-    device = resolve_device(config.device)
+    runtime = resolve_runtime(config.device, config.precision, config.memory_format)
     torch.manual_seed(config.seed)
-    model = build_model(config.model, width=config.width).to(device)
+    model = runtime.prepare_model(build_model(config.model, width=config.width))
     loss_fn = build_loss(config.loss)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = build_scheduler(config, optimizer)
+    scaler = runtime.grad_scaler()
     train_set = split_dataset(config, "train", augment=config.augment)
     val_set = split_dataset(config, "val")
-    val_loader = make_loader(val_set, config, device, shuffle=False, generator=None)
+    generator = torch.Generator()
+    train_loader = make_loader(train_set, config, runtime, shuffle=True, generator=generator)
+    val_loader = make_loader(val_set, config, runtime, shuffle=False)
 
     finished_epochs, best_dice, partial = 0, -1.0, EpochState()
     if resume:
-        finished_epochs, best_dice, partial = _restore(run, model, optimizer, scheduler, device)
+        finished_epochs, best_dice, partial = _restore(run, model, optimizer, scheduler, scaler, runtime)
+    train_model = maybe_compile(model, config, runtime, emit)
+    described = {**runtime.describe(), "workers": train_loader.num_workers,
+                 "cache": train_set.cache.mode if train_set.cache else "none"}
+    save_config(config, run.config_path, runtime=described)
     run.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), started=time.time(),
                       finished=None, message="", epoch=finished_epochs, epochs=config.epochs,
                       best_dice=best_dice if best_dice >= 0 else None,
-                      train_images=len(train_set), val_images=len(val_set), device=str(device))
+                      train_images=len(train_set), val_images=len(val_set), runtime=described)
     emit(StatusEvent(state="running", message=f"{'resumed at' if resume else 'started'} epoch "
-                     f"{finished_epochs + 1}/{config.epochs} on {device}, {len(train_set)} train / "
+                     f"{finished_epochs + 1}/{config.epochs} on {runtime.device} ({runtime.precision}"
+                     f"{', channels_last' if runtime.channels_last else ''}), {len(train_set)} train / "
                      f"{len(val_set)} val images"))
 
     for epoch in range(finished_epochs + 1, config.epochs + 1):
         started = time.perf_counter()
-        torch.manual_seed(epoch_seed(config.seed, epoch))
-        generator = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
-        train_loader = make_loader(train_set, config, device, shuffle=True, generator=generator)
+        torch.manual_seed(epoch_seed(config.seed, epoch))  # augmentation draws (in this process)
+        generator.manual_seed(epoch_seed(config.seed, epoch))  # the shuffle order
         lr = current_lr(optimizer)
-        state = train_one_epoch(model, train_loader, loss_fn, optimizer, device, epoch, emit, stop, partial)
+        state = train_one_epoch(train_model, train_loader, loss_fn, optimizer, scaler, runtime, epoch, emit, stop,
+                                partial)
         partial = EpochState()
         if stop.is_set() and state.steps < len(train_loader):
             path = run.checkpoint_path("last")
-            save_checkpoint_atomically(path, _payload(config, model, optimizer, scheduler, epoch - 1,
+            save_checkpoint_atomically(path, _payload(config, model, optimizer, scheduler, scaler, epoch - 1,
                                                       best_dice, state))
             emit(CheckpointEvent(path=str(path), epoch=epoch - 1))
             return _stopped(run, emit, f"stopped at epoch {epoch}, step {state.steps}/{len(train_loader)}",
                             epoch - 1, best_dice)
-        metrics = evaluate(model, val_loader, loss_fn, device)
+        metrics = evaluate(train_model, val_loader, loss_fn, runtime)
         if scheduler is not None:
             scheduler.step()
         is_best = metrics["dice"] > best_dice
         best_dice = max(best_dice, metrics["dice"])
-        payload = _payload(config, model, optimizer, scheduler, epoch, best_dice, EpochState(), metrics)
+        payload = _payload(config, model, optimizer, scheduler, scaler, epoch, best_dice, EpochState(), metrics)
         for which in ("best", "last") if is_best else ("last",):
             path = run.checkpoint_path(which)
             save_checkpoint_atomically(path, payload)
@@ -272,12 +303,13 @@ def _stopped(run: Run, emit: EventCallback, message: str, epochs_done: int, best
     return {"state": "stopped", "epochs": epochs_done, "best_dice": best_dice, "run": str(run.path)}
 
 
-def _payload(config, model, optimizer, scheduler, epoch, best_dice, partial: EpochState, metrics=None) -> dict:
+def _payload(config, model, optimizer, scheduler, scaler, epoch, best_dice, partial: EpochState,
+             metrics=None) -> dict:
     return {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "scaler": None,
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
         "epoch": epoch,  # finished epochs
         "partial_epoch": {"steps": partial.steps, "loss_sum": partial.loss_sum, "samples": partial.samples},
         "best_dice": best_dice,
@@ -286,27 +318,30 @@ def _payload(config, model, optimizer, scheduler, epoch, best_dice, partial: Epo
     }
 
 
-def _restore(run: Run, model, optimizer, scheduler, device) -> tuple[int, float, EpochState]:
+def _restore(run: Run, model, optimizer, scheduler, scaler, runtime: Runtime) -> tuple[int, float, EpochState]:
     path = run.checkpoint_path("last")
     if not path.is_file():
         raise CheckpointError(f"{run.path}: nothing to resume, no checkpoints/last.pt yet")
-    payload = load_checkpoint(path, map_location=device)
+    payload = load_checkpoint(path, map_location=runtime.device)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     if scheduler is not None and payload.get("scheduler"):
         scheduler.load_state_dict(payload["scheduler"])
+    if scaler.is_enabled() and payload.get("scaler"):
+        scaler.load_state_dict(payload["scaler"])
     partial = EpochState(**payload.get("partial_epoch", {}))
     return int(payload["epoch"]), float(payload.get("best_dice", -1.0)), partial
 
 
 def evaluate_run(run: Run, split: str = "test", checkpoint: str = "best", device: str = "auto") -> dict[str, Any]:
-    """Evaluate a run's checkpoint on a split of its data; writes eval-<split>.json in the run."""
-    torch_device = resolve_device(device)
+    """Evaluate a run's checkpoint on a split of its data, with the run's precision; writes eval-<split>.json."""
     path = run.checkpoint_path(checkpoint)
-    model, config, payload = model_from_checkpoint(path, map_location=torch_device)
-    model.to(torch_device)
-    loader = make_loader(split_dataset(config, split), config, torch_device, shuffle=False, generator=None)
-    metrics = evaluate(model, loader, build_loss(config.loss), torch_device)
-    result = {"split": split, "checkpoint": str(path), "epoch": payload["epoch"], **metrics}
+    model, config, payload = model_from_checkpoint(path)
+    runtime = resolve_runtime(device, config.precision, config.memory_format)
+    model = runtime.prepare_model(model)
+    loader = make_loader(split_dataset(config, split), config, runtime, shuffle=False)
+    metrics = evaluate(model, loader, build_loss(config.loss), runtime)
+    result = {"split": split, "checkpoint": str(path), "epoch": payload["epoch"], "precision": runtime.precision,
+              **metrics}
     atomic_write_text(run.path / f"eval-{split}.json", json.dumps(result, indent=2) + "\n")
     return result

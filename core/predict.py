@@ -28,7 +28,7 @@ from core.data.images import open_mask, open_rgb
 from core.data.samples import Sample
 from core.data.transforms import normalize, resize_image
 from core.data_sources import split_samples
-from core.device import resolve_device
+from core.device import resolve_runtime
 from core.errors import DataError
 from core.metrics import confusion_per_image, dice_iou_from_counts
 from core.runs import Run, atomic_write_text
@@ -107,9 +107,9 @@ def predict(
     Output goes to run/predictions/<output_name>/ (default: the split name, or 'files').
     Returns the summary that is also written to summary.json.
     """
-    torch_device = resolve_device(device)
-    model, config, payload = model_from_checkpoint(run.checkpoint_path(checkpoint), map_location=torch_device)
-    model.to(torch_device)
+    model, config, payload = model_from_checkpoint(run.checkpoint_path(checkpoint))
+    runtime = resolve_runtime(device, config.precision, config.memory_format)
+    model = runtime.prepare_model(model)
     samples = collect_inputs(inputs) if inputs else split_samples(config, split)
     name = validate_name(output_name or ("files" if inputs else split), "prediction output name")
     out_dir = run.predictions_dir / name
@@ -122,8 +122,8 @@ def predict(
         if stop is not None and stop.is_set():
             break
         images = [open_rgb(sample.image) for sample, _ in batch]
-        x = normalize(torch.stack([resize_image(image, config.image_size) for image in images])).to(torch_device)
-        with torch.inference_mode():
+        x = runtime.prepare_batch(normalize(torch.stack([resize_image(image, config.image_size) for image in images])))
+        with torch.inference_mode(), runtime.autocast():
             logits = model(x).float().cpu()
         for (sample, stem), image, logit in zip(batch, images, logits, strict=True):
             rows.append(_write_one(out_dir, stem, sample, image, logit, alpha))
@@ -132,6 +132,7 @@ def predict(
 
     return _write_tables(out_dir, rows, {
         "run": str(run.path), "checkpoint": str(run.checkpoint_path(checkpoint)), "epoch": payload["epoch"],
+        "precision": runtime.precision,
         "input": [str(p) for p in inputs] if inputs else f"split:{split}",
         "seconds": round(time.perf_counter() - started, 3),
     })

@@ -101,7 +101,17 @@ def train(
         help=f"Share of trainval held out for validation (default: {DEFAULTS.val_fraction})")] = None,
     seed: Annotated[int | None, typer.Option(help=f"Random seed (default: {DEFAULTS.seed})")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps (default: auto)")] = None,
-    workers: Annotated[int | None, typer.Option(help=f"DataLoader workers (default: {DEFAULTS.workers})")] = None,
+    precision: Annotated[str | None, typer.Option(
+        help="auto | fp32 | bf16 | fp16: autocast precision; auto = bf16 on GPUs and CPUs with fast bf16 "
+             "(AMX/AVX512-BF16), fp16 on older GPUs, else fp32 (default: auto)")] = None,
+    memory_format: Annotated[str | None, typer.Option(
+        help="auto | channels_last | contiguous (default: auto = channels_last on CPU and CUDA)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="DataLoader worker processes; -1 = from the CPU count, 0 = none (default: -1)")] = None,
+    cache: Annotated[str | None, typer.Option(
+        help="Decoded-image cache: auto | memory | disk | none (default: auto = memory if it fits)")] = None,
+    compile: Annotated[bool | None, typer.Option(
+        "--compile/--no-compile", help="torch.compile the model, for GPUs (default: off)")] = None,
     name: Annotated[str | None, typer.Option(help="Run name, part of the run folder's name")] = None,
     synthetic_count: Annotated[int | None, typer.Option(
         help=f"Images generated for --data synthetic (default: {DEFAULTS.synthetic_count})")] = None,
@@ -118,7 +128,8 @@ def train(
         "model": model, "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "image_size": image_size, "width": width, "loss": loss, "augment": augment, "scheduler": scheduler,
         "weight_decay": weight_decay, "val_fraction": val_fraction, "seed": seed, "device": device,
-        "workers": workers, "name": name, "synthetic_count": synthetic_count, "synthetic_size": synthetic_size,
+        "precision": precision, "memory_format": memory_format, "workers": workers, "cache": cache,
+        "compile": compile, "name": name, "synthetic_count": synthetic_count, "synthetic_size": synthetic_size,
     }
     given = {key: value for key, value in options.items() if value is not None}
     root = runs_root(runs_dir)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch.utils.data import Dataset
 
+from core.data.cache import DecodedCache
 from core.data.images import load_pair
 from core.data.samples import Sample
 from core.data.transforms import augment_pair, check_augment_name, normalize, resize_pair
@@ -14,21 +16,39 @@ from core.errors import ConfigError
 
 
 class SegmentationDataset(Dataset):
-    """Item i: (float32 3xSxS image normalised with ImageNet statistics, float32 1xSxS mask of 0/1)."""
+    """Item i: (float32 3xSxS image normalised with ImageNet statistics, float32 1xSxS mask of 0/1).
 
-    def __init__(self, samples: Sequence[Sample], image_size: int, augment: str = "none"):
+    With a `cache` (built for the same samples and size), each sample is decoded once and augmented afresh.
+    """
+
+    def __init__(
+        self, samples: Sequence[Sample], image_size: int, augment: str = "none", cache: DecodedCache | None = None
+    ):
         check_augment_name(augment)
         if image_size < 1:
             raise ConfigError(f"image_size: must be a positive number of pixels, got {image_size!r}")
+        if cache is not None and (len(cache) != len(samples) or cache.image_size != image_size):
+            raise ValueError(
+                f"cache holds {len(cache)} samples at {cache.image_size} px, "
+                f"dataset has {len(samples)} at {image_size} px"
+            )
         self.samples = list(samples)
         self.image_size = image_size
         self.augment = augment
+        self.cache = cache
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = load_pair(self.samples[index])
-        image_uint8, mask_uint8 = resize_pair(image, mask, self.image_size)
+        if self.cache is None:
+            image_uint8, mask_uint8 = self.decode(index)
+        else:
+            image_uint8, mask_uint8 = self.cache.get(index, partial(self.decode, index))
         image_float, mask_uint8 = augment_pair(normalize(image_uint8), mask_uint8, self.augment)
         return image_float, mask_uint8.float()
+
+    def decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample `index` decoded and resized, before augmentation: uint8 3xSxS image, uint8 0/1 1xSxS mask."""
+        image, mask = load_pair(self.samples[index])
+        return resize_pair(image, mask, self.image_size)

@@ -105,6 +105,7 @@ class LiveRunScreen(Screen):
         self.state = self.app.run_state(self.run)
         header = self.query_one(RunHeader)
         header.set_state(self.state, started=status.get("started"), finished=status.get("finished"))
+        header.set_runtime(status.get("runtime"))
         epochs = [e for e in message.events if isinstance(e, EpochEvent)]
         self.query_one(EpochTable).set_epochs(epochs)
         self.query_one(Curves).set_epochs(epochs)
@@ -132,6 +133,8 @@ class LiveRunScreen(Screen):
             started = event.time if event.state == "running" else None
             finished = event.time if event.state in ("finished", "failed", "stopped") else None
             header.set_state(event.state, started=started, finished=finished)
+            if event.state == "running":
+                header.set_runtime(self.run.read_status().get("runtime"))
             if event.state == "finished" and self.predict_when_finished:
                 self.open_predictions_once()
         if (line := log_line(event)) is not None:

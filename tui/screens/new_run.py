@@ -18,9 +18,12 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from core.config import (
     AUGMENT_CHOICES,
+    CACHE_CHOICES,
     DEVICE_CHOICES,
     LOSS_CHOICES,
+    MEMORY_FORMAT_CHOICES,
     MODEL_CHOICES,
+    PRECISION_CHOICES,
     PRESETS,
     SCHEDULER_CHOICES,
     SYNTHETIC,
@@ -30,12 +33,14 @@ from core.config import (
 from core.errors import SeglabError
 
 CHOICE_FIELDS = {"model": MODEL_CHOICES, "loss": LOSS_CHOICES, "augment": AUGMENT_CHOICES,
-                 "scheduler": SCHEDULER_CHOICES, "device": DEVICE_CHOICES}
+                 "scheduler": SCHEDULER_CHOICES, "device": DEVICE_CHOICES, "precision": PRECISION_CHOICES,
+                 "memory_format": MEMORY_FORMAT_CHOICES, "cache": CACHE_CHOICES, "compile": (False, True)}
 LABELS = {
     "model": "model", "epochs": "epochs", "batch_size": "batch size", "lr": "learning rate",
     "image_size": "image size", "width": "width", "loss": "loss", "augment": "augmentation",
     "scheduler": "lr schedule", "weight_decay": "weight decay", "val_fraction": "val fraction", "seed": "seed",
-    "device": "device", "workers": "loader workers", "name": "run name",
+    "device": "device", "precision": "precision", "memory_format": "memory format", "cache": "image cache",
+    "compile": "torch.compile", "workers": "loader workers", "name": "run name",
     "synthetic_count": "synthetic images", "synthetic_size": "synthetic size",
 }
 
@@ -62,7 +67,7 @@ def validators_for(field_name: str) -> list[Validator]:
         "val_fraction": [Number(minimum=1e-9, maximum=0.999999,
                                 failure_description="val fraction: between 0 and 1")],
         "seed": [Integer(minimum=0, failure_description="seed: a whole number >= 0")],
-        "workers": [Integer(minimum=0, failure_description="loader workers: a whole number >= 0")],
+        "workers": [Integer(minimum=-1, failure_description="loader workers: -1 (auto) or a whole number >= 0")],
         "name": [Function(_name_ok, "run name: no '/', '..' or control characters")],
     }.get(field_name, [])
 
@@ -96,8 +101,8 @@ class NewRunScreen(Screen):
                         continue
                     yield Label(LABELS[f.name], classes="form-label")
                     if f.name in CHOICE_FIELDS:
-                        yield Select([(c, c) for c in CHOICE_FIELDS[f.name]], allow_blank=False, compact=True,
-                                     id=f"field-{f.name}")
+                        yield Select([(_choice_label(c), c) for c in CHOICE_FIELDS[f.name]], allow_blank=False,
+                                     compact=True, id=f"field-{f.name}")
                     else:
                         yield Input(validators=validators_for(f.name), id=f"field-{f.name}", compact=True,
                                     valid_empty=f.name == "name")
@@ -191,7 +196,7 @@ class NewRunScreen(Screen):
             if f.name == "data":
                 continue
             raw = self.query_one(f"#field-{f.name}").value
-            values[f.name] = {"int": int, "float": float, "str": str}[f.type](raw)
+            values[f.name] = {"int": int, "float": float, "str": str, "bool": bool}[f.type](raw)
         source = self.query_one("#data-source", Select).value
         values["data"] = SYNTHETIC if source == SYNTHETIC else self.query_one("#data-path", Input).value.strip()
         return TrainConfig(**values)
@@ -213,6 +218,10 @@ class NewRunScreen(Screen):
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
         self.app.pop_screen()
+
+
+def _choice_label(choice: object) -> str:
+    return {False: "off", True: "on"}.get(choice, str(choice)) if isinstance(choice, bool) else str(choice)
 
 
 def _failures(result: ValidationResult) -> str:

@@ -30,6 +30,7 @@ class RunHeader(Vertical):
         super().__init__(**kwargs)
         self.run_name, self.epochs, self.clock = name, epochs, clock
         self.state, self.done, self.started, self.finished = "created", 0, None, None
+        self.runtime = ""  # e.g. "cpu · bf16 · channels_last", from status.json
         self.epoch_seconds: list[float] = []
         self.progress: ProgressEvent | None = None
 
@@ -40,6 +41,13 @@ class RunHeader(Vertical):
 
     def on_mount(self) -> None:
         self.redraw()
+
+    def set_runtime(self, runtime: dict | None) -> None:
+        if runtime:
+            parts = [str(runtime.get("device", "?")), str(runtime.get("precision", "?"))]
+            parts += ["channels_last"] if runtime.get("channels_last") else []
+            self.runtime = " · ".join(parts)
+            self.redraw()
 
     def set_state(self, state: str, started: float | None = None, finished: float | None = None) -> None:
         self.state = state
@@ -71,6 +79,7 @@ class RunHeader(Vertical):
             (self.run_name, "bold"), " ─ ", (self.state, STATE_STYLES.get(self.state, "")),
             f" ─ epoch {self.done}/{self.epochs} ─ {format_duration(elapsed)} elapsed",
             f" ─ ETA {format_duration(eta)}" if eta is not None else "",
+            (f" ─ {self.runtime}", "dim") if self.runtime else "",
         )
         self.query_one("#run-title", Static).update(title)
         if self.state == "running" and self.progress is None:

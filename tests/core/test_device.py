@@ -1,0 +1,88 @@
+"""Device, precision and memory-format choices: what 'auto' resolves to, and that each choice computes
+the same thing within its precision."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import core.device
+from core.device import resolve_runtime
+from core.errors import ConfigError
+from core.models import build_model
+
+
+def test_auto_precision_on_this_cpu_follows_its_bf16_hardware(monkeypatch):
+    runtime = resolve_runtime("cpu", "auto", "auto")
+    expected = "bf16" if core.device.cpu_has_fast_bf16() else "fp32"
+    assert runtime.precision == expected
+    assert runtime.channels_last is True
+    monkeypatch.setattr(core.device, "cpu_has_fast_bf16", lambda: False)
+    assert resolve_runtime("cpu", "auto", "auto").precision == "fp32"
+    monkeypatch.setattr(core.device, "cpu_has_fast_bf16", lambda: True)
+    assert resolve_runtime("cpu", "auto", "auto").precision == "bf16"
+
+
+def test_fast_bf16_is_read_from_cpu_flags_when_torch_cannot_say(monkeypatch, tmp_path):
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu sse avx512f amx_bf16 amx_tile\n")
+    real_path = core.device.Path
+    monkeypatch.setattr(core.device, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    assert core.device.cpu_has_fast_bf16() is True
+    cpuinfo.write_text("flags\t\t: fpu sse avx2\n")
+    assert core.device.cpu_has_fast_bf16() is False
+
+
+def test_forced_fp32_runs_without_autocast():
+    runtime = resolve_runtime("cpu", "fp32", "contiguous")
+    model = runtime.prepare_model(build_model("unet", width=8).eval())
+    with torch.no_grad(), runtime.autocast():
+        out = model(runtime.prepare_batch(torch.randn(1, 3, 32, 32)))
+    assert out.dtype == torch.float32
+    assert runtime.grad_scaler().is_enabled() is False
+
+
+def test_bf16_autocast_gives_bf16_activations_but_fp16_needs_a_scaler():
+    bf16 = resolve_runtime("cpu", "bf16", "contiguous")
+    model = build_model("unet", width=8).eval()
+    with torch.no_grad(), bf16.autocast():
+        assert model(torch.randn(1, 3, 32, 32)).dtype == torch.bfloat16
+    assert bf16.grad_scaler().is_enabled() is False
+    assert resolve_runtime("cpu", "fp16", "contiguous").grad_scaler().is_enabled() is True
+
+
+@pytest.mark.parametrize("name", ["unet", "resnet34_unet"])
+def test_channels_last_gives_the_same_outputs_as_nchw(name):
+    torch.manual_seed(0)
+    model = build_model(name, width=8).eval()
+    x = torch.randn(2, 3, 48, 40)
+    with torch.no_grad():
+        nchw = model(x)
+        cl_runtime = resolve_runtime("cpu", "fp32", "channels_last")
+        channels_last = cl_runtime.prepare_model(model)(cl_runtime.prepare_batch(x))
+    assert cl_runtime.prepare_batch(x).is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(nchw, channels_last, atol=1e-4, rtol=1e-4)
+
+
+def test_bad_precision_and_memory_format_names_are_refused_naming_the_choices():
+    with pytest.raises(ConfigError, match="precision: 'fp8' is not one of auto, fp32, bf16, fp16"):
+        resolve_runtime("cpu", "fp8", "auto")
+    with pytest.raises(ConfigError, match="memory_format: 'nhwc' is not one of auto, channels_last, contiguous"):
+        resolve_runtime("cpu", "auto", "nhwc")
+
+
+def test_a_run_records_what_auto_resolved_to(tiny_config):
+    from core.engine import train
+    from core.runs import create_run, runs_root
+
+    run = create_run(tiny_config, runs_root())
+    train(tiny_config, run)
+    runtime = json.loads(run.config_path.read_text())["runtime"]
+    expected = resolve_runtime("cpu", "auto", "auto")
+    assert runtime == {"device": "cpu", "precision": expected.precision, "channels_last": True, "workers": 0,
+                       "cache": "memory"}
+    assert run.read_status()["runtime"] == runtime
+    assert run.load_config() == tiny_config  # the record does not leak into the config
