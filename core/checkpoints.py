@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 
 from core import __version__
 from core.errors import CheckpointError
+from core.pause_points import pause_point
 
 REQUIRED_KEYS = ("model", "epoch", "config")
 
@@ -25,6 +27,7 @@ def save_checkpoint_atomically(path: Path, payload: dict[str, Any]) -> None:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
+            pause_point("checkpoint-write")  # tests kill here: the temp file is written, not yet renamed
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
     except BaseException:
@@ -37,13 +40,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise CheckpointError(f"{path}: refused to load, not a plain-tensor checkpoint ({first_line})") from None
-    except Exception as error:  # torch's safe loader raises KeyError/IndexError/... on arbitrary bytes
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a torch file: {reason})") from None
+        with warnings.catch_warnings():  # torch warns about foreign pickles; the error below says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: refused: it holds objects other than tensors and plain data, which "
+                              "could run code when loaded (seglab loads with weights_only=True)") from None
+    except Exception:  # torch's safe loader raises KeyError/IndexError/RuntimeError/... on foreign bytes
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated, or not written by torch.save)") from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path}: not a seglab checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     return payload
@@ -67,7 +71,10 @@ def model_from_checkpoint(path: Path, map_location: str | torch.device = "cpu"):
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, TypeError, AttributeError) as error:
-        reason = str(error).strip().splitlines()[0][:200]
+        # torch's message opens with a generic line; the first specific one names a tensor
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = next((line for line in lines if "size mismatch" in line or "key" in line), lines[0] if lines else "")
+        reason = reason[:200]
         raise CheckpointError(
             f"{path}: weights do not fit a {config.model} of width {config.width} ({reason})"
         ) from None

@@ -51,6 +51,7 @@ class TrainConfig:
     workers: int = -1  # DataLoader worker processes; -1 = auto from the CPU count, 0 = the training process
     cache: str = "auto"  # decoded-image cache: auto | memory | disk | none
     compile: bool = False  # torch.compile the model (for GPUs; falls back with a message if it fails)
+    skip_bad: bool = False  # leave out unreadable samples (counted and reported) instead of failing
     name: str = ""  # run name, part of the run folder's name
     synthetic_count: int = 300  # images generated when data is "synthetic"
     synthetic_size: int = 128  # side of generated synthetic images

@@ -9,6 +9,7 @@ from core.config import SYNTHETIC, TrainConfig
 from core.data import list_samples
 from core.data.cache import build_cache
 from core.data.dataset import SegmentationDataset
+from core.data.images import load_pair
 from core.data.samples import Sample
 from core.data.synthetic import ensure_synthetic
 from core.errors import DataError
@@ -40,8 +41,30 @@ def split_samples(config: TrainConfig, split: str) -> list[Sample]:
     return samples
 
 
+def readable_samples(samples: list[Sample]) -> tuple[list[Sample], list[str]]:
+    """The samples whose image and mask open and match, and one message per sample left out."""
+    good, problems = [], []
+    for sample in samples:
+        try:
+            load_pair(sample)
+        except DataError as error:
+            problems.append(str(error))
+        else:
+            good.append(sample)
+    return good, problems
+
+
 def split_dataset(config: TrainConfig, split: str, augment: str = "none") -> SegmentationDataset:
-    """A split as a Dataset with its decoded-image cache (config.cache): the first epoch fills it."""
-    samples = split_samples(config, split)
+    """A split as a Dataset with its decoded-image cache (config.cache): the first epoch fills it.
+
+    With config.skip_bad, unreadable samples are left out first; their messages are in `.skipped`.
+    """
+    samples, skipped = split_samples(config, split), []
+    if config.skip_bad:
+        samples, skipped = readable_samples(samples)
+        if not samples:
+            raise DataError(resolve_data_root(config), f"no readable samples in the {split} split ({skipped[0]})")
     cache = build_cache(samples, config.image_size, config.cache, cache_root() / "decoded")
-    return SegmentationDataset(samples, config.image_size, augment=augment, cache=cache)
+    dataset = SegmentationDataset(samples, config.image_size, augment=augment, cache=cache)
+    dataset.skipped = skipped
+    return dataset

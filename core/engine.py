@@ -26,7 +26,7 @@ from core.config import TrainConfig, save_config
 from core.curves import plot_curves
 from core.data_sources import split_dataset
 from core.device import Runtime, auto_workers, resolve_runtime
-from core.errors import CheckpointError, SeglabError
+from core.errors import SeglabError
 from core.events import (
     CheckpointEvent,
     EpochEvent,
@@ -39,6 +39,8 @@ from core.events import (
 from core.losses import build_loss
 from core.metrics import SegmentationMeter
 from core.models import build_model
+from core.pause_points import pause_point
+from core.preflight import ensure_disk_space
 from core.runs import Run, atomic_write_text
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress events a second
@@ -70,18 +72,33 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def make_loader(dataset: Dataset, config: TrainConfig, runtime: Runtime, shuffle: bool,
                 generator: torch.Generator | None = None) -> DataLoader:
     """A loader sized for the machine: workers from the CPU count (config -1), kept alive across
-    epochs, prefetching, and pinned memory when batches go to a GPU."""
+    epochs, prefetching, and pinned memory when batches go to a GPU.
+
+    Training (shuffle) drops the last partial batch when there is at least one full one, as
+    torchvision's segmentation reference does: a tiny last batch costs nearly a full step and makes
+    BatchNorm statistics noisy; shuffling shows every image across epochs.
+    """
     workers = auto_workers(runtime.device) if config.workers < 0 else config.workers
     return DataLoader(
         dataset,
         batch_size=config.batch_size,
         shuffle=shuffle,
+        drop_last=shuffle and len(dataset) > config.batch_size,
         num_workers=workers,
         generator=generator,
         pin_memory=runtime.device.type == "cuda",
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
     )
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig, runtime: Runtime) -> torch.optim.Optimizer:
+    """AdamW; its fused kernel where this torch has one for the device (one pass over memory, not many)."""
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                 fused=runtime.device.type in ("cpu", "cuda"))
+    except (RuntimeError, TypeError):  # older torch without a fused CPU AdamW
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
 def train_one_epoch(
@@ -117,6 +134,7 @@ def train_one_epoch(
         if not math.isfinite(value):
             raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {index + 1}/{steps}")
         scaler.scale(loss).backward()
+        pause_point("train-step")  # tests kill here: mid-step, weights not yet updated
         scaler.step(optimizer)
         scaler.update()
         batch = images_batch.shape[0]
@@ -128,7 +146,7 @@ def train_one_epoch(
         if now - last_emit >= PROGRESS_INTERVAL_S or state.steps == steps:
             last_emit = now
             emit(ProgressEvent(epoch=epoch, step=state.steps, steps=steps, loss=state.mean_loss,
-                               images_per_s=images / max(now - started, 1e-9)))
+                               images_per_s=images / max(now - started, 1e-9), images=state.samples))
         if stop.is_set():
             break
     return state
@@ -233,8 +251,9 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
     runtime = resolve_runtime(config.device, config.precision, config.memory_format)
     torch.manual_seed(config.seed)
     model = runtime.prepare_model(build_model(config.model, width=config.width))
+    ensure_disk_space(run.path, model)
     loss_fn = build_loss(config.loss)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = build_optimizer(model, config, runtime)
     scheduler = build_scheduler(config, optimizer)
     scaler = runtime.grad_scaler()
     train_set = split_dataset(config, "train", augment=config.augment)
@@ -242,18 +261,25 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
     generator = torch.Generator()
     train_loader = make_loader(train_set, config, runtime, shuffle=True, generator=generator)
     val_loader = make_loader(val_set, config, runtime, shuffle=False)
+    if train_loader.num_workers == 0:  # with workers, they fill the cache in parallel during epoch 1
+        train_set.fill_cache()
+        val_set.fill_cache()
 
     finished_epochs, best_dice, partial = 0, -1.0, EpochState()
     if resume:
         finished_epochs, best_dice, partial = _restore(run, model, optimizer, scheduler, scaler, runtime)
     train_model = maybe_compile(model, config, runtime, emit)
+    skipped = train_set.skipped + val_set.skipped
+    if skipped:
+        emit(StatusEvent(state="created", message=f"skipped {len(skipped)} unreadable samples, e.g. {skipped[0]}"))
     described = {**runtime.describe(), "workers": train_loader.num_workers,
                  "cache": train_set.cache.mode if train_set.cache else "none"}
     save_config(config, run.config_path, runtime=described)
     run.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), started=time.time(),
                       finished=None, message="", epoch=finished_epochs, epochs=config.epochs,
                       best_dice=best_dice if best_dice >= 0 else None,
-                      train_images=len(train_set), val_images=len(val_set), runtime=described)
+                      train_images=len(train_set), val_images=len(val_set), runtime=described,
+                      skipped_samples=len(skipped))
     emit(StatusEvent(state="running", message=f"{'resumed at' if resume else 'started'} epoch "
                      f"{finished_epochs + 1}/{config.epochs} on {runtime.device} ({runtime.precision}"
                      f"{', channels_last' if runtime.channels_last else ''}), {len(train_set)} train / "
@@ -294,7 +320,8 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
 
     run.update_status(state="finished", finished=time.time(), message="")
     emit(StatusEvent(state="finished", message=f"finished {config.epochs} epochs, best val Dice {best_dice:.4f}"))
-    return {"state": "finished", "epochs": config.epochs, "best_dice": best_dice, "run": str(run.path)}
+    return {"state": "finished", "epochs": config.epochs, "best_dice": best_dice, "run": str(run.path),
+            "skipped_samples": len(skipped)}
 
 
 def _stopped(run: Run, emit: EventCallback, message: str, epochs_done: int, best_dice: float) -> dict:
@@ -320,8 +347,8 @@ def _payload(config, model, optimizer, scheduler, scaler, epoch, best_dice, part
 
 def _restore(run: Run, model, optimizer, scheduler, scaler, runtime: Runtime) -> tuple[int, float, EpochState]:
     path = run.checkpoint_path("last")
-    if not path.is_file():
-        raise CheckpointError(f"{run.path}: nothing to resume, no checkpoints/last.pt yet")
+    if not path.is_file():  # stopped or killed before its first epoch ended: start from the beginning
+        return 0, -1.0, EpochState()
     payload = load_checkpoint(path, map_location=runtime.device)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])

@@ -12,9 +12,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
+
+from core.pause_points import pause_point
 
 STATES = ("created", "running", "finished", "failed", "stopped")
 FINAL_STATES = ("finished", "failed", "stopped")
@@ -49,7 +51,8 @@ class ProgressEvent(Event):
     step: int  # optimizer steps done in this epoch
     steps: int  # optimizer steps in this epoch
     loss: float  # running mean training loss over this epoch so far
-    images_per_s: float
+    images_per_s: float  # over the images trained in this epoch so far (by this process)
+    images: int = 0  # images trained in this epoch so far
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,9 @@ def parse_event(values: dict[str, Any]) -> Event | None:
     cls = EVENT_CLASSES.get(values.get("type", ""))
     if cls is None:
         return None
+    known = {f.name for f in fields(cls)}  # fields a newer seglab added are ignored, not fatal
     try:
-        return cls(**{k: v for k, v in values.items() if k != "type"})
+        return cls(**{k: v for k, v in values.items() if k in known})
     except TypeError:
         return None
 
@@ -107,6 +111,12 @@ class EventLog:
     def write(self, event: Event) -> None:
         line = json.dumps(event.to_dict(), separators=(",", ":")) + "\n"
         with self._lock:
+            point = f"event-write-{event.type}"
+            if os.environ.get("SEGLAB_PAUSE_AT") == point:  # tests kill here, mid-line
+                self._file.write(line[: len(line) // 2])
+                self._file.flush()
+                pause_point(point)
+                line = line[len(line) // 2 :]
             self._file.write(line)
             self._file.flush()
 

@@ -31,7 +31,7 @@ from core.data_sources import split_samples
 from core.device import resolve_runtime
 from core.errors import DataError
 from core.metrics import confusion_per_image, dice_iou_from_counts
-from core.runs import Run, atomic_write_text
+from core.runs import Run, atomic_write_text, resolve_inside
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 OVERLAY_COLOR = (255, 40, 40)
@@ -101,6 +101,7 @@ def predict(
     device: str = "auto",
     progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
     """Predict every input image (or the run's `split` when no inputs) and write the results.
 
@@ -113,29 +114,48 @@ def predict(
     samples = collect_inputs(inputs) if inputs else split_samples(config, split)
     name = validate_name(output_name or ("files" if inputs else split), "prediction output name")
     out_dir = run.predictions_dir / name
+    resolve_inside(out_dir, run.path, "prediction output")  # a symlinked output folder must not lead out
     out_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
     rows: list[PredictionRow] = []
+    skipped: list[str] = []
     names = _unique_names(samples)
     for batch in _batches(list(zip(samples, names, strict=True)), batch_size):
         if stop is not None and stop.is_set():
             break
-        images = [open_rgb(sample.image) for sample, _ in batch]
+        batch, images = _open_batch(batch, skipped if skip_bad else None)
+        if not batch:
+            continue
         x = runtime.prepare_batch(normalize(torch.stack([resize_image(image, config.image_size) for image in images])))
         with torch.inference_mode(), runtime.autocast():
             logits = model(x).float().cpu()
         for (sample, stem), image, logit in zip(batch, images, logits, strict=True):
             rows.append(_write_one(out_dir, stem, sample, image, logit, alpha))
         if progress is not None:
-            progress(len(rows), len(samples))
+            progress(len(rows) + len(skipped), len(samples))
 
     return _write_tables(out_dir, rows, {
         "run": str(run.path), "checkpoint": str(run.checkpoint_path(checkpoint)), "epoch": payload["epoch"],
         "precision": runtime.precision,
         "input": [str(p) for p in inputs] if inputs else f"split:{split}",
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(time.perf_counter() - started, 3), "skipped": len(skipped), "skipped_examples": skipped[:5],
     })
+
+
+def _open_batch(batch: list, skipped: list[str] | None) -> tuple[list, list[Image.Image]]:
+    """Open each image of a batch; with a `skipped` list, unreadable ones are noted there and left out."""
+    kept, images = [], []
+    for sample, stem in batch:
+        try:
+            images.append(open_rgb(sample.image))
+        except DataError as error:
+            if skipped is None:
+                raise
+            skipped.append(str(error))
+            continue
+        kept.append((sample, stem))
+    return kept, images
 
 
 def _write_one(out_dir: Path, stem: str, sample: Sample, image: Image.Image, logit: torch.Tensor,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import SYNTHETIC, TrainConfig, load_config, save_config
-from core.errors import SeglabError
+from core.errors import ConfigError, SeglabError
 
 RUNS_DIR_ENV = "SEGLAB_RUNS_DIR"
 
@@ -25,6 +25,14 @@ RUNS_DIR_ENV = "SEGLAB_RUNS_DIR"
 def runs_root(explicit: str | Path | None = None) -> Path:
     """The runs folder: an explicit path, else $SEGLAB_RUNS_DIR, else ./runs."""
     return Path(explicit or os.environ.get(RUNS_DIR_ENV) or "runs")
+
+
+def resolve_inside(path: Path, folder: Path, what: str) -> Path:
+    """`path` with symlinks resolved, refused unless it lies inside `folder` (also resolved)."""
+    resolved, inside = Path(path).resolve(), Path(folder).resolve()
+    if resolved != inside and inside not in resolved.parents:
+        raise ConfigError(f"{what}: {path} is outside {folder}")
+    return resolved
 
 
 def atomic_write_text(path: Path, text: str) -> None:

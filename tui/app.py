@@ -25,9 +25,9 @@ from tui.screens.predictions import PredictionsScreen
 from tui.screens.runs import RunsScreen
 
 
-def training_command(run: Run) -> list[str]:
+def training_command(run: Run, root: Path) -> list[str]:
     """The child process that trains a prepared run folder: the same code path as `seglab train`."""
-    return [sys.executable, "-m", "tui.cli", "train", "--run-dir", str(run.path)]
+    return [sys.executable, "-m", "tui.cli", "train", "--runs-dir", str(root), "--run-dir", str(run.path)]
 
 
 class SeglabApp(App):
@@ -77,8 +77,8 @@ class SeglabApp(App):
         """
         run = create_run(config, self.runs_root)
         with open(run.path / "train.log", "ab") as log:
-            child = subprocess.Popen(training_command(run), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     start_new_session=True, cwd=os.getcwd())
+            child = subprocess.Popen(training_command(run, self.runs_root), stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=log, start_new_session=True, cwd=os.getcwd())
         self.children_started[run.path] = child
         # show the run at once: the form's screen is replaced by the live view
         if isinstance(self.screen, NewRunScreen):

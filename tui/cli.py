@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +21,8 @@ from rich.table import Table
 from core.config import DEMO_CONFIG, TrainConfig
 from core.errors import SeglabError
 from core.events import FINAL_STATES, StatusEvent, follow_events, read_events
-from core.runs import Run, create_run, open_run, runs_root
+from core.preflight import ensure_writable_folder
+from core.runs import Run, create_run, open_run, resolve_inside, runs_root
 from tui.console_view import TrainingView
 from tui.data_cli import data_app
 from tui.run_table_rows import format_started, read_run_rows
@@ -112,6 +115,9 @@ def train(
         help="Decoded-image cache: auto | memory | disk | none (default: auto = memory if it fits)")] = None,
     compile: Annotated[bool | None, typer.Option(
         "--compile/--no-compile", help="torch.compile the model, for GPUs (default: off)")] = None,
+    skip_bad: Annotated[bool | None, typer.Option(
+        "--skip-bad/--no-skip-bad", help="Leave out unreadable samples (counted) instead of failing (default: off)",
+    )] = None,
     name: Annotated[str | None, typer.Option(help="Run name, part of the run folder's name")] = None,
     synthetic_count: Annotated[int | None, typer.Option(
         help=f"Images generated for --data synthetic (default: {DEFAULTS.synthetic_count})")] = None,
@@ -124,13 +130,9 @@ def train(
         help="Continue RUN from its checkpoints/last.pt with its saved config")] = None,
 ) -> None:
     """Train a model; prints the run folder first, then a line or a live table per epoch."""
-    options = {
-        "model": model, "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-        "image_size": image_size, "width": width, "loss": loss, "augment": augment, "scheduler": scheduler,
-        "weight_decay": weight_decay, "val_fraction": val_fraction, "seed": seed, "device": device,
-        "precision": precision, "memory_format": memory_format, "workers": workers, "cache": cache,
-        "compile": compile, "name": name, "synthetic_count": synthetic_count, "synthetic_size": synthetic_size,
-    }
+    arguments = locals()
+    # options and TrainConfig fields map one to one: take every field's option by its name
+    options = {f.name: arguments[f.name] for f in fields(TrainConfig)}
     given = {key: value for key, value in options.items() if value is not None}
     root = runs_root(runs_dir)
     if resume is not None:
@@ -139,11 +141,14 @@ def train(
         run = open_run(resume, root)
         _train_run(run, run.load_config(), resume=True)
         return
+    if run_dir is not None:
+        run_dir = resolve_inside(run_dir, root, "--run-dir")
     if run_dir is not None and (run_dir / "config.json").is_file():
         run = Run(run_dir)  # prepared by the dashboard: its config.json is the whole truth
         _train_run(run, run.load_config(), resume=False)
         return
     config = TrainConfig(**given)
+    ensure_writable_folder(root)
     _prepare_data(config)
     run = create_run(config, root, run_dir=run_dir)
     _train_run(run, config, resume=False)
@@ -180,6 +185,8 @@ def _train_run(run: Run, config: TrainConfig, resume: bool) -> dict:
     best = summary["best_dice"]
     console.print(f"{summary['state']}: {summary['epochs']}/{config.epochs} epochs, best val Dice "
                   f"{best:.4f}" if best >= 0 else f"{summary['state']}: no epoch finished", markup=False)
+    if summary.get("skipped_samples"):
+        console.print(f"skipped {summary['skipped_samples']} unreadable samples (see events.jsonl)", markup=False)
     if (run.curves_path).is_file():
         console.print(f"curves: {run.curves_path}", markup=False)
     return summary
@@ -220,6 +227,8 @@ def predict(
     name: Annotated[str | None, typer.Option(
         help="Output folder name under predictions/ (default: the split, or 'files')")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass")] = 8,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (counted) instead of failing")
+                        ] = False,
     device: DeviceOpt = "auto",
     runs_dir: RunsDir = None,
 ) -> None:
@@ -235,10 +244,13 @@ def predict(
         task = progress.add_task("predicting", total=None)
         summary = predict_images(
             the_run, inputs=list(input) if input else None, split=split, checkpoint=checkpoint, output_name=name,
-            batch_size=batch_size, device=device,
+            batch_size=batch_size, device=device, skip_bad=skip_bad,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     console.print(f"{summary['images']} images -> {summary['output']}", markup=False)
+    if summary["skipped"]:
+        console.print(f"skipped {summary['skipped']} unreadable images, e.g. {summary['skipped_examples'][0]}",
+                      markup=False)
     if summary["mean_dice"] is not None:
         console.print(f"mean Dice {summary['mean_dice']:.4f}  mean IoU {summary['mean_iou']:.4f} "
                       "(per image, at original resolution)", markup=False)
@@ -347,6 +359,8 @@ def demo(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the Typer app and turns errors into one line each."""
+    # seglab refuses images over Pillow's pixel limit itself, with one line; Pillow's own warning is noise
+    warnings.filterwarnings("ignore", message=".*could be decompression bomb.*")
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="seglab", standalone_mode=False)

@@ -32,6 +32,7 @@ class SegmentationDataset(Dataset):
                 f"cache holds {len(cache)} samples at {cache.image_size} px, "
                 f"dataset has {len(samples)} at {image_size} px"
             )
+        self.skipped: list[str] = []  # messages of samples left out as unreadable (skip_bad)
         self.samples = list(samples)
         self.image_size = image_size
         self.augment = augment
@@ -52,3 +53,10 @@ class SegmentationDataset(Dataset):
         """Sample `index` decoded and resized, before augmentation: uint8 3xSxS image, uint8 0/1 1xSxS mask."""
         image, mask = load_pair(self.samples[index])
         return resize_pair(image, mask, self.image_size)
+
+    def fill_cache(self) -> None:
+        """Decode every sample into the cache now: a bad file fails the run at its start, not in some
+        later epoch whose shuffle happens to reach it; later reads are cache hits."""
+        if self.cache is not None:
+            for index in range(len(self)):
+                self.cache.get(index, partial(self.decode, index))

@@ -13,7 +13,6 @@ import torch
 import core.engine
 from core.checkpoints import load_checkpoint
 from core.engine import TrainingDiverged, evaluate_run, train
-from core.errors import CheckpointError
 from core.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent, read_events
 from core.losses import build_loss
 from core.runs import create_run, runs_root
@@ -161,11 +160,14 @@ def test_a_stop_during_the_last_step_of_the_last_epoch_still_finishes_the_run(ti
     assert summary["state"] == "finished" and run.state() == "finished"
 
 
-def test_resume_without_a_checkpoint_fails_with_a_clear_error(tiny_config):
-    run = new_run(tiny_config)
-    with pytest.raises(CheckpointError, match="nothing to resume"):
-        train(tiny_config, run, resume=True)
-    assert run.read_status()["state"] == "failed"
+def test_resuming_a_run_that_never_finished_an_epoch_trains_it_from_the_start(tiny_config):
+    fresh = new_run(tiny_config)
+    train(tiny_config, fresh)
+    never_started = new_run(tiny_config)
+    summary = train(tiny_config, never_started, resume=True)
+    assert summary["state"] == "finished"
+    assert_same_weights(load_checkpoint(fresh.checkpoint_path("last"))["model"],
+                        load_checkpoint(never_started.checkpoint_path("last"))["model"])
 
 
 def loss_that_turns_nan_on_call(number: int):

@@ -79,7 +79,7 @@ def started_children(monkeypatch) -> Iterator[list[subprocess.Popen]]:
 @pytest.fixture
 def harmless_training(monkeypatch) -> None:
     """For tests that must not start training: should the app launch a child anyway, it only sleeps."""
-    monkeypatch.setattr(tui.app, "training_command", lambda run: ["sleep", "30"])
+    monkeypatch.setattr(tui.app, "training_command", lambda run, root: ["sleep", "30"])
 
 
 @pytest.fixture
@@ -293,7 +293,7 @@ async def test_a_negative_seed_is_refused_in_the_form(harmless_training):
 
 
 async def test_a_training_child_that_dies_at_start_does_not_leave_the_run_looking_created(monkeypatch):
-    monkeypatch.setattr(tui.app, "training_command", lambda run: [sys.executable, "-c", "raise SystemExit(3)"])
+    monkeypatch.setattr(tui.app, "training_command", lambda run, root: [sys.executable, "-c", "raise SystemExit(3)"])
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
         await open_form(app, pilot)

@@ -34,13 +34,14 @@ from core.errors import SeglabError
 
 CHOICE_FIELDS = {"model": MODEL_CHOICES, "loss": LOSS_CHOICES, "augment": AUGMENT_CHOICES,
                  "scheduler": SCHEDULER_CHOICES, "device": DEVICE_CHOICES, "precision": PRECISION_CHOICES,
-                 "memory_format": MEMORY_FORMAT_CHOICES, "cache": CACHE_CHOICES, "compile": (False, True)}
+                 "memory_format": MEMORY_FORMAT_CHOICES, "cache": CACHE_CHOICES, "compile": (False, True),
+                 "skip_bad": (False, True)}
 LABELS = {
     "model": "model", "epochs": "epochs", "batch_size": "batch size", "lr": "learning rate",
     "image_size": "image size", "width": "width", "loss": "loss", "augment": "augmentation",
     "scheduler": "lr schedule", "weight_decay": "weight decay", "val_fraction": "val fraction", "seed": "seed",
     "device": "device", "precision": "precision", "memory_format": "memory format", "cache": "image cache",
-    "compile": "torch.compile", "workers": "loader workers", "name": "run name",
+    "compile": "torch.compile", "skip_bad": "skip bad files", "workers": "loader workers", "name": "run name",
     "synthetic_count": "synthetic images", "synthetic_size": "synthetic size",
 }
 

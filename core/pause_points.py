@@ -1,0 +1,29 @@
+"""Named places where a test can freeze the training process to kill it there (kill -9 tests).
+
+Set SEGLAB_PAUSE_AT to a point's name and SEGLAB_PAUSE_MARKER to a file path: on reaching the
+point (after passing it SEGLAB_PAUSE_SKIP times, default 0) the process creates the marker and
+sleeps, so the test knows where it is when it kills.
+Unset (always, outside tests), a pause point costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+POINTS = ("train-step", "checkpoint-write", "event-write-<type>")  # type: status, progress, epoch, checkpoint
+_passed: dict[str, int] = {}
+
+
+def pause_point(name: str) -> None:
+    if os.environ.get("SEGLAB_PAUSE_AT") != name:
+        return
+    _passed[name] = _passed.get(name, 0) + 1
+    if _passed[name] <= int(os.environ.get("SEGLAB_PAUSE_SKIP", "0")):
+        return
+    marker = os.environ.get("SEGLAB_PAUSE_MARKER")
+    if marker:
+        Path(marker).write_text(f"{os.getpid()} {name}\n")
+    while True:  # wait here to be killed
+        time.sleep(60)
