@@ -36,13 +36,13 @@ def epoch_speeds(run: Run) -> list[float]:
 
 def train_headless(root: Path, epochs: int) -> list[float]:
     run = create_run(DEMO_CONFIG.replace(epochs=epochs, name="headless"), root)
-    subprocess.run(training_command(run), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(training_command(run, root), check=True, stdout=subprocess.DEVNULL)
     return epoch_speeds(run)
 
 
 async def train_under_dashboard(root: Path, epochs: int) -> list[float]:
     run = create_run(DEMO_CONFIG.replace(epochs=epochs, name="dashboard"), root)
-    child = subprocess.Popen(training_command(run), stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(training_command(run, root), stdout=subprocess.DEVNULL)
     app = make_app(root, open_run=run.path)
     async with app.run_test(size=(100, 30)) as pilot:
         while child.poll() is None:

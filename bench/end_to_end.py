@@ -6,8 +6,8 @@ workers, no cache); then prediction speed including writing overlays and masks.
         --epochs 3 --baseline-epochs 2
 
 Each training is a real `seglab train` child process. Train time per epoch comes from the
-epoch's last progress event (images / images-per-second: the training steps, data loading
-included, validation excluded). Pure compute times the same number of steps with the same batch
+epoch's last progress event (images trained / images-per-second: the training steps, data
+loading included, validation excluded). Pure compute times the same number of steps with the same batch
 sizes on a batch already in memory, in this process, with the same runtime choices.
 """
 
@@ -35,8 +35,7 @@ from core.runs import list_runs
 BASELINE = ["--precision", "fp32", "--memory-format", "contiguous", "--cache", "none", "--workers", "0"]
 
 
-def train(data: str, model: str, epochs: int, size: int, root: Path, name: str, extra: list[str],
-          train_count: int) -> dict:
+def train(data: str, model: str, epochs: int, size: int, root: Path, name: str, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "tui.cli", "train", "--data", data, "--model", model, "--epochs", str(epochs),
                "--image-size", str(size), "--name", name, "--runs-dir", str(root), *extra]
     started = time.perf_counter()
@@ -47,7 +46,7 @@ def train(data: str, model: str, epochs: int, size: int, root: Path, name: str, 
     train_seconds: dict[int, float] = {}
     for event in events:
         if isinstance(event, ProgressEvent) and event.step == event.steps:  # the epoch's last step
-            train_seconds[event.epoch] = train_count / event.images_per_s
+            train_seconds[event.epoch] = event.images / event.images_per_s
     dice = [e.val_dice for e in events if isinstance(e, EpochEvent)]
     return {"run": run, "wall_s": round(wall, 1), "train_s": train_seconds, "val_dice": dice,
             "runtime": json.loads(run.config_path.read_text()).get("runtime")}
@@ -78,13 +77,12 @@ def main() -> None:
 
     train_count = len(list_samples(args.data, "train"))
     batch = TrainConfig().batch_size
-    batch_sizes = [batch] * (train_count // batch) + ([train_count % batch] if train_count % batch else [])
+    batch_sizes = [batch] * (train_count // batch)  # training drops the last partial batch
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SEGLAB_CACHE_DIR"] = str(Path(tmp) / "cache")
         root = Path(tmp) / "runs"
-        default = train(args.data, args.model, args.epochs, args.size, root, "default", [], train_count)
-        baseline = train(args.data, args.model, args.baseline_epochs, args.size, root, "baseline", BASELINE,
-                         train_count)
+        default = train(args.data, args.model, args.epochs, args.size, root, "default", [])
+        baseline = train(args.data, args.model, args.baseline_epochs, args.size, root, "baseline", BASELINE)
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "tui.cli", "predict", default["run"].name, "--split", "test",
                         "--runs-dir", str(root)], check=True, stdout=subprocess.DEVNULL)

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import torch
 
+from core.config import TrainConfig
 from core.device import Runtime, resolve_runtime
+from core.engine import build_optimizer
 from core.losses import build_loss
 from core.models import MODEL_NAMES, build_model
 
@@ -33,13 +35,10 @@ VARIANTS = {"fp32": ("fp32", "contiguous"), "cl": ("fp32", "channels_last"), "bf
             "bf16cl": ("bf16", "channels_last"), "auto": ("auto", "auto")}
 
 
-def seglab_step(model_name: str, runtime: Runtime, batch: int, size: int, compile_model: bool) -> Callable[[], None]:
-    torch.manual_seed(0)
-    model = runtime.prepare_model(build_model(model_name).train())
-    if compile_model:
-        model = torch.compile(model)
+def training_step(model: torch.nn.Module, runtime: Runtime, batch: int, size: int) -> Callable[[], None]:
+    """One optimizer step of `model` exactly as seglab's engine trains: autocast, fp32 loss, fused AdamW."""
     loss_fn = build_loss("bce")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4)
+    optimizer = build_optimizer(model, TrainConfig(lr=5e-4), runtime)
     scaler = runtime.grad_scaler()
     x = runtime.prepare_batch(torch.randn(batch, 3, size, size))
     y = runtime.prepare_batch((torch.rand(batch, 1, size, size) > 0.5).float())
@@ -55,6 +54,26 @@ def seglab_step(model_name: str, runtime: Runtime, batch: int, size: int, compil
         loss.item()
 
     return step
+
+
+def seglab_step(model_name: str, runtime: Runtime, batch: int, size: int, compile_model: bool) -> Callable[[], None]:
+    torch.manual_seed(0)
+    model = runtime.prepare_model(build_model(model_name).train())
+    return training_step(torch.compile(model) if compile_model else model, runtime, batch, size)
+
+
+def smp_step(runtime: Runtime, batch: int, size: int) -> Callable[[], None] | None:
+    """The peer, segmentation_models_pytorch's Unet(resnet34), trained exactly like seglab's models;
+    None (with a message) where smp is not installed."""
+    try:
+        import segmentation_models_pytorch as smp
+    except ImportError:
+        print(json.dumps({"impl": "smp", "skipped": "segmentation_models_pytorch is not installed "
+                          "(pip install segmentation-models-pytorch 'huggingface_hub<1.0')"}), flush=True)
+        return None
+    torch.manual_seed(0)
+    model = runtime.prepare_model(smp.Unet("resnet34", encoder_weights=None, classes=1).train())
+    return training_step(model, runtime, batch, size)
 
 
 def load_reference(path: Path):
@@ -76,6 +95,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile seglab's model")
     parser.add_argument("--reference", type=Path, help="train_step_reference.py to time beside seglab")
     parser.add_argument("--no-seglab", action="store_true", help="time only the reference")
+    parser.add_argument("--peer", action="store_true", help="also time smp's Unet(resnet34) (needs smp)")
     args = parser.parse_args()
 
     steps: dict[tuple[str, str], Callable[[], None]] = {}
@@ -86,6 +106,8 @@ def main() -> None:
         runtime = runtimes[variant] = resolve_runtime(args.device, precision, memory_format)
         if not args.no_seglab:
             steps[("seglab", variant)] = seglab_step(args.model, runtime, args.batch, args.size, args.compile)
+        if args.peer and (peer := smp_step(runtime, args.batch, args.size)) is not None:
+            steps[("smp", variant)] = peer
         if reference is not None and variant != "auto":
             steps[("reference", variant)] = reference.make_step(args.model, variant, args.batch, args.size,
                                                                 runtime.device)
