@@ -13,3 +13,6 @@ python -m bench.train_step --model resnet34_unet --variants bf16cl --reps 3 --re
 echo "## end to end on oxford-pet-mini"; python -m bench.end_to_end --data $mini --model resnet34_unet --epochs 3 --baseline-epochs 2
 echo "## fp32 vs bf16 val Dice"; python -m bench.precision_dice
 echo "## dashboard vs headless"; python -m bench.dashboard_overhead --epochs 4 --repeats 2
+echo "## peer: smp Unet(resnet34), where installed"
+python -m bench.train_step --model resnet34_unet --variants fp32,bf16cl --peer --reps 5
+python -c "import segmentation_models_pytorch" 2>/dev/null && python -m bench.peer_dice --data $mini --epochs 15 --size 128
