@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 from core.pause_points import pause_point
 
-STATES = ("created", "running", "finished", "failed", "stopped")
 FINAL_STATES = ("finished", "failed", "stopped")
 
 

@@ -2,7 +2,8 @@
 
 Set SEGLAB_PAUSE_AT to a point's name and SEGLAB_PAUSE_MARKER to a file path: on reaching the
 point (after passing it SEGLAB_PAUSE_SKIP times, default 0) the process creates the marker and
-sleeps, so the test knows where it is when it kills.
+sleeps, so the test knows where it is when it kills. Points: train-step, checkpoint-write, and
+event-write-<type> (status, progress, epoch, checkpoint), which leaves half the line written.
 Unset (always, outside tests), a pause point costs one dictionary lookup.
 """
 
@@ -12,7 +13,6 @@ import os
 import time
 from pathlib import Path
 
-POINTS = ("train-step", "checkpoint-write", "event-write-<type>")  # type: status, progress, epoch, checkpoint
 _passed: dict[str, int] = {}
 
 

@@ -33,11 +33,3 @@ class RunEvent(Message):
             and isinstance(message.event, ProgressEvent)
             and isinstance(self.event, ProgressEvent)
         )
-
-
-@dataclass
-class RunStarted(Message):
-    """The dashboard launched a training child for this run."""
-
-    run_path: Path
-    pid: int
