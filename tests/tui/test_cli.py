@@ -248,3 +248,16 @@ def test_ctrl_c_stops_training_gracefully_and_resume_finishes_it():
     assert run.state() == "finished" and run.read_status()["epoch"] == 8
     assert load_checkpoint(run.checkpoint_path("last"))["epoch"] == 8
     assert "finished: 8/8 epochs" in out
+
+
+@pytest.mark.slow
+def test_the_readme_demo_reaches_dice_090_and_writes_overlays(capsys):
+    """The README's first command, headless as in CI: val Dice >= 0.90 and overlay PNGs in the run."""
+    code, out, err = seglab(capsys, "demo", "--headless")
+    assert code == 0, err
+    (run,) = list_runs(runs_root())
+    assert run.state() == "finished"
+    assert run.read_status()["best_dice"] >= 0.90
+    overlays = list((run.predictions_dir / "test").glob("*_overlay.png"))
+    assert len(overlays) == 30
+    assert f"overlays: {run.predictions_dir / 'test'}" in out
