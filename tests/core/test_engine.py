@@ -13,6 +13,7 @@ import torch
 import core.engine
 from core.checkpoints import load_checkpoint
 from core.engine import TrainingDiverged, evaluate_run, train
+from core.errors import SeglabError
 from core.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent, read_events
 from core.losses import build_loss
 from core.runs import create_run, runs_root
@@ -209,3 +210,17 @@ def test_evaluate_run_writes_eval_json_with_the_metrics(tiny_config):
     assert written["images"] == 2 and written["split"] == "test"  # 10% of 24 synthetic images
     assert written["loss"] > 0 and 0 <= written["dice"] <= 1 and 0 <= written["iou"] <= 1
     assert written["epoch"] == load_checkpoint(run.checkpoint_path("best"))["epoch"]
+
+
+def test_too_little_disk_for_checkpoints_fails_before_the_first_step(tiny_config, monkeypatch):
+    import shutil
+
+    import core.preflight
+
+    monkeypatch.setattr(core.preflight.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    run = new_run(tiny_config)
+    with pytest.raises(SeglabError, match="not enough free disk space for checkpoints"):
+        train(tiny_config, run)
+    assert run.read_status()["state"] == "failed"
+    assert not [e for e in read_events(run.events_path) if isinstance(e, ProgressEvent)]
+    assert not run.checkpoint_path("last").exists()
