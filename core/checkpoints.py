@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 import torch
 
 from core import __version__
+from core.atomic_files import atomic_output
 from core.errors import CheckpointError
 from core.pause_points import pause_point
 
@@ -22,17 +21,9 @@ def save_checkpoint_atomically(path: Path, payload: dict[str, Any]) -> None:
     """Write to a temp file in the same folder, fsync, then os.replace: a crash leaves the old file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {**payload, "seglab_version": __version__}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            pause_point("checkpoint-write")  # tests kill here: the temp file is written, not yet renamed
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, "wb") as f:
+        torch.save(payload, f)
+        pause_point("checkpoint-write")  # tests kill here: the temp file is written, not yet renamed
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

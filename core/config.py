@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core import __version__
+from core.atomic_files import atomic_write_text
 from core.errors import ConfigError
 
 MODEL_CHOICES = ("unet", "resnet34_unet")
@@ -147,9 +148,7 @@ def save_config(config: TrainConfig, path: Path, runtime: dict[str, Any] | None 
     record = {**config.to_dict(), "seglab_version": __version__}
     if runtime is not None:
         record["runtime"] = runtime
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 def load_config(path: Path) -> TrainConfig:

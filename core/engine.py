@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from core.atomic_files import atomic_write_text
 from core.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint_atomically
 from core.config import TrainConfig, save_config
 from core.curves import plot_curves
@@ -41,7 +42,7 @@ from core.metrics import SegmentationMeter
 from core.models import build_model
 from core.pause_points import pause_point
 from core.preflight import ensure_disk_space
-from core.runs import Run, atomic_write_text
+from core.runs import Run
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress events a second
 EventCallback = Callable[[Event], None]

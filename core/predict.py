@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.utils import draw_segmentation_masks
 
+from core.atomic_files import atomic_write_text
 from core.checkpoints import model_from_checkpoint
 from core.config import validate_name
 from core.data.images import open_mask, open_rgb
@@ -31,7 +32,7 @@ from core.data_sources import split_samples
 from core.device import resolve_runtime
 from core.errors import DataError
 from core.metrics import confusion_per_image, dice_iou_from_counts
-from core.runs import Run, atomic_write_text, resolve_inside
+from core.runs import Run, resolve_inside
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 OVERLAY_COLOR = (255, 40, 40)

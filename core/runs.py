@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.atomic_files import atomic_write_text
 from core.config import SYNTHETIC, TrainConfig, load_config, save_config
 from core.errors import ConfigError, SeglabError
 
@@ -33,18 +33,6 @@ def resolve_inside(path: Path, folder: Path, what: str) -> Path:
     if resolved != inside and inside not in resolved.parents:
         raise ConfigError(f"{what}: {path} is outside {folder}")
     return resolved
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a small text file so that readers see the old or the new content, never half."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def pid_is_alive(pid: int) -> bool:

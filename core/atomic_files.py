@@ -1,0 +1,31 @@
+"""Write files so readers see the old content or the new, never half: a temp file in the same
+folder, flushed to disk, then os.replace'd over the target. A failure leaves the old file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+
+@contextmanager
+def atomic_output(path: Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temp file beside `path` for writing; on a clean exit it becomes `path`."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_output(path) as f:
+        f.write(text)
