@@ -33,12 +33,11 @@ def fit(model: torch.nn.Module, config: TrainConfig) -> dict:
     optimizer = build_optimizer(model, config, runtime)
     scaler = runtime.grad_scaler()
     train_set = split_dataset(config, "train", augment=config.augment)
-    generator = torch.Generator()
-    train_loader = make_loader(train_set, config, runtime, shuffle=True, generator=generator)
+    train_loader = make_loader(train_set, config, runtime, shuffle=True)
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         torch.manual_seed(epoch_seed(config.seed, epoch))
-        generator.manual_seed(epoch_seed(config.seed, epoch))
+        train_loader.sampler.set_epoch(epoch)
         train_one_epoch(model, train_loader, loss_fn, optimizer, scaler, runtime, epoch, lambda event: None,
                         threading.Event())
     seconds = time.perf_counter() - started

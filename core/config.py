@@ -36,7 +36,7 @@ class TrainConfig:
     model: str = "unet"  # unet | resnet34_unet
     data: str = SYNTHETIC  # a dataset folder (Oxford-IIIT Pet or images/ + masks/) or "synthetic"
     epochs: int = 20  # passes over the training split
-    batch_size: int = 16  # images per optimizer step
+    batch_size: int = 16  # images per optimizer step: the global batch, split evenly over torchrun's processes
     lr: float = 5e-4  # AdamW learning rate
     image_size: int = 256  # images and masks are resized to a square of this side
     width: int = 64  # channels of the first stage; UNet doubles it four times
@@ -52,6 +52,7 @@ class TrainConfig:
     workers: int = -1  # DataLoader worker processes; -1 = auto from the CPU count, 0 = the training process
     cache: str = "auto"  # decoded-image cache: auto | memory | disk | none
     compile: bool = False  # torch.compile the model (for GPUs; falls back with a message if it fails)
+    sync_bn: bool = False  # SyncBatchNorm across torchrun's processes (GPUs only)
     skip_bad: bool = False  # leave out unreadable samples (counted and reported) instead of failing
     name: str = ""  # run name, part of the run folder's name
     synthetic_count: int = 300  # images generated when data is "synthetic"
@@ -125,6 +126,14 @@ def validate_train_config(config: TrainConfig) -> None:
         raise ConfigError("data: give a dataset folder or 'synthetic'")
     if config.name:
         validate_name(config.name)
+
+
+def per_process_batch(global_batch: int, processes: int) -> int:
+    """The batch each of `processes` training processes takes: batch_size is the global batch, split evenly."""
+    if global_batch % processes:
+        raise ConfigError(f"batch_size: the global batch {global_batch} does not split evenly over "
+                          f"{processes} processes; use a multiple of {processes}")
+    return global_batch // processes
 
 
 def _from_dict(cls: type, values: dict[str, Any], source: str) -> Any:

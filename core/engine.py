@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from core.atomic_files import atomic_write_text
 from core.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint_atomically
@@ -27,6 +27,7 @@ from core.config import TrainConfig, save_config
 from core.curves import plot_curves
 from core.data_sources import split_dataset
 from core.device import Runtime, auto_workers, resolve_runtime
+from core.distributed import SINGLE, Distributed, ShardSampler, as_peer_failure, wrap_model
 from core.errors import SeglabError
 from core.events import (
     CheckpointEvent,
@@ -65,28 +66,37 @@ class EpochState:
         return self.loss_sum / max(self.samples, 1)
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """Each epoch reseeds from (seed, epoch), so a resumed run replays the same shuffles and augmentations."""
-    return seed * 1_000_003 + epoch
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """Each epoch reseeds from (seed, epoch), so a resumed run replays the same augmentations; each
+    process of a distributed run draws its own."""
+    return seed * 1_000_003 + epoch + 7_919 * rank
 
 
 def make_loader(dataset: Dataset, config: TrainConfig, runtime: Runtime, shuffle: bool,
-                generator: torch.Generator | None = None) -> DataLoader:
+                parallel: Distributed = SINGLE) -> DataLoader:
     """A loader sized for the machine: workers from the CPU count (config -1), kept alive across
     epochs, prefetching, and pinned memory when batches go to a GPU.
 
-    Training (shuffle) drops the last partial batch when there is at least one full one, as
-    torchvision's segmentation reference does: a tiny last batch costs nearly a full step and makes
-    BatchNorm statistics noisy; shuffling shows every image across epochs.
+    Training (shuffle) uses torch's DistributedSampler (one process is a world of one): call
+    `loader.sampler.set_epoch(epoch)` for each epoch's order, which is the same order for any number
+    of processes, so global batch i holds the same images. It drops the last partial batch when there
+    is at least one full one, as torchvision's segmentation reference does: a tiny last batch costs
+    nearly a full step and makes BatchNorm statistics noisy; shuffling shows every image across epochs.
+    Evaluation shards the set without padding, so no image counts twice.
     """
     workers = auto_workers(runtime.device) if config.workers < 0 else config.workers
+    batch = parallel.per_process_batch(config.batch_size)
+    if shuffle:
+        sampler = DistributedSampler(dataset, num_replicas=parallel.world_size, rank=parallel.rank, shuffle=True,
+                                     seed=config.seed)
+    else:
+        sampler = ShardSampler(len(dataset), parallel)
     return DataLoader(
         dataset,
-        batch_size=config.batch_size,
-        shuffle=shuffle,
-        drop_last=shuffle and len(dataset) > config.batch_size,
+        batch_size=batch,
+        sampler=sampler,
+        drop_last=shuffle and len(sampler) > batch,
         num_workers=workers,
-        generator=generator,
         pin_memory=runtime.device.type == "cuda",
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
@@ -113,10 +123,12 @@ def train_one_epoch(
     emit: EventCallback,
     stop: threading.Event,
     state: EpochState | None = None,
+    parallel: Distributed = SINGLE,
 ) -> EpochState:
     """Train over the loader; `state` carries an epoch resumed mid-way (its steps are skipped).
 
-    Returns after the last batch, or after the current step once `stop` is set.
+    Returns after the last batch, or after the current step once `stop` is set (on any process:
+    all processes stop after the same step). The state's sums are this process's own.
     """
     state = state or EpochState()
     skip = state.steps
@@ -146,16 +158,23 @@ def train_one_epoch(
         now = time.perf_counter()
         if now - last_emit >= PROGRESS_INTERVAL_S or state.steps == steps:
             last_emit = now
+            world = parallel.world_size  # rank 0 reports for all: the processes train in lockstep
             emit(ProgressEvent(epoch=epoch, step=state.steps, steps=steps, loss=state.mean_loss,
-                               images_per_s=images / max(now - started, 1e-9), images=state.samples))
-        if stop.is_set():
+                               images_per_s=world * images / max(now - started, 1e-9), images=world * state.samples))
+        if parallel.any(stop.is_set(), runtime):
+            stop.set()
             break
     return state
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: Runtime) -> dict[str, float]:
-    """Mean loss over samples, Dice and IoU per-image means (and micro, over all pixels) at threshold 0.5."""
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: Runtime,
+             parallel: Distributed = SINGLE) -> dict[str, float]:
+    """Mean loss over samples, Dice and IoU per-image means (and micro, over all pixels) at threshold 0.5.
+
+    With several processes each evaluates its shard and the counts are combined, so the numbers are
+    those of one process evaluating the whole set. `model` must be the plain module, not DDP's wrapper.
+    """
     model.eval()
     meter = SegmentationMeter()
     loss_sum, samples = 0.0, 0
@@ -166,6 +185,12 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: 
         loss_sum += loss_fn(logits, masks).item() * images.shape[0]
         samples += images.shape[0]
         meter.update(logits.float(), masks)
+    if parallel.enabled:
+        loss_sum, samples = parallel.sum([loss_sum, samples], runtime)
+        everyone = SegmentationMeter()
+        for counts in parallel.gather(meter.counts()):
+            everyone.add_counts(counts)
+        meter = everyone
     return {"loss": loss_sum / max(samples, 1), **meter.compute()}
 
 
@@ -198,13 +223,28 @@ def train(
     resume: bool = False,
     stop: threading.Event | None = None,
     callback: EventCallback | None = None,
+    parallel: Distributed = SINGLE,
 ) -> dict[str, Any]:
     """Fit the run's model for config.epochs epochs; returns a summary dict.
 
     Writes last.pt every epoch, best.pt when validation Dice improves, events throughout and
     curves.png at the end. With resume=True it continues from last.pt, appending to the same log.
+    Under torchrun every process calls this; only rank 0 writes anything into the run folder.
     """
     stop = stop or threading.Event()
+    try:
+        return _train(config, run, resume, stop, callback, parallel)
+    except RuntimeError as error:
+        failure = as_peer_failure(error) if parallel.enabled else None
+        if failure is None:
+            raise
+        raise failure from error
+
+
+def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, callback: EventCallback | None,
+           parallel: Distributed) -> dict[str, Any]:
+    if not parallel.is_main:
+        return _fit(config, run, resume, stop, _ignore, parallel)
     status = run.read_status()
     if run.state() == "running" and status.get("pid") != os.getpid():
         raise SeglabError(f"{run.path}: still running (process {status.get('pid')} on this host); "
@@ -212,9 +252,10 @@ def train(
     with EventLog(run.events_path) as log:
         emit = _Reporter(log, callback)
         try:
-            return _fit(config, run, resume, stop, emit)
+            return _fit(config, run, resume, stop, emit, parallel)
         except BaseException as error:
-            message = str(error) or type(error).__name__
+            peer_failure = as_peer_failure(error) if parallel.enabled else None
+            message = str(peer_failure or error) or type(error).__name__
             if isinstance(error, KeyboardInterrupt):
                 state, message = "stopped", "stopped at once by a second interrupt"
             else:
@@ -224,6 +265,10 @@ def train(
             raise
         finally:
             _write_curves(run)
+
+
+def _ignore(_event: Event) -> None:
+    """The event sink of processes other than rank 0."""
 
 
 def _write_curves(run: Run) -> None:
@@ -248,85 +293,106 @@ def maybe_compile(model: nn.Module, config: TrainConfig, runtime: Runtime, emit:
     return compiled
 
 
-def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emit: EventCallback) -> dict:
-    runtime = resolve_runtime(config.device, config.precision, config.memory_format)
-    torch.manual_seed(config.seed)
+def _global_state(state: EpochState, parallel: Distributed, runtime: Runtime) -> EpochState:
+    """An epoch's loss sums over all processes (each holds its own)."""
+    loss_sum, samples = parallel.sum([state.loss_sum, state.samples], runtime)
+    return EpochState(loss_sum=loss_sum, samples=int(samples), steps=state.steps)
+
+
+def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emit: EventCallback,
+         parallel: Distributed) -> dict:
+    writes = parallel.is_main
+    runtime = parallel.place(resolve_runtime(config.device, config.precision, config.memory_format))
+    torch.manual_seed(config.seed)  # the same initial weights in every process
     model = runtime.prepare_model(build_model(config.model, width=config.width))
-    ensure_disk_space(run.path, model)
+    if writes:
+        ensure_disk_space(run.path, model)
+    wrapped = wrap_model(model, parallel, runtime, config.sync_bn)  # `model` stays the plain module
     loss_fn = build_loss(config.loss)
     optimizer = build_optimizer(model, config, runtime)
     scheduler = build_scheduler(config, optimizer)
     scaler = runtime.grad_scaler()
     train_set = split_dataset(config, "train", augment=config.augment)
     val_set = split_dataset(config, "val")
-    generator = torch.Generator()
-    train_loader = make_loader(train_set, config, runtime, shuffle=True, generator=generator)
-    val_loader = make_loader(val_set, config, runtime, shuffle=False)
+    train_loader = make_loader(train_set, config, runtime, shuffle=True, parallel=parallel)
+    val_loader = make_loader(val_set, config, runtime, shuffle=False, parallel=parallel)
     if train_loader.num_workers == 0:  # with workers, they fill the cache in parallel during epoch 1
         train_set.fill_cache()
         val_set.fill_cache()
 
     finished_epochs, best_dice, partial = 0, -1.0, EpochState()
     if resume:
-        finished_epochs, best_dice, partial = _restore(run, model, optimizer, scheduler, scaler, runtime)
-    train_model = maybe_compile(model, config, runtime, emit)
+        finished_epochs, best_dice, partial = _restore(run, model, optimizer, scheduler, scaler, runtime, parallel)
+    train_model = maybe_compile(wrapped, config, runtime, emit)
+    # DDP's forward syncs buffers, a collective; evaluation shards may differ in length, so evaluate the
+    # plain module (after copying rank 0's buffers to all ranks).
+    eval_model = model if parallel.enabled else train_model
     skipped = train_set.skipped + val_set.skipped
     if skipped:
         emit(StatusEvent(state="created", message=f"skipped {len(skipped)} unreadable samples, e.g. {skipped[0]}"))
     described = {**runtime.describe(), "workers": train_loader.num_workers,
-                 "cache": train_set.cache.mode if train_set.cache else "none"}
-    save_config(config, run.config_path, runtime=described)
-    run.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), started=time.time(),
-                      finished=None, message="", epoch=finished_epochs, epochs=config.epochs,
-                      best_dice=best_dice if best_dice >= 0 else None,
-                      train_images=len(train_set), val_images=len(val_set), runtime=described,
-                      skipped_samples=len(skipped))
+                 "cache": train_set.cache.mode if train_set.cache else "none",
+                 "processes": parallel.world_size, "batch_per_process": train_loader.batch_size}
+    if writes:
+        save_config(config, run.config_path, runtime=described)
+        run.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), started=time.time(),
+                          finished=None, message="", epoch=finished_epochs, epochs=config.epochs,
+                          best_dice=best_dice if best_dice >= 0 else None,
+                          train_images=len(train_set), val_images=len(val_set), runtime=described,
+                          skipped_samples=len(skipped))
+    processes = f", {parallel.world_size} processes" if parallel.enabled else ""
     emit(StatusEvent(state="running", message=f"{'resumed at' if resume else 'started'} epoch "
                      f"{finished_epochs + 1}/{config.epochs} on {runtime.device} ({runtime.precision}"
-                     f"{', channels_last' if runtime.channels_last else ''}), {len(train_set)} train / "
+                     f"{', channels_last' if runtime.channels_last else ''}{processes}), {len(train_set)} train / "
                      f"{len(val_set)} val images"))
+
+    def save(which: str, payload: dict, epoch: int) -> None:
+        if writes:
+            path = run.checkpoint_path(which)
+            save_checkpoint_atomically(path, payload)
+            emit(CheckpointEvent(path=str(path), epoch=epoch))
 
     for epoch in range(finished_epochs + 1, config.epochs + 1):
         started = time.perf_counter()
-        torch.manual_seed(epoch_seed(config.seed, epoch))  # augmentation draws (in this process)
-        generator.manual_seed(epoch_seed(config.seed, epoch))  # the shuffle order
+        torch.manual_seed(epoch_seed(config.seed, epoch, parallel.rank))  # augmentation draws (in this process)
+        train_loader.sampler.set_epoch(epoch)  # the shuffle order
         lr = current_lr(optimizer)
         state = train_one_epoch(train_model, train_loader, loss_fn, optimizer, scaler, runtime, epoch, emit, stop,
-                                partial)
+                                partial, parallel)
         partial = EpochState()
+        state = _global_state(state, parallel, runtime)
         if stop.is_set() and state.steps < len(train_loader):
-            path = run.checkpoint_path("last")
-            save_checkpoint_atomically(path, _payload(config, model, optimizer, scheduler, scaler, epoch - 1,
-                                                      best_dice, state))
-            emit(CheckpointEvent(path=str(path), epoch=epoch - 1))
+            save("last", _payload(config, model, optimizer, scheduler, scaler, epoch - 1, best_dice, state), epoch - 1)
             return _stopped(run, emit, f"stopped at epoch {epoch}, step {state.steps}/{len(train_loader)}",
-                            epoch - 1, best_dice)
-        metrics = evaluate(train_model, val_loader, loss_fn, runtime)
+                            epoch - 1, best_dice, writes)
+        parallel.sync_buffers(model)
+        metrics = evaluate(eval_model, val_loader, loss_fn, runtime, parallel)
         if scheduler is not None:
             scheduler.step()
         is_best = metrics["dice"] > best_dice
         best_dice = max(best_dice, metrics["dice"])
         payload = _payload(config, model, optimizer, scheduler, scaler, epoch, best_dice, EpochState(), metrics)
         for which in ("best", "last") if is_best else ("last",):
-            path = run.checkpoint_path(which)
-            save_checkpoint_atomically(path, payload)
-            emit(CheckpointEvent(path=str(path), epoch=epoch))
+            save(which, payload, epoch)
         seconds = time.perf_counter() - started
         emit(EpochEvent(epoch=epoch, epochs=config.epochs, train_loss=state.mean_loss, val_loss=metrics["loss"],
                         val_dice=metrics["dice"], val_iou=metrics["iou"], lr=lr, seconds=seconds,
                         is_best=is_best))
-        run.update_status(epoch=epoch, best_dice=best_dice)
-        if stop.is_set() and epoch < config.epochs:
-            return _stopped(run, emit, f"stopped after epoch {epoch}", epoch, best_dice)
+        if writes:
+            run.update_status(epoch=epoch, best_dice=best_dice)
+        if parallel.any(stop.is_set(), runtime) and epoch < config.epochs:  # a signal during validation
+            return _stopped(run, emit, f"stopped after epoch {epoch}", epoch, best_dice, writes)
 
-    run.update_status(state="finished", finished=time.time(), message="")
+    if writes:
+        run.update_status(state="finished", finished=time.time(), message="")
     emit(StatusEvent(state="finished", message=f"finished {config.epochs} epochs, best val Dice {best_dice:.4f}"))
     return {"state": "finished", "epochs": config.epochs, "best_dice": best_dice, "run": str(run.path),
             "skipped_samples": len(skipped)}
 
 
-def _stopped(run: Run, emit: EventCallback, message: str, epochs_done: int, best_dice: float) -> dict:
-    run.update_status(state="stopped", finished=time.time(), message=message)
+def _stopped(run: Run, emit: EventCallback, message: str, epochs_done: int, best_dice: float, writes: bool) -> dict:
+    if writes:
+        run.update_status(state="stopped", finished=time.time(), message=message)
     emit(StatusEvent(state="stopped", message=message))
     return {"state": "stopped", "epochs": epochs_done, "best_dice": best_dice, "run": str(run.path)}
 
@@ -346,11 +412,20 @@ def _payload(config, model, optimizer, scheduler, scaler, epoch, best_dice, part
     }
 
 
-def _restore(run: Run, model, optimizer, scheduler, scaler, runtime: Runtime) -> tuple[int, float, EpochState]:
-    path = run.checkpoint_path("last")
-    if not path.is_file():  # stopped or killed before its first epoch ended: start from the beginning
+def _restore(run: Run, model, optimizer, scheduler, scaler, runtime: Runtime,
+             parallel: Distributed) -> tuple[int, float, EpochState]:
+    """Load last.pt on rank 0 and hand it to every process (other machines need not see the run folder).
+
+    The checkpoint does not depend on the number of processes, so a run resumes under any count.
+    """
+    payload = None
+    if parallel.is_main:
+        path = run.checkpoint_path("last")
+        if path.is_file():
+            payload = load_checkpoint(path, map_location="cpu" if parallel.enabled else runtime.device)
+    payload = parallel.broadcast(payload)
+    if payload is None:  # stopped or killed before its first epoch ended: start from the beginning
         return 0, -1.0, EpochState()
-    payload = load_checkpoint(path, map_location=runtime.device)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     if scheduler is not None and payload.get("scheduler"):
@@ -358,6 +433,8 @@ def _restore(run: Run, model, optimizer, scheduler, scaler, runtime: Runtime) ->
     if scaler.is_enabled() and payload.get("scaler"):
         scaler.load_state_dict(payload["scaler"])
     partial = EpochState(**payload.get("partial_epoch", {}))
+    if not parallel.is_main:  # the saved sums are global: count them once, on rank 0
+        partial = EpochState(steps=partial.steps)
     return int(payload["epoch"]), float(payload.get("best_dice", -1.0)), partial
 
 

@@ -53,14 +53,19 @@ class SegmentationMeter:
         """Add a batch: logits and 0/1 target of the same shape N x 1 x H x W (any device, any dtype)."""
         self._counts.append(torch.stack(confusion_per_image(logits, target), dim=1).cpu())
 
-    def _all_counts(self) -> torch.Tensor:
+    def counts(self) -> torch.Tensor:
+        """The (tp, fp, fn) counts of every image seen, int64 [images, 3] on the CPU."""
         if not self._counts:
             return torch.zeros((0, 3), dtype=torch.int64)
         return torch.cat(self._counts)
 
+    def add_counts(self, counts: torch.Tensor) -> None:
+        """Add images already counted elsewhere (another process's `counts()`)."""
+        self._counts.append(counts.to(torch.int64).cpu())
+
     def per_image(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(dice, iou) of every image seen, in order, float64 tensors of shape [images]."""
-        counts = self._all_counts()
+        counts = self.counts()
         return dice_iou_from_counts(counts[:, 0], counts[:, 1], counts[:, 2])
 
     def compute(self) -> dict[str, float | int]:
@@ -72,7 +77,7 @@ class SegmentationMeter:
         - `images`: how many images were seen.
         With no images seen, the four metrics are NaN.
         """
-        counts = self._all_counts()
+        counts = self.counts()
         images = counts.shape[0]
         if images == 0:
             nan = float("nan")

@@ -4,6 +4,7 @@ Set SEGLAB_PAUSE_AT to a point's name and SEGLAB_PAUSE_MARKER to a file path: on
 point (after passing it SEGLAB_PAUSE_SKIP times, default 0) the process creates the marker and
 sleeps, so the test knows where it is when it kills. Points: train-step, checkpoint-write, and
 event-write-<type> (status, progress, epoch, checkpoint), which leaves half the line written.
+Under torchrun, SEGLAB_PAUSE_RANK limits the pause to the process of that rank.
 Unset (always, outside tests), a pause point costs one dictionary lookup.
 """
 
@@ -18,6 +19,8 @@ _passed: dict[str, int] = {}
 
 def pause_point(name: str) -> None:
     if os.environ.get("SEGLAB_PAUSE_AT") != name:
+        return
+    if os.environ.get("SEGLAB_PAUSE_RANK", os.environ.get("RANK", "0")) != os.environ.get("RANK", "0"):
         return
     _passed[name] = _passed.get(name, 0) + 1
     if _passed[name] <= int(os.environ.get("SEGLAB_PAUSE_SKIP", "0")):

@@ -25,9 +25,18 @@ from tui.screens.predictions import PredictionsScreen
 from tui.screens.runs import RunsScreen
 
 
-def training_command(run: Run, root: Path) -> list[str]:
-    """The child process that trains a prepared run folder: the same code path as `seglab train`."""
-    return [sys.executable, "-m", "tui.cli", "train", "--runs-dir", str(root), "--run-dir", str(run.path)]
+def training_command(run: Run, root: Path, processes: int = 1) -> list[str]:
+    """The child process that trains a prepared run folder: the same code path as `seglab train`
+    (which hands over to torchrun's launcher for several processes)."""
+    command = [sys.executable, "-m", "tui.cli", "train", "--runs-dir", str(root), "--run-dir", str(run.path)]
+    return command + (["--nproc", str(processes)] if processes > 1 else [])
+
+
+def count_gpus() -> int:
+    """CUDA GPUs torch can use here (0 without CUDA); asked once, when the dashboard starts."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 class SeglabApp(App):
@@ -38,9 +47,10 @@ class SeglabApp(App):
     BINDINGS = [Binding("q", "quit", "quit"), Binding("ctrl+c", "quit", "quit", show=False, priority=True)]
 
     def __init__(self, root: Path, open_run: Path | None = None, start_demo: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, gpus: int | None = None) -> None:
         super().__init__()
         self.runs_root = root
+        self._gpus = gpus
         self.initial_run = open_run
         self.start_demo_on_mount = start_demo
         self.clock = clock
@@ -53,13 +63,21 @@ class SeglabApp(App):
         elif self.start_demo_on_mount:
             self.start_demo()
 
+    @property
+    def gpus(self) -> int:
+        """GPUs here, counted when first needed (importing torch takes a moment); the new-run form offers
+        several training processes when there is more than one."""
+        if self._gpus is None:
+            self._gpus = count_gpus()
+        return self._gpus
+
     # routing --------------------------------------------------------------------------------------
 
     def open_run(self, path: Path) -> None:
         self.push_screen(LiveRunScreen(Run(path)))
 
     def open_new_run_form(self, initial: TrainConfig | None = None) -> None:
-        self.push_screen(NewRunScreen(initial))
+        self.push_screen(NewRunScreen(initial, gpus=self.gpus))
 
     def open_predictions(self, path: Path, autostart: bool = False) -> None:
         run = Run(path)
@@ -70,15 +88,15 @@ class SeglabApp(App):
 
     # training children ------------------------------------------------------------------------------
 
-    def start_training(self, config: TrainConfig, predict_when_finished: bool = False) -> Run:
+    def start_training(self, config: TrainConfig, predict_when_finished: bool = False, processes: int = 1) -> Run:
         """Create the run folder and launch its training child in a session of its own.
 
         The child outlives the dashboard (and a dropped SSH connection); its output goes to train.log.
         """
         run = create_run(config, self.runs_root)
         with open(run.path / "train.log", "ab") as log:
-            child = subprocess.Popen(training_command(run, self.runs_root), stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=log, start_new_session=True, cwd=os.getcwd())
+            child = subprocess.Popen(training_command(run, self.runs_root, processes), stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=log, start_new_session=True, cwd=os.getcwd())
         self.children_started[run.path] = child
         # show the run at once: the form's screen is replaced by the live view
         if isinstance(self.screen, NewRunScreen):
@@ -131,5 +149,5 @@ class SeglabApp(App):
 
 
 def make_app(root: Path | None = None, open_run: Path | None = None, start_demo: bool = False,
-             clock: Callable[[], float] = time.time) -> SeglabApp:
-    return SeglabApp(runs_root(root), open_run=open_run, start_demo=start_demo, clock=clock)
+             clock: Callable[[], float] = time.time, gpus: int | None = None) -> SeglabApp:
+    return SeglabApp(runs_root(root), open_run=open_run, start_demo=start_demo, clock=clock, gpus=gpus)

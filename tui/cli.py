@@ -12,13 +12,13 @@ import time
 import warnings
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.config import DEMO_CONFIG, TrainConfig
+from core.config import DEMO_CONFIG, TrainConfig, per_process_batch
 from core.errors import SeglabError
 from core.events import FINAL_STATES, StatusEvent, follow_events, read_events
 from core.preflight import ensure_writable_folder
@@ -26,6 +26,9 @@ from core.runs import Run, create_run, open_run, resolve_inside, runs_root
 from tui.console_view import TrainingView
 from tui.data_cli import data_app
 from tui.run_table_rows import format_started, read_run_rows
+
+if TYPE_CHECKING:
+    from core.distributed import Distributed
 
 # Newer Typer vendors click, older releases use click itself: reach the exception classes through the
 # public BadParameter instead of either import path.
@@ -88,7 +91,9 @@ def train(
         help="Dataset folder (Oxford-IIIT Pet layout or images/ + masks/) or 'synthetic' "
              f"(default: {DEFAULTS.data})")] = None,
     epochs: Annotated[int | None, typer.Option(help=f"Epochs to train (default: {DEFAULTS.epochs})")] = None,
-    batch_size: Annotated[int | None, typer.Option(help=f"Images per step (default: {DEFAULTS.batch_size})")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Images per optimizer step, the global batch: under torchrun each of N processes trains on "
+             f"batch/N (default: {DEFAULTS.batch_size})")] = None,
     lr: Annotated[float | None, typer.Option(help=f"AdamW learning rate (default: {DEFAULTS.lr})")] = None,
     image_size: Annotated[int | None, typer.Option(
         help=f"Square side images are resized to (default: {DEFAULTS.image_size})")] = None,
@@ -115,6 +120,9 @@ def train(
         help="Decoded-image cache: auto | memory | disk | none (default: auto = memory if it fits)")] = None,
     compile: Annotated[bool | None, typer.Option(
         "--compile/--no-compile", help="torch.compile the model, for GPUs (default: off)")] = None,
+    sync_bn: Annotated[bool | None, typer.Option(
+        "--sync-bn/--no-sync-bn", help="SyncBatchNorm across processes under torchrun, GPUs only (default: off)",
+    )] = None,
     skip_bad: Annotated[bool | None, typer.Option(
         "--skip-bad/--no-skip-bad", help="Leave out unreadable samples (counted) instead of failing (default: off)",
     )] = None,
@@ -127,31 +135,99 @@ def train(
     run_dir: Annotated[Path | None, typer.Option(
         help="Train into exactly this run folder: a new one, or one prepared with a config.json")] = None,
     resume: Annotated[str | None, typer.Option(
-        help="Continue RUN from its checkpoints/last.pt with its saved config")] = None,
+        help="Continue RUN from its checkpoints/last.pt with its saved config (under any process count)")] = None,
+    nproc: Annotated[int, typer.Option(
+        "--nproc", help="Training processes on this machine, one per GPU (gloo on CPU): above 1 starts them "
+                        "with torchrun's launcher. Several machines: run torchrun yourself (see the README).")] = 1,
 ) -> None:
-    """Train a model; prints the run folder first, then a line or a live table per epoch."""
+    """Train a model; prints the run folder first, then a line or a live table per epoch.
+
+    Under torchrun (`torchrun --nproc-per-node=N -m tui.cli train ...`) every process runs this and rank
+    0 alone writes the run folder and prints.
+    """
     arguments = locals()
     # options and TrainConfig fields map one to one: take every field's option by its name
     options = {f.name: arguments[f.name] for f in fields(TrainConfig)}
     given = {key: value for key, value in options.items() if value is not None}
+    from core.distributed import close_distributed, init_distributed, launched_by_torchrun
+
+    if nproc < 1:
+        raise _fail(f"--nproc: must be at least 1, got {nproc}")
+    if nproc > 1 and not launched_by_torchrun():
+        _check_before_launch(nproc, given, resume, run_dir)
+        command = torchrun_command(nproc, given, runs_dir=runs_dir, run_dir=run_dir, resume=resume)
+        sys.stdout.flush()
+        os.execv(command[0], command)  # torchrun forwards Ctrl-C / SIGTERM to every process once
+    parallel = init_distributed()
+    try:
+        run, config, resuming = _agree_on_run(parallel, lambda: _resolve_run(given, runs_dir, run_dir, resume))
+        _train_run(run, config, resuming, parallel)
+    finally:
+        close_distributed()
+
+
+def _resolve_run(given: dict, runs_dir: Path | None, run_dir: Path | None,
+                 resume: str | None) -> tuple[Run, TrainConfig, bool]:
+    """The run folder to train into, its config, and whether it resumes."""
     root = runs_root(runs_dir)
     if resume is not None:
         if given:
             raise _fail(f"--resume continues with the run's saved config; drop {', '.join(sorted(given))}")
         run = open_run(resume, root)
-        _train_run(run, run.load_config(), resume=True)
-        return
+        return run, run.load_config(), True
     if run_dir is not None:
         run_dir = resolve_inside(run_dir, root, "--run-dir")
     if run_dir is not None and (run_dir / "config.json").is_file():
         run = Run(run_dir)  # prepared by the dashboard: its config.json is the whole truth
-        _train_run(run, run.load_config(), resume=False)
-        return
+        return run, run.load_config(), False
     config = TrainConfig(**given)
     ensure_writable_folder(root)
     _prepare_data(config)
-    run = create_run(config, root, run_dir=run_dir)
-    _train_run(run, config, resume=False)
+    return create_run(config, root, run_dir=run_dir), config, False
+
+
+def _agree_on_run(parallel: Distributed, resolve) -> tuple[Run, TrainConfig, bool]:
+    """Rank 0 resolves (and creates) the run folder; every process gets its path and config from rank 0,
+    so processes on other machines need no copy of the run folder."""
+    if not parallel.enabled:
+        return resolve()
+    outcome = None
+    if parallel.is_main:
+        try:
+            run, config, resuming = resolve()
+        except BaseException as error:
+            parallel.broadcast(("failed", getattr(error, "exit_code", 2)))
+            raise
+        outcome = ("ok", str(run.path), config.to_dict(), resuming)
+    outcome = parallel.broadcast(outcome)
+    if outcome[0] == "failed":
+        raise typer.Exit(outcome[1])  # rank 0 has said why
+    _, path, config_values, resuming = outcome
+    return Run(Path(path)), TrainConfig.from_dict(config_values), resuming
+
+
+def _check_before_launch(nproc: int, given: dict, resume: str | None, run_dir: Path | None) -> None:
+    """Fail on bad options here, in one line, rather than inside every launched process."""
+    if resume is not None or (run_dir is not None and (run_dir / "config.json").is_file()):
+        return
+    per_process_batch(TrainConfig(**given).batch_size, nproc)
+
+
+def torchrun_command(nproc: int, given: dict, *, runs_dir: Path | None = None, run_dir: Path | None = None,
+                     resume: str | None = None) -> list[str]:
+    """`python -m torch.distributed.run --standalone --nproc-per-node=N -m tui.cli train <the same options>`."""
+    args: list[str] = []
+    for key, value in given.items():
+        flag = key.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(f"--{flag}" if value else f"--no-{flag}")
+        else:
+            args += [f"--{flag}", str(value)]
+    for flag, value in (("--runs-dir", runs_dir), ("--run-dir", run_dir), ("--resume", resume)):
+        if value is not None:
+            args += [flag, str(value)]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+            "-m", "tui.cli", "train", *args]
 
 
 def _prepare_data(config: TrainConfig) -> None:
@@ -163,10 +239,16 @@ def _prepare_data(config: TrainConfig) -> None:
         split_samples(config, "val")
 
 
-def _train_run(run: Run, config: TrainConfig, resume: bool) -> dict:
+def _train_run(run: Run, config: TrainConfig, resume: bool, parallel: Distributed) -> dict:
     from core.engine import train as train_engine
     from core.stopping import stop_on_signals
 
+    if not parallel.is_main:  # rank 0 speaks for all processes
+        with stop_on_signals() as stop:
+            summary = train_engine(config, run, resume=resume, stop=stop, parallel=parallel)
+        if summary["state"] == "stopped":
+            raise typer.Exit(130)
+        return summary
     console.print(f"run folder: {run.path}", markup=False)
 
     def on_signal(_signum: int) -> None:
@@ -175,7 +257,7 @@ def _train_run(run: Run, config: TrainConfig, resume: bool) -> dict:
     view = TrainingView(console, title=run.name)
     try:
         with stop_on_signals(on_signal) as stop, view:
-            summary = train_engine(config, run, resume=resume, stop=stop, callback=view)
+            summary = train_engine(config, run, resume=resume, stop=stop, callback=view, parallel=parallel)
     except KeyboardInterrupt:
         raise _fail("stopped at once; checkpoints/last.pt holds the last finished epoch", 130) from None
     if summary["state"] == "stopped":
@@ -333,6 +415,7 @@ def demo(
 
     In an interactive terminal it opens the dashboard on the live demo run, then its predictions.
     """
+    from core.distributed import SINGLE
     from core.engine import evaluate_run
     from core.predict import predict as predict_images
 
@@ -345,7 +428,7 @@ def demo(
     config = DEMO_CONFIG.replace(epochs=epochs, device=device)
     _prepare_data(config)
     run = create_run(config, runs_root(runs_dir))
-    summary = _train_run(run, config, resume=False)
+    summary = _train_run(run, config, resume=False, parallel=SINGLE)
     if summary["state"] != "finished":
         return
     with err_console.status("evaluating and predicting the test split..."):

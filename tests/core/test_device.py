@@ -83,6 +83,6 @@ def test_a_run_records_what_auto_resolved_to(tiny_config):
     runtime = json.loads(run.config_path.read_text())["runtime"]
     expected = resolve_runtime("cpu", "auto", "auto")
     assert runtime == {"device": "cpu", "precision": expected.precision, "channels_last": True, "workers": 0,
-                       "cache": "memory"}
+                       "cache": "memory", "processes": 1, "batch_per_process": tiny_config.batch_size}
     assert run.read_status()["runtime"] == runtime
     assert run.load_config() == tiny_config  # the record does not leak into the config

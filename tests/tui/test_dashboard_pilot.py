@@ -79,7 +79,7 @@ def started_children(monkeypatch) -> Iterator[list[subprocess.Popen]]:
 @pytest.fixture
 def harmless_training(monkeypatch) -> None:
     """For tests that must not start training: should the app launch a child anyway, it only sleeps."""
-    monkeypatch.setattr(tui.app, "training_command", lambda run, root: ["sleep", "30"])
+    monkeypatch.setattr(tui.app, "training_command", lambda run, root, processes=1: ["sleep", "30"])
 
 
 @pytest.fixture
@@ -279,6 +279,39 @@ async def test_a_run_started_from_the_form_trains_in_a_child_and_is_shown_live(m
             workers=0, name="fromform")
 
 
+async def test_the_form_offers_processes_and_sync_batchnorm_only_with_several_gpus(harmless_training):
+    for gpus in (0, 1):
+        app = make_app(runs_root(), gpus=gpus)
+        async with app.run_test(size=SIZE) as pilot:
+            form = await open_form(app, pilot)
+            assert not form.query("#processes") and not form.query("#field-sync_bn")
+
+
+async def test_processes_chosen_in_the_form_launch_torchrun_with_that_count(monkeypatch):
+    launched = []
+    monkeypatch.setattr(tui.app, "training_command",
+                        lambda run, root, processes=1: launched.append(processes) or ["sleep", "30"])
+    app = make_app(runs_root(), gpus=4)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        form.query_one("#field-sync_bn", Select).value = True
+        processes = form.query_one("#processes", Input)
+        processes.value = "5"  # more than the GPUs: refused, naming the field
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "processes: 1 to 4, one per GPU" in shown(form.query_one("#form-errors"))
+        processes.value = "3"  # the global batch of 16 does not split over 3
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "does not split evenly over 3 processes" in shown(form.query_one("#form-errors"))
+        processes.value = "2"
+        await pilot.press("ctrl+s")
+        await wait_for_screen(pilot, LiveRunScreen)
+        assert launched == [2]
+        (run_path,) = app.children_started
+        assert Run(run_path).load_config().sync_bn is True
+
+
 async def test_a_negative_seed_is_refused_in_the_form(harmless_training):
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
@@ -293,7 +326,8 @@ async def test_a_negative_seed_is_refused_in_the_form(harmless_training):
 
 
 async def test_a_training_child_that_dies_at_start_does_not_leave_the_run_looking_created(monkeypatch):
-    monkeypatch.setattr(tui.app, "training_command", lambda run, root: [sys.executable, "-c", "raise SystemExit(3)"])
+    monkeypatch.setattr(tui.app, "training_command",
+                        lambda run, root, processes=1: [sys.executable, "-c", "raise SystemExit(3)"])
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
         await open_form(app, pilot)

@@ -203,3 +203,13 @@ def test_event_log_lines_say_what_happened_at_what_time(utc):
                                lr=1e-3, seconds=4.0, is_best=True, time=at)) == (
         "22:13:20 epoch 3: val Dice 0.8765  ★ best")
     assert log_line(ProgressEvent(epoch=1, step=1, steps=9, loss=0.5, images_per_s=10.0, time=at)) is None
+
+
+def test_the_run_header_names_the_runtime_and_the_process_count_of_a_distributed_run():
+    from tui.widgets.run_header import RunHeader
+
+    header = RunHeader("r", 10, clock=lambda: 0.0)
+    header.set_runtime({"device": "cuda:0", "precision": "bf16", "channels_last": True, "processes": 4})
+    assert header.runtime == "cuda:0 · bf16 · channels_last · 4 processes"
+    header.set_runtime({"device": "cpu", "precision": "fp32", "channels_last": False, "processes": 1})
+    assert header.runtime == "cpu · fp32"

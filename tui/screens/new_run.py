@@ -28,6 +28,7 @@ from core.config import (
     SCHEDULER_CHOICES,
     SYNTHETIC,
     TrainConfig,
+    per_process_batch,
     validate_name,
 )
 from core.errors import SeglabError
@@ -35,13 +36,15 @@ from core.errors import SeglabError
 CHOICE_FIELDS = {"model": MODEL_CHOICES, "loss": LOSS_CHOICES, "augment": AUGMENT_CHOICES,
                  "scheduler": SCHEDULER_CHOICES, "device": DEVICE_CHOICES, "precision": PRECISION_CHOICES,
                  "memory_format": MEMORY_FORMAT_CHOICES, "cache": CACHE_CHOICES, "compile": (False, True),
-                 "skip_bad": (False, True)}
+                 "skip_bad": (False, True), "sync_bn": (False, True)}
+MULTI_GPU_FIELDS = {"sync_bn"}  # shown only where several GPUs can train one run
 LABELS = {
     "model": "model", "epochs": "epochs", "batch_size": "batch size", "lr": "learning rate",
     "image_size": "image size", "width": "width", "loss": "loss", "augment": "augmentation",
     "scheduler": "lr schedule", "weight_decay": "weight decay", "val_fraction": "val fraction", "seed": "seed",
     "device": "device", "precision": "precision", "memory_format": "memory format", "cache": "image cache",
-    "compile": "torch.compile", "skip_bad": "skip bad files", "workers": "loader workers", "name": "run name",
+    "compile": "torch.compile", "sync_bn": "sync batchnorm",
+    "skip_bad": "skip bad files", "workers": "loader workers", "name": "run name",
     "synthetic_count": "synthetic images", "synthetic_size": "synthetic size",
 }
 
@@ -78,9 +81,15 @@ class NewRunScreen(Screen):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "back"), Binding("ctrl+s", "start", "start")]
 
-    def __init__(self, initial: TrainConfig | None = None) -> None:
+    def __init__(self, initial: TrainConfig | None = None, gpus: int = 0) -> None:
         super().__init__()
         self.initial = initial or TrainConfig()
+        self.gpus = gpus
+
+    def form_fields(self) -> list[str]:
+        """The TrainConfig fields this form shows (the data field has its own widgets)."""
+        return [f.name for f in fields(TrainConfig)
+                if f.name != "data" and (self.gpus > 1 or f.name not in MULTI_GPU_FIELDS)]
 
     def compose(self) -> ComposeResult:
         yield Static("seglab ─ new run", classes="screen-title")
@@ -97,16 +106,19 @@ class NewRunScreen(Screen):
                 yield Input(placeholder="Oxford-IIIT Pet folder, or images/ + masks/", compact=True, id="data-path")
             yield Static("", id="data-check", classes="form-note")
             with Grid(id="form-fields"):
-                for f in fields(TrainConfig):
-                    if f.name == "data":
-                        continue
-                    yield Label(LABELS[f.name], classes="form-label")
-                    if f.name in CHOICE_FIELDS:
-                        yield Select([(_choice_label(c), c) for c in CHOICE_FIELDS[f.name]], allow_blank=False,
-                                     compact=True, id=f"field-{f.name}")
+                for name in self.form_fields():
+                    yield Label(LABELS[name], classes="form-label")
+                    if name in CHOICE_FIELDS:
+                        yield Select([(_choice_label(c), c) for c in CHOICE_FIELDS[name]], allow_blank=False,
+                                     compact=True, id=f"field-{name}")
                     else:
-                        yield Input(validators=validators_for(f.name), id=f"field-{f.name}", compact=True,
-                                    valid_empty=f.name == "name")
+                        yield Input(validators=validators_for(name), id=f"field-{name}", compact=True,
+                                    valid_empty=name == "name")
+                if self.gpus > 1:
+                    yield Label("processes", classes="form-label")
+                    yield Input("1", id="processes", compact=True, validators=[Integer(
+                        minimum=1, maximum=self.gpus,
+                        failure_description=f"processes: 1 to {self.gpus}, one per GPU")])
             yield Static("", id="form-errors", classes="form-errors")
             with Horizontal(id="form-buttons"):
                 yield Button("Start training", id="start", variant="success", compact=True)
@@ -118,11 +130,9 @@ class NewRunScreen(Screen):
 
     def fill(self, config: TrainConfig) -> None:
         """Put a config's values into the form."""
-        for f in fields(TrainConfig):
-            if f.name == "data":
-                continue
-            value = getattr(config, f.name)
-            widget = self.query_one(f"#field-{f.name}")
+        for name in self.form_fields():
+            value = getattr(config, name)
+            widget = self.query_one(f"#field-{name}")
             widget.value = value if isinstance(widget, Select) else str(value)
         folder = config.data != SYNTHETIC
         self.query_one("#data-source", Select).value = "folder" if folder else SYNTHETIC
@@ -193,11 +203,10 @@ class NewRunScreen(Screen):
             results = [w.validate(w.value) for w in invalid]
             raise SeglabError("; ".join(_failures(r) for r in results if r is not None))
         values = {}
-        for f in fields(TrainConfig):
-            if f.name == "data":
-                continue
-            raw = self.query_one(f"#field-{f.name}").value
-            values[f.name] = {"int": int, "float": float, "str": str, "bool": bool}[f.type](raw)
+        types = {f.name: f.type for f in fields(TrainConfig)}
+        for name in self.form_fields():
+            raw = self.query_one(f"#field-{name}").value
+            values[name] = {"int": int, "float": float, "str": str, "bool": bool}[types[name]](raw)
         source = self.query_one("#data-source", Select).value
         values["data"] = SYNTHETIC if source == SYNTHETIC else self.query_one("#data-path", Input).value.strip()
         return TrainConfig(**values)
@@ -213,8 +222,23 @@ class NewRunScreen(Screen):
         if config.data != SYNTHETIC and str(self.query_one("#data-check", Static).render()).startswith("✗"):
             errors.update("✗ the data folder has a problem (see above)")
             return
+        try:
+            processes = self.processes()
+            per_process_batch(config.batch_size, processes)
+        except SeglabError as error:
+            errors.update(f"✗ {error}")
+            return
         errors.update("")
-        self.app.start_training(config)
+        self.app.start_training(config, processes=processes)
+
+    def processes(self) -> int:
+        """Training processes asked for: the processes field where the form shows one, else 1."""
+        if self.gpus <= 1:
+            return 1
+        field = self.query_one("#processes", Input)
+        if not field.is_valid:
+            raise SeglabError(_failures(field.validate(field.value)))
+        return int(field.value)
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:

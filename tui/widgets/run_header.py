@@ -46,6 +46,8 @@ class RunHeader(Vertical):
         if runtime:
             parts = [str(runtime.get("device", "?")), str(runtime.get("precision", "?"))]
             parts += ["channels_last"] if runtime.get("channels_last") else []
+            processes = runtime.get("processes", 1)
+            parts += [f"{processes} processes"] if isinstance(processes, int) and processes > 1 else []
             self.runtime = " · ".join(parts)
             self.redraw()
 
