@@ -19,7 +19,7 @@ from core.errors import ConfigError
 
 MODEL_CHOICES = ("unet", "resnet34_unet")
 LOSS_CHOICES = ("bce", "dice", "bce+dice")
-AUGMENT_CHOICES = ("none", "flip", "elastic")
+AUGMENT_CHOICES = ("none", "flip", "standard", "strong", "elastic")
 SCHEDULER_CHOICES = ("none", "cosine")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
@@ -41,9 +41,15 @@ class TrainConfig:
     image_size: int = 256  # images and masks are resized to a square of this side
     width: int = 64  # channels of the first stage; UNet doubles it four times
     loss: str = "bce"  # bce | dice | bce+dice
-    augment: str = "flip"  # none | flip | elastic (flip + UNet-paper elastic deformation)
-    scheduler: str = "none"  # none | cosine (cosine decay of lr over all epochs)
+    augment: str = "flip"  # none | flip | standard | strong | elastic (see core/data/transforms.py)
+    scheduler: str = "none"  # none | cosine (cosine decay of lr over all steps, after the warmup)
+    warmup_epochs: int = 0  # epochs of linear lr warmup from lr/100 (with either scheduler)
     weight_decay: float = 1e-2  # AdamW weight decay (torch's default)
+    ema: float = 0.0  # decay of an exponential moving average of the weights, used for validation and
+    #                   checkpoints (0 = off; 0.99-0.999 typical)
+    patience: int = 0  # stop early after this many epochs without a better val Dice (0 = never)
+    init_from: str = ""  # start from the weights of a run (its best.pt) or a checkpoint file; fresh optimizer
+    encoder_weights: str = ""  # torchvision resnet34 ImageNet weights file for the ResNet34-UNet encoder
     val_fraction: float = 0.1  # share of trainval held out for validation (9:1)
     seed: int = 0  # seeds weights, split, shuffling and augmentation
     device: str = "auto"  # auto | cpu | cuda | mps
@@ -55,6 +61,7 @@ class TrainConfig:
     sync_bn: bool = False  # SyncBatchNorm across torchrun's processes (GPUs only)
     skip_bad: bool = False  # leave out unreadable samples (counted and reported) instead of failing
     name: str = ""  # run name, part of the run folder's name
+    preset: str = ""  # the preset these settings started from (a record; the fields hold the settings)
     synthetic_count: int = 300  # images generated when data is "synthetic"
     synthetic_size: int = 128  # side of generated synthetic images
 
@@ -126,6 +133,15 @@ def validate_train_config(config: TrainConfig) -> None:
         raise ConfigError("data: give a dataset folder or 'synthetic'")
     if config.name:
         validate_name(config.name)
+    if config.warmup_epochs < 0 or config.patience < 0:
+        name = "warmup_epochs" if config.warmup_epochs < 0 else "patience"
+        raise ConfigError(f"{name}: must be >= 0, got {getattr(config, name)}")
+    if not (config.ema == 0 or 0 < config.ema < 1) or not math.isfinite(config.ema):
+        raise ConfigError(f"ema: a decay between 0 and 1 (exclusive), or 0 for off; got {config.ema!r}")
+    if config.encoder_weights and config.model != "resnet34_unet":
+        raise ConfigError(f"encoder_weights: apply to resnet34_unet only, not {config.model}")
+    if config.preset and config.preset not in PRESET_NAMES:
+        raise ConfigError(f"preset: {config.preset!r} is not one of {', '.join(PRESET_NAMES)}")
 
 
 def per_process_batch(global_batch: int, processes: int) -> int:
@@ -173,13 +189,25 @@ def load_config(path: Path) -> TrainConfig:
     return TrainConfig.from_dict(values, source=str(path))
 
 
+PRESET_NAMES = ("paper", "small-data", "demo")
+
 # `seglab demo`: a small UNet on generated data; trains to val Dice >= 0.9 in minutes on a laptop CPU.
 DEMO_CONFIG = TrainConfig(model="unet", data=SYNTHETIC, epochs=8, batch_size=16, image_size=128, width=16,
-                          name="demo", synthetic_count=300, synthetic_size=128)
+                          name="demo", synthetic_count=300, synthetic_size=128, preset="demo")
 
-# Starting points offered by the dashboard's form (label -> full config).
-PRESETS: dict[str, TrainConfig] = {
-    "Demo on synthetic data": DEMO_CONFIG,
-    "UNet as in the paper": TrainConfig(model="unet", data=SYNTHETIC, name="unet-paper"),
-    "ResNet34-UNet": TrainConfig(model="resnet34_unet", data=SYNTHETIC, name="resnet34-unet"),
-}
+# The original experiment: UNet, 256 px, AdamW 5e-4 (weight decay 0.01), batch 16, BCE-with-logits,
+# horizontal flips, constant lr, no EMA, no early stop, training from scratch. (Precision stays a
+# speed choice: auto; bench/README.md shows fp32 and bf16 reach the same Dice.)
+PAPER_CONFIG = TrainConfig(model="unet", epochs=20, batch_size=16, lr=5e-4, image_size=256, width=64, loss="bce",
+                           augment="flip", scheduler="none", warmup_epochs=0, weight_decay=1e-2, ema=0.0,
+                           patience=0, preset="paper")
+
+# The best recipe found for a few hundred real photos on a small CPU (bench/README.md, bench/recipe.py).
+SMALL_DATA_CONFIG = TrainConfig(model="resnet34_unet", epochs=150, batch_size=16, lr=1e-3, image_size=128,
+                                width=64, loss="bce+dice", augment="strong", scheduler="cosine", warmup_epochs=3,
+                                weight_decay=1e-2, ema=0.99, patience=0, preset="small-data")
+
+PRESET_LABELS = {"paper": "paper: the original experiment", "small-data": "small-data: few real images",
+                 "demo": "demo: synthetic data, a minute"}
+# Starting points for `seglab train --preset` and the dashboard's form (name -> full config).
+PRESETS: dict[str, TrainConfig] = {"paper": PAPER_CONFIG, "small-data": SMALL_DATA_CONFIG, "demo": DEMO_CONFIG}

@@ -38,12 +38,16 @@ from core.events import (
     StatusEvent,
     read_events,
 )
+from core.initial_weights import load_initial_weights
 from core.losses import build_loss
 from core.metrics import SegmentationMeter
 from core.models import build_model
 from core.pause_points import pause_point
 from core.preflight import ensure_disk_space
 from core.runs import Run
+from core.schedules import build_scheduler
+from core.training_state import Progress, TrainingState, build_ema
+from core.tta import check_tta, predict_logits
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress events a second
 EventCallback = Callable[[Event], None]
@@ -124,11 +128,13 @@ def train_one_epoch(
     stop: threading.Event,
     state: EpochState | None = None,
     parallel: Distributed = SINGLE,
+    after_step: Callable[[], None] | None = None,
 ) -> EpochState:
     """Train over the loader; `state` carries an epoch resumed mid-way (its steps are skipped).
 
     Returns after the last batch, or after the current step once `stop` is set (on any process:
     all processes stop after the same step). The state's sums are this process's own.
+    `after_step` runs after every optimizer step.
     """
     state = state or EpochState()
     skip = state.steps
@@ -150,6 +156,8 @@ def train_one_epoch(
         pause_point("train-step")  # tests kill here: mid-step, weights not yet updated
         scaler.step(optimizer)
         scaler.update()
+        if after_step is not None:
+            after_step()  # the lr schedule and the weights' moving average
         batch = images_batch.shape[0]
         state.loss_sum += value * batch
         state.samples += batch
@@ -169,11 +177,12 @@ def train_one_epoch(
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: Runtime,
-             parallel: Distributed = SINGLE) -> dict[str, float]:
+             parallel: Distributed = SINGLE, tta: str = "none") -> dict[str, float]:
     """Mean loss over samples, Dice and IoU per-image means (and micro, over all pixels) at threshold 0.5.
 
     With several processes each evaluates its shard and the counts are combined, so the numbers are
     those of one process evaluating the whole set. `model` must be the plain module, not DDP's wrapper.
+    tta='flip' scores the mean probabilities of each image and its mirror.
     """
     model.eval()
     meter = SegmentationMeter()
@@ -181,7 +190,7 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: 
     for images, masks in loader:
         images, masks = runtime.prepare_batch(images), runtime.prepare_batch(masks)
         with runtime.autocast():
-            logits = model(images)
+            logits = predict_logits(model, images, tta)
         loss_sum += loss_fn(logits, masks).item() * images.shape[0]
         samples += images.shape[0]
         meter.update(logits.float(), masks)
@@ -196,12 +205,6 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
-
-
-def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
-    if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    return None
 
 
 class _Reporter:
@@ -307,26 +310,36 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
     model = runtime.prepare_model(build_model(config.model, width=config.width))
     if writes:
         ensure_disk_space(run.path, model)
+        # rank 0 loads starting weights; DDP hands them to the other processes
+        loaded = None if resume and run.checkpoint_path("last").is_file() else load_initial_weights(
+            model, config, run.path.parent)
+        if loaded:
+            emit(StatusEvent(state="created", message=f"starting from {loaded}"))
     wrapped = wrap_model(model, parallel, runtime, config.sync_bn)  # `model` stays the plain module
     loss_fn = build_loss(config.loss)
-    optimizer = build_optimizer(model, config, runtime)
-    scheduler = build_scheduler(config, optimizer)
-    scaler = runtime.grad_scaler()
     train_set = split_dataset(config, "train", augment=config.augment)
     val_set = split_dataset(config, "val")
     train_loader = make_loader(train_set, config, runtime, shuffle=True, parallel=parallel)
     val_loader = make_loader(val_set, config, runtime, shuffle=False, parallel=parallel)
+    optimizer = build_optimizer(model, config, runtime)
+    state = TrainingState(config, model, optimizer, build_scheduler(config, optimizer, len(train_loader)),
+                          runtime.grad_scaler(), build_ema(model, config.ema))
     if train_loader.num_workers == 0:  # with workers, they fill the cache in parallel during epoch 1
         train_set.fill_cache()
         val_set.fill_cache()
 
-    finished_epochs, best_dice, partial = 0, -1.0, EpochState()
+    progress = Progress()
     if resume:
-        finished_epochs, best_dice, partial = _restore(run, model, optimizer, scheduler, scaler, runtime, parallel)
+        progress = _restore(run, state, runtime, parallel)
+    saved = progress.partial or {}
+    partial = EpochState(**{key: saved[key] for key in ("steps", "loss_sum", "samples") if key in saved})
+    partial_lr = saved.get("lr") if partial.steps else None  # the lr the interrupted epoch started with
+    if not parallel.is_main:  # the saved sums are global: count them once, on rank 0
+        partial = EpochState(steps=partial.steps)
     train_model = maybe_compile(wrapped, config, runtime, emit)
     # DDP's forward syncs buffers, a collective; evaluation shards may differ in length, so evaluate the
-    # plain module (after copying rank 0's buffers to all ranks).
-    eval_model = model if parallel.enabled else train_model
+    # plain module (after copying rank 0's buffers to all ranks). With an EMA, it is the averaged weights.
+    eval_model = state.weights if parallel.enabled or state.ema is not None else train_model
     skipped = train_set.skipped + val_set.skipped
     if skipped:
         emit(StatusEvent(state="created", message=f"skipped {len(skipped)} unreadable samples, e.g. {skipped[0]}"))
@@ -336,84 +349,76 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
     if writes:
         save_config(config, run.config_path, runtime=described)
         run.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), started=time.time(),
-                          finished=None, message="", epoch=finished_epochs, epochs=config.epochs,
-                          best_dice=best_dice if best_dice >= 0 else None,
+                          finished=None, message="", epoch=progress.epoch, epochs=config.epochs,
+                          best_dice=progress.best_dice if progress.best_dice >= 0 else None,
                           train_images=len(train_set), val_images=len(val_set), runtime=described,
                           skipped_samples=len(skipped))
     processes = f", {parallel.world_size} processes" if parallel.enabled else ""
     emit(StatusEvent(state="running", message=f"{'resumed at' if resume else 'started'} epoch "
-                     f"{finished_epochs + 1}/{config.epochs} on {runtime.device} ({runtime.precision}"
+                     f"{progress.epoch + 1}/{config.epochs} on {runtime.device} ({runtime.precision}"
                      f"{', channels_last' if runtime.channels_last else ''}{processes}), {len(train_set)} train / "
                      f"{len(val_set)} val images"))
 
-    def save(which: str, payload: dict, epoch: int) -> None:
+    def save(which: str, payload: dict) -> None:
         if writes:
             path = run.checkpoint_path(which)
             save_checkpoint_atomically(path, payload)
-            emit(CheckpointEvent(path=str(path), epoch=epoch))
+            emit(CheckpointEvent(path=str(path), epoch=payload["epoch"]))
 
-    for epoch in range(finished_epochs + 1, config.epochs + 1):
+    for epoch in range(progress.epoch + 1, config.epochs + 1):
         started = time.perf_counter()
         torch.manual_seed(epoch_seed(config.seed, epoch, parallel.rank))  # augmentation draws (in this process)
         train_loader.sampler.set_epoch(epoch)  # the shuffle order
-        lr = current_lr(optimizer)
-        state = train_one_epoch(train_model, train_loader, loss_fn, optimizer, scaler, runtime, epoch, emit, stop,
-                                partial, parallel)
+        lr, partial_lr = partial_lr or current_lr(optimizer), None
+        trained = train_one_epoch(train_model, train_loader, loss_fn, optimizer, state.scaler, runtime, epoch, emit,
+                                  stop, partial, parallel, state.after_step)
         partial = EpochState()
-        state = _global_state(state, parallel, runtime)
-        if stop.is_set() and state.steps < len(train_loader):
-            save("last", _payload(config, model, optimizer, scheduler, scaler, epoch - 1, best_dice, state), epoch - 1)
-            return _stopped(run, emit, f"stopped at epoch {epoch}, step {state.steps}/{len(train_loader)}",
-                            epoch - 1, best_dice, writes)
-        parallel.sync_buffers(model)
+        trained = _global_state(trained, parallel, runtime)
+        if stop.is_set() and trained.steps < len(train_loader):
+            progress.partial = {"steps": trained.steps, "loss_sum": trained.loss_sum, "samples": trained.samples,
+                                "lr": lr}
+            save("last", state.payload(progress))
+            return _stopped(run, emit, f"stopped at epoch {epoch}, step {trained.steps}/{len(train_loader)}",
+                            progress, writes)
+        parallel.sync_buffers(eval_model)
         metrics = evaluate(eval_model, val_loader, loss_fn, runtime, parallel)
-        if scheduler is not None:
-            scheduler.step()
-        is_best = metrics["dice"] > best_dice
-        best_dice = max(best_dice, metrics["dice"])
-        payload = _payload(config, model, optimizer, scheduler, scaler, epoch, best_dice, EpochState(), metrics)
+        is_best = metrics["dice"] > progress.best_dice
+        progress = Progress(epoch=epoch, best_dice=max(progress.best_dice, metrics["dice"]),
+                            epochs_since_best=0 if is_best else progress.epochs_since_best + 1)
+        payload = state.payload(progress, metrics)
         for which in ("best", "last") if is_best else ("last",):
-            save(which, payload, epoch)
+            save(which, payload)
         seconds = time.perf_counter() - started
-        emit(EpochEvent(epoch=epoch, epochs=config.epochs, train_loss=state.mean_loss, val_loss=metrics["loss"],
+        emit(EpochEvent(epoch=epoch, epochs=config.epochs, train_loss=trained.mean_loss, val_loss=metrics["loss"],
                         val_dice=metrics["dice"], val_iou=metrics["iou"], lr=lr, seconds=seconds,
                         is_best=is_best))
         if writes:
-            run.update_status(epoch=epoch, best_dice=best_dice)
+            run.update_status(epoch=epoch, best_dice=progress.best_dice)
+        if config.patience and progress.epochs_since_best >= config.patience and epoch < config.epochs:
+            return _finished(run, emit, progress, writes, skipped,
+                             f"stopped early after epoch {epoch}: no better val Dice in {config.patience} epochs")
         if parallel.any(stop.is_set(), runtime) and epoch < config.epochs:  # a signal during validation
-            return _stopped(run, emit, f"stopped after epoch {epoch}", epoch, best_dice, writes)
+            return _stopped(run, emit, f"stopped after epoch {epoch}", progress, writes)
+    return _finished(run, emit, progress, writes, skipped,
+                     f"finished {config.epochs} epochs, best val Dice {progress.best_dice:.4f}")
 
+
+def _finished(run: Run, emit: EventCallback, progress: Progress, writes: bool, skipped: list, message: str) -> dict:
     if writes:
-        run.update_status(state="finished", finished=time.time(), message="")
-    emit(StatusEvent(state="finished", message=f"finished {config.epochs} epochs, best val Dice {best_dice:.4f}"))
-    return {"state": "finished", "epochs": config.epochs, "best_dice": best_dice, "run": str(run.path),
-            "skipped_samples": len(skipped)}
+        run.update_status(state="finished", finished=time.time(), message=message)
+    emit(StatusEvent(state="finished", message=message))
+    return {"state": "finished", "epochs": progress.epoch, "best_dice": progress.best_dice, "run": str(run.path),
+            "skipped_samples": len(skipped), "message": message}
 
 
-def _stopped(run: Run, emit: EventCallback, message: str, epochs_done: int, best_dice: float, writes: bool) -> dict:
+def _stopped(run: Run, emit: EventCallback, message: str, progress: Progress, writes: bool) -> dict:
     if writes:
         run.update_status(state="stopped", finished=time.time(), message=message)
     emit(StatusEvent(state="stopped", message=message))
-    return {"state": "stopped", "epochs": epochs_done, "best_dice": best_dice, "run": str(run.path)}
+    return {"state": "stopped", "epochs": progress.epoch, "best_dice": progress.best_dice, "run": str(run.path)}
 
 
-def _payload(config, model, optimizer, scheduler, scaler, epoch, best_dice, partial: EpochState,
-             metrics=None) -> dict:
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-        "epoch": epoch,  # finished epochs
-        "partial_epoch": {"steps": partial.steps, "loss_sum": partial.loss_sum, "samples": partial.samples},
-        "best_dice": best_dice,
-        "metrics": metrics or {},
-        "config": config.to_dict(),
-    }
-
-
-def _restore(run: Run, model, optimizer, scheduler, scaler, runtime: Runtime,
-             parallel: Distributed) -> tuple[int, float, EpochState]:
+def _restore(run: Run, state: TrainingState, runtime: Runtime, parallel: Distributed) -> Progress:
     """Load last.pt on rank 0 and hand it to every process (other machines need not see the run folder).
 
     The checkpoint does not depend on the number of processes, so a run resumes under any count.
@@ -425,28 +430,23 @@ def _restore(run: Run, model, optimizer, scheduler, scaler, runtime: Runtime,
             payload = load_checkpoint(path, map_location="cpu" if parallel.enabled else runtime.device)
     payload = parallel.broadcast(payload)
     if payload is None:  # stopped or killed before its first epoch ended: start from the beginning
-        return 0, -1.0, EpochState()
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    if scheduler is not None and payload.get("scheduler"):
-        scheduler.load_state_dict(payload["scheduler"])
-    if scaler.is_enabled() and payload.get("scaler"):
-        scaler.load_state_dict(payload["scaler"])
-    partial = EpochState(**payload.get("partial_epoch", {}))
-    if not parallel.is_main:  # the saved sums are global: count them once, on rank 0
-        partial = EpochState(steps=partial.steps)
-    return int(payload["epoch"]), float(payload.get("best_dice", -1.0)), partial
+        return Progress()
+    return state.restore(payload)
 
 
-def evaluate_run(run: Run, split: str = "test", checkpoint: str = "best", device: str = "auto") -> dict[str, Any]:
-    """Evaluate a run's checkpoint on a split of its data, with the run's precision; writes eval-<split>.json."""
+def evaluate_run(run: Run, split: str = "test", checkpoint: str = "best", device: str = "auto",
+                 tta: str = "none") -> dict[str, Any]:
+    """Evaluate a run's checkpoint on a split of its data, with the run's precision; writes eval-<split>.json
+    (eval-<split>-tta-flip.json with test-time augmentation)."""
+    check_tta(tta)
     path = run.checkpoint_path(checkpoint)
     model, config, payload = model_from_checkpoint(path)
     runtime = resolve_runtime(device, config.precision, config.memory_format)
     model = runtime.prepare_model(model)
     loader = make_loader(split_dataset(config, split), config, runtime, shuffle=False)
-    metrics = evaluate(model, loader, build_loss(config.loss), runtime)
+    metrics = evaluate(model, loader, build_loss(config.loss), runtime, tta=tta)
     result = {"split": split, "checkpoint": str(path), "epoch": payload["epoch"], "precision": runtime.precision,
-              **metrics}
-    atomic_write_text(run.path / f"eval-{split}.json", json.dumps(result, indent=2) + "\n")
+              "tta": tta, **metrics}
+    suffix = "" if tta == "none" else f"-tta-{tta}"
+    atomic_write_text(run.path / f"eval-{split}{suffix}.json", json.dumps(result, indent=2) + "\n")
     return result

@@ -33,6 +33,7 @@ from core.device import resolve_runtime
 from core.errors import DataError
 from core.metrics import confusion_per_image, dice_iou_from_counts
 from core.runs import Run, resolve_inside
+from core.tta import check_tta, predict_logits
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 OVERLAY_COLOR = (255, 40, 40)
@@ -103,12 +104,16 @@ def predict(
     progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
     skip_bad: bool = False,
+    tta: str = "none",
 ) -> dict[str, Any]:
     """Predict every input image (or the run's `split` when no inputs) and write the results.
+
+    tta='flip' averages the probabilities of each image and its mirror (core/tta.py).
 
     Output goes to run/predictions/<output_name>/ (default: the split name, or 'files').
     Returns the summary that is also written to summary.json.
     """
+    check_tta(tta)
     model, config, payload = model_from_checkpoint(run.checkpoint_path(checkpoint))
     runtime = resolve_runtime(device, config.precision, config.memory_format)
     model = runtime.prepare_model(model)
@@ -130,7 +135,7 @@ def predict(
             continue
         x = runtime.prepare_batch(normalize(torch.stack([resize_image(image, config.image_size) for image in images])))
         with torch.inference_mode(), runtime.autocast():
-            logits = model(x).float().cpu()
+            logits = predict_logits(model, x, tta).float().cpu()
         for (sample, stem), image, logit in zip(batch, images, logits, strict=True):
             rows.append(_write_one(out_dir, stem, sample, image, logit, alpha))
         if progress is not None:
@@ -138,7 +143,7 @@ def predict(
 
     return _write_tables(out_dir, rows, {
         "run": str(run.path), "checkpoint": str(run.checkpoint_path(checkpoint)), "epoch": payload["epoch"],
-        "precision": runtime.precision,
+        "precision": runtime.precision, "tta": tta,
         "input": [str(p) for p in inputs] if inputs else f"split:{split}",
         "seconds": round(time.perf_counter() - started, 3), "skipped": len(skipped), "skipped_examples": skipped[:5],
     })

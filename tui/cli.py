@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.config import DEMO_CONFIG, TrainConfig, per_process_batch
+from core.config import DEMO_CONFIG, PRESETS, TrainConfig, per_process_batch
 from core.errors import SeglabError
 from core.events import FINAL_STATES, StatusEvent, follow_events, read_events
 from core.preflight import ensure_writable_folder
@@ -54,6 +54,8 @@ RunsDir = Annotated[
 ]
 RunRef = Annotated[str, typer.Argument(help="A run folder, or a unique prefix of a run name in the runs folder.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")]
+TtaOpt = Annotated[str, typer.Option(
+    "--tta", help="Test-time augmentation: none | flip (average the probabilities of each image and its mirror).")]
 DEFAULTS = TrainConfig()
 
 
@@ -101,10 +103,25 @@ def train(
         help=f"Channels of the first stage (default: {DEFAULTS.width})")] = None,
     loss: Annotated[str | None, typer.Option(help=f"bce | dice | bce+dice (default: {DEFAULTS.loss})")] = None,
     augment: Annotated[str | None, typer.Option(
-        help=f"none | flip | elastic (flip + elastic deformation) (default: {DEFAULTS.augment})")] = None,
-    scheduler: Annotated[str | None, typer.Option(help=f"none | cosine (default: {DEFAULTS.scheduler})")] = None,
+        help="none | flip | standard (crop, flip, rotate, colour) | strong (more, + elastic) | elastic (flip + "
+             f"elastic deformation) (default: {DEFAULTS.augment})")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help=f"none | cosine: lr decay over all steps after the warmup (default: {DEFAULTS.scheduler})")] = None,
+    warmup_epochs: Annotated[int | None, typer.Option(
+        help=f"Epochs of linear lr warmup from lr/100 (default: {DEFAULTS.warmup_epochs})")] = None,
     weight_decay: Annotated[float | None, typer.Option(
         help=f"AdamW weight decay (default: {DEFAULTS.weight_decay})")] = None,
+    ema: Annotated[float | None, typer.Option(
+        help="Decay of a moving average of the weights used for validation and checkpoints, e.g. 0.99; "
+             "0 = off (default: 0)")] = None,
+    patience: Annotated[int | None, typer.Option(
+        help="Stop early after this many epochs without a better val Dice; 0 = never (default: 0)")] = None,
+    init_from: Annotated[str | None, typer.Option(
+        help="Fine-tune: start from the weights of RUN (its best.pt) or a checkpoint file, with a fresh "
+             "optimizer (default: none)")] = None,
+    encoder_weights: Annotated[str | None, typer.Option(
+        help="Local torchvision resnet34 ImageNet weights file for the ResNet34-UNet encoder; "
+             "`seglab data download resnet34-weights` fetches it (default: none)")] = None,
     val_fraction: Annotated[float | None, typer.Option(
         help=f"Share of trainval held out for validation (default: {DEFAULTS.val_fraction})")] = None,
     seed: Annotated[int | None, typer.Option(help=f"Random seed (default: {DEFAULTS.seed})")] = None,
@@ -127,6 +144,9 @@ def train(
         "--skip-bad/--no-skip-bad", help="Leave out unreadable samples (counted) instead of failing (default: off)",
     )] = None,
     name: Annotated[str | None, typer.Option(help="Run name, part of the run folder's name")] = None,
+    preset: Annotated[str | None, typer.Option(
+        help="paper (the original experiment) | small-data (the best recipe for few real images) | demo: "
+             "start from these settings; options given beside it override them")] = None,
     synthetic_count: Annotated[int | None, typer.Option(
         help=f"Images generated for --data synthetic (default: {DEFAULTS.synthetic_count})")] = None,
     synthetic_size: Annotated[int | None, typer.Option(
@@ -180,10 +200,18 @@ def _resolve_run(given: dict, runs_dir: Path | None, run_dir: Path | None,
     if run_dir is not None and (run_dir / "config.json").is_file():
         run = Run(run_dir)  # prepared by the dashboard: its config.json is the whole truth
         return run, run.load_config(), False
-    config = TrainConfig(**given)
+    config = config_from_options(given)
     ensure_writable_folder(root)
     _prepare_data(config)
     return create_run(config, root, run_dir=run_dir), config, False
+
+
+def config_from_options(given: dict) -> TrainConfig:
+    """The options given, over the preset's settings when one is named (else over the defaults)."""
+    name = given.get("preset")
+    if name is not None and name not in PRESETS:
+        raise SeglabError(f"preset: {name!r} is not one of {', '.join(PRESETS)}")
+    return (PRESETS[name] if name else TrainConfig()).replace(**given)
 
 
 def _agree_on_run(parallel: Distributed, resolve) -> tuple[Run, TrainConfig, bool]:
@@ -210,7 +238,7 @@ def _check_before_launch(nproc: int, given: dict, resume: str | None, run_dir: P
     """Fail on bad options here, in one line, rather than inside every launched process."""
     if resume is not None or (run_dir is not None and (run_dir / "config.json").is_file()):
         return
-    per_process_batch(TrainConfig(**given).batch_size, nproc)
+    per_process_batch(config_from_options(given).batch_size, nproc)
 
 
 def torchrun_command(nproc: int, given: dict, *, runs_dir: Path | None = None, run_dir: Path | None = None,
@@ -280,6 +308,7 @@ def evaluate(
     run: RunRef,
     split: Annotated[str, typer.Option(help="train | val | test")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
+    tta: TtaOpt = "none",
     device: DeviceOpt = "auto",
     runs_dir: RunsDir = None,
 ) -> None:
@@ -288,14 +317,16 @@ def evaluate(
 
     the_run = open_run(run, runs_root(runs_dir))
     with err_console.status(f"evaluating {the_run.name} on {split}..."):
-        result = evaluate_run(the_run, split=split, checkpoint=checkpoint, device=device)
-    table = Table(title=f"{the_run.name}: {split} split, {checkpoint} checkpoint (epoch {result['epoch']})")
+        result = evaluate_run(the_run, split=split, checkpoint=checkpoint, device=device, tta=tta)
+    with_tta = "" if tta == "none" else f", test-time augmentation: {tta}"
+    table = Table(title=f"{the_run.name}: {split} split, {checkpoint} checkpoint (epoch {result['epoch']}){with_tta}")
     for column in ("images", "loss", "Dice (per image)", "IoU (per image)", "Dice (micro)", "IoU (micro)"):
         table.add_column(column, justify="right")
     table.add_row(str(result["images"]), f"{result['loss']:.4f}", f"{result['dice']:.4f}", f"{result['iou']:.4f}",
                   f"{result['dice_micro']:.4f}", f"{result['iou_micro']:.4f}")
     console.print(table)
-    console.print(f"written: {the_run.path / f'eval-{split}.json'}", markup=False)
+    suffix = "" if tta == "none" else f"-tta-{tta}"
+    console.print(f"written: {the_run.path / f'eval-{split}{suffix}.json'}", markup=False)
 
 
 @app.command(epilog="Examples:\n\n  seglab predict 20261128-1425 --split test\n\n"
@@ -311,6 +342,7 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Images per forward pass")] = 8,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (counted) instead of failing")
                         ] = False,
+    tta: TtaOpt = "none",
     device: DeviceOpt = "auto",
     runs_dir: RunsDir = None,
 ) -> None:
@@ -326,7 +358,7 @@ def predict(
         task = progress.add_task("predicting", total=None)
         summary = predict_images(
             the_run, inputs=list(input) if input else None, split=split, checkpoint=checkpoint, output_name=name,
-            batch_size=batch_size, device=device, skip_bad=skip_bad,
+            batch_size=batch_size, device=device, skip_bad=skip_bad, tta=tta,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     console.print(f"{summary['images']} images -> {summary['output']}", markup=False)

@@ -63,17 +63,29 @@ def check(
     console.print("ok: every pair opened", markup=False)
 
 
-@data_app.command(epilog="Example:\n\n  seglab data download oxford-pet --to ~/data")
+@data_app.command(epilog="Examples:\n\n  seglab data download oxford-pet --to ~/data\n\n"
+                  "  seglab data download resnet34-weights")
 def download(
-    dataset: Annotated[str, typer.Argument(help="What to download: oxford-pet")],
-    to: Annotated[Path, typer.Option(help="Folder to download and unpack into")] = Path("data"),
+    what: Annotated[str, typer.Argument(
+        help="oxford-pet (the dataset, into --to) | resnet34-weights (torchvision's ImageNet ResNet34, "
+             "into torch's cache, for --encoder-weights)")],
+    to: Annotated[Path, typer.Option(help="Folder to download and unpack the dataset into")] = Path("data"),
 ) -> None:
-    """Download and unpack a dataset (Oxford-IIIT Pet: about 800 MB, through torchvision)."""
-    from core.data.oxford_pet import download_oxford_pet
+    """Download the Oxford-IIIT Pet dataset (about 800 MB) or ImageNet ResNet34 weights (83 MB), through torchvision."""
     from core.errors import ConfigError
 
-    if dataset != "oxford-pet":
-        raise ConfigError(f"dataset: {dataset!r} is not one of oxford-pet")
+    if what == "resnet34-weights":
+        from core.initial_weights import download_resnet34_weights
+
+        with err_console.status("downloading torchvision's ImageNet ResNet34 weights..."):
+            path = download_resnet34_weights()
+        console.print(f"weights: {path}; train with `seglab train --model resnet34_unet --encoder-weights {path}`",
+                      markup=False)
+        return
+    if what != "oxford-pet":
+        raise ConfigError(f"what: {what!r} is not one of oxford-pet, resnet34-weights")
+    from core.data.oxford_pet import download_oxford_pet
+
     with err_console.status(f"downloading Oxford-IIIT Pet into {to}..."):
         folder = download_oxford_pet(to)
     console.print(f"Oxford-IIIT Pet is in {folder}; train with `seglab train --data {folder}`", markup=False)

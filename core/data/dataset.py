@@ -8,10 +8,11 @@ from functools import partial
 import torch
 from torch.utils.data import Dataset
 
+from core.data.augment import augment_pair, check_augment_name
 from core.data.cache import DecodedCache
 from core.data.images import load_pair
 from core.data.samples import Sample
-from core.data.transforms import augment_pair, check_augment_name, normalize, resize_pair
+from core.data.transforms import normalize, resize_pair
 from core.errors import ConfigError
 
 
@@ -46,8 +47,8 @@ class SegmentationDataset(Dataset):
             image_uint8, mask_uint8 = self.decode(index)
         else:
             image_uint8, mask_uint8 = self.cache.get(index, partial(self.decode, index))
-        image_float, mask_uint8 = augment_pair(normalize(image_uint8), mask_uint8, self.augment)
-        return image_float, mask_uint8.float()
+        image_uint8, mask_uint8 = augment_pair(image_uint8, mask_uint8, self.augment)
+        return normalize(image_uint8), mask_uint8.float()
 
     def decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample `index` decoded and resized, before augmentation: uint8 3xSxS image, uint8 0/1 1xSxS mask."""

@@ -24,6 +24,7 @@ from core.config import (
     MEMORY_FORMAT_CHOICES,
     MODEL_CHOICES,
     PRECISION_CHOICES,
+    PRESET_LABELS,
     PRESETS,
     SCHEDULER_CHOICES,
     SYNTHETIC,
@@ -38,10 +39,14 @@ CHOICE_FIELDS = {"model": MODEL_CHOICES, "loss": LOSS_CHOICES, "augment": AUGMEN
                  "memory_format": MEMORY_FORMAT_CHOICES, "cache": CACHE_CHOICES, "compile": (False, True),
                  "skip_bad": (False, True), "sync_bn": (False, True)}
 MULTI_GPU_FIELDS = {"sync_bn"}  # shown only where several GPUs can train one run
+NOT_IN_GRID = {"data", "preset"}
+OPTIONAL_TEXT = {"name", "init_from", "encoder_weights"}  # the data and preset pickers above the grid set these
 LABELS = {
     "model": "model", "epochs": "epochs", "batch_size": "batch size", "lr": "learning rate",
     "image_size": "image size", "width": "width", "loss": "loss", "augment": "augmentation",
-    "scheduler": "lr schedule", "weight_decay": "weight decay", "val_fraction": "val fraction", "seed": "seed",
+    "scheduler": "lr schedule", "warmup_epochs": "warmup epochs", "weight_decay": "weight decay",
+    "ema": "weights EMA", "patience": "patience", "init_from": "init from",
+    "encoder_weights": "encoder weights", "val_fraction": "val fraction", "seed": "seed",
     "device": "device", "precision": "precision", "memory_format": "memory format", "cache": "image cache",
     "compile": "torch.compile", "sync_bn": "sync batchnorm",
     "skip_bad": "skip bad files", "workers": "loader workers", "name": "run name",
@@ -71,6 +76,9 @@ def validators_for(field_name: str) -> list[Validator]:
         "val_fraction": [Number(minimum=1e-9, maximum=0.999999,
                                 failure_description="val fraction: between 0 and 1")],
         "seed": [Integer(minimum=0, failure_description="seed: a whole number >= 0")],
+        "warmup_epochs": [Integer(minimum=0, failure_description="warmup epochs: a whole number >= 0")],
+        "patience": [Integer(minimum=0, failure_description="early-stop patience: a whole number >= 0 (0 = off)")],
+        "ema": [Number(minimum=0, maximum=0.999999, failure_description="weights EMA: 0 (off) or a decay below 1")],
         "workers": [Integer(minimum=-1, failure_description="loader workers: -1 (auto) or a whole number >= 0")],
         "name": [Function(_name_ok, "run name: no '/', '..' or control characters")],
     }.get(field_name, [])
@@ -89,15 +97,15 @@ class NewRunScreen(Screen):
     def form_fields(self) -> list[str]:
         """The TrainConfig fields this form shows (the data field has its own widgets)."""
         return [f.name for f in fields(TrainConfig)
-                if f.name != "data" and (self.gpus > 1 or f.name not in MULTI_GPU_FIELDS)]
+                if f.name not in NOT_IN_GRID and (self.gpus > 1 or f.name not in MULTI_GPU_FIELDS)]
 
     def compose(self) -> ComposeResult:
         yield Static("seglab ─ new run", classes="screen-title")
         with VerticalScroll(id="form"):
             with Grid(id="form-grid"):
                 yield Label("preset", classes="form-label")
-                yield Select([(label, label) for label in PRESETS], prompt="(choose a preset)", compact=True,
-                             id="preset")
+                yield Select([(PRESET_LABELS[name], name) for name in PRESETS], prompt="(choose a preset)",
+                             compact=True, id="preset")
                 yield Label("data", classes="form-label")
                 yield Select([("synthetic (generated)", SYNTHETIC), ("a dataset folder", "folder")],
                              allow_blank=False, value=SYNTHETIC, compact=True, id="data-source")
@@ -113,7 +121,7 @@ class NewRunScreen(Screen):
                                      compact=True, id=f"field-{name}")
                     else:
                         yield Input(validators=validators_for(name), id=f"field-{name}", compact=True,
-                                    valid_empty=name == "name")
+                                    valid_empty=name in OPTIONAL_TEXT)
                 if self.gpus > 1:
                     yield Label("processes", classes="form-label")
                     yield Input("1", id="processes", compact=True, validators=[Integer(
@@ -142,8 +150,18 @@ class NewRunScreen(Screen):
 
     @on(Select.Changed, "#preset")
     def apply_preset(self, event: Select.Changed) -> None:
-        if event.value in PRESETS:
-            self.fill(PRESETS[event.value])
+        """Fill in a preset's settings; a dataset already chosen stays (the demo brings its synthetic set)."""
+        if event.value not in PRESETS:
+            return
+        preset = PRESETS[event.value]
+        if event.value != "demo":
+            preset = preset.replace(data=self.chosen_data())
+        self.fill(preset)
+
+    def chosen_data(self) -> str:
+        if self.query_one("#data-source", Select).value == SYNTHETIC:
+            return SYNTHETIC
+        return self.query_one("#data-path", Input).value.strip() or SYNTHETIC
 
     @on(Select.Changed, "#data-source")
     @on(Input.Changed, "#data-path")
@@ -209,7 +227,9 @@ class NewRunScreen(Screen):
             values[name] = {"int": int, "float": float, "str": str, "bool": bool}[types[name]](raw)
         source = self.query_one("#data-source", Select).value
         values["data"] = SYNTHETIC if source == SYNTHETIC else self.query_one("#data-path", Input).value.strip()
-        return TrainConfig(**values)
+        preset = self.query_one("#preset", Select).value
+        values["preset"] = preset if preset in PRESETS else ""
+        return self.initial.replace(**values)  # fields the form does not show keep their values
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:

@@ -1,0 +1,69 @@
+"""Starting weights other than a random init: an earlier run's or checkpoint's model (`init_from`), or
+ImageNet weights for the ResNet34 encoder from a local torchvision file (`encoder_weights`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from core.checkpoints import load_checkpoint
+from core.config import TrainConfig
+from core.errors import CheckpointError, ConfigError
+from core.models.resnet_unet import ResNet34UNet, load_resnet34_encoder_weights
+from core.runs import open_run
+
+
+def init_checkpoint_path(reference: str, runs_root: Path) -> Path:
+    """A checkpoint file as given, or the best.pt of a run named by folder or name prefix."""
+    path = Path(reference).expanduser()
+    if path.is_file():
+        return path
+    run = open_run(reference, runs_root)
+    best = run.checkpoint_path("best")
+    if not best.is_file():
+        raise ConfigError(f"init_from: run {run.name} has no checkpoints/best.pt yet")
+    return best
+
+
+def load_initial_weights(model: nn.Module, config: TrainConfig, runs_root: Path) -> str | None:
+    """Apply config.encoder_weights and config.init_from to a fresh model; a description of what was
+    loaded, or None. Every mismatch is one ConfigError line naming the file."""
+    loaded = []
+    if config.encoder_weights:
+        if not isinstance(model, ResNet34UNet):
+            raise ConfigError(f"encoder_weights: apply to resnet34_unet only, not {config.model}")
+        try:
+            load_resnet34_encoder_weights(model.encoder, config.encoder_weights)
+        except CheckpointError as error:
+            raise ConfigError(f"encoder_weights: {error}") from None
+        loaded.append(f"encoder from {config.encoder_weights}")
+    if config.init_from:
+        path = init_checkpoint_path(config.init_from, runs_root)
+        payload = load_checkpoint(path)
+        source = payload["config"]
+        if (source.get("model"), source.get("width")) != (config.model, config.width):
+            raise ConfigError(f"init_from: {path} holds a {source.get('model')} of width {source.get('width')}; "
+                              f"this run trains a {config.model} of width {config.width}")
+        try:
+            model.load_state_dict(payload["model"])
+        except RuntimeError as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise ConfigError(f"init_from: {path}: weights do not fit ({lines[-1][:160] if lines else ''})") from None
+        loaded.append(f"weights from {path} (epoch {payload['epoch']})")
+    return "; ".join(loaded) or None
+
+
+def download_resnet34_weights() -> Path:
+    """Fetch torchvision's ImageNet ResNet34 weights into torch's cache (once) and return the file's path."""
+    import torch
+    from torchvision.models import ResNet34_Weights
+
+    weights = ResNet34_Weights.IMAGENET1K_V1
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not path.is_file():
+        try:
+            weights.get_state_dict(progress=True)  # torch.hub's download, checked against the file's hash
+        except OSError as error:
+            raise ConfigError(f"resnet34-weights: download from {weights.url} failed ({error})") from None
+    return path

@@ -1,0 +1,31 @@
+"""Learning-rate schedules, stepped once per optimizer step: linear warmup, then constant or cosine decay."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from core.config import TrainConfig
+
+WARMUP_START_FACTOR = 0.01  # warmup climbs from lr/100
+
+
+def lr_factor(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
+    """The multiple of config.lr used for optimizer step `step` (0-based)."""
+    warmup = config.warmup_epochs * steps_per_epoch
+    if step < warmup:
+        return WARMUP_START_FACTOR + (1 - WARMUP_START_FACTOR) * step / warmup
+    if config.scheduler != "cosine":
+        return 1.0
+    decay_steps = max(config.epochs * steps_per_epoch - warmup, 1)
+    progress = min((step - warmup) / decay_steps, 1.0)
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,
+                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR | None:
+    """None for a constant lr; else a LambdaLR whose state (the step count) checkpoints and resumes."""
+    if config.scheduler == "none" and config.warmup_epochs == 0:
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config, steps_per_epoch))

@@ -1,0 +1,85 @@
+"""Everything a checkpoint holds to continue training: weights and their moving average, optimizer,
+lr schedule, loss scaler, and where the epoch and the early-stopping count stand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from core.config import TrainConfig
+
+
+def build_ema(model: nn.Module, decay: float) -> AveragedModel | None:
+    """torch's AveragedModel as an exponential moving average of weights and BatchNorm statistics."""
+    if not decay:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+@dataclass
+class Progress:
+    """Where training stands: finished epochs, best val Dice, epochs since it improved, a partial epoch."""
+
+    epoch: int = 0
+    best_dice: float = -1.0
+    epochs_since_best: int = 0
+    partial: dict[str, Any] | None = None
+
+
+@dataclass
+class TrainingState:
+    """The objects training updates. `weights` is what validation and checkpoints use: the EMA when on."""
+
+    config: TrainConfig
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    scaler: torch.amp.GradScaler
+    ema: AveragedModel | None
+
+    @property
+    def weights(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def after_step(self) -> None:
+        """Called after every optimizer step."""
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def payload(self, progress: Progress, metrics: dict | None = None) -> dict[str, Any]:
+        return {
+            "model": self.weights.state_dict(),  # what evaluate and predict load
+            "train_model": self.model.state_dict() if self.ema is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": progress.epoch,  # finished epochs
+            "partial_epoch": progress.partial or {"steps": 0, "loss_sum": 0.0, "samples": 0},
+            "best_dice": progress.best_dice,
+            "epochs_since_best": progress.epochs_since_best,
+            "metrics": metrics or {},
+            "config": self.config.to_dict(),
+        }
+
+    def restore(self, payload: dict[str, Any]) -> Progress:
+        self.model.load_state_dict(payload.get("train_model") or payload["model"])
+        if self.ema is not None:
+            if payload.get("ema"):
+                self.ema.load_state_dict(payload["ema"])
+            else:  # a checkpoint from before the EMA was on: start the average at these weights
+                self.ema.module.load_state_dict(self.model.state_dict())
+        self.optimizer.load_state_dict(payload["optimizer"])
+        if self.scheduler is not None and payload.get("scheduler"):
+            self.scheduler.load_state_dict(payload["scheduler"])
+        if self.scaler.is_enabled() and payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
+        return Progress(epoch=int(payload["epoch"]), best_dice=float(payload.get("best_dice", -1.0)),
+                        epochs_since_best=int(payload.get("epochs_since_best", 0)),
+                        partial=payload.get("partial_epoch"))

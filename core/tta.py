@@ -1,0 +1,29 @@
+"""Test-time augmentation: predict on the image and its mirror, average the probabilities."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.errors import ConfigError
+
+TTA_CHOICES = ("none", "flip")
+# Averaged probabilities are turned back into logits (for the loss and the > 0 threshold) with this clamp.
+LOGIT_EPS = 1e-6
+
+
+def check_tta(tta: str) -> str:
+    if tta not in TTA_CHOICES:
+        raise ConfigError(f"tta: {tta!r} is not one of {', '.join(TTA_CHOICES)}")
+    return tta
+
+
+def predict_logits(model: nn.Module, images: torch.Tensor, tta: str = "none") -> torch.Tensor:
+    """Logits of `images`; with tta='flip' the logits of the mean of the probabilities predicted for the
+    images and for their left-right mirrors (mirrored back), in fp32."""
+    logits = model(images)
+    if check_tta(tta) == "none":
+        return logits
+    mirrored = model(images.flip(-1)).flip(-1)
+    probabilities = (torch.sigmoid(logits.float()) + torch.sigmoid(mirrored.float())) / 2
+    return torch.logit(probabilities, eps=LOGIT_EPS)
