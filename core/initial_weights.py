@@ -54,6 +54,14 @@ def load_initial_weights(model: nn.Module, config: TrainConfig, runs_root: Path)
     return "; ".join(loaded) or None
 
 
+def check_initial_weights(config: TrainConfig, runs_root: Path) -> None:
+    """Fail now, before a run folder exists, if the starting weights are missing or do not fit."""
+    if config.init_from or config.encoder_weights:
+        from core.models import build_model
+
+        load_initial_weights(build_model(config.model, width=config.width), config, runs_root)
+
+
 def download_resnet34_weights() -> Path:
     """Fetch torchvision's ImageNet ResNet34 weights into torch's cache (once) and return the file's path."""
     import torch

@@ -203,6 +203,7 @@ def _resolve_run(given: dict, runs_dir: Path | None, run_dir: Path | None,
     config = config_from_options(given)
     ensure_writable_folder(root)
     _prepare_data(config)
+    _check_starting_weights(config, root)
     return create_run(config, root, run_dir=run_dir), config, False
 
 
@@ -265,6 +266,14 @@ def _prepare_data(config: TrainConfig) -> None:
     with err_console.status("checking data (generating the synthetic set on first use)..."):
         split_samples(config, "train")
         split_samples(config, "val")
+
+
+def _check_starting_weights(config: TrainConfig, root: Path) -> None:
+    if config.init_from or config.encoder_weights:
+        from core.initial_weights import check_initial_weights
+
+        with err_console.status("checking the starting weights..."):
+            check_initial_weights(config, root)
 
 
 def _train_run(run: Run, config: TrainConfig, resume: bool, parallel: Distributed) -> dict:

@@ -1,0 +1,107 @@
+"""The recipe from the command line: --preset with overrides, starting weights refused in one line before a
+run folder exists, ImageNet encoder weights from a local file, and --tta on evaluate and predict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torchvision
+
+from core.config import PRESETS, TrainConfig
+from core.engine import train
+from core.runs import create_run, list_runs, runs_root
+from tests.tui.test_cli import seglab, the_error_line
+
+TINY = ["--data", "synthetic", "--epochs", "1", "--image-size", "32", "--synthetic-count", "24",
+        "--synthetic-size", "32", "--batch-size", "4", "--device", "cpu", "--workers", "0"]
+
+
+def saved_config(run) -> dict:
+    values = json.loads(run.config_path.read_text())
+    values.pop("seglab_version"), values.pop("runtime")
+    return values
+
+
+def test_a_preset_expands_in_full_into_config_json_with_the_options_given_beside_it(capsys):
+    code, out, err = seglab(capsys, "train", "--preset", "small-data", "--width", "8", *TINY)
+    assert code == 0, err
+    (run,) = list_runs(runs_root())
+    expected = PRESETS["small-data"].replace(width=8, data="synthetic", epochs=1, image_size=32, synthetic_count=24,
+                                             synthetic_size=32, batch_size=4, device="cpu", workers=0)
+    assert saved_config(run) == expected.to_dict()
+    assert saved_config(run)["augment"] == "strong" and saved_config(run)["preset"] == "small-data"
+
+
+def test_an_unknown_preset_is_one_line_listing_the_presets(capsys):
+    code, _, err = seglab(capsys, "train", "--preset", "fast", *TINY)
+    assert code == 2
+    assert the_error_line(err) == "seglab: error: preset: 'fast' is not one of paper, small-data, demo"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(["--model", "resnet34_unet", "--width", "8", "--encoder-weights", "/no/such/resnet34.pth"],
+                     "seglab: error: encoder_weights: /no/such/resnet34.pth: encoder weights file not found",
+                     id="missing-encoder-file"),
+        pytest.param(["--model", "unet", "--width", "8", "--encoder-weights", "/no/such/resnet34.pth"],
+                     "seglab: error: encoder_weights: apply to resnet34_unet only, not unet", id="encoder-on-unet"),
+        pytest.param(["--width", "8", "--init-from", "nosuchrun"],
+                     "seglab: error: nosuchrun: no run folder or run name starting with it in ", id="unknown-run"),
+    ],
+)
+def test_bad_starting_weights_are_refused_in_one_line_before_a_run_folder_exists(capsys, args, expected):
+    code, _, err = seglab(capsys, "train", *TINY, *args)
+    assert code == 2
+    assert the_error_line(err).startswith(expected)
+    assert list_runs(runs_root()) == []
+
+
+def test_encoder_weights_of_a_narrower_network_name_the_file(capsys, tmp_path):
+    weights = tmp_path / "resnet34.pth"
+    torch.save(torchvision.models.resnet34(weights=None).state_dict(), weights)  # ImageNet layout, width 64
+    code, _, err = seglab(capsys, "train", *TINY, "--model", "resnet34_unet", "--width", "8",
+                          "--encoder-weights", str(weights))
+    assert code == 2
+    line = the_error_line(err)
+    assert line.startswith(f"seglab: error: encoder_weights: {weights}:") and "width 64" in line
+    assert list_runs(runs_root()) == []
+
+
+@pytest.mark.slow
+def test_imagenet_encoder_weights_from_a_local_file_start_the_encoder(capsys, tmp_path):
+    reference = torchvision.models.resnet34(weights=None)
+    weights = tmp_path / "resnet34-imagenet.pth"
+    torch.save(reference.state_dict(), weights)
+    code, _, err = seglab(capsys, "train", *TINY, "--model", "resnet34_unet", "--width", "64", "--lr", "1e-12",
+                          "--encoder-weights", str(weights))
+    assert code == 0, err
+    (run,) = list_runs(runs_root())
+    trained = torch.load(run.checkpoint_path("last"), weights_only=True)["model"]
+    for name, value in reference.state_dict().items():
+        if name.startswith("fc.") or "running" in name or "num_batches" in name:
+            continue  # the classifier is not part of the encoder; BatchNorm statistics move in training
+        assert torch.allclose(trained[f"encoder.{name}"], value, atol=1e-6), name
+
+
+def test_tta_flip_on_evaluate_and_predict_writes_its_own_results(capsys, tiny_config):
+    run = create_run(tiny_config, runs_root())
+    train(tiny_config, run)
+    code, out, err = seglab(capsys, "evaluate", str(run.path), "--tta", "flip")
+    assert code == 0, err
+    result = json.loads((run.path / "eval-test-tta-flip.json").read_text())
+    assert result["tta"] == "flip" and result["images"] == 2
+    assert "test-time augmentation: flip" in out
+    code, out, err = seglab(capsys, "predict", str(run.path), "--tta", "flip", "--name", "tta")
+    assert code == 0, err
+    assert json.loads((run.predictions_dir / "tta" / "summary.json").read_text())["tta"] == "flip"
+    code, _, err = seglab(capsys, "evaluate", str(run.path), "--tta", "rotate")
+    assert code == 2 and the_error_line(err) == "seglab: error: tta: 'rotate' is not one of none, flip"
+
+
+def test_the_demo_config_is_the_demo_preset():
+    assert PRESETS["demo"].replace(preset="") == TrainConfig(
+        model="unet", data="synthetic", epochs=8, batch_size=16, image_size=128, width=16, name="demo",
+        synthetic_count=300, synthetic_size=128)
