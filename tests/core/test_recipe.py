@@ -125,8 +125,10 @@ def test_the_paper_preset_is_exactly_the_original_experiment():
 
 def test_the_small_data_and_demo_presets_expand_to_their_documented_settings():
     small = PRESETS["small-data"]
-    assert (small.loss, small.augment, small.scheduler, small.preset) == ("bce+dice", "strong", "cosine", "small-data")
-    assert small.warmup_epochs > 0 and 0 < small.ema < 1 and small.batch_size == 16
+    assert (small.model, small.width, small.image_size, small.epochs, small.batch_size, small.lr) == (
+        "unet", 32, 128, 170, 16, 1e-3)
+    assert (small.loss, small.augment, small.scheduler, small.warmup_epochs, small.ema, small.preset) == (
+        "bce+dice", "standard", "cosine", 3, 0.99, "small-data")
     demo = PRESETS["demo"]
     assert (demo.model, demo.width, demo.image_size, demo.epochs, demo.data) == ("unet", 16, 128, 8, "synthetic")
 

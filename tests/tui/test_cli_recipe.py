@@ -31,7 +31,7 @@ def test_a_preset_expands_in_full_into_config_json_with_the_options_given_beside
     expected = PRESETS["small-data"].replace(width=8, data="synthetic", epochs=1, image_size=32, synthetic_count=24,
                                              synthetic_size=32, batch_size=4, device="cpu", workers=0)
     assert saved_config(run) == expected.to_dict()
-    assert saved_config(run)["augment"] == "strong" and saved_config(run)["preset"] == "small-data"
+    assert saved_config(run)["augment"] == "standard" and saved_config(run)["preset"] == "small-data"
 
 
 def test_an_unknown_preset_is_one_line_listing_the_presets(capsys):
