@@ -10,12 +10,14 @@ import pytest
 import torch
 from torch import nn
 
+import core.engine
 from core.checkpoints import load_checkpoint
 from core.config import PRESETS, TrainConfig
 from core.data.augment import AUGMENT_NAMES, augment_pair
 from core.engine import evaluate_run, train
 from core.errors import ConfigError
 from core.events import EpochEvent, StatusEvent, read_events
+from core.models import build_model
 from core.runs import create_run, runs_root
 from core.schedules import WARMUP_START_FACTOR, lr_factor
 from core.tta import predict_logits
@@ -172,7 +174,7 @@ def test_with_an_ema_validation_and_checkpoints_use_the_averaged_weights(tiny_co
     assert evaluate_run(run, split="val", checkpoint="last")["dice"] == pytest.approx(last_epoch.val_dice, abs=1e-6)
 
 
-def test_a_run_with_ema_and_schedule_resumes_to_the_uninterrupted_weights(tiny_config):
+def test_a_run_with_ema_and_schedule_resumes_to_the_uninterrupted_weights(tiny_config, monkeypatch):
     config = tiny_config.replace(epochs=3, ema=0.9, warmup_epochs=1, scheduler="cosine")
     uninterrupted = new_run(config)
     train(config, uninterrupted)
@@ -182,13 +184,8 @@ def test_a_run_with_ema_and_schedule_resumes_to_the_uninterrupted_weights(tiny_c
         if getattr(event, "epoch", 0) == 2 and getattr(event, "step", 0) == 3:
             stop.set()
 
-    import core.engine
-
-    previous, core.engine.PROGRESS_INTERVAL_S = core.engine.PROGRESS_INTERVAL_S, 0
-    try:
-        assert train(config, resumed, stop=stop, callback=stop_in_epoch_2)["state"] == "stopped"
-    finally:
-        core.engine.PROGRESS_INTERVAL_S = previous
+    monkeypatch.setattr(core.engine, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
+    assert train(config, resumed, stop=stop, callback=stop_in_epoch_2)["state"] == "stopped"
     assert train(config, resumed, resume=True)["state"] == "finished"
     got, want = (load_checkpoint(r.checkpoint_path("last")) for r in (resumed, uninterrupted))
     for part in ("model", "train_model"):
@@ -217,8 +214,7 @@ def test_init_from_a_run_starts_from_its_best_weights_with_a_fresh_optimizer(tin
     messages = [e.message for e in read_events(second.events_path) if isinstance(e, StatusEvent)]
     assert any(m.startswith(f"starting from weights from {first.checkpoint_path('best')}") for m in messages)
     start, after = load_checkpoint(first.checkpoint_path("best")), load_checkpoint(second.checkpoint_path("last"))
-    for name, _ in torch.nn.Module.named_parameters(__import__("core.models", fromlist=["build_model"]).build_model(
-            "unet", width=8)):
+    for name, _ in build_model("unet", width=8).named_parameters():
         assert torch.allclose(after["model"][name], start["model"][name], atol=1e-8), name
     assert after["optimizer"]["state"][0]["step"].item() == 5  # one epoch of steps: its own optimizer
 
