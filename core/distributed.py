@@ -100,10 +100,6 @@ class Distributed:
         for buffer in model.buffers():
             dist.broadcast(buffer, src=0)
 
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
 
 SINGLE = Distributed()
 

@@ -10,7 +10,7 @@ from torch import nn
 from core.checkpoints import load_checkpoint
 from core.config import TrainConfig
 from core.errors import CheckpointError, ConfigError
-from core.models.resnet_unet import ResNet34UNet, load_resnet34_encoder_weights
+from core.models.resnet_unet import load_resnet34_encoder_weights
 from core.runs import open_run
 
 
@@ -31,9 +31,7 @@ def load_initial_weights(model: nn.Module, config: TrainConfig, runs_root: Path)
     loaded, or None. Every mismatch is one ConfigError line naming the file."""
     loaded = []
     if config.encoder_weights:
-        if not isinstance(model, ResNet34UNet):
-            raise ConfigError(f"encoder_weights: apply to resnet34_unet only, not {config.model}")
-        try:
+        try:  # TrainConfig refuses encoder_weights for any model but resnet34_unet
             load_resnet34_encoder_weights(model.encoder, config.encoder_weights)
         except CheckpointError as error:
             raise ConfigError(f"encoder_weights: {error}") from None
