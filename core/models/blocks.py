@@ -3,9 +3,34 @@ and the pad-to-a-multiple helper that lets them take images of any size."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def conv_over_concat(conv: nn.Conv2d, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    """`conv(torch.cat(parts, dim=1))` without building the concatenation.
+
+    A convolution is linear in its input channels, so it equals the sum of one convolution per
+    part with that part's slice of the weight. Same parameters, same result up to float rounding,
+    but no concat copy forward and no sliced (non-contiguous) gradients backward: on CPU in
+    channels_last those made the upsampling backward before a skip join several times slower
+    (bench/README.md, "Decoder joins without torch.cat").
+    """
+    if conv.groups != 1 or conv.padding_mode != "zeros":
+        raise ValueError("conv_over_concat needs an ungrouped, zero-padded conv")
+    if sum(part.shape[1] for part in parts) != conv.in_channels:
+        raise ValueError(f"parts have {[part.shape[1] for part in parts]} channels, the conv takes {conv.in_channels}")
+    out, start = None, 0
+    for part in parts:
+        stop = start + part.shape[1]
+        bias = conv.bias if out is None else None  # added once, with the first part
+        term = F.conv2d(part, conv.weight[:, start:stop], bias, conv.stride, conv.padding, conv.dilation)
+        out = term if out is None else out + term
+        start = stop
+    return out
 
 
 class ConvBNReLU(nn.Sequential):
@@ -18,12 +43,22 @@ class ConvBNReLU(nn.Sequential):
             nn.ReLU(inplace=True),
         )
 
+    def forward_concat(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+        """This block applied to the channel-concatenation of `parts`, without concatenating."""
+        conv, norm, activation = self
+        return activation(norm(conv_over_concat(conv, parts)))
+
 
 class DoubleConv(nn.Sequential):
     """Two ConvBNReLU in a row: the unit every UNet stage and decoder block is made of."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(ConvBNReLU(in_channels, out_channels), ConvBNReLU(out_channels, out_channels))
+
+    def forward_concat(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+        """This block applied to the channel-concatenation of `parts` (a decoder's skip join)."""
+        first, second = self
+        return second(first.forward_concat(parts))
 
 
 def resize_to(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
@@ -34,7 +69,7 @@ def resize_to(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tens
 
 
 class TransposedUpBlock(nn.Module):
-    """UNet decoder step: learned 2x upsampling (halving channels), concat the skip, DoubleConv."""
+    """UNet decoder step: learned 2x upsampling (halving channels), join the skip, DoubleConv."""
 
     def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
         super().__init__()
@@ -44,12 +79,11 @@ class TransposedUpBlock(nn.Module):
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         # The transposed conv gives exactly 2x; the resize only matters if a caller feeds
         # sizes that are not multiples of the network's stride.
-        x = resize_to(self.up(x), skip.shape[-2:])
-        return self.conv(torch.cat([x, skip], dim=1))
+        return self.conv.forward_concat([resize_to(self.up(x), skip.shape[-2:]), skip])
 
 
 class InterpUpBlock(nn.Module):
-    """ResNet-UNet decoder step: 2x nearest upsampling, concat the skip if any, DoubleConv."""
+    """ResNet-UNet decoder step: 2x nearest upsampling, join the skip if any, DoubleConv."""
 
     def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
         super().__init__()
@@ -57,10 +91,8 @@ class InterpUpBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         if skip is None:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        else:
-            x = torch.cat([resize_to(x, skip.shape[-2:]), skip], dim=1)
-        return self.conv(x)
+            return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return self.conv.forward_concat([resize_to(x, skip.shape[-2:]), skip])
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -10,6 +10,7 @@ from torchvision.models import resnet34
 
 from core.errors import CheckpointError, ConfigError
 from core.models import MODEL_NAMES, ResNet34UNet, build_model, count_parameters
+from core.models.blocks import DoubleConv, conv_over_concat
 
 TEST_WIDTH = 8
 # Parameter counts at the default width 64 (the README quotes them). UNet matches the
@@ -54,6 +55,39 @@ def test_eval_mode_forward_is_deterministic(name):
     images = torch.randn(1, 3, 40, 56)
     with torch.no_grad():
         assert torch.equal(model(images), model(images))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_conv_over_concat_equals_conv_of_the_concatenation_forward_and_backward(bias, memory_format):
+    conv = nn.Conv2d(12, 5, kernel_size=3, padding=1, bias=bias)
+    parts = [torch.randn(2, c, 9, 11).contiguous(memory_format=memory_format).requires_grad_() for c in (4, 8)]
+    upstream = torch.randn(2, 5, 9, 11)
+
+    expected = conv(torch.cat(parts, dim=1))
+    expected_grads = torch.autograd.grad(expected, [*parts, conv.weight], upstream)
+    joined = conv_over_concat(conv, parts)
+    grads = torch.autograd.grad(joined, [*parts, conv.weight], upstream)
+
+    assert torch.allclose(joined, expected, atol=1e-5)
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        assert torch.allclose(grad, expected_grad, atol=1e-5)
+
+
+def test_decoder_join_matches_a_concatenated_double_conv_in_bf16_channels_last():
+    block = DoubleConv(24, 8).train().to(memory_format=torch.channels_last)
+    x, skip = (torch.randn(4, c, 16, 16).contiguous(memory_format=torch.channels_last) for c in (16, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        joined = block.forward_concat([x, skip]).float()
+        concatenated = block(torch.cat([x, skip], dim=1)).float()
+    # bf16 rounds each sum differently; the two paths agree to bf16's ~3 significant digits.
+    assert (joined - concatenated).abs().max() < 0.05 * concatenated.abs().max()
+
+
+def test_conv_over_concat_rejects_parts_that_do_not_add_up_to_the_conv_input():
+    conv = nn.Conv2d(12, 5, kernel_size=3, padding=1)
+    with pytest.raises(ValueError, match=r"parts have \[4, 4\] channels, the conv takes 12"):
+        conv_over_concat(conv, [torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)])
 
 
 def test_unknown_model_name_error_lists_known_names():
