@@ -1,6 +1,8 @@
 """End-to-end training speed on a real dataset: seglab's default path against pure compute and
 against the seed-style baseline (Pillow decode + resize every item every epoch, fp32 NCHW, no
-workers, no cache); then prediction speed including writing overlays and masks.
+workers, no cache, glibc's default malloc); then prediction speed including writing overlays and
+masks. With --baseline-with-reuse the baseline also runs a second time with seglab's malloc
+setting (core/host_memory.py), to show what the rest of the default path gives on its own.
 
     python -m bench.end_to_end --data ../shared/data/oxford-pet-mini --model resnet34_unet \
         --epochs 3 --baseline-epochs 2
@@ -30,16 +32,18 @@ from core.config import TrainConfig
 from core.data import list_samples
 from core.device import resolve_runtime
 from core.events import EpochEvent, ProgressEvent, read_events
+from core.host_memory import MALLOC_ENV
 from core.runs import list_runs
 
 BASELINE = ["--precision", "fp32", "--memory-format", "contiguous", "--cache", "none", "--workers", "0"]
 
 
-def train(data: str, model: str, epochs: int, size: int, root: Path, name: str, extra: list[str]) -> dict:
+def train(data: str, model: str, epochs: int, size: int, root: Path, name: str, extra: list[str],
+          malloc: str = "reuse") -> dict:
     command = [sys.executable, "-m", "tui.cli", "train", "--data", data, "--model", model, "--epochs", str(epochs),
                "--image-size", str(size), "--name", name, "--runs-dir", str(root), *extra]
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, MALLOC_ENV: malloc})
     wall = time.perf_counter() - started
     run = next(r for r in list_runs(root) if r.name.endswith(f"-{name}"))
     events = read_events(run.events_path)
@@ -54,6 +58,7 @@ def train(data: str, model: str, epochs: int, size: int, root: Path, name: str, 
 
 def pure_compute_seconds(model: str, size: int, batch_sizes: list[int], repeats: int = 3) -> float:
     runtime = resolve_runtime("auto", "auto", "auto")
+    runtime.prepare_host_memory()  # as `seglab train` does
     steps = {b: seglab_step(model, runtime, b, size, compile_model=False) for b in set(batch_sizes)}
     for step in steps.values():
         step()  # warm-up
@@ -73,6 +78,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--baseline-epochs", type=int, default=2)
+    parser.add_argument("--baseline-with-reuse", action="store_true",
+                        help="also run the baseline with seglab's malloc setting")
     args = parser.parse_args()
 
     train_count = len(list_samples(args.data, "train"))
@@ -82,7 +89,11 @@ def main() -> None:
         os.environ["SEGLAB_CACHE_DIR"] = str(Path(tmp) / "cache")
         root = Path(tmp) / "runs"
         default = train(args.data, args.model, args.epochs, args.size, root, "default", [])
-        baseline = train(args.data, args.model, args.baseline_epochs, args.size, root, "baseline", BASELINE)
+        baseline = train(args.data, args.model, args.baseline_epochs, args.size, root, "baseline", BASELINE,
+                         malloc="system")
+        reuse = None
+        if args.baseline_with_reuse:
+            reuse = train(args.data, args.model, args.baseline_epochs, args.size, root, "baselinereuse", BASELINE)
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "tui.cli", "predict", default["run"].name, "--split", "test",
                         "--runs-dir", str(root)], check=True, stdout=subprocess.DEVNULL)
@@ -99,6 +110,10 @@ def main() -> None:
         "epoch2plus_over_compute": round(statistics.mean(later) / compute, 3),
         "baseline_train_s_per_epoch": {k: round(v, 2) for k, v in baseline["train_s"].items()},
         "default_speedup_over_baseline_epoch2plus": round(statistics.mean(later_baseline) / statistics.mean(later), 2),
+        **({"baseline_with_reuse_train_s_per_epoch": {k: round(v, 2) for k, v in reuse["train_s"].items()},
+            "default_speedup_over_baseline_with_reuse_epoch2plus": round(
+                statistics.mean(s for e, s in reuse["train_s"].items() if e >= 2) / statistics.mean(later), 2)}
+           if reuse else {}),
         "default_val_dice": [round(d, 4) for d in default["val_dice"]],
         "baseline_val_dice": [round(d, 4) for d in baseline["val_dice"]],
         "predict_images": summary["images"], "predict_seconds_in_loop": summary["seconds"],

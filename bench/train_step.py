@@ -7,7 +7,9 @@
 One step = forward + BCEWithLogits + backward + AdamW step on a fixed random batch, timed the
 same way as the reference (median of --reps after --warmup, round-robin over every variant so
 drift on the machine hits all alike). Variants: fp32 (NCHW), cl (channels_last), bf16 (autocast),
-bf16cl (both), auto (what seglab picks on this machine). Prints one JSON line per (impl, variant)
+bf16cl (both), auto (what seglab picks on this machine). The process uses seglab's malloc setting
+(core/host_memory.py) like `seglab train` does, for every impl alike; SEGLAB_MALLOC=system leaves
+glibc's defaults. Prints one JSON line per (impl, variant)
 and a summary with seglab's best over the reference's best. Peak RSS is per process: for a
 memory comparison run one variant and one impl per process (--no-seglab / --reference).
 """
@@ -28,6 +30,7 @@ import torch
 from core.config import TrainConfig
 from core.device import Runtime, resolve_runtime
 from core.engine import build_optimizer
+from core.host_memory import reuse_freed_memory
 from core.losses import build_loss
 from core.models import MODEL_NAMES, build_model
 
@@ -98,6 +101,7 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="also time smp's Unet(resnet34) (needs smp)")
     args = parser.parse_args()
 
+    malloc = reuse_freed_memory() if resolve_runtime(args.device).device.type == "cpu" else "system"
     steps: dict[tuple[str, str], Callable[[], None]] = {}
     runtimes: dict[str, Runtime] = {}
     reference = load_reference(args.reference) if args.reference else None
@@ -136,11 +140,12 @@ def main() -> None:
         row = {"impl": impl, "model": args.model, "variant": variant, "precision": runtime.precision,
                "channels_last": runtime.channels_last, "compile": args.compile and impl == "seglab",
                "device": torch.cuda.get_device_name() if runtime.device.type == "cuda" else runtime.device.type,
+               "malloc": malloc,
                "size": args.size, "batch": args.batch, "s_step_median": round(median, 4),
                "images_per_s": round(args.batch / median, 2)}
         print(json.dumps(row), flush=True)
         best[impl] = max(best.get(impl, 0.0), row["images_per_s"])
-    summary = {"model": args.model, "best_images_per_s": best,
+    summary = {"model": args.model, "malloc": malloc, "best_images_per_s": best,
                "process_peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
     if "seglab" in best and "reference" in best:
         summary["seglab_over_reference_best"] = round(best["seglab"] / best["reference"], 3)

@@ -17,6 +17,7 @@ from torch import nn
 
 from core.config import MEMORY_FORMAT_CHOICES, PRECISION_CHOICES
 from core.errors import ConfigError
+from core.host_memory import reuse_freed_memory
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -84,6 +85,11 @@ class Runtime:
     def grad_scaler(self) -> torch.amp.GradScaler:
         """Loss scaling, needed for fp16 only (bf16 has fp32's exponent range)."""
         return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+    def prepare_host_memory(self) -> str:
+        """On CPU, make glibc malloc keep freed tensor memory for reuse (core/host_memory.py).
+        Returns what this process runs with, 'reuse' or 'system', for config.json."""
+        return reuse_freed_memory() if self.device.type == "cpu" else "system"
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model.to(self.device, memory_format=self.memory_format)

@@ -306,6 +306,7 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
          parallel: Distributed) -> dict:
     writes = parallel.is_main
     runtime = parallel.place(resolve_runtime(config.device, config.precision, config.memory_format))
+    malloc = runtime.prepare_host_memory()
     torch.manual_seed(config.seed)  # the same initial weights in every process
     model = runtime.prepare_model(build_model(config.model, width=config.width))
     if writes:
@@ -343,7 +344,7 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
     skipped = train_set.skipped + val_set.skipped
     if skipped:
         emit(StatusEvent(state="created", message=f"skipped {len(skipped)} unreadable samples, e.g. {skipped[0]}"))
-    described = {**runtime.describe(), "workers": train_loader.num_workers,
+    described = {**runtime.describe(), "malloc": malloc, "workers": train_loader.num_workers,
                  "cache": train_set.cache.mode if train_set.cache else "none",
                  "processes": parallel.world_size, "batch_per_process": train_loader.batch_size}
     if writes:
@@ -442,6 +443,7 @@ def evaluate_run(run: Run, split: str = "test", checkpoint: str = "best", device
     path = run.checkpoint_path(checkpoint)
     model, config, payload = model_from_checkpoint(path)
     runtime = resolve_runtime(device, config.precision, config.memory_format)
+    runtime.prepare_host_memory()
     model = runtime.prepare_model(model)
     loader = make_loader(split_dataset(config, split), config, runtime, shuffle=False)
     metrics = evaluate(model, loader, build_loss(config.loss), runtime, tta=tta)

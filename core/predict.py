@@ -116,6 +116,7 @@ def predict(
     check_tta(tta)
     model, config, payload = model_from_checkpoint(run.checkpoint_path(checkpoint))
     runtime = resolve_runtime(device, config.precision, config.memory_format)
+    runtime.prepare_host_memory()
     model = runtime.prepare_model(model)
     samples = collect_inputs(inputs) if inputs else split_samples(config, split)
     name = validate_name(output_name or ("files" if inputs else split), "prediction output name")
