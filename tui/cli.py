@@ -170,9 +170,11 @@ def train(
     options = {f.name: arguments[f.name] for f in fields(TrainConfig)}
     given = {key: value for key, value in options.items() if value is not None}
     from core.distributed import close_distributed, init_distributed, launched_by_torchrun
+    from core.host_memory import requested_malloc
 
     if nproc < 1:
         raise _fail(f"--nproc: must be at least 1, got {nproc}")
+    requested_malloc()  # a bad SEGLAB_MALLOC is one line here, before any run folder exists
     if nproc > 1 and not launched_by_torchrun():
         _check_before_launch(nproc, given, resume, run_dir)
         command = torchrun_command(nproc, given, runs_dir=runs_dir, run_dir=run_dir, resume=resume)

@@ -54,7 +54,7 @@ def test_an_unknown_malloc_setting_is_an_error_naming_the_variable(monkeypatch):
         host_memory.requested_malloc()
 
 
-def test_system_setting_leaves_glibc_alone(monkeypatch):
+def test_system_setting_is_what_the_process_reports(monkeypatch):
     monkeypatch.setenv(host_memory.MALLOC_ENV, "system")
     monkeypatch.setattr(host_memory, "_applied", None)
     assert host_memory.reuse_freed_memory() == "system"

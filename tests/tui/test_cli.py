@@ -63,6 +63,14 @@ def test_bad_train_options_exit_2_with_one_line_naming_the_option(capsys, args, 
     assert list_runs(runs_root()) == []  # no half-made run folder
 
 
+def test_a_bad_malloc_setting_exits_2_naming_the_variable_before_any_run_folder(capsys, monkeypatch):
+    monkeypatch.setenv("SEGLAB_MALLOC", "jemalloc")
+    code, _, err = seglab(capsys, "train", *TINY_TRAIN)
+    assert code == 2
+    assert the_error_line(err) == "seglab: error: SEGLAB_MALLOC='jemalloc' is not one of reuse, system"
+    assert list_runs(runs_root()) == []
+
+
 def test_a_bad_run_name_is_refused_before_any_data_is_generated(capsys):
     code, _, err = seglab(capsys, "train", "--name", "a/b", "--synthetic-count", "12", "--synthetic-size", "32")
     assert code == 2 and "run name" in the_error_line(err)
