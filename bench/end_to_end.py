@@ -58,6 +58,15 @@ def train(data: str, model: str, epochs: int, size: int, root: Path, name: str, 
             "runtime": json.loads(run.config_path.read_text()).get("runtime")}
 
 
+def per_epoch(result: dict) -> dict[int, float]:
+    return {epoch: round(seconds, 2) for epoch, seconds in result["train_s"].items()}
+
+
+def later_mean(result: dict) -> float:
+    """Mean train seconds of epochs 2 and later: the first epoch also fills the cache."""
+    return statistics.mean(seconds for epoch, seconds in result["train_s"].items() if epoch >= 2)
+
+
 def pure_compute_seconds(model: str, size: int, batch_sizes: list[int], repeats: int = 3) -> float:
     runtime = resolve_runtime("auto", "auto", "auto")
     runtime.prepare_host_memory()  # as `seglab train` does
@@ -104,21 +113,21 @@ def main() -> None:
         predict_wall = time.perf_counter() - started
         summary = json.loads((default["run"].predictions_dir / "test" / "summary.json").read_text())
     compute = (compute_before + compute_after) / 2
-    later = [s for epoch, s in default["train_s"].items() if epoch >= 2]
-    later_baseline = [s for epoch, s in baseline["train_s"].items() if epoch >= 2]
+    default_later = later_mean(default)
     report = {
         "model": args.model, "size": args.size, "train_images": train_count, "steps_per_epoch": len(batch_sizes),
         "runtime": default["runtime"], "baseline_runtime": baseline["runtime"],
-        "default_train_s_per_epoch": {k: round(v, 2) for k, v in default["train_s"].items()},
+        "default_train_s_per_epoch": per_epoch(default),
         "pure_compute_s_per_epoch": round(compute, 2),
         "pure_compute_before_after": [round(compute_before, 2), round(compute_after, 2)],
-        "epoch2plus_over_compute": round(statistics.mean(later) / compute, 3),
-        "baseline_train_s_per_epoch": {k: round(v, 2) for k, v in baseline["train_s"].items()},
-        "default_speedup_over_baseline_epoch2plus": round(statistics.mean(later_baseline) / statistics.mean(later), 2),
-        **({"baseline_with_reuse_train_s_per_epoch": {k: round(v, 2) for k, v in reuse["train_s"].items()},
-            "default_speedup_over_baseline_with_reuse_epoch2plus": round(
-                statistics.mean(s for e, s in reuse["train_s"].items() if e >= 2) / statistics.mean(later), 2)}
-           if reuse else {}),
+        "epoch2plus_over_compute": round(default_later / compute, 3),
+        "baseline_train_s_per_epoch": per_epoch(baseline),
+        "default_speedup_over_baseline_epoch2plus": round(later_mean(baseline) / default_later, 2),
+    }
+    if reuse is not None:
+        report["baseline_with_reuse_train_s_per_epoch"] = per_epoch(reuse)
+        report["default_speedup_over_baseline_with_reuse_epoch2plus"] = round(later_mean(reuse) / default_later, 2)
+    report |= {
         "default_val_dice": [round(d, 4) for d in default["val_dice"]],
         "baseline_val_dice": [round(d, 4) for d in baseline["val_dice"]],
         "predict_images": summary["images"], "predict_seconds_in_loop": summary["seconds"],

@@ -43,22 +43,22 @@ def reuse_freed_memory() -> str:
     SEGLAB_MALLOC=system asked for glibc's defaults or the C library is not glibc (macOS, musl).
     """
     global _applied
-    if _applied is not None:
-        return _applied
-    if requested_malloc() == "system" or not sys.platform.startswith("linux"):
-        _applied = "system"
-        return _applied
+    if _applied is None:
+        _applied = "reuse" if requested_malloc() == "reuse" and _set_glibc_reuse() else "system"
+    return _applied
+
+
+def _set_glibc_reuse() -> bool:
+    """mallopt: no mmap for malloc, a 2 GiB trim threshold. False where glibc is not the C library."""
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         libc = ctypes.CDLL(None)
-        is_glibc = hasattr(libc, "gnu_get_libc_version")
         mallopt = libc.mallopt
     except (OSError, AttributeError):
-        is_glibc = False
-    if not is_glibc:
-        _applied = "system"
-        return _applied
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # musl has a mallopt that does nothing
+        return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # mallopt returns 1 on success; both must hold or the step still faults its pages in.
-    ok = mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO_BYTES) == 1 and mallopt(M_MMAP_MAX, 0) == 1
-    _applied = "reuse" if ok else "system"
-    return _applied
+    return mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO_BYTES) == 1 and mallopt(M_MMAP_MAX, 0) == 1
