@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
 from core.config import TrainConfig
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Remember whether each phase failed, so fixtures can keep a failed test's files for a look."""
+    report = yield
+    if report.failed:
+        item.stash[FAILED_KEY] = True
+    return report
+
+
+FAILED_KEY = pytest.StashKey[bool]()
+
+
 @pytest.fixture(autouse=True)
-def isolated_seglab_dirs(tmp_path_factory, monkeypatch):
-    """Keep runs and generated data out of the checkout and the user's home."""
+def isolated_seglab_dirs(request, tmp_path_factory, monkeypatch):
+    """Keep runs and generated data out of the checkout and the user's home; a passing test's
+    checkpoints are deleted when it ends, so the suite never holds more than one test's on disk."""
     base = tmp_path_factory.mktemp("seglab")
     monkeypatch.setenv("SEGLAB_RUNS_DIR", str(base / "runs"))
     monkeypatch.setenv("SEGLAB_CACHE_DIR", str(base / "cache"))
-    return base
+    yield base
+    if not request.node.stash.get(FAILED_KEY, False):
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

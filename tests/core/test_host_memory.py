@@ -12,12 +12,14 @@ import pytest
 from core import host_memory
 from core.errors import ConfigError
 
-# Allocate, fill and free a 64 MiB tensor ten times; report the minor page faults that took.
+# Allocate, fill and free a 64 MiB tensor ten times, after five rounds that let the heap settle;
+# report the minor page faults the ten took.
 FAULTS_SCRIPT = """
 import json, resource, torch
 from core.device import resolve_runtime
 applied = resolve_runtime("cpu", "fp32", "contiguous").prepare_host_memory()
-torch.ones(16 * 2**20).sum()  # first touch: pages are faulted in either way
+for _ in range(5):  # first touches: pages are faulted in either way, and the heap finds its size
+    torch.ones(16 * 2**20).sum()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(10):
     torch.ones(16 * 2**20).sum()
@@ -43,9 +45,9 @@ def test_reused_memory_is_not_faulted_in_again_for_every_tensor(monkeypatch):
     assert system["applied"] == "system" and reused["applied"] == "reuse"
     # glibc's default maps and unmaps each 64 MiB block: every round faults all its pages in again.
     assert system["faults"] > 8 * PAGES_PER_TENSOR
-    # Kept for reuse, the heap grows a little at most and nothing is faulted in per round (measured:
-    # 0 to 2 blocks' worth in all, by where the heap's top chunk falls).
-    assert reused["faults"] <= 3 * PAGES_PER_TENSOR
+    # Kept for reuse, a settled heap hands the same pages back: nothing is faulted in per round.
+    # (Without the settling rounds, where the heap's top chunk falls made 0 to 4 blocks' worth.)
+    assert reused["faults"] < PAGES_PER_TENSOR // 2
 
 
 def test_an_unknown_malloc_setting_is_an_error_naming_the_variable(monkeypatch):
