@@ -391,7 +391,9 @@ async def test_epochs_stream_into_the_live_screen_while_keys_stay_responsive(str
             await wait_for_screen(pilot, ConfirmScreen, timeout=2)
             await pilot.press("escape")
             await wait_for(pilot, lambda: app.screen is screen, timeout=2, what="the dialog to close")
-            assert time.monotonic() - pressed < 1.0
+            # A dialog round trip is about 0.2 s here; 2 s leaves room for a busy CI machine
+            # (1 s failed once), while a UI blocked on the event stream takes far longer.
+            assert time.monotonic() - pressed < 2.0
             await wait_for(pilot, lambda: table.row_count > before, timeout=5,  # noqa: B023 - used at once
                            what="the next epoch")
 
