@@ -9,6 +9,8 @@ import torch
 
 from core.config import TrainConfig
 
+FAILED_KEY = pytest.StashKey[bool]()
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
@@ -17,9 +19,6 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         item.stash[FAILED_KEY] = True
     return report
-
-
-FAILED_KEY = pytest.StashKey[bool]()
 
 
 @pytest.fixture(autouse=True)
