@@ -30,7 +30,6 @@ import torch
 from core.config import TrainConfig
 from core.device import Runtime, resolve_runtime
 from core.engine import build_optimizer
-from core.host_memory import reuse_freed_memory
 from core.losses import build_loss
 from core.models import MODEL_NAMES, build_model
 
@@ -101,7 +100,7 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="also time smp's Unet(resnet34) (needs smp)")
     args = parser.parse_args()
 
-    malloc = reuse_freed_memory() if resolve_runtime(args.device).device.type == "cpu" else "system"
+    malloc = resolve_runtime(args.device).prepare_host_memory()
     steps: dict[tuple[str, str], Callable[[], None]] = {}
     runtimes: dict[str, Runtime] = {}
     reference = load_reference(args.reference) if args.reference else None
