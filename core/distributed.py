@@ -92,6 +92,11 @@ class Distributed:
         dist.broadcast_object_list(holder, src=0)
         return holder[0]
 
+    def wait_for_all(self) -> None:
+        """Return when every process has got here."""
+        if self.enabled:
+            dist.barrier()
+
     def sync_buffers(self, model: nn.Module) -> None:
         """Copy rank 0's buffers (BatchNorm running statistics) to all processes, so every rank
         evaluates exactly the model rank 0 checkpoints."""

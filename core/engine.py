@@ -232,11 +232,17 @@ def train(
 
     Writes last.pt every epoch, best.pt when validation Dice improves, events throughout and
     curves.png at the end. With resume=True it continues from last.pt, appending to the same log.
-    Under torchrun every process calls this; only rank 0 writes anything into the run folder.
+    Under torchrun every process calls this; only rank 0 writes anything into the run folder, and
+    every process returns once all have finished.
     """
     stop = stop or threading.Event()
     try:
-        return _train(config, run, resume, stop, callback, parallel)
+        summary = _train(config, run, resume, stop, callback, parallel)
+        # Rank 0 writes the last checkpoint, status and curves after the last collective. No process
+        # leaves (and tears down its gloo connections) before it is done: CI saw a rank that left early
+        # abort once ("terminate called without an active exception"), which fails the whole torchrun.
+        parallel.wait_for_all()
+        return summary
     except RuntimeError as error:
         failure = as_peer_failure(error) if parallel.enabled else None
         if failure is None:

@@ -170,6 +170,27 @@ def worker_pids(launcher_pid: int) -> dict[int, int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through /proc")
+def test_no_process_leaves_before_rank_0_has_written_the_end_of_the_run(tmp_path):
+    marker = tmp_path / "rank0-paused"
+    # rank 0 freezes inside the write of its 'finished' status event (its 'running' one is skipped):
+    # after the run's last collective, before its curves
+    env = {"SEGLAB_PAUSE_AT": "event-write-status", "SEGLAB_PAUSE_SKIP": "1", "SEGLAB_PAUSE_RANK": "0",
+           "SEGLAB_PAUSE_MARKER": str(marker)}
+    launcher = seglab(*TINY, "--epochs", "1", "--nproc", "2", env=env)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert launcher.poll() is None and time.monotonic() < deadline, "rank 0 never reached its pause point"
+        time.sleep(0.05)
+    assert '"state":"fin' in the_run().events_path.read_text().splitlines()[-1]  # the half-written line
+    time.sleep(3)  # rank 1 ends in well under a second once it has nothing left to wait for
+    assert sorted(worker_pids(launcher.pid)) == [0, 1]  # rank 1 still waits for rank 0
+    os.kill(int(marker.read_text().split()[0]), signal.SIGKILL)
+    code, _ = finish(launcher, timeout=60)
+    assert code != 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through /proc")
 def test_sigterm_to_one_rank_stops_both_with_one_last_checkpoint_and_resumes_under_one_process():
     launcher = seglab(*TINY, "--epochs", "40", "--nproc", "2")
     deadline = time.monotonic() + 120
