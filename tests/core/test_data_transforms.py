@@ -36,6 +36,23 @@ def test_resize_gives_uint8_square_tensors_and_a_binary_mask():
     assert image_tensor[:, 16, 16].tolist() == [10, 200, 30]
 
 
+def test_mask_resize_is_nearest_neighbour_sampling_of_the_source_pixels():
+    # Thin stripes at a 40x60 -> 32x32 ratio: bilinear or area filtering changes about 250 of these
+    # pixels (a one-pixel stripe is blended with its neighbours), nearest only picks source pixels.
+    height, width, size = 40, 60, 32
+    mask = np.zeros((height, width), np.uint8)
+    mask[:, ::3] = 1  # one-pixel vertical stripes every third column
+    mask[7:9, :] = 1  # a two-pixel horizontal band
+    _, resized = resize_pair(Image.new("RGB", (width, height)), mask, size)
+    # Nearest neighbour by hand: output pixel i samples the source pixel whose cell holds i's centre.
+    rows = ((np.arange(size) + 0.5) * height / size).astype(int)
+    cols = ((np.arange(size) + 0.5) * width / size).astype(int)
+    expected = mask[rows][:, cols]
+    assert 0 < expected.sum() < expected.size  # both classes present, else any resize could match
+    differing = int((resized[0].numpy() != expected).sum())
+    assert differing == 0, f"{differing} of {size * size} mask pixels are not nearest-neighbour samples"
+
+
 def test_normalize_uses_the_imagenet_statistics():
     assert IMAGENET_MEAN == (0.485, 0.456, 0.406) and IMAGENET_STD == (0.229, 0.224, 0.225)
     image = torch.tensor([0, 128, 255], dtype=torch.uint8).view(3, 1, 1).expand(3, 2, 2)

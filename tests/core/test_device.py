@@ -15,15 +15,21 @@ from core.errors import ConfigError
 from core.models import build_model
 
 
-def test_auto_precision_on_this_cpu_follows_its_bf16_hardware(monkeypatch):
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "expected"),
+    [(False, False, "fp32"), (True, False, "bf16"), (False, True, "bf16"), (True, True, "bf16")],
+)
+def test_auto_precision_on_cpu_is_bf16_autocast_exactly_when_torch_reports_amx_or_avx512_bf16(
+    monkeypatch, amx, avx512_bf16, expected
+):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     runtime = resolve_runtime("cpu", "auto", "auto")
-    expected = "bf16" if core.device.cpu_has_fast_bf16() else "fp32"
     assert runtime.precision == expected
     assert runtime.channels_last is True
-    monkeypatch.setattr(core.device, "cpu_has_fast_bf16", lambda: False)
-    assert resolve_runtime("cpu", "auto", "auto").precision == "fp32"
-    monkeypatch.setattr(core.device, "cpu_has_fast_bf16", lambda: True)
-    assert resolve_runtime("cpu", "auto", "auto").precision == "bf16"
+    with runtime.autocast():  # and the choice takes effect: matrix products run in bf16 or stay fp32
+        product = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert product.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
 
 
 def test_fast_bf16_is_read_from_cpu_flags_when_torch_cannot_say(monkeypatch, tmp_path):

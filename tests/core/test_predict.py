@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from core.checkpoints import save_checkpoint_atomically
 from core.config import TrainConfig
 from core.data_sources import split_samples
-from core.engine import train
+from core.engine import evaluate_run, train
 from core.errors import ConfigError, DataError
+from core.models import build_model
 from core.predict import OVERLAY_COLOR, predict
 from core.runs import Run, create_run, runs_root
 
@@ -45,6 +48,20 @@ def read_csv(path):
         return reader.fieldnames, list(reader)
 
 
+def hand_counted_dice_iou(predicted_png: Path, truth_png: Path) -> tuple[float, float]:
+    """Dice = 2TP/(2TP+FP+FN) and IoU = TP/(TP+FP+FN) counted with numpy from a written 0/255 mask and a
+    ground-truth mask (any non-zero pixel is foreground); both empty scores 1, as the README says."""
+    predicted = np.asarray(Image.open(predicted_png).convert("L")) > 127
+    truth = np.asarray(Image.open(truth_png).convert("L")) > 0
+    assert predicted.shape == truth.shape
+    tp = int((predicted & truth).sum())
+    fp = int((predicted & ~truth).sum())
+    fn = int((~predicted & truth).sum())
+    if tp + fp + fn == 0:
+        return 1.0, 1.0
+    return 2 * tp / (2 * tp + fp + fn), tp / (tp + fp + fn)
+
+
 def test_predicting_the_test_split_writes_masks_overlays_and_tables(trained_run):
     summary = predict(trained_run, split="test", device="cpu")
     out = trained_run.predictions_dir / "test"
@@ -69,6 +86,71 @@ def test_predicting_the_test_split_writes_masks_overlays_and_tables(trained_run)
     assert written == summary
     assert written["images"] == 2
     assert written["mean_dice"] == pytest.approx(np.mean([float(row["dice"]) for row in rows]), abs=1e-6)
+
+
+def test_predicted_dice_and_iou_equal_a_hand_count_of_the_written_masks(trained_run):
+    summary = predict(trained_run, split="test", device="cpu")
+    out = trained_run.predictions_dir / "test"
+    _, rows = read_csv(out / "results.csv")
+    by_name = {row["name"]: row for row in rows}
+    hand = {}
+    for sample in split_samples(trained_run.load_config(), "test"):
+        hand[sample.name] = hand_counted_dice_iou(out / f"{sample.name}_mask.png", sample.mask)
+        row = by_name[sample.name]
+        assert float(row["dice"]) == pytest.approx(hand[sample.name][0], abs=1e-6), sample.name
+        assert float(row["iou"]) == pytest.approx(hand[sample.name][1], abs=1e-6), sample.name
+    assert all(0 < dice < 1 for dice, _ in hand.values())  # partly right masks: a wrong count would show
+    assert summary["mean_dice"] == pytest.approx(np.mean([dice for dice, _ in hand.values()]), abs=1e-6)
+    assert summary["mean_iou"] == pytest.approx(np.mean([iou for _, iou in hand.values()]), abs=1e-6)
+
+
+def test_predict_and_evaluate_agree_on_images_already_at_the_training_size(trained_run):
+    # predict scores at each image's own size, evaluate at the training size; the synthetic images are
+    # 32 x 32, the training size, so neither resizes and both threshold the same logits of the same
+    # checkpoint: the per-image means agree to float64 rounding (1e-9), pixel for pixel.
+    config = trained_run.load_config()
+    assert config.synthetic_size == config.image_size
+    summary = predict(trained_run, split="test", device="cpu")
+    result = evaluate_run(trained_run, split="test", device="cpu")
+    assert result["images"] == summary["images"] == 2
+    assert result["dice"] == pytest.approx(summary["mean_dice"], abs=1e-9)
+    assert result["iou"] == pytest.approx(summary["mean_iou"], abs=1e-9)
+
+
+def test_an_image_with_nothing_to_find_and_nothing_predicted_scores_dice_one(tmp_path):
+    """README: an image where prediction and truth are both empty scores 1; one whose target is missed, 0."""
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        for name in ("empty", "pet"):
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / split / "images" / f"{name}.png")
+            mask = np.zeros((32, 32), np.uint8)
+            if name == "pet":
+                mask[8:20, 10:24] = 255
+            Image.fromarray(mask, mode="L").save(root / split / "masks" / f"{name}.png")
+    config = TrainConfig(model="unet", data=str(root), image_size=32, width=8, device="cpu", precision="fp32",
+                         name="empty")
+    run = create_run(config, runs_root())
+    model = build_model("unet", width=8)
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.constant_(model.head.bias, -30.0)  # sigmoid(-30) ~ 1e-13: predicts no foreground anywhere
+    save_checkpoint_atomically(run.checkpoint_path("best"),
+                               {"model": model.state_dict(), "epoch": 1, "config": run.load_config().to_dict()})
+
+    summary = predict(run, split="test", device="cpu")
+    _, rows = read_csv(run.predictions_dir / "test" / "results.csv")
+    assert {row["name"]: (float(row["dice"]), float(row["iou"])) for row in rows} == {
+        "empty": (1.0, 1.0), "pet": (0.0, 0.0)}
+    assert summary["mean_dice"] == 0.5
+    for row in rows:
+        written = run.predictions_dir / "test" / f"{row['name']}_mask.png"
+        assert hand_counted_dice_iou(written, root / "test" / "masks" / f"{row['name']}.png") == (
+            float(row["dice"]), float(row["iou"]))
+    result = evaluate_run(run, split="test", device="cpu")
+    assert (result["dice"], result["iou"]) == (0.5, 0.5)
 
 
 def test_overlay_changes_exactly_the_pixels_the_mask_marks(trained_run):

@@ -3,6 +3,7 @@ predict -> watch on a tiny run, data synth/check/download, and Ctrl-C then --res
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -17,9 +18,10 @@ import pytest
 import torchvision.datasets
 
 from core.checkpoints import load_checkpoint
-from core.data_sources import cache_root
+from core.data_sources import cache_root, split_samples
 from core.engine import train
 from core.runs import create_run, list_runs, runs_root
+from tests.core.test_predict import hand_counted_dice_iou
 from tui.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -102,7 +104,8 @@ def data_line(out: str, *words: str) -> str:
 
 
 def test_train_then_runs_evaluate_predict_and_watch_the_run(capsys):
-    code, out, err = seglab(capsys, "train", *TINY_TRAIN, "--name", "clitest")
+    # lr 2e-2: one epoch then gives a partly right mask (Dice about 0.5), which the Dice checks below need
+    code, out, err = seglab(capsys, "train", *TINY_TRAIN, "--lr", "2e-2", "--name", "clitest")
     assert code == 0, err
     assert out.splitlines()[0].startswith("run folder: ")
     assert "\r" not in out + err and "\x1b" not in out + err  # not a terminal: no redraws, no colours
@@ -126,7 +129,16 @@ def test_train_then_runs_evaluate_predict_and_watch_the_run(capsys):
     assert code == 0
     out_dir = run.predictions_dir / "test"
     assert len(list(out_dir.glob("*_overlay.png"))) == 1
-    assert str(out_dir) in out and "mean Dice" in out
+    (sample,) = split_samples(run.load_config(), "test")
+    with open(out_dir / "results.csv", newline="", encoding="utf-8") as f:
+        (row,) = csv.DictReader(f)
+    dice, iou = hand_counted_dice_iou(out_dir / f"{sample.name}_mask.png", sample.mask)
+    assert 0 < dice < 1  # an empty or full mask would leave a miscount unseen
+    assert (float(row["dice"]), float(row["iou"])) == pytest.approx((dice, iou), abs=1e-6)
+    # The synthetic image is 32 x 32, the training size: evaluate (at training size) and predict (at the
+    # image's own size) threshold the same logits, so they score it the same.
+    assert (result["dice"], result["iou"]) == pytest.approx((dice, iou), abs=1e-6)
+    assert str(out_dir) in out and f"mean Dice {dice:.4f}  mean IoU {iou:.4f}" in out
 
     code, out, _ = seglab(capsys, "watch", run.name)
     assert code == 0

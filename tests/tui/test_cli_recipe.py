@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import torchvision
 
+from core.checkpoints import model_from_checkpoint
 from core.config import PRESETS, TrainConfig
+from core.data.images import load_pair
+from core.data.transforms import normalize, resize_pair
+from core.data_sources import split_samples
+from core.device import resolve_runtime
 from core.engine import train
 from core.runs import create_run, list_runs, runs_root
 from tests.tui.test_cli import seglab, the_error_line
@@ -86,17 +92,55 @@ def test_imagenet_encoder_weights_from_a_local_file_start_the_encoder(capsys, tm
         assert torch.allclose(trained[f"encoder.{name}"], value, atol=1e-6), name
 
 
-def test_tta_flip_on_evaluate_and_predict_writes_its_own_results(capsys, tiny_config):
-    run = create_run(tiny_config, runs_root())
-    train(tiny_config, run)
+def scores_by_hand(run, flip: bool) -> dict[str, float]:
+    """The run's best checkpoint on its test split, scored without core.tta or core.metrics: with `flip`, the
+    mean of sigmoid(model(image)) and sigmoid(model(mirrored image)) mirrored back, thresholded at 0.5; the
+    Dice and IoU per image (averaged) and over all pixels (micro) counted with numpy."""
+    model, config, _ = model_from_checkpoint(run.checkpoint_path("best"))
+    runtime = resolve_runtime("cpu", config.precision, config.memory_format)  # evaluate's device and layout
+    model = runtime.prepare_model(model)
+    pairs = [resize_pair(*load_pair(sample), config.image_size) for sample in split_samples(config, "test")]
+    images = runtime.prepare_batch(normalize(torch.stack([image for image, _ in pairs])))
+    with torch.no_grad():
+        probabilities = torch.sigmoid(model(images).float())
+        if flip:
+            probabilities = (probabilities + torch.sigmoid(model(images.flip(-1)).float()).flip(-1)) / 2
+    predicted = probabilities[:, 0].numpy() > 0.5
+    truth = torch.stack([mask for _, mask in pairs])[:, 0].numpy() > 0
+    tp = (predicted & truth).sum(axis=(1, 2))
+    fp = (predicted & ~truth).sum(axis=(1, 2))
+    fn = (~predicted & truth).sum(axis=(1, 2))
+    assert (tp + fp + fn > 0).all()  # no both-empty image, so no 0/0 below
+    return {"dice": float(np.mean(2 * tp / (2 * tp + fp + fn))), "iou": float(np.mean(tp / (tp + fp + fn))),
+            "dice_micro": float(2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum())),
+            "iou_micro": float(tp.sum() / (tp.sum() + fp.sum() + fn.sum()))}
+
+
+def test_tta_flip_on_evaluate_and_predict_scores_the_mean_of_image_and_mirror_probabilities(capsys, tiny_config):
+    # fp32 so the hand computation is the same arithmetic as evaluate's; lr 2e-2 so the masks are partly right
+    # and mirroring changes some pixels (otherwise scores with and without TTA would be the same).
+    config = tiny_config.replace(precision="fp32", lr=2e-2)
+    run = create_run(config, runs_root())
+    train(config, run)
+    with_flip, without = scores_by_hand(run, flip=True), scores_by_hand(run, flip=False)
+    assert abs(with_flip["dice"] - without["dice"]) > 1e-3, "TTA changes nothing here: the test would prove nothing"
+
     code, out, err = seglab(capsys, "evaluate", str(run.path), "--tta", "flip")
     assert code == 0, err
     result = json.loads((run.path / "eval-test-tta-flip.json").read_text())
     assert result["tta"] == "flip" and result["images"] == 2
     assert "test-time augmentation: flip" in out
+    for metric, value in with_flip.items():
+        assert result[metric] == pytest.approx(value, abs=1e-4), metric
+
     code, out, err = seglab(capsys, "predict", str(run.path), "--tta", "flip", "--name", "tta")
     assert code == 0, err
-    assert json.loads((run.predictions_dir / "tta" / "summary.json").read_text())["tta"] == "flip"
+    summary = json.loads((run.predictions_dir / "tta" / "summary.json").read_text())
+    assert summary["tta"] == "flip"
+    # The synthetic images are 32 x 32, the training size, so predict (at their own size) scores the same pixels.
+    assert (summary["mean_dice"], summary["mean_iou"]) == pytest.approx(
+        (with_flip["dice"], with_flip["iou"]), abs=1e-4)
+
     code, _, err = seglab(capsys, "evaluate", str(run.path), "--tta", "rotate")
     assert code == 2 and the_error_line(err) == "seglab: error: tta: 'rotate' is not one of none, flip"
 
