@@ -11,11 +11,23 @@ from pathlib import Path
 from typing import IO
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any thread writes files
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+FILE_MODE = 0o666 & ~UMASK  # what a plain open() gives: others on a shared machine can read a run
+
+
 @contextmanager
 def atomic_output(path: Path, mode: str = "w") -> Iterator[IO]:
     """Open a temp file beside `path` for writing; on a clean exit it becomes `path`."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()

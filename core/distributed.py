@@ -52,9 +52,10 @@ class Distributed:
         return per_process_batch(global_batch, self.world_size)
 
     def place(self, runtime: Runtime) -> Runtime:
-        """Each process of a CUDA run drives the GPU of its local rank."""
+        """Each process of a CUDA run drives the GPU of its local rank (one GPU per process, never shared)."""
         if runtime.device.type != "cuda" or not self.enabled:
             return runtime
+        check_processes_fit_gpus(self.local_rank + 1, torch.cuda.device_count())
         return replace(runtime, device=torch.device("cuda", self.local_rank))
 
     def _collective_device(self, runtime: Runtime | None) -> torch.device:
@@ -132,13 +133,27 @@ def init_distributed() -> Distributed:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available() and dist.is_nccl_available():
-        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+        if local_rank < torch.cuda.device_count():  # a CPU run may have more processes than GPUs; `place` checks
+            torch.cuda.set_device(local_rank)
         backend = "cpu:gloo,cuda:nccl"
     else:
         backend = "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT)
     return Distributed(rank=rank, world_size=world, local_rank=local_rank)
+
+
+def check_processes_fit_gpus(processes: int, gpus: int) -> None:
+    """Refuse more processes per machine than GPUs: each process drives the GPU of its local rank."""
+    if processes > gpus:
+        raise ConfigError(f"--nproc {processes}: this machine has {gpus} CUDA GPU{'s' * (gpus != 1)} and each training "
+                          f"process drives one; use --nproc {gpus} or fewer, or --device cpu")
+
+
+def check_launch_fits_device(processes: int, device: str) -> None:
+    """Before launching `processes` training processes for `device` (auto | cpu | cuda | mps): they fit the GPUs."""
+    if processes > 1 and device in ("auto", "cuda") and torch.cuda.is_available():
+        check_processes_fit_gpus(processes, torch.cuda.device_count())
 
 
 def close_distributed() -> None:

@@ -46,7 +46,7 @@ from core.pause_points import pause_point
 from core.preflight import ensure_disk_space
 from core.runs import Run
 from core.schedules import build_scheduler
-from core.training_state import Progress, TrainingState, build_ema
+from core.training_state import Progress, TrainingState, build_ema, checkpoint_epoch_label
 from core.tta import check_tta, predict_logits
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress events a second
@@ -91,8 +91,11 @@ def make_loader(dataset: Dataset, config: TrainConfig, runtime: Runtime, shuffle
     workers = auto_workers(runtime.device) if config.workers < 0 else config.workers
     batch = parallel.per_process_batch(config.batch_size)
     if shuffle:
+        # drop_last: the sampler's default pads the set to a multiple of the process count by repeating
+        # images, which changes the steps per epoch (and so the schedule) with the count; dropping the tail
+        # instead gives every count len(dataset) // batch_size steps, as one process has.
         sampler = DistributedSampler(dataset, num_replicas=parallel.world_size, rank=parallel.rank, shuffle=True,
-                                     seed=config.seed)
+                                     seed=config.seed, drop_last=True)
     else:
         sampler = ShardSampler(len(dataset), parallel)
     return DataLoader(
@@ -316,7 +319,8 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
     torch.manual_seed(config.seed)  # the same initial weights in every process
     model = runtime.prepare_model(build_model(config.model, width=config.width))
     if writes:
-        ensure_disk_space(run.path, model)
+        run.sweep_temp_files()  # a write killed by SIGKILL leaves its temp file; nothing else writes here now
+        ensure_disk_space(run.path, model, ema=bool(config.ema))
         # rank 0 loads starting weights; DDP hands them to the other processes
         loaded = None if resume and run.checkpoint_path("last").is_file() else load_initial_weights(
             model, config, run.path.parent)
@@ -370,7 +374,7 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
         if writes:
             path = run.checkpoint_path(which)
             save_checkpoint_atomically(path, payload)
-            emit(CheckpointEvent(path=str(path), epoch=payload["epoch"]))
+            emit(CheckpointEvent(path=str(path), epoch=payload["epoch"], trained=checkpoint_epoch_label(payload)))
 
     for epoch in range(progress.epoch + 1, config.epochs + 1):
         started = time.perf_counter()
@@ -383,7 +387,7 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
         trained = _global_state(trained, parallel, runtime)
         if stop.is_set() and trained.steps < len(train_loader):
             progress.partial = {"steps": trained.steps, "loss_sum": trained.loss_sum, "samples": trained.samples,
-                                "lr": lr}
+                                "lr": lr, "steps_per_epoch": len(train_loader)}
             save("last", state.payload(progress))
             return _stopped(run, emit, f"stopped at epoch {epoch}, step {trained.steps}/{len(train_loader)}",
                             progress, writes)
@@ -392,9 +396,9 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
         is_best = metrics["dice"] > progress.best_dice
         progress = Progress(epoch=epoch, best_dice=max(progress.best_dice, metrics["dice"]),
                             epochs_since_best=0 if is_best else progress.epochs_since_best + 1)
-        payload = state.payload(progress, metrics)
-        for which in ("best", "last") if is_best else ("last",):
-            save(which, payload)
+        if is_best:
+            save("best", state.weights_payload(progress, metrics))
+        save("last", state.payload(progress, metrics))
         seconds = time.perf_counter() - started
         emit(EpochEvent(epoch=epoch, epochs=config.epochs, train_loss=trained.mean_loss, val_loss=metrics["loss"],
                         val_dice=metrics["dice"], val_iou=metrics["iou"], lr=lr, seconds=seconds,
@@ -453,7 +457,8 @@ def evaluate_run(run: Run, split: str = "test", checkpoint: str = "best", device
     model = runtime.prepare_model(model)
     loader = make_loader(split_dataset(config, split), config, runtime, shuffle=False)
     metrics = evaluate(model, loader, build_loss(config.loss), runtime, tta=tta)
-    result = {"split": split, "checkpoint": str(path), "epoch": payload["epoch"], "precision": runtime.precision,
+    result = {"split": split, "checkpoint": str(path), "epoch": payload["epoch"],
+              "trained": checkpoint_epoch_label(payload), "precision": runtime.precision,
               "tta": tta, **metrics}
     suffix = "" if tta == "none" else f"-tta-{tta}"
     atomic_write_text(run.path / f"eval-{split}{suffix}.json", json.dumps(result, indent=2) + "\n")

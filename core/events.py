@@ -77,6 +77,7 @@ class CheckpointEvent(Event):
     type: ClassVar[str] = "checkpoint"
     path: str
     epoch: int
+    trained: str = ""  # "3", or "3 + 6/15 steps" for weights saved by a mid-epoch stop
 
 
 EVENT_CLASSES: dict[str, type[Event]] = {

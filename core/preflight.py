@@ -13,9 +13,6 @@ from core.errors import SeglabError
 if TYPE_CHECKING:  # the CLI and dashboard import this module; they must not pay for torch
     from torch import nn
 
-CHECKPOINT_FILES = 3  # best.pt, last.pt and the temp file a new last.pt is written to
-
-
 def ensure_writable_folder(folder: Path) -> None:
     """Create `folder` if needed and prove a file can be written in it."""
     try:
@@ -26,15 +23,25 @@ def ensure_writable_folder(folder: Path) -> None:
         raise SeglabError(f"{folder}: cannot write here ({error.strerror or error})") from None
 
 
-def checkpoint_bytes(model: nn.Module) -> int:
-    """About one checkpoint's size: weights and buffers plus AdamW's two moments per weight, fp32."""
-    parameters = sum(p.numel() for p in model.parameters())
-    buffers = sum(b.numel() for b in model.buffers())
-    return 4 * (3 * parameters + buffers)
+def weights_bytes(model: nn.Module) -> int:
+    """fp32 weights and buffers: best.pt, and each copy of the weights inside last.pt."""
+    return 4 * (sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers()))
 
 
-def ensure_disk_space(folder: Path, model: nn.Module) -> None:
-    needed = CHECKPOINT_FILES * checkpoint_bytes(model)
+def last_checkpoint_bytes(model: nn.Module, ema: bool = False) -> int:
+    """About last.pt's size: the weights, AdamW's two moments per weight and, with an EMA, the averaged weights."""
+    moments = 2 * 4 * sum(p.numel() for p in model.parameters())
+    return (2 if ema else 1) * weights_bytes(model) + moments
+
+
+def checkpoint_bytes_needed(model: nn.Module, ema: bool = False) -> int:
+    """Disk a run needs for checkpoints: last.pt, the temp file a new last.pt is written to, and best.pt, plus
+    5 % for the pickle around the tensors (1-2 % for small models)."""
+    return int(1.05 * (2 * last_checkpoint_bytes(model, ema) + weights_bytes(model)))
+
+
+def ensure_disk_space(folder: Path, model: nn.Module, ema: bool = False) -> None:
+    needed = checkpoint_bytes_needed(model, ema)
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise SeglabError(f"{folder}: not enough free disk space for checkpoints: need about "

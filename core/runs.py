@@ -101,6 +101,20 @@ class Run:
         atomic_write_text(self.status_path, json.dumps(status, indent=2) + "\n")
         return status
 
+    def has_started(self) -> bool:
+        """Whether training ever started here: events written or a checkpoint saved. A folder the dashboard
+        only prepared (config.json and status 'created') has not."""
+        return self.events_path.exists() or any(self.checkpoints_dir.glob("*.pt"))
+
+    def sweep_temp_files(self) -> list[Path]:
+        """Delete the temp files of atomic writes that a killed process left (a ResNet34-UNet .last.pt.*.tmp is
+        hundreds of MB). Call it only while no other process writes this run's checkpoints or status."""
+        leftovers = [*self.checkpoints_dir.glob(".*.pt.*.tmp"),
+                     *(path for name in ("status.json", "config.json") for path in self.path.glob(f".{name}.*.tmp"))]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
+
     def state(self) -> str:
         """The state to show: a run marked running whose process is gone here is 'interrupted'."""
         status = self.read_status()
@@ -122,7 +136,9 @@ def create_run(config: TrainConfig, root: Path, run_dir: Path | None = None) -> 
     """Make a new run folder with config.json and status 'created'.
 
     The folder name is <timestamp>-<model>-<name>; runs started in the same second get -2, -3...
+    Paths in the config are stored absolute (the caller should train with the same: `with_absolute_paths`).
     """
+    config = config.with_absolute_paths()
     if run_dir is None:
         root.mkdir(parents=True, exist_ok=True)
         stem = f"{datetime.now():%Y%m%d-%H%M%S}-{config.model}-{config.name or data_tag(config.data)}"
@@ -139,7 +155,8 @@ def create_run(config: TrainConfig, root: Path, run_dir: Path | None = None) -> 
         try:
             path.mkdir(parents=True)
         except FileExistsError:
-            raise SeglabError(f"{path}: run folder already exists") from None
+            hint = "; continue it with `seglab train --resume`" if (path / "checkpoints").is_dir() else ""
+            raise SeglabError(f"{path}: run folder already exists{hint}") from None
     run = Run(path)
     run.checkpoints_dir.mkdir()
     save_config(config, run.config_path)
@@ -148,6 +165,16 @@ def create_run(config: TrainConfig, root: Path, run_dir: Path | None = None) -> 
         epoch=0, epochs=config.epochs, best_dice=None, model=config.model, data=config.data,
         created=time.time(),
     )
+    return run
+
+
+def open_prepared_run(run_dir: Path) -> Run:
+    """A run folder prepared with its config.json (as the dashboard does) that has never trained; a folder that
+    already holds a run is refused, since training it again would overwrite its checkpoints."""
+    run = Run(run_dir)
+    if run.has_started():
+        raise SeglabError(f"--run-dir: {run_dir} already holds a run; continue it with "
+                          f"`seglab train --resume {run_dir}`")
     return run
 
 

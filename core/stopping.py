@@ -3,6 +3,7 @@ checks after every step; a second one raises KeyboardInterrupt at once."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -15,8 +16,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def stop_on_signals(on_signal: Callable[[int], None] | None = None) -> Iterator[threading.Event]:
     """Install the handlers for the block (main thread only) and restore the old ones after."""
     stop = threading.Event()
+    owner = os.getpid()
 
     def handle(signum: int, _frame: object) -> None:
+        if os.getpid() != owner:
+            # A forked DataLoader worker inherits this handler and gets the terminal's Ctrl-C too; the training
+            # process stops the run and its workers, and it alone says so.
+            return
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()

@@ -52,7 +52,20 @@ class TrainingState:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
 
+    def weights_payload(self, progress: Progress, metrics: dict | None = None) -> dict[str, Any]:
+        """What best.pt holds: the weights validation used (the EMA's when on) and what they scored; no
+        optimizer state, which only --resume needs, from last.pt (a third of the size)."""
+        return {
+            "model": self.weights.state_dict(),
+            "epoch": progress.epoch,
+            "partial_epoch": progress.partial or {"steps": 0, "loss_sum": 0.0, "samples": 0},
+            "best_dice": progress.best_dice,
+            "metrics": metrics or {},
+            "config": self.config.to_dict(),
+        }
+
     def payload(self, progress: Progress, metrics: dict | None = None) -> dict[str, Any]:
+        """What last.pt holds: everything --resume needs to continue exactly."""
         return {
             "model": self.weights.state_dict(),  # what evaluate and predict load
             "train_model": self.model.state_dict() if self.ema is not None else None,
@@ -60,7 +73,7 @@ class TrainingState:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-            "epoch": progress.epoch,  # finished epochs
+            "epoch": progress.epoch,  # finished epochs; `checkpoint_epoch_label` adds a partial one
             "partial_epoch": progress.partial or {"steps": 0, "loss_sum": 0.0, "samples": 0},
             "best_dice": progress.best_dice,
             "epochs_since_best": progress.epochs_since_best,
@@ -83,3 +96,13 @@ class TrainingState:
         return Progress(epoch=int(payload["epoch"]), best_dice=float(payload.get("best_dice", -1.0)),
                         epochs_since_best=int(payload.get("epochs_since_best", 0)),
                         partial=payload.get("partial_epoch"))
+
+
+def checkpoint_epoch_label(payload: dict[str, Any]) -> str:
+    """The training a checkpoint's weights have seen: "3", or "3 + 6/15 steps" after a mid-epoch stop."""
+    epoch = int(payload["epoch"])
+    partial = payload.get("partial_epoch") or {}
+    steps, of = int(partial.get("steps") or 0), partial.get("steps_per_epoch")
+    if not steps:
+        return str(epoch)
+    return f"{epoch} + {steps}/{of} steps" if of else f"{epoch} + {steps} steps"

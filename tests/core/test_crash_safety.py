@@ -107,7 +107,7 @@ def test_a_run_killed_at_any_point_keeps_its_last_epoch_and_resumes_to_the_same_
     lines = run.events_path.read_bytes().split(b"\n")
     assert lines[-1] == b""  # the log ends on a complete line
     assert [e.state for e in read_events(run.events_path) if isinstance(e, StatusEvent)][-1] == "finished"
-    assert not list(run.checkpoints_dir.glob(".*.tmp")) or point == "checkpoint-write"
+    assert not list(run.checkpoints_dir.glob(".*.tmp"))  # a killed write's temp file is swept on resume
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])

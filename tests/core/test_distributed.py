@@ -9,7 +9,7 @@ from torch.utils.data import TensorDataset
 
 from core.config import TrainConfig, per_process_batch
 from core.device import resolve_runtime
-from core.distributed import Distributed, ShardSampler, as_peer_failure, wrap_model
+from core.distributed import Distributed, ShardSampler, as_peer_failure, check_processes_fit_gpus, wrap_model
 from core.engine import make_loader
 from core.errors import ConfigError
 from core.models import build_model
@@ -45,10 +45,42 @@ def test_global_batch_i_holds_the_same_images_for_one_or_two_processes():
     assert [batch[0].tolist() for batch in other_epoch] != single
 
 
+@pytest.mark.parametrize(("length", "batch", "world"), [(39, 8, 2), (37, 8, 4), (21, 4, 2), (10, 8, 2)])
+def test_steps_per_epoch_and_images_seen_do_not_depend_on_the_process_count(length, batch, world):
+    """DistributedSampler's default pads 39 images to 40 for two processes: 5 steps instead of one process's 4,
+    one image seen twice. Dropping the tail instead keeps len(dataset) // batch steps and no repeats."""
+    config = TrainConfig(batch_size=batch, seed=1, workers=0)
+    runtime = resolve_runtime("cpu", "fp32", "contiguous")
+    dataset = TensorDataset(torch.arange(length))
+
+    def batches(world: int, rank: int) -> list[list[int]]:
+        loader = make_loader(dataset, config, runtime, shuffle=True, parallel=Distributed(rank, world))
+        loader.sampler.set_epoch(2)
+        return [batch[0].tolist() for batch in loader]
+
+    single = batches(1, 0)
+    per_rank = [batches(world, rank) for rank in range(world)]
+    assert {len(steps) for steps in per_rank} == {len(single)}
+    assert len(single) == max(length // batch, 1)
+    for i, batch_of_one in enumerate(single):
+        together = sorted(index for steps in per_rank for index in steps[i])
+        assert len(together) == len(set(together))  # no image repeated to pad the set
+        if length >= batch:
+            assert together == sorted(batch_of_one)
+
+
 def test_the_batch_size_is_global_and_must_split_evenly():
     assert per_process_batch(16, 4) == 4
     with pytest.raises(ConfigError, match="batch_size: the global batch 16 does not split evenly over 3 processes"):
         per_process_batch(16, 3)
+
+
+def test_more_processes_than_gpus_are_refused_in_one_line_before_launch():
+    with pytest.raises(ConfigError) as error:
+        check_processes_fit_gpus(4, 2)
+    assert str(error.value) == ("--nproc 4: this machine has 2 CUDA GPUs and each training process drives one; "
+                                "use --nproc 2 or fewer, or --device cpu")
+    check_processes_fit_gpus(2, 2)
 
 
 def test_sync_bn_on_cpu_is_refused_in_one_line():

@@ -19,6 +19,7 @@ from core.losses import build_loss
 from core.runs import create_run, runs_root
 
 CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "scaler", "epoch", "best_dice", "config", "seglab_version"}
+BEST_KEYS = {"model", "epoch", "partial_epoch", "best_dice", "metrics", "config", "seglab_version"}  # weights only
 
 
 def new_run(config):
@@ -61,7 +62,7 @@ def test_a_finished_run_leaves_events_status_checkpoints_and_curves(tiny_config)
     assert run.state() == "finished"
 
     last, best = load_checkpoint(run.checkpoint_path("last")), load_checkpoint(run.checkpoint_path("best"))
-    assert last.keys() >= CHECKPOINT_KEYS and best.keys() >= CHECKPOINT_KEYS
+    assert last.keys() >= CHECKPOINT_KEYS and best.keys() == BEST_KEYS
     assert last["epoch"] == 2 and last["config"] == tiny_config.to_dict()
     assert best["epoch"] == next(e.epoch for e in epochs if e.val_dice == status["best_dice"])
     assert run.curves_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -224,3 +225,66 @@ def test_too_little_disk_for_checkpoints_fails_before_the_first_step(tiny_config
     assert run.read_status()["state"] == "failed"
     assert not [e for e in read_events(run.events_path) if isinstance(e, ProgressEvent)]
     assert not run.checkpoint_path("last").exists()
+
+
+def test_weights_saved_by_a_mid_epoch_stop_are_labelled_with_the_steps_they_saw(tiny_config, monkeypatch):
+    from tui.screens.dashboard import log_line
+
+    monkeypatch.setattr(core.engine, "PROGRESS_INTERVAL_S", 0)
+    run, stop = new_run(tiny_config), threading.Event()
+    train(tiny_config, run, stop=stop, callback=stop_after(stop, ProgressCounter(epoch=2, count=3)))
+    saved = events_of(run, CheckpointEvent)[-1]
+    assert (saved.epoch, saved.trained) == (1, "1 + 3/5 steps")
+    assert log_line(saved).endswith("saved last.pt (epoch 1 + 3/5 steps)")
+    assert evaluate_run(run, checkpoint="last", device="cpu")["trained"] == "1 + 3/5 steps"
+    assert evaluate_run(run, checkpoint="best", device="cpu")["trained"] == "1"
+
+
+def test_best_pt_holds_the_weights_only_and_the_disk_estimate_covers_the_files_with_an_ema(tiny_config):
+    from core.models import build_model
+    from core.preflight import checkpoint_bytes_needed, last_checkpoint_bytes, weights_bytes
+
+    config = tiny_config.replace(epochs=1, ema=0.9)
+    run = new_run(config)
+    train(config, run)
+    last, best = run.checkpoint_path("last").stat().st_size, run.checkpoint_path("best").stat().st_size
+    model = build_model("unet", width=8)
+    # the estimates count tensor bytes; the files add a few kB of pickle around them
+    assert last_checkpoint_bytes(model, ema=True) == pytest.approx(last, rel=0.05)
+    assert weights_bytes(model) == pytest.approx(best, rel=0.05)
+    assert best < last / 3
+    assert checkpoint_bytes_needed(model, ema=True) >= 2 * last + best
+    assert "optimizer" not in load_checkpoint(run.checkpoint_path("best"))
+
+
+def test_a_best_pt_with_an_optimizer_from_older_versions_still_evaluates(tiny_config):
+    run = new_run(tiny_config)
+    train(tiny_config, run)
+    run.checkpoint_path("last").replace(run.checkpoint_path("best"))  # the old format: a full training state
+    assert evaluate_run(run, device="cpu")["images"] == 2
+
+
+def test_temp_files_of_a_killed_checkpoint_write_are_swept_when_the_run_resumes(tiny_config):
+    run = new_run(tiny_config.replace(epochs=1))
+    train(tiny_config.replace(epochs=1), run)
+    leftovers = [run.checkpoints_dir / ".last.pt.x1y2z3.tmp", run.checkpoints_dir / ".best.pt.abc.tmp",
+                 run.path / ".status.json.q.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half a checkpoint")
+    keep = run.path / ".eval-test.json.w.tmp"  # another command's write in progress is not the run's to sweep
+    keep.write_bytes(b"{")
+    train(tiny_config, run, resume=True)
+    assert not [path for path in leftovers if path.exists()]
+    assert keep.exists()
+
+
+def test_run_files_are_readable_by_others_as_a_plain_open_would_leave_them(tiny_config):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    run = new_run(tiny_config.replace(epochs=1))
+    train(tiny_config.replace(epochs=1), run)
+    for path in (run.config_path, run.status_path, run.checkpoint_path("last"), run.checkpoint_path("best")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path

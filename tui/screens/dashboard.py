@@ -36,7 +36,7 @@ def log_line(event: Event) -> str | None:
     if isinstance(event, StatusEvent):
         return f"{stamp} {event.state}{': ' + event.message if event.message else ''}"
     if isinstance(event, CheckpointEvent):
-        return f"{stamp} saved {os.path.basename(event.path)} (epoch {event.epoch})"
+        return f"{stamp} saved {os.path.basename(event.path)} (epoch {event.trained or event.epoch})"
     if isinstance(event, EpochEvent):
         best = "  ★ best" if event.is_best else ""
         return f"{stamp} epoch {event.epoch}: val Dice {event.val_dice:.4f}{best}"
