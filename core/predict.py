@@ -25,7 +25,7 @@ from torchvision.utils import draw_segmentation_masks
 from core.atomic_files import atomic_write_text
 from core.checkpoints import model_from_checkpoint
 from core.config import validate_name
-from core.data.images import open_mask, open_rgb
+from core.data.images import load_pair, open_rgb
 from core.data.samples import Sample
 from core.data.transforms import normalize, resize_image
 from core.data_sources import split_samples
@@ -33,6 +33,7 @@ from core.device import resolve_runtime
 from core.errors import DataError
 from core.metrics import confusion_per_image, dice_iou_from_counts
 from core.runs import Run, resolve_inside
+from core.training_state import checkpoint_epoch_label
 from core.tta import check_tta, predict_logits
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -131,42 +132,59 @@ def predict(
     for batch in _batches(list(zip(samples, names, strict=True)), batch_size):
         if stop is not None and stop.is_set():
             break
-        batch, images = _open_batch(batch, skipped if skip_bad else None)
+        batch = _open_batch(batch, skipped if skip_bad else None)
         if not batch:
             continue
+        images = [opened.image for opened in batch]
         x = runtime.prepare_batch(normalize(torch.stack([resize_image(image, config.image_size) for image in images])))
         with torch.inference_mode(), runtime.autocast():
             logits = predict_logits(model, x, tta).float().cpu()
-        for (sample, stem), image, logit in zip(batch, images, logits, strict=True):
-            rows.append(_write_one(out_dir, stem, sample, image, logit, alpha))
+        for opened, logit in zip(batch, logits, strict=True):
+            rows.append(_write_one(out_dir, opened, logit, alpha))
         if progress is not None:
             progress(len(rows) + len(skipped), len(samples))
 
     return _write_tables(out_dir, rows, {
         "run": str(run.path), "checkpoint": str(run.checkpoint_path(checkpoint)), "epoch": payload["epoch"],
-        "precision": runtime.precision, "tta": tta,
+        "trained": checkpoint_epoch_label(payload), "precision": runtime.precision, "tta": tta,
         "input": [str(p) for p in inputs] if inputs else f"split:{split}",
         "seconds": round(time.perf_counter() - started, 3), "skipped": len(skipped), "skipped_examples": skipped[:5],
     })
 
 
-def _open_batch(batch: list, skipped: list[str] | None) -> tuple[list, list[Image.Image]]:
-    """Open each image of a batch; with a `skipped` list, unreadable ones are noted there and left out."""
-    kept, images = [], []
+@dataclass
+class _Opened:
+    """A sample read in full before anything is written for it: its image and, when it has one, its 0/1 mask."""
+
+    sample: Sample
+    stem: str
+    image: Image.Image
+    truth: np.ndarray | None
+
+
+def _open_one(sample: Sample, stem: str) -> _Opened:
+    if sample.mask is None:
+        return _Opened(sample, stem, open_rgb(sample.image), None)
+    image, truth = load_pair(sample)  # the mask is read and its size checked here, before any file is written
+    return _Opened(sample, stem, image, truth)
+
+
+def _open_batch(batch: list, skipped: list[str] | None) -> list[_Opened]:
+    """Open each sample of a batch (image and mask); with a `skipped` list, unreadable ones are noted there
+    and left out, so a skipped sample writes nothing."""
+    opened = []
     for sample, stem in batch:
         try:
-            images.append(open_rgb(sample.image))
+            opened.append(_open_one(sample, stem))
         except DataError as error:
             if skipped is None:
                 raise
             skipped.append(str(error))
-            continue
-        kept.append((sample, stem))
-    return kept, images
+    return opened
 
 
-def _write_one(out_dir: Path, stem: str, sample: Sample, image: Image.Image, logit: torch.Tensor,
-               alpha: float) -> PredictionRow:
+def _write_one(out_dir: Path, opened: _Opened, logit: torch.Tensor, alpha: float) -> PredictionRow:
+    image, stem = opened.image, opened.stem
     width, height = image.size
     full = F.interpolate(logit[None], size=(height, width), mode="bilinear", align_corners=False)[0]
     mask = full[0] > 0  # sigmoid(logit) > 0.5
@@ -176,10 +194,8 @@ def _write_one(out_dir: Path, stem: str, sample: Sample, image: Image.Image, log
     Image.fromarray(overlay.permute(1, 2, 0).numpy()).save(overlay_path)
     Image.fromarray(mask.numpy().astype(np.uint8) * 255, mode="L").save(mask_path)
     dice = iou = None
-    if sample.mask is not None:
-        truth = torch.from_numpy(open_mask(sample.mask, sample.mask_kind))
-        if tuple(truth.shape) != (height, width):
-            raise DataError(sample.mask, f"mask is {truth.shape[1]}x{truth.shape[0]} but image is {width}x{height}")
+    if opened.truth is not None:
+        truth = torch.from_numpy(opened.truth)
         tp, fp, fn = confusion_per_image(full[None], truth[None, None].float())
         dice_t, iou_t = dice_iou_from_counts(tp, fp, fn)
         dice, iou = float(dice_t[0]), float(iou_t[0])

@@ -21,7 +21,7 @@ from core.data.samples import Sample
 from core.errors import DataError
 
 # Bump when the layout or the decode/resize changes, so no run reads pixels made the old way.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: images turned by their EXIF orientation
 KEY_HEX_CHARS = 16  # 64 bits of sha256: no accidental collision between a user's datasets
 
 

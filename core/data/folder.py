@@ -20,7 +20,13 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 def is_folder_dataset(root: str | Path) -> bool:
     """Whether `root` holds images/ + masks/, or train/images/ + train/masks/ (split subfolders)."""
     root = Path(root)
-    return _has_pairs_folders(root) or _has_pairs_folders(root / "train")
+    return _has_pairs_folders(root) or has_split_folders(root)
+
+
+def has_split_folders(root: str | Path) -> bool:
+    """Whether `root` uses the train/, val/, test/ layout: the one test both detection and listing use, so a
+    stray empty train/ beside images/ + masks/ leaves the flat layout flat."""
+    return _has_pairs_folders(Path(root) / "train")
 
 
 def folder_samples(
@@ -40,7 +46,7 @@ def folder_samples(
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "no such folder")
-    if (root / "train").is_dir():
+    if has_split_folders(root):
         folders = SPLIT_FOLDERS if split == "all" else (split,)
         return [sample for name in folders for sample in _pairs_in(root / name, problems)]
     samples = _pairs_in(root, problems)

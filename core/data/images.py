@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from core.data.samples import MASK_KINDS, Sample
 from core.errors import ConfigError, DataError
@@ -13,6 +13,7 @@ from core.errors import ConfigError, DataError
 TRIMAP_VALUES = frozenset({1, 2, 3})
 TRIMAP_FOREGROUND = (1, 3)  # pet and its border count as pet, as in the original experiment
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+EXIF_ORIENTATION = 0x0112
 
 
 def open_rgb(path: str | Path) -> Image.Image:
@@ -78,8 +79,10 @@ def _decode(path: Path) -> Image.Image:
                 raise DataError(path, _too_large(opened.width, opened.height, limit))
             opened.seek(0)
             opened.load()
-            # copy() detaches the pixels from the file, which the with block closes.
-            return opened.copy()
+            # A phone photo's pixels are stored sideways with an EXIF orientation tag; turn them the way every
+            # viewer shows them, so a mask drawn on the shown image fits. Both return a copy detached from the
+            # file, which the with block closes.
+            return ImageOps.exif_transpose(opened) if _exif_orientation(opened) > 1 else opened.copy()
     except DataError:
         raise
     except Image.DecompressionBombError as error:
@@ -88,6 +91,15 @@ def _decode(path: Path) -> Image.Image:
     # all of them mean the same to the user: this file cannot be read.
     except Exception as error:
         raise DataError(path, f"cannot read image ({_one_line(error)})") from error
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1 = upright, 2-8 = flipped and/or turned), 1 where there is none."""
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block must not make a readable image unreadable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _mask_values(path: Path, mask: Image.Image, kind: str) -> np.ndarray:

@@ -43,6 +43,15 @@ def test_flat_folder_splits_nine_to_one_and_test_is_the_val_part(tmp_path):
     assert len(folder_samples(root, "all")) == 10
 
 
+def test_a_stray_empty_train_folder_leaves_a_flat_folder_flat(tmp_path):
+    root = write_pairs(tmp_path / "flat", [f"img{i:02d}" for i in range(20)])
+    (root / "train").mkdir()  # empty, or holding anything but images/ + masks/
+    assert detect_layout(root) == "folder"
+    train, val = list_samples(root, "train"), list_samples(root, "val")
+    assert (len(train), len(val)) == (18, 2)
+    assert names(list_samples(root, "test")) == names(val)
+
+
 def test_jpeg_and_png_images_pair_with_png_masks_marked_binary(tmp_path):
     root = write_pairs(tmp_path / "mine", ["a", "b"], suffix=".jpg")
     write_pairs(root, ["c"], suffix=".jpeg")

@@ -159,3 +159,26 @@ def test_load_pair_gives_rgb_image_and_mask_of_the_same_size(tmp_path):
     rgb, binary = load_pair(Sample("grey", image, mask, "binary"))
     assert rgb.mode == "RGB" and rgb.size == (48, 32)
     assert binary.shape == (32, 48) and binary.min() == 1
+
+
+def phone_photo(path: Path, stored: tuple[int, int] = (40, 24), orientation: int = 6) -> Path:
+    """A JPEG stored sideways, as phones save them: `stored` (width, height) pixels plus an EXIF orientation tag.
+    A red block marks the stored top-left corner, so where it ends up shows which way the image was turned."""
+    pixels = np.full((stored[1], stored[0], 3), (40, 120, 200), np.uint8)
+    pixels[:8, :8] = (230, 20, 20)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, exif=exif, quality=95)
+    return path
+
+
+def test_a_phone_photo_with_exif_orientation_6_loads_upright_at_its_displayed_size(tmp_path):
+    photo = open_rgb(phone_photo(tmp_path / "phone.jpg"))
+    assert photo.size == (24, 40)  # shown turned a quarter clockwise: 24 wide, 40 tall
+    pixels = np.asarray(photo)
+    assert pixels[:6, -6:].mean(axis=(0, 1))[0] > 180  # the stored top-left is now the top-right
+    assert pixels[:6, :6].mean(axis=(0, 1))[0] < 100
+    mask = tmp_path / "mask.png"
+    save(np.zeros((40, 24), np.uint8), mask)  # drawn on the image as it is shown
+    image, loaded = load_pair(Sample(name="phone", image=tmp_path / "phone.jpg", mask=mask, mask_kind="binary"))
+    assert image.size == (24, 40) and loaded.shape == (40, 24)

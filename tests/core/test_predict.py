@@ -232,3 +232,56 @@ def test_an_output_name_that_leaves_the_predictions_folder_is_refused(trained_ru
         predict(trained_run, split="test", output_name=name, device="cpu")
     assert not (trained_run.path / "outside").exists()
     assert not trained_run.predictions_dir.exists() or list(trained_run.predictions_dir.iterdir()) == []
+
+
+def test_a_phone_photo_turned_by_exif_gets_an_upright_mask_of_its_displayed_size(trained_run, tmp_path):
+    from PIL import ImageOps
+
+    from tests.core.test_data_images import phone_photo
+
+    photo = phone_photo(tmp_path / "phone.jpg")
+    predict(trained_run, inputs=[photo], device="cpu")
+    out = trained_run.predictions_dir / "files"
+    assert Image.open(out / "phone_mask.png").size == (24, 40)
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(photo)).convert("RGB"), dtype=np.int16)
+    overlay = np.asarray(Image.open(out / "phone_overlay.png").convert("RGB"), dtype=np.int16)
+    untouched = np.asarray(Image.open(out / "phone_mask.png")) == 0
+    assert untouched.any()
+    assert np.array_equal(overlay[untouched], shown[untouched])  # the overlay is drawn on the upright photo
+
+
+def run_on_folder(root: Path, names: tuple[str, ...]) -> Run:
+    """A run (with an untrained best.pt) on a train/val/test folder dataset of 32 px images named `names`."""
+    rng = np.random.default_rng(1)
+    for split in ("train", "val", "test"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        for name in names:
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / split / "images" / f"{name}.png")
+            mask = np.zeros((32, 32), np.uint8)
+            mask[4:20, 6:22] = 255
+            Image.fromarray(mask, mode="L").save(root / split / "masks" / f"{name}.png")
+    config = TrainConfig(model="unet", data=str(root), image_size=32, width=8, device="cpu", precision="fp32")
+    run = create_run(config, runs_root())
+    save_checkpoint_atomically(run.checkpoint_path("best"), {"model": build_model("unet", width=8).state_dict(),
+                                                            "epoch": 1, "config": run.load_config().to_dict()})
+    return run
+
+
+def test_skip_bad_leaves_out_a_sample_whose_mask_cannot_be_read_and_writes_nothing_for_it(tmp_path):
+    run = run_on_folder(tmp_path / "data", ("a", "b", "c"))
+    bad_mask = tmp_path / "data" / "test" / "masks" / "b.png"
+    bad_mask.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = run.predictions_dir / "test"
+
+    with pytest.raises(DataError, match="b.png"):
+        predict(run, split="test", device="cpu")
+    assert not list(out.glob("b_*"))  # the mask is read before any file of the sample is written
+
+    summary = predict(run, split="test", device="cpu", skip_bad=True)
+    assert summary["images"] == 2 and summary["skipped"] == 1 and str(bad_mask) in summary["skipped_examples"][0]
+    assert not list(out.glob("b_*"))
+    _, rows = read_csv(out / "results.csv")
+    assert [row["name"] for row in rows] == ["a", "c"] and all(row["dice"] for row in rows)
+    assert json.loads((out / "summary.json").read_text())["skipped"] == 1
