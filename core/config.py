@@ -41,7 +41,7 @@ class TrainConfig:
     image_size: int = 256  # images and masks are resized to a square of this side
     width: int = 64  # channels of the first stage; UNet doubles it four times
     loss: str = "bce"  # bce | dice | bce+dice
-    augment: str = "flip"  # none | flip | standard | strong | elastic (see core/data/transforms.py)
+    augment: str = "flip"  # none | flip | standard | strong | elastic (see core/data/augment.py)
     scheduler: str = "none"  # none | cosine (cosine decay of lr over all steps, after the warmup)
     warmup_epochs: int = 0  # epochs of linear lr warmup from lr/100 (with either scheduler)
     weight_decay: float = 1e-2  # AdamW weight decay (torch's default)
@@ -77,6 +77,18 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+    def with_absolute_paths(self) -> TrainConfig:
+        """The same settings with the data folder and weight files as absolute paths, so a run made here
+        evaluates, predicts and resumes from any directory. Run names in init_from stay names."""
+        changes: dict[str, str] = {}
+        if self.data != SYNTHETIC:
+            changes["data"] = str(Path(self.data).expanduser().resolve())
+        if self.encoder_weights:
+            changes["encoder_weights"] = str(Path(self.encoder_weights).expanduser().resolve())
+        if self.init_from and Path(self.init_from).expanduser().exists():
+            changes["init_from"] = str(Path(self.init_from).expanduser().resolve())
+        return self.replace(**changes) if changes else self
 
 
 def validate_name(name: str, what: str = "run name") -> str:

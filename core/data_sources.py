@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 from core.config import SYNTHETIC, TrainConfig
-from core.data import list_samples
+from core.data import detect_layout, list_samples
 from core.data.cache import build_cache
 from core.data.dataset import SegmentationDataset
+from core.data.folder import has_split_folders
 from core.data.images import load_pair
 from core.data.samples import Sample
 from core.data.synthetic import ensure_synthetic
@@ -28,8 +29,26 @@ def resolve_data_root(config: TrainConfig) -> Path:
         return ensure_synthetic(cache_root() / "data", config.synthetic_count, config.synthetic_size, config.seed)
     root = Path(config.data).expanduser()
     if not root.is_dir():
+        if not root.is_absolute():  # runs made before paths were stored absolute
+            raise DataError(root, f"no such dataset folder (the run stores a relative path; tried {root.resolve()}: "
+                                  "run from the folder it was made in)")
         raise DataError(root, "no such dataset folder")
     return root
+
+
+def val_fraction_applies(config: TrainConfig) -> bool:
+    """Whether the data is split by val_fraction: Oxford's trainval and a flat images/ + masks/ folder are;
+    the synthetic set and train/ val/ test/ subfolders come split already."""
+    return config.data != SYNTHETIC and not has_split_folders(resolve_data_root(config))
+
+
+def val_doubles_as_test(config: TrainConfig) -> bool:
+    """Whether the data's test split is its val split (a flat images/ + masks/ folder has no held-out set), so
+    test scores come from the images that also chose best.pt."""
+    if config.data == SYNTHETIC:
+        return False
+    root = resolve_data_root(config)
+    return detect_layout(root) == "folder" and not has_split_folders(root)
 
 
 def split_samples(config: TrainConfig, split: str) -> list[Sample]:

@@ -22,7 +22,7 @@ from core.config import DEMO_CONFIG, PRESETS, TrainConfig, per_process_batch
 from core.errors import SeglabError
 from core.events import FINAL_STATES, StatusEvent, follow_events, read_events
 from core.preflight import ensure_writable_folder
-from core.runs import Run, create_run, open_run, resolve_inside, runs_root
+from core.runs import Run, create_run, open_prepared_run, open_run, resolve_inside, runs_root
 from tui.console_view import TrainingView
 from tui.data_cli import data_app
 from tui.run_table_rows import format_started, read_run_rows
@@ -123,7 +123,9 @@ def train(
         help="Local torchvision resnet34 ImageNet weights file for the ResNet34-UNet encoder; "
              "`seglab data download resnet34-weights` fetches it (default: none)")] = None,
     val_fraction: Annotated[float | None, typer.Option(
-        help=f"Share of trainval held out for validation (default: {DEFAULTS.val_fraction})")] = None,
+        help="Share of the training images held out for validation, for Oxford-IIIT Pet and a flat images/ + "
+             "masks/ folder; synthetic data and train/ val/ test/ subfolders come split and ignore it "
+             f"(default: {DEFAULTS.val_fraction})")] = None,
     seed: Annotated[int | None, typer.Option(help=f"Random seed (default: {DEFAULTS.seed})")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps (default: auto)")] = None,
     precision: Annotated[str | None, typer.Option(
@@ -176,7 +178,7 @@ def train(
         raise _fail(f"--nproc: must be at least 1, got {nproc}")
     requested_malloc()  # a bad SEGLAB_MALLOC is one line here, before any run folder exists
     if nproc > 1 and not launched_by_torchrun():
-        _check_before_launch(nproc, given, resume, run_dir)
+        _check_before_launch(nproc, given, resume, run_dir, runs_dir)
         command = torchrun_command(nproc, given, runs_dir=runs_dir, run_dir=run_dir, resume=resume)
         sys.stdout.flush()
         os.execv(command[0], command)  # torchrun forwards Ctrl-C / SIGTERM to every process once
@@ -200,11 +202,13 @@ def _resolve_run(given: dict, runs_dir: Path | None, run_dir: Path | None,
     if run_dir is not None:
         run_dir = resolve_inside(run_dir, root, "--run-dir")
     if run_dir is not None and (run_dir / "config.json").is_file():
-        run = Run(run_dir)  # prepared by the dashboard: its config.json is the whole truth
+        run = open_prepared_run(run_dir)  # prepared by the dashboard: its config.json is the whole truth
+        if given:
+            raise _fail(f"--run-dir {run_dir} trains the config.json prepared there; drop {', '.join(sorted(given))}")
         return run, run.load_config(), False
-    config = config_from_options(given)
+    config = config_from_options(given).with_absolute_paths()
     ensure_writable_folder(root)
-    _prepare_data(config)
+    _prepare_data(config, given)
     _check_starting_weights(config, root)
     return create_run(config, root, run_dir=run_dir), config, False
 
@@ -237,11 +241,19 @@ def _agree_on_run(parallel: Distributed, resolve) -> tuple[Run, TrainConfig, boo
     return Run(Path(path)), TrainConfig.from_dict(config_values), resuming
 
 
-def _check_before_launch(nproc: int, given: dict, resume: str | None, run_dir: Path | None) -> None:
+def _check_before_launch(nproc: int, given: dict, resume: str | None, run_dir: Path | None,
+                         runs_dir: Path | None) -> None:
     """Fail on bad options here, in one line, rather than inside every launched process."""
-    if resume is not None or (run_dir is not None and (run_dir / "config.json").is_file()):
-        return
-    per_process_batch(config_from_options(given).batch_size, nproc)
+    from core.distributed import check_launch_fits_device
+
+    if resume is not None:
+        config = open_run(resume, runs_root(runs_dir)).load_config()
+    elif run_dir is not None and (run_dir / "config.json").is_file():
+        config = Run(run_dir).load_config()
+    else:
+        config = config_from_options(given)
+    per_process_batch(config.batch_size, nproc)
+    check_launch_fits_device(nproc, config.device)
 
 
 def torchrun_command(nproc: int, given: dict, *, runs_dir: Path | None = None, run_dir: Path | None = None,
@@ -261,13 +273,24 @@ def torchrun_command(nproc: int, given: dict, *, runs_dir: Path | None = None, r
             "-m", "tui.cli", "train", *args]
 
 
-def _prepare_data(config: TrainConfig) -> None:
+def _prepare_data(config: TrainConfig, given: dict | None = None) -> None:
     """Fail on a missing or empty dataset before a run folder exists; generate synthetic data once."""
-    from core.data_sources import split_samples
+    from core.data_sources import split_samples, val_fraction_applies
 
     with err_console.status("checking data (generating the synthetic set on first use)..."):
         split_samples(config, "train")
         split_samples(config, "val")
+    if given and "val_fraction" in given and not val_fraction_applies(config):
+        err_console.print(f"seglab: warning: --val-fraction is ignored: {config.data} comes split into train, val "
+                          "and test already", markup=False)
+
+
+def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
+    from core.data_sources import val_doubles_as_test
+
+    if split == "test" and val_doubles_as_test(config):
+        err_console.print("note: this folder has no held-out test set: its test split is the val split, whose "
+                          "images also chose best.pt", markup=False)
 
 
 def _check_starting_weights(config: TrainConfig, root: Path) -> None:
@@ -327,10 +350,11 @@ def evaluate(
     from core.engine import evaluate_run
 
     the_run = open_run(run, runs_root(runs_dir))
+    _say_when_test_is_val(the_run.load_config(), split)
     with err_console.status(f"evaluating {the_run.name} on {split}..."):
         result = evaluate_run(the_run, split=split, checkpoint=checkpoint, device=device, tta=tta)
     with_tta = "" if tta == "none" else f", test-time augmentation: {tta}"
-    table = Table(title=f"{the_run.name}: {split} split, {checkpoint} checkpoint (epoch {result['epoch']}){with_tta}")
+    table = Table(title=f"{the_run.name}: {split} split, {checkpoint} checkpoint (epoch {result['trained']}){with_tta}")
     for column in ("images", "loss", "Dice (per image)", "IoU (per image)", "Dice (micro)", "IoU (micro)"):
         table.add_column(column, justify="right")
     table.add_row(str(result["images"]), f"{result['loss']:.4f}", f"{result['dice']:.4f}", f"{result['iou']:.4f}",
@@ -365,6 +389,8 @@ def predict(
     if batch_size <= 0:
         raise _fail(f"--batch-size: must be a positive number, got {batch_size}")
     the_run = open_run(run, runs_root(runs_dir))
+    if not input:
+        _say_when_test_is_val(the_run.load_config(), split)
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("predicting", total=None)
         summary = predict_images(
