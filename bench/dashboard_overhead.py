@@ -22,8 +22,9 @@ from pathlib import Path
 
 from core.config import DEMO_CONFIG
 from core.events import ProgressEvent, read_events
+from core.launch import training_command
 from core.runs import Run, create_run
-from tui.app import make_app, training_command
+from tui.app import make_app
 
 
 def epoch_speeds(run: Run) -> list[float]:

@@ -5,31 +5,24 @@ Build it with make_app(): the CLI and the tests get the same app.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
 from core.config import DEMO_CONFIG, TrainConfig
-from core.runs import Run, create_run, runs_root
+from core.errors import SeglabError
+from core.launch import check_launch, prepare_run, start_training_process, stop_run
+from core.runs import Run, runs_root
 from tui.screens.confirm import QuitScreen
 from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
 from tui.screens.runs import RunsScreen
-
-
-def training_command(run: Run, root: Path, processes: int = 1) -> list[str]:
-    """The child process that trains a prepared run folder: the same code path as `seglab train`
-    (which hands over to torchrun's launcher for several processes)."""
-    command = [sys.executable, "-m", "tui.cli", "train", "--runs-dir", str(root), "--run-dir", str(run.path)]
-    return command + (["--nproc", str(processes)] if processes > 1 else [])
 
 
 def count_gpus() -> int:
@@ -88,24 +81,45 @@ class SeglabApp(App):
 
     # training children ------------------------------------------------------------------------------
 
-    def start_training(self, config: TrainConfig, predict_when_finished: bool = False, processes: int = 1) -> Run:
-        """Create the run folder and launch its training child in a session of its own.
+    @work(thread=True, exclusive=True, exit_on_error=False, group="start-run")
+    def start_training(self, config: TrainConfig, predict_when_finished: bool = False, processes: int = 1) -> None:
+        """Check the config and create its run folder as `seglab train` does (core.launch), off the UI thread:
+        the data check may generate the synthetic set. A config the CLI would refuse is refused with the same
+        line, before any folder or process exists."""
+        try:
+            check_launch(processes, config)
+            plan = prepare_run(config, self.runs_root)
+        except SeglabError as error:
+            self.call_from_thread(self._start_refused, str(error))
+            return
+        self.call_from_thread(self.launch_prepared, plan.run, predict_when_finished, processes)
 
-        The child outlives the dashboard (and a dropped SSH connection); its output goes to train.log.
-        """
-        run = create_run(config, self.runs_root)
-        with open(run.path / "train.log", "ab") as log:
-            child = subprocess.Popen(training_command(run, self.runs_root, processes), stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=log, start_new_session=True, cwd=os.getcwd())
-        self.children_started[run.path] = child
-        # show the run at once: the form's screen is replaced by the live view
+    def launch_prepared(self, run: Run, predict_when_finished: bool = False, processes: int = 1) -> Run:
+        """Launch the training child of a prepared run and show the run live (the form is replaced)."""
+        self.children_started[run.path] = start_training_process(run, self.runs_root, processes)
         if isinstance(self.screen, NewRunScreen):
             self.pop_screen()
         self.push_screen(LiveRunScreen(run, predict_when_finished=predict_when_finished))
         return run
 
-    def start_demo(self) -> Run:
-        return self.start_training(DEMO_CONFIG, predict_when_finished=True)
+    def _start_refused(self, message: str) -> None:
+        if isinstance(self.screen, NewRunScreen):
+            self.screen.show_error(message)
+        else:
+            self.notify(message, severity="error", timeout=10)
+
+    def start_demo(self) -> None:
+        self.start_training(DEMO_CONFIG, predict_when_finished=True)
+
+    def stop_training(self, run: Run) -> bool:
+        """Ask a run's training process to stop after its step; False (with a notification) when it cannot."""
+        child = self.children_started.get(run.path)
+        try:
+            stop_run(run, child_pid=child.pid if child is not None and child.poll() is None else None)
+        except SeglabError as error:
+            self.notify(str(error), severity="warning")
+            return False
+        return True
 
     def run_state(self, run: Run) -> str:
         child = self.children_started.get(run.path)
@@ -139,9 +153,7 @@ class SeglabApp(App):
         def decided(answer: str | None) -> None:
             if answer == "stop":
                 for run in live:
-                    child = self.children_started[run.path]
-                    if child.poll() is None:
-                        child.send_signal(signal.SIGINT)
+                    self.stop_training(run)
             if answer in ("leave", "stop"):
                 self.exit()
 

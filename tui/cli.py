@@ -18,11 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.config import DEMO_CONFIG, PRESETS, TrainConfig, per_process_batch
+from core.config import DEMO_CONFIG, TrainConfig
 from core.errors import SeglabError
 from core.events import FINAL_STATES, StatusEvent, follow_events, read_events
-from core.preflight import ensure_writable_folder
-from core.runs import Run, create_run, open_prepared_run, open_run, resolve_inside, runs_root
+from core.runs import Run, open_run, runs_root
 from tui.console_view import TrainingView
 from tui.data_cli import data_app
 from tui.run_table_rows import format_started, read_run_rows
@@ -173,114 +172,37 @@ def train(
     given = {key: value for key, value in options.items() if value is not None}
     from core.distributed import close_distributed, init_distributed, launched_by_torchrun
     from core.host_memory import requested_malloc
+    from core.launch import PlanFailed, agree_on_run, check_launch, config_to_launch, plan_training, torchrun_command
 
-    if nproc < 1:
-        raise _fail(f"--nproc: must be at least 1, got {nproc}")
     requested_malloc()  # a bad SEGLAB_MALLOC is one line here, before any run folder exists
-    if nproc > 1 and not launched_by_torchrun():
-        _check_before_launch(nproc, given, resume, run_dir, runs_dir)
+    root = runs_root(runs_dir)
+    if nproc != 1 and not launched_by_torchrun():
+        check_launch(nproc, config_to_launch(given, root, run_dir, resume))  # one line here, not one per process
         command = torchrun_command(nproc, given, runs_dir=runs_dir, run_dir=run_dir, resume=resume)
         sys.stdout.flush()
         os.execv(command[0], command)  # torchrun forwards Ctrl-C / SIGTERM to every process once
+
+    def plan():
+        with err_console.status("checking data (generating the synthetic set on first use) and starting weights..."):
+            made = plan_training(given, root, run_dir, resume)
+        if "val_fraction" in given:
+            _warn_when_val_fraction_is_ignored(made.config)
+        return made
+
     parallel = init_distributed()
     try:
-        run, config, resuming = _agree_on_run(parallel, lambda: _resolve_run(given, runs_dir, run_dir, resume))
-        _train_run(run, config, resuming, parallel)
+        made = agree_on_run(parallel, plan)
+        _train_run(made.run, made.config, made.resuming, parallel)
+    except PlanFailed as failed:
+        raise typer.Exit(failed.exit_code) from None  # rank 0 has said why
     finally:
         close_distributed()
 
 
-def _resolve_run(given: dict, runs_dir: Path | None, run_dir: Path | None,
-                 resume: str | None) -> tuple[Run, TrainConfig, bool]:
-    """The run folder to train into, its config, and whether it resumes."""
-    root = runs_root(runs_dir)
-    if resume is not None:
-        if given:
-            raise _fail(f"--resume continues with the run's saved config; drop {', '.join(sorted(given))}")
-        run = open_run(resume, root)
-        return run, run.load_config(), True
-    if run_dir is not None:
-        run_dir = resolve_inside(run_dir, root, "--run-dir")
-    if run_dir is not None and (run_dir / "config.json").is_file():
-        run = open_prepared_run(run_dir)  # prepared by the dashboard: its config.json is the whole truth
-        if given:
-            raise _fail(f"--run-dir {run_dir} trains the config.json prepared there; drop {', '.join(sorted(given))}")
-        return run, run.load_config(), False
-    config = config_from_options(given).with_absolute_paths()
-    ensure_writable_folder(root)
-    _prepare_data(config, given)
-    _check_starting_weights(config, root)
-    return create_run(config, root, run_dir=run_dir), config, False
+def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:
+    from core.data_sources import val_fraction_applies
 
-
-def config_from_options(given: dict) -> TrainConfig:
-    """The options given, over the preset's settings when one is named (else over the defaults)."""
-    name = given.get("preset")
-    if name is not None and name not in PRESETS:
-        raise SeglabError(f"preset: {name!r} is not one of {', '.join(PRESETS)}")
-    return (PRESETS[name] if name else TrainConfig()).replace(**given)
-
-
-def _agree_on_run(parallel: Distributed, resolve) -> tuple[Run, TrainConfig, bool]:
-    """Rank 0 resolves (and creates) the run folder; every process gets its path and config from rank 0,
-    so processes on other machines need no copy of the run folder."""
-    if not parallel.enabled:
-        return resolve()
-    outcome = None
-    if parallel.is_main:
-        try:
-            run, config, resuming = resolve()
-        except BaseException as error:
-            parallel.broadcast(("failed", getattr(error, "exit_code", 2)))
-            raise
-        outcome = ("ok", str(run.path), config.to_dict(), resuming)
-    outcome = parallel.broadcast(outcome)
-    if outcome[0] == "failed":
-        raise typer.Exit(outcome[1])  # rank 0 has said why
-    _, path, config_values, resuming = outcome
-    return Run(Path(path)), TrainConfig.from_dict(config_values), resuming
-
-
-def _check_before_launch(nproc: int, given: dict, resume: str | None, run_dir: Path | None,
-                         runs_dir: Path | None) -> None:
-    """Fail on bad options here, in one line, rather than inside every launched process."""
-    from core.distributed import check_launch_fits_device
-
-    if resume is not None:
-        config = open_run(resume, runs_root(runs_dir)).load_config()
-    elif run_dir is not None and (run_dir / "config.json").is_file():
-        config = Run(run_dir).load_config()
-    else:
-        config = config_from_options(given)
-    per_process_batch(config.batch_size, nproc)
-    check_launch_fits_device(nproc, config.device)
-
-
-def torchrun_command(nproc: int, given: dict, *, runs_dir: Path | None = None, run_dir: Path | None = None,
-                     resume: str | None = None) -> list[str]:
-    """`python -m torch.distributed.run --standalone --nproc-per-node=N -m tui.cli train <the same options>`."""
-    args: list[str] = []
-    for key, value in given.items():
-        flag = key.replace("_", "-")
-        if isinstance(value, bool):
-            args.append(f"--{flag}" if value else f"--no-{flag}")
-        else:
-            args += [f"--{flag}", str(value)]
-    for flag, value in (("--runs-dir", runs_dir), ("--run-dir", run_dir), ("--resume", resume)):
-        if value is not None:
-            args += [flag, str(value)]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-            "-m", "tui.cli", "train", *args]
-
-
-def _prepare_data(config: TrainConfig, given: dict | None = None) -> None:
-    """Fail on a missing or empty dataset before a run folder exists; generate synthetic data once."""
-    from core.data_sources import split_samples, val_fraction_applies
-
-    with err_console.status("checking data (generating the synthetic set on first use)..."):
-        split_samples(config, "train")
-        split_samples(config, "val")
-    if given and "val_fraction" in given and not val_fraction_applies(config):
+    if not val_fraction_applies(config):
         err_console.print(f"seglab: warning: --val-fraction is ignored: {config.data} comes split into train, val "
                           "and test already", markup=False)
 
@@ -291,14 +213,6 @@ def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
     if split == "test" and val_doubles_as_test(config):
         err_console.print("note: this folder has no held-out test set: its test split is the val split, whose "
                           "images also chose best.pt", markup=False)
-
-
-def _check_starting_weights(config: TrainConfig, root: Path) -> None:
-    if config.init_from or config.encoder_weights:
-        from core.initial_weights import check_initial_weights
-
-        with err_console.status("checking the starting weights..."):
-            check_initial_weights(config, root)
 
 
 def _train_run(run: Run, config: TrainConfig, resume: bool, parallel: Distributed) -> dict:
@@ -493,10 +407,12 @@ def demo(
             raise _fail("--epochs and --device apply to --headless; the dashboard demo uses the demo preset")
         _run_dashboard(runs_dir, start_demo=True)
         return
+    from core.launch import prepare_run
+
     started = time.perf_counter()
-    config = DEMO_CONFIG.replace(epochs=epochs, device=device)
-    _prepare_data(config)
-    run = create_run(config, runs_root(runs_dir))
+    with err_console.status("checking data (generating the synthetic set on first use)..."):
+        made = prepare_run(DEMO_CONFIG.replace(epochs=epochs, device=device), runs_root(runs_dir))
+    run, config = made.run, made.config
     summary = _train_run(run, config, resume=False, parallel=SINGLE)
     if summary["state"] != "finished":
         return

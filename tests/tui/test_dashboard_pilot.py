@@ -20,6 +20,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, RichLog, Select
 
+import core.launch
 import tui.app
 import tui.screens.runs
 from core.config import TrainConfig
@@ -61,14 +62,14 @@ def dead_pid() -> int:
 def started_children(monkeypatch) -> Iterator[list[subprocess.Popen]]:
     """Every training child the app launches in a test; none outlives the test."""
     children: list[subprocess.Popen] = []
-    start_training = SeglabApp.start_training
+    launch_prepared = SeglabApp.launch_prepared
 
-    def recording_start_training(self, *args, **kwargs):
-        run = start_training(self, *args, **kwargs)
+    def recording_launch(self, *args, **kwargs):
+        run = launch_prepared(self, *args, **kwargs)
         children.append(self.children_started[run.path])
         return run
 
-    monkeypatch.setattr(SeglabApp, "start_training", recording_start_training)
+    monkeypatch.setattr(SeglabApp, "launch_prepared", recording_launch)
     yield children
     for child in children:
         if child.poll() is None:
@@ -79,7 +80,7 @@ def started_children(monkeypatch) -> Iterator[list[subprocess.Popen]]:
 @pytest.fixture
 def harmless_training(monkeypatch) -> None:
     """For tests that must not start training: should the app launch a child anyway, it only sleeps."""
-    monkeypatch.setattr(tui.app, "training_command", lambda run, root, processes=1: ["sleep", "30"])
+    monkeypatch.setattr(core.launch, "training_command", lambda run, root, processes=1: ["sleep", "30"])
 
 
 @pytest.fixture
@@ -200,6 +201,27 @@ async def test_a_data_folder_that_does_not_exist_is_marked_with_a_cross(tmp_path
         assert "no-such-folder" in shown(note)
 
 
+async def test_starting_on_a_missing_data_folder_shows_the_clis_line_and_creates_nothing(
+        harmless_training, capsys, tmp_path):
+    from tests.tui.test_cli import seglab, the_error_line
+
+    missing = str(tmp_path / "no-such-folder")
+    code, _, err = seglab(capsys, "train", "--data", missing)
+    cli_line = the_error_line(err).removeprefix("seglab: error: ")
+    assert code == 2 and missing in cli_line
+
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        await choose_folder_data(pilot, form, missing)
+        await pilot.press("ctrl+s")
+        errors = form.query_one("#form-errors")
+        await wait_for(pilot, lambda: shown(errors).startswith("✗"), what="the refusal")
+        assert shown(errors) == f"✗ {cli_line}"
+        assert app.screen is form and not app.children_started
+        assert not runs_root().exists() or not any(runs_root().iterdir())
+
+
 async def test_the_oxford_pet_fixture_is_recognised_with_its_split_counts():
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
@@ -289,7 +311,7 @@ async def test_the_form_offers_processes_and_sync_batchnorm_only_with_several_gp
 
 async def test_processes_chosen_in_the_form_launch_torchrun_with_that_count(monkeypatch):
     launched = []
-    monkeypatch.setattr(tui.app, "training_command",
+    monkeypatch.setattr(core.launch, "training_command",
                         lambda run, root, processes=1: launched.append(processes) or ["sleep", "30"])
     app = make_app(runs_root(), gpus=4)
     async with app.run_test(size=SIZE) as pilot:
@@ -302,8 +324,8 @@ async def test_processes_chosen_in_the_form_launch_torchrun_with_that_count(monk
         assert "processes: 1 to 4, one per GPU" in shown(form.query_one("#form-errors"))
         processes.value = "3"  # the global batch of 16 does not split over 3
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert "does not split evenly over 3 processes" in shown(form.query_one("#form-errors"))
+        await wait_for(pilot, lambda: "does not split evenly over 3 processes" in shown(form.query_one("#form-errors")),
+                       what="the refusal")
         processes.value = "2"
         await pilot.press("ctrl+s")
         await wait_for_screen(pilot, LiveRunScreen)
@@ -326,7 +348,7 @@ async def test_a_negative_seed_is_refused_in_the_form(harmless_training):
 
 
 async def test_a_training_child_that_dies_at_start_does_not_leave_the_run_looking_created(monkeypatch):
-    monkeypatch.setattr(tui.app, "training_command",
+    monkeypatch.setattr(core.launch, "training_command",
                         lambda run, root, processes=1: [sys.executable, "-c", "raise SystemExit(3)"])
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:

@@ -21,11 +21,10 @@ from core.device import resolve_runtime
 from core.distributed import Distributed
 from core.engine import build_optimizer, evaluate_run, make_loader
 from core.events import CheckpointEvent, EpochEvent, StatusEvent, read_events
+from core.launch import torchrun_command, training_command
 from core.losses import build_loss
 from core.models import build_model
 from core.runs import Run, list_runs, runs_root
-from tui.app import training_command
-from tui.cli import torchrun_command
 
 # 48 synthetic images: 38 train, 5 val (an odd number, so the two evaluation shards differ in length)
 TINY = ["--data", "synthetic", "--synthetic-count", "48", "--synthetic-size", "32", "--image-size", "32",

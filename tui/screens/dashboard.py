@@ -7,8 +7,6 @@ from the form, from `seglab train` elsewhere, or one that finished long ago, all
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import threading
 import time
 
@@ -155,19 +153,8 @@ class LiveRunScreen(Screen):
         )
 
     def _stop_confirmed(self, confirmed: bool | None) -> None:
-        if not confirmed:
-            return
-        status = self.run.read_status()
-        pid = status.get("pid")
-        if not pid or status.get("host") != socket.gethostname():
-            self.notify("the run trains on another host; stop it there", severity="error")
-            return
-        try:
-            os.kill(int(pid), signal.SIGINT)
-        except ProcessLookupError:
-            self.notify("the training process is already gone", severity="warning")
-            return
-        self.query_one(RichLog).write("stop requested: finishing the current step")
+        if confirmed and self.app.stop_training(self.run):
+            self.query_one(RichLog).write("stop requested: finishing the current step")
 
     def action_evaluate(self) -> None:
         if not self.run.checkpoint_path("best").is_file():

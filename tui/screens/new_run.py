@@ -29,7 +29,6 @@ from core.config import (
     SCHEDULER_CHOICES,
     SYNTHETIC,
     TrainConfig,
-    per_process_batch,
     validate_name,
 )
 from core.errors import SeglabError
@@ -239,17 +238,17 @@ class NewRunScreen(Screen):
         except SeglabError as error:
             errors.update(f"✗ {error}")
             return
-        if config.data != SYNTHETIC and str(self.query_one("#data-check", Static).render()).startswith("✗"):
-            errors.update("✗ the data folder has a problem (see above)")
-            return
         try:
             processes = self.processes()
-            per_process_batch(config.batch_size, processes)
         except SeglabError as error:
             errors.update(f"✗ {error}")
             return
-        errors.update("")
-        self.app.start_training(config, processes=processes)
+        errors.update("checking the data and starting the run...")
+        self.app.start_training(config, processes=processes)  # refusals come back through show_error
+
+    def show_error(self, message: str) -> None:
+        """Why the run did not start: the same line `seglab train` prints for the same settings."""
+        self.query_one("#form-errors", Static).update(f"✗ {message}")
 
     def processes(self) -> int:
         """Training processes asked for: the processes field where the form shows one, else 1."""
