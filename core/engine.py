@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,6 +45,7 @@ from core.metrics import SegmentationMeter
 from core.models import build_model
 from core.pause_points import pause_point
 from core.preflight import ensure_disk_space
+from core.run_status import State
 from core.runs import Run
 from core.schedules import build_scheduler
 from core.training_state import Progress, TrainingState, build_ema, checkpoint_epoch_label
@@ -51,6 +53,18 @@ from core.tta import check_tta, predict_logits
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress events a second
 EventCallback = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """How a call to `train` ended: the same fields whether it finished or stopped."""
+
+    state: str  # State.FINISHED or State.STOPPED (a failure raises)
+    epochs: int  # finished epochs
+    best_dice: float  # best val Dice, -1 when no epoch finished
+    run: Path
+    message: str
+    skipped_samples: int = 0  # unreadable samples left out (skip_bad)
 
 
 class TrainingDiverged(SeglabError):
@@ -230,8 +244,8 @@ def train(
     stop: threading.Event | None = None,
     callback: EventCallback | None = None,
     parallel: Distributed = SINGLE,
-) -> dict[str, Any]:
-    """Fit the run's model for config.epochs epochs; returns a summary dict.
+) -> TrainingSummary:
+    """Fit the run's model for config.epochs epochs; returns how it ended.
 
     Writes last.pt every epoch, best.pt when validation Dice improves, events throughout and
     curves.png at the end. With resume=True it continues from last.pt, appending to the same log.
@@ -254,12 +268,12 @@ def train(
 
 
 def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, callback: EventCallback | None,
-           parallel: Distributed) -> dict[str, Any]:
+           parallel: Distributed) -> TrainingSummary:
     if not parallel.is_main:
         return _fit(config, run, resume, stop, _ignore, parallel)
     status = run.read_status()
-    if run.state() == "running" and status.get("pid") != os.getpid():
-        raise SeglabError(f"{run.path}: still running (process {status.get('pid')} on this host); "
+    if run.state() == State.RUNNING and status.pid != os.getpid():
+        raise SeglabError(f"{run.path}: still running (process {status.pid} on this host); "
                           "stop it first (Ctrl-C there, or the dashboard's stop)")
     with EventLog(run.events_path) as log:
         emit = _Reporter(log, callback)
@@ -269,9 +283,9 @@ def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, c
             peer_failure = as_peer_failure(error) if parallel.enabled else None
             message = str(peer_failure or error) or type(error).__name__
             if isinstance(error, KeyboardInterrupt):
-                state, message = "stopped", "stopped at once by a second interrupt"
+                state, message = State.STOPPED, "stopped at once by a second interrupt"
             else:
-                state = "failed"
+                state = State.FAILED
             run.update_status(state=state, finished=time.time(), message=message)
             emit(StatusEvent(state=state, message=message))
             raise
@@ -312,7 +326,7 @@ def _global_state(state: EpochState, parallel: Distributed, runtime: Runtime) ->
 
 
 def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emit: EventCallback,
-         parallel: Distributed) -> dict:
+         parallel: Distributed) -> TrainingSummary:
     writes = parallel.is_main
     runtime = parallel.place(resolve_runtime(config.device, config.precision, config.memory_format))
     malloc = runtime.prepare_host_memory()
@@ -359,7 +373,7 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
                  "processes": parallel.world_size, "batch_per_process": train_loader.batch_size}
     if writes:
         save_config(config, run.config_path, runtime=described)
-        run.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), started=time.time(),
+        run.update_status(state=State.RUNNING, pid=os.getpid(), host=socket.gethostname(), started=time.time(),
                           finished=None, message="", epoch=progress.epoch, epochs=config.epochs,
                           best_dice=progress.best_dice if progress.best_dice >= 0 else None,
                           train_images=len(train_set), val_images=len(val_set), runtime=described,
@@ -414,19 +428,19 @@ def _fit(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, emi
                      f"finished {config.epochs} epochs, best val Dice {progress.best_dice:.4f}")
 
 
-def _finished(run: Run, emit: EventCallback, progress: Progress, writes: bool, skipped: list, message: str) -> dict:
+def _finished(run: Run, emit: EventCallback, progress: Progress, writes: bool, skipped: list,
+              message: str) -> TrainingSummary:
     if writes:
-        run.update_status(state="finished", finished=time.time(), message=message)
-    emit(StatusEvent(state="finished", message=message))
-    return {"state": "finished", "epochs": progress.epoch, "best_dice": progress.best_dice, "run": str(run.path),
-            "skipped_samples": len(skipped), "message": message}
+        run.update_status(state=State.FINISHED, finished=time.time(), message=message)
+    emit(StatusEvent(state=State.FINISHED, message=message))
+    return TrainingSummary(State.FINISHED, progress.epoch, progress.best_dice, run.path, message, len(skipped))
 
 
-def _stopped(run: Run, emit: EventCallback, message: str, progress: Progress, writes: bool) -> dict:
+def _stopped(run: Run, emit: EventCallback, message: str, progress: Progress, writes: bool) -> TrainingSummary:
     if writes:
-        run.update_status(state="stopped", finished=time.time(), message=message)
-    emit(StatusEvent(state="stopped", message=message))
-    return {"state": "stopped", "epochs": progress.epoch, "best_dice": progress.best_dice, "run": str(run.path)}
+        run.update_status(state=State.STOPPED, finished=time.time(), message=message)
+    emit(StatusEvent(state=State.STOPPED, message=message))
+    return TrainingSummary(State.STOPPED, progress.epoch, progress.best_dice, run.path, message)
 
 
 def _restore(run: Run, state: TrainingState, runtime: Runtime, parallel: Distributed) -> Progress:

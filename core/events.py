@@ -18,8 +18,6 @@ from typing import Any, ClassVar
 
 from core.pause_points import pause_point
 
-FINAL_STATES = ("finished", "failed", "stopped")
-
 
 @dataclass(frozen=True)
 class Event:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from core.config import PRESETS, TrainConfig, per_process_batch
 from core.errors import ConfigError, SeglabError
 from core.preflight import ensure_writable_folder
+from core.run_status import LIVE_STATES
 from core.runs import Run, create_run, open_prepared_run, open_run, resolve_inside
 
 if TYPE_CHECKING:  # the dashboard imports this module and must not pay for torch
@@ -177,13 +178,13 @@ def stop_run(run: Run, child_pid: int | None = None) -> None:
     ends 'stopped'. Under torchrun this is rank 0, which stops every process after the same step. `child_pid`
     is the process the caller launched, signalled while the run has not yet written its own pid."""
     status = run.read_status()
-    host = status.get("host")
+    host = status.host
     if host and host != socket.gethostname():
         raise SeglabError(f"{run.name}: the run trains on another host ({host}); stop it there")
     state = run.state()
-    if state not in ("created", "running"):  # its pid may belong to another process by now
+    if state not in LIVE_STATES:  # its pid may belong to another process by now
         raise SeglabError(f"{run.name}: not training (state {state})")
-    pid = status.get("pid") or child_pid
+    pid = status.pid or child_pid
     if not pid:
         raise SeglabError(f"{run.name}: no training process has started")
     try:

@@ -6,7 +6,6 @@ checkpoints/{last,best}.pt, predictions/<name>/ and curves.png.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -15,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core.atomic_files import atomic_write_text
 from core.config import SYNTHETIC, TrainConfig, load_config, save_config
 from core.errors import ConfigError, SeglabError
+from core.run_status import LIVE_STATES, RunStatus, State, read_status, update_status
 
 RUNS_DIR_ENV = "SEGLAB_RUNS_DIR"
 
@@ -88,18 +87,12 @@ class Run:
     def load_config(self) -> TrainConfig:
         return load_config(self.config_path)
 
-    def read_status(self) -> dict[str, Any]:
-        try:
-            values = json.loads(self.status_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-            return {}
-        return values if isinstance(values, dict) else {}
+    def read_status(self) -> RunStatus:
+        return read_status(self.status_path)
 
-    def update_status(self, **changes: Any) -> dict[str, Any]:
-        """Merge changes into status.json (with a fresh `updated` time) and rewrite it atomically."""
-        status = {**self.read_status(), **changes, "updated": time.time()}
-        atomic_write_text(self.status_path, json.dumps(status, indent=2) + "\n")
-        return status
+    def update_status(self, **changes: Any) -> RunStatus:
+        """Apply changes (RunStatus fields) to status.json, rewritten atomically."""
+        return update_status(self.status_path, **changes)
 
     def has_started(self) -> bool:
         """Whether training ever started here: events written or a checkpoint saved. A folder the dashboard
@@ -118,11 +111,10 @@ class Run:
     def state(self) -> str:
         """The state to show: a run marked running whose process is gone here is 'interrupted'."""
         status = self.read_status()
-        state = status.get("state", "unknown")
-        pid, here = status.get("pid"), status.get("host") == socket.gethostname()
-        if state in ("running", "created") and pid and here and not pid_is_alive(int(pid)):
-            return "interrupted"
-        return state
+        here = status.host == socket.gethostname()
+        if status.state in LIVE_STATES and status.pid and here and not pid_is_alive(int(status.pid)):
+            return State.INTERRUPTED
+        return status.state
 
 
 def data_tag(data: str) -> str:
@@ -160,11 +152,8 @@ def create_run(config: TrainConfig, root: Path, run_dir: Path | None = None) -> 
     run = Run(path)
     run.checkpoints_dir.mkdir()
     save_config(config, run.config_path)
-    run.update_status(
-        state="created", pid=None, host=socket.gethostname(), started=None, finished=None,
-        epoch=0, epochs=config.epochs, best_dice=None, model=config.model, data=config.data,
-        created=time.time(),
-    )
+    run.update_status(state=State.CREATED, host=socket.gethostname(), epochs=config.epochs, model=config.model,
+                      data=config.data, created=time.time())
     return run
 
 

@@ -20,7 +20,8 @@ from rich.table import Table
 
 from core.config import DEMO_CONFIG, TrainConfig
 from core.errors import SeglabError
-from core.events import FINAL_STATES, StatusEvent, follow_events, read_events
+from core.events import StatusEvent, follow_events, read_events
+from core.run_status import ENDED_STATES, FINAL_STATES, State
 from core.runs import Run, open_run, runs_root
 from tui.console_view import TrainingView
 from tui.data_cli import data_app
@@ -28,6 +29,7 @@ from tui.run_table_rows import format_started, read_run_rows
 
 if TYPE_CHECKING:
     from core.distributed import Distributed
+    from core.engine import TrainingSummary
 
 # Newer Typer vendors click, older releases use click itself: reach the exception classes through the
 # public BadParameter instead of either import path.
@@ -215,14 +217,14 @@ def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
                           "images also chose best.pt", markup=False)
 
 
-def _train_run(run: Run, config: TrainConfig, resume: bool, parallel: Distributed) -> dict:
+def _train_run(run: Run, config: TrainConfig, resume: bool, parallel: Distributed) -> TrainingSummary:
     from core.engine import train as train_engine
     from core.stopping import stop_on_signals
 
     if not parallel.is_main:  # rank 0 speaks for all processes
         with stop_on_signals() as stop:
             summary = train_engine(config, run, resume=resume, stop=stop, parallel=parallel)
-        if summary["state"] == "stopped":
+        if summary.state == State.STOPPED:
             raise typer.Exit(130)
         return summary
     console.print(f"run folder: {run.path}", markup=False)
@@ -236,15 +238,15 @@ def _train_run(run: Run, config: TrainConfig, resume: bool, parallel: Distribute
             summary = train_engine(config, run, resume=resume, stop=stop, callback=view, parallel=parallel)
     except KeyboardInterrupt:
         raise _fail("stopped at once; checkpoints/last.pt holds the last finished epoch", 130) from None
-    if summary["state"] == "stopped":
-        console.print(f"stopped: {summary['epochs']}/{config.epochs} epochs; continue with "
+    if summary.state == State.STOPPED:
+        console.print(f"stopped: {summary.epochs}/{config.epochs} epochs; continue with "
                       f"`seglab train --resume {run.name}`", markup=False)
         raise typer.Exit(130)  # a script's `seglab train && ...` must not go on after a stop
-    best = summary["best_dice"]
-    console.print(f"{summary['state']}: {summary['epochs']}/{config.epochs} epochs, best val Dice "
-                  f"{best:.4f}" if best >= 0 else f"{summary['state']}: no epoch finished", markup=False)
-    if summary.get("skipped_samples"):
-        console.print(f"skipped {summary['skipped_samples']} unreadable samples (see events.jsonl)", markup=False)
+    best = summary.best_dice
+    console.print(f"{summary.state}: {summary.epochs}/{config.epochs} epochs, best val Dice "
+                  f"{best:.4f}" if best >= 0 else f"{summary.state}: no epoch finished", markup=False)
+    if summary.skipped_samples:
+        console.print(f"skipped {summary.skipped_samples} unreadable samples (see events.jsonl)", markup=False)
     if (run.curves_path).is_file():
         console.print(f"curves: {run.curves_path}", markup=False)
     return summary
@@ -345,7 +347,7 @@ def watch(run: RunRef, runs_dir: RunsDir = None) -> None:
     """Follow a run's events live; exits when the run ends. Ctrl-C leaves the run training."""
     the_run = open_run(run, runs_root(runs_dir))
     console.print(f"watching {the_run.path} (Ctrl-C stops watching, not the run)", markup=False)
-    if the_run.state() in (*FINAL_STATES, "interrupted"):
+    if the_run.state() in ENDED_STATES:
         _replay(the_run)
         return
     view = TrainingView(console, title=the_run.name)
@@ -357,7 +359,7 @@ def watch(run: RunRef, runs_dir: RunsDir = None) -> None:
                 view(event)
     except KeyboardInterrupt:
         pass
-    if the_run.state() == "interrupted":
+    if the_run.state() == State.INTERRUPTED:
         console.print("the training process is gone (interrupted); resume with "
                       f"`seglab train --resume {the_run.name}`", markup=False)
 
@@ -373,7 +375,7 @@ class _StopWhenGone:
 
     def _poll(self) -> None:
         while not self.event.wait(2.0):
-            if self.run.state() == "interrupted":
+            if self.run.state() == State.INTERRUPTED:
                 self.event.set()
 
 
@@ -414,7 +416,7 @@ def demo(
         made = prepare_run(DEMO_CONFIG.replace(epochs=epochs, device=device), runs_root(runs_dir))
     run, config = made.run, made.config
     summary = _train_run(run, config, resume=False, parallel=SINGLE)
-    if summary["state"] != "finished":
+    if summary.state != State.FINISHED:
         return
     with err_console.status("evaluating and predicting the test split..."):
         result = evaluate_run(run, split="test", checkpoint="best", device=device)

@@ -17,7 +17,7 @@ class RunRow:
     data: str
     state: str
     epoch: int
-    epochs: int | str
+    epochs: int
     best_dice: float | None
     started: float | None
 
@@ -26,13 +26,10 @@ def read_run_rows(root: Path) -> list[RunRow]:
     rows = []
     for run in list_runs(root):
         status = run.read_status()
-        best = status.get("best_dice")
         rows.append(RunRow(
-            path=run.path, name=run.name, model=str(status.get("model", "?")),
-            data=Path(str(status.get("data", "?"))).name or "?", state=run.state(),
-            epoch=int(status.get("epoch") or 0), epochs=status.get("epochs", "?"),
-            best_dice=float(best) if isinstance(best, (int, float)) else None,
-            started=status.get("started") or status.get("created"),
+            path=run.path, name=run.name, model=status.model or "?", data=Path(status.data).name or "?",
+            state=run.state(), epoch=status.epoch, epochs=status.epochs, best_dice=status.best_dice,
+            started=status.started_or_created,
         ))
     return rows
 

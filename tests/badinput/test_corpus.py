@@ -72,7 +72,7 @@ def test_skip_bad_trains_past_an_unreadable_image_and_counts_it(tmp_path, capsys
     assert exit_info.value.code == 0, err
     assert "skipped 1 unreadable samples" in out
     (run,) = list_runs(runs_root())
-    assert run.read_status()["skipped_samples"] == 1
+    assert run.read_status().skipped_samples == 1
 
 
 def test_skip_bad_predicts_past_an_unreadable_image_and_counts_it(tmp_path, trained_run, capsys):

@@ -133,7 +133,7 @@ def test_a_second_signal_quits_at_once(tmp_path):
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=30) == 130
     run = the_run()
-    assert run.read_status()["state"] == "stopped"
+    assert run.read_status().state == "stopped"
     assert load_checkpoint(run.checkpoint_path("last"))["epoch"] == 1
 
 

@@ -92,5 +92,5 @@ def test_a_run_records_what_auto_resolved_to(tiny_config):
     malloc = "reuse" if sys.platform.startswith("linux") else "system"
     assert runtime == {"device": "cpu", "precision": expected.precision, "channels_last": True, "malloc": malloc,
                        "workers": 0, "cache": "memory", "processes": 1, "batch_per_process": tiny_config.batch_size}
-    assert run.read_status()["runtime"] == runtime
+    assert run.read_status().runtime == runtime
     assert run.load_config() == tiny_config  # the record does not leak into the config

@@ -37,7 +37,7 @@ def states_of(run) -> list[str]:
 def test_a_finished_run_leaves_events_status_checkpoints_and_curves(tiny_config):
     run = new_run(tiny_config)
     summary = train(tiny_config, run)
-    assert summary["state"] == "finished" and summary["epochs"] == 2
+    assert summary.state == "finished" and summary.epochs == 2
 
     events = read_events(run.events_path)
     assert isinstance(events[0], StatusEvent) and events[0].state == "running"
@@ -57,14 +57,14 @@ def test_a_finished_run_leaves_events_status_checkpoints_and_curves(tiny_config)
     assert {(1, "last.pt"), (2, "last.pt"), (1, "best.pt")} <= saved
 
     status = run.read_status()
-    assert status["state"] == "finished" and status["epoch"] == 2 and status["epochs"] == 2
-    assert status["best_dice"] == max(e.val_dice for e in epochs)
+    assert status.state == "finished" and status.epoch == 2 and status.epochs == 2
+    assert status.best_dice == max(e.val_dice for e in epochs)
     assert run.state() == "finished"
 
     last, best = load_checkpoint(run.checkpoint_path("last")), load_checkpoint(run.checkpoint_path("best"))
     assert last.keys() >= CHECKPOINT_KEYS and best.keys() == BEST_KEYS
     assert last["epoch"] == 2 and last["config"] == tiny_config.to_dict()
-    assert best["epoch"] == next(e.epoch for e in epochs if e.val_dice == status["best_dice"])
+    assert best["epoch"] == next(e.epoch for e in epochs if e.val_dice == status.best_dice)
     assert run.curves_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -79,7 +79,7 @@ def test_best_checkpoint_holds_the_epoch_with_the_highest_val_dice(tiny_config):
     best = load_checkpoint(run.checkpoint_path("best"))
     assert best["epoch"] == best_epoch.epoch and best["best_dice"] == best_epoch.val_dice
     assert load_checkpoint(run.checkpoint_path("last"))["epoch"] == 4
-    assert run.read_status()["best_dice"] == best_epoch.val_dice
+    assert run.read_status().best_dice == best_epoch.val_dice
 
 
 def test_same_config_and_seed_give_the_same_losses(tiny_config):
@@ -131,16 +131,16 @@ def test_resume_gives_same_weights_as_uninterrupted_run(tiny_config, monkeypatch
 
     resumed, stop = new_run(config), threading.Event()
     summary = train(config, resumed, stop=stop, callback=stop_after(stop, stop_when()))
-    assert summary["state"] == "stopped"
-    assert resumed.state() == "stopped" and resumed.read_status()["message"] == message
-    assert resumed.read_status()["epoch"] == 1
+    assert summary.state == "stopped"
+    assert resumed.state() == "stopped" and resumed.read_status().message == message
+    assert resumed.read_status().epoch == 1
     assert load_checkpoint(resumed.checkpoint_path("last"))["epoch"] == 1
     events_before = resumed.events_path.read_bytes()
 
-    assert train(config, resumed, resume=True)["state"] == "finished"
+    assert train(config, resumed, resume=True).state == "finished"
     assert resumed.events_path.read_bytes().startswith(events_before)  # appended, not rewritten
     assert states_of(resumed) == ["running", "stopped", "running", "finished"]
-    assert resumed.read_status()["state"] == "finished" and resumed.read_status()["epoch"] == 3
+    assert resumed.read_status().state == "finished" and resumed.read_status().epoch == 3
 
     assert_same_weights(load_checkpoint(resumed.checkpoint_path("last"))["model"],
                         load_checkpoint(uninterrupted.checkpoint_path("last"))["model"])
@@ -159,7 +159,7 @@ def test_a_stop_during_the_last_step_of_the_last_epoch_still_finishes_the_run(ti
     last_step = stop_after(stop, lambda e: isinstance(e, ProgressEvent) and (e.epoch, e.step) == (2, e.steps))
     summary = train(tiny_config, run, stop=stop, callback=last_step)
     assert [e.epoch for e in events_of(run, EpochEvent)] == [1, 2]
-    assert summary["state"] == "finished" and run.state() == "finished"
+    assert summary.state == "finished" and run.state() == "finished"
 
 
 def test_resuming_a_run_that_never_finished_an_epoch_trains_it_from_the_start(tiny_config):
@@ -167,7 +167,7 @@ def test_resuming_a_run_that_never_finished_an_epoch_trains_it_from_the_start(ti
     train(tiny_config, fresh)
     never_started = new_run(tiny_config)
     summary = train(tiny_config, never_started, resume=True)
-    assert summary["state"] == "finished"
+    assert summary.state == "finished"
     assert_same_weights(load_checkpoint(fresh.checkpoint_path("last"))["model"],
                         load_checkpoint(never_started.checkpoint_path("last"))["model"])
 
@@ -193,10 +193,10 @@ def test_nan_loss_fails_the_run_naming_epoch_and_step_and_keeps_the_last_checkpo
     with pytest.raises(TrainingDiverged, match="epoch 2, step 3/5"):
         train(tiny_config, run)
     status = run.read_status()
-    assert status["state"] == "failed" and run.state() == "failed"
-    assert "nan" in status["message"] and "epoch 2, step 3/5" in status["message"]
+    assert status.state == "failed" and run.state() == "failed"
+    assert "nan" in status.message and "epoch 2, step 3/5" in status.message
     assert states_of(run)[-1] == "failed"
-    assert events_of(run, StatusEvent)[-1].message == status["message"]
+    assert events_of(run, StatusEvent)[-1].message == status.message
     last = load_checkpoint(run.checkpoint_path("last"))
     assert last["epoch"] == 1
     assert all(torch.isfinite(tensor).all() for tensor in last["model"].values() if tensor.is_floating_point())
@@ -222,7 +222,7 @@ def test_too_little_disk_for_checkpoints_fails_before_the_first_step(tiny_config
     run = new_run(tiny_config)
     with pytest.raises(SeglabError, match="not enough free disk space for checkpoints"):
         train(tiny_config, run)
-    assert run.read_status()["state"] == "failed"
+    assert run.read_status().state == "failed"
     assert not [e for e in read_events(run.events_path) if isinstance(e, ProgressEvent)]
     assert not run.checkpoint_path("last").exists()
 

@@ -185,8 +185,8 @@ def test_a_run_with_ema_and_schedule_resumes_to_the_uninterrupted_weights(tiny_c
             stop.set()
 
     monkeypatch.setattr(core.engine, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
-    assert train(config, resumed, stop=stop, callback=stop_in_epoch_2)["state"] == "stopped"
-    assert train(config, resumed, resume=True)["state"] == "finished"
+    assert train(config, resumed, stop=stop, callback=stop_in_epoch_2).state == "stopped"
+    assert train(config, resumed, resume=True).state == "finished"
     got, want = (load_checkpoint(r.checkpoint_path("last")) for r in (resumed, uninterrupted))
     for part in ("model", "train_model"):
         for key in want[part]:
@@ -201,8 +201,8 @@ def test_early_stopping_ends_a_run_that_stopped_improving(tiny_config):
     summary = train(config, run)
     epochs = [e.epoch for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
     assert epochs == [1, 2, 3]
-    assert summary["state"] == "finished" and summary["epochs"] == 3
-    assert run.read_status()["message"] == "stopped early after epoch 3: no better val Dice in 2 epochs"
+    assert summary.state == "finished" and summary.epochs == 3
+    assert run.read_status().message == "stopped early after epoch 3: no better val Dice in 2 epochs"
 
 
 def test_init_from_a_run_starts_from_its_best_weights_with_a_fresh_optimizer(tiny_config):

@@ -40,7 +40,7 @@ def test_runs_started_in_the_same_second_get_their_own_folders_and_configs(tiny_
     assert second.name == "20261128-142501-unet-tiny-2"
     assert first.load_config() == tiny_config
     assert second.load_config() == tiny_config
-    assert first.read_status()["state"] == second.read_status()["state"] == "created"
+    assert first.read_status().state == second.read_status().state == "created"
 
 
 def test_run_folder_name_is_timestamp_model_and_name(tiny_config, tmp_path):
@@ -86,9 +86,23 @@ def test_update_status_merges_into_status_json(tiny_config, tmp_path):
     run.update_status(state="running", epoch=1)
     status = run.update_status(best_dice=0.5)
     on_disk = json.loads(run.status_path.read_text())
-    assert on_disk == status
+    assert on_disk == status.to_dict()
     assert on_disk["state"] == "running" and on_disk["epoch"] == 1 and on_disk["best_dice"] == 0.5
     assert on_disk["model"] == "unet" and on_disk["epochs"] == tiny_config.epochs  # kept from create_run
+
+
+def test_a_status_file_with_keys_from_a_newer_version_still_reads(tiny_config, tmp_path):
+    run = create_run(tiny_config, tmp_path)
+    values = {**json.loads(run.status_path.read_text()), "state": "running", "gpu_temperature": 71}
+    run.status_path.write_text(json.dumps(values))
+    status = run.read_status()
+    assert status.state == "running" and status.model == "unet" and not hasattr(status, "gpu_temperature")
+
+
+def test_an_unknown_status_field_is_refused_when_written(tiny_config, tmp_path):
+    run = create_run(tiny_config, tmp_path)
+    with pytest.raises(TypeError):
+        run.update_status(stat="running")  # a typo cannot slip into status.json
 
 
 def test_a_failed_status_write_leaves_the_old_status_and_no_temp_file(tiny_config, tmp_path, monkeypatch):
@@ -116,7 +130,7 @@ def test_state_shows_interrupted_when_the_running_process_is_gone(tiny_config, t
     run = create_run(tiny_config, tmp_path)
     run.update_status(state="running", pid=dead_pid(), host=socket.gethostname())
     assert run.state() == "interrupted"
-    assert run.read_status()["state"] == "running"  # showing it does not rewrite the file
+    assert run.read_status().state == "running"  # showing it does not rewrite the file
 
 
 def test_state_shows_running_for_a_live_process_or_one_on_another_host(tiny_config, tmp_path):

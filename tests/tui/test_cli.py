@@ -258,14 +258,14 @@ def test_ctrl_c_stops_training_gracefully_and_resume_finishes_it():
     assert "stopping after this step" in err and "Traceback" not in err
     (run,) = list_runs(runs_root())
     assert run.state() == "stopped"
-    assert run.read_status()["message"].startswith("stopped")
+    assert run.read_status().message.startswith("stopped")
     stopped_at = load_checkpoint(run.checkpoint_path("last"))
     assert stopped_at["epoch"] < 8
 
     resumed = seglab_process("train", "--resume", run.name)
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
-    assert run.state() == "finished" and run.read_status()["epoch"] == 8
+    assert run.state() == "finished" and run.read_status().epoch == 8
     assert load_checkpoint(run.checkpoint_path("last"))["epoch"] == 8
     assert "finished: 8/8 epochs" in out
 
@@ -277,7 +277,7 @@ def test_the_readme_demo_reaches_dice_090_and_writes_overlays(capsys):
     assert code == 0, err
     (run,) = list_runs(runs_root())
     assert run.state() == "finished"
-    assert run.read_status()["best_dice"] >= 0.90
+    assert run.read_status().best_dice >= 0.90
     overlays = list((run.predictions_dir / "test").glob("*_overlay.png"))
     assert len(overlays) == 30
     assert f"overlays: {run.predictions_dir / 'test'}" in out

@@ -130,7 +130,7 @@ async def test_the_runs_list_shows_each_runs_state_and_follows_status_changes(mo
         table = await runs_table(pilot, rows=2)
         assert not app.screen.query_one("#runs-empty").display
         rows = {row[0]: row for row in table_rows(table)}
-        best = finished.read_status()["best_dice"]
+        best = finished.read_status().best_dice
         assert rows[finished.name][3:6] == ["finished", "2/2", f"{best:.3f}"]
         assert rows[crashed.name][3] == "interrupted"
         assert "0 live" in shown(app.screen.query_one("#runs-title"))

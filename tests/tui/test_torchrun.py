@@ -76,9 +76,9 @@ def test_two_processes_write_one_run_whose_val_dice_equals_a_single_process_eval
     (epoch,) = [e for e in events if isinstance(e, EpochEvent)]
     assert [e.state for e in events if isinstance(e, StatusEvent)] == ["running", "finished"]
     assert sorted(Path(e.path).name for e in events if isinstance(e, CheckpointEvent)) == ["best.pt", "last.pt"]
-    assert run.read_status()["runtime"]["processes"] == 2
-    assert run.read_status()["runtime"]["batch_per_process"] == 4
-    assert run.read_status()["val_images"] == 5
+    assert run.read_status().runtime["processes"] == 2
+    assert run.read_status().runtime["batch_per_process"] == 4
+    assert run.read_status().val_images == 5
 
     single = evaluate_run(run, split="val", checkpoint="last", device="cpu")
     assert single["images"] == 5
@@ -147,7 +147,7 @@ def test_killing_one_rank_ends_the_other_and_keeps_a_loadable_last_checkpoint(tm
     run = the_run()
     assert load_checkpoint(run.checkpoint_path("last"))["epoch"] == 1
     assert run.state() == "failed"
-    assert run.read_status()["message"].startswith("another training process failed or was killed")
+    assert run.read_status().message.startswith("another training process failed or was killed")
 
 
 def worker_pids(launcher_pid: int) -> dict[int, int]:

@@ -19,6 +19,7 @@ from textual.widgets import Footer, RichLog
 from textual.worker import Worker, WorkerState
 
 from core.events import CheckpointEvent, EpochEvent, Event, ProgressEvent, StatusEvent
+from core.run_status import FINAL_STATES, State
 from core.runs import Run
 from tui.messages import RunEvent, RunHistory
 from tui.run_follower import follow_run
@@ -56,7 +57,7 @@ class LiveRunScreen(Screen):
         self.run = run
         self.config = run.load_config()
         self.predict_when_finished = predict_when_finished
-        self.state = "created"
+        self.state = State.CREATED
         self._stop_following = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -83,16 +84,16 @@ class LiveRunScreen(Screen):
     def tick(self) -> None:
         """Once a second: the elapsed clock, and a run whose process vanished shows as interrupted."""
         header = self.query_one(RunHeader)
-        if self.state == "running" and self.app.run_state(self.run) == "interrupted":
-            self.state = "interrupted"
-            header.set_state("interrupted", finished=self.app.clock())
+        if self.state == State.RUNNING and self.app.run_state(self.run) == State.INTERRUPTED:
+            self.state = State.INTERRUPTED
+            header.set_state(State.INTERRUPTED, finished=self.app.clock())
             self.query_one(RichLog).write("training process is gone: interrupted (resume with seglab train "
                                           f"--resume {self.run.name})")
         exit_code = self.app.child_exit_code(self.run)
-        if self.state == "created" and exit_code is not None:
+        if self.state == State.CREATED and exit_code is not None:
             # the child died before it could mark the run running: its reason is in train.log
-            self.state = "failed"
-            header.set_state("failed", finished=self.app.clock())
+            self.state = State.FAILED
+            header.set_state(State.FAILED, finished=self.app.clock())
             self.query_one(RichLog).write(f"training process exited with code {exit_code} before starting; "
                                           f"see {self.run.path / 'train.log'}")
         header.redraw()
@@ -102,8 +103,8 @@ class LiveRunScreen(Screen):
         status = self.run.read_status()
         self.state = self.app.run_state(self.run)
         header = self.query_one(RunHeader)
-        header.set_state(self.state, started=status.get("started"), finished=status.get("finished"))
-        header.set_runtime(status.get("runtime"))
+        header.set_state(self.state, started=status.started, finished=status.finished)
+        header.set_runtime(status.runtime)
         epochs = [e for e in message.events if isinstance(e, EpochEvent)]
         self.query_one(EpochTable).set_epochs(epochs)
         self.query_one(Curves).set_epochs(epochs)
@@ -113,7 +114,7 @@ class LiveRunScreen(Screen):
         for event in message.events[-200:]:
             if (line := log_line(event)) is not None:
                 log.write(line)
-        if self.state == "finished" and self.predict_when_finished:
+        if self.state == State.FINISHED and self.predict_when_finished:
             self.open_predictions_once()
 
     @on(RunEvent)
@@ -128,12 +129,12 @@ class LiveRunScreen(Screen):
             header.add_epoch(event)
         elif isinstance(event, StatusEvent):
             self.state = event.state
-            started = event.time if event.state == "running" else None
-            finished = event.time if event.state in ("finished", "failed", "stopped") else None
+            started = event.time if event.state == State.RUNNING else None
+            finished = event.time if event.state in FINAL_STATES else None
             header.set_state(event.state, started=started, finished=finished)
-            if event.state == "running":
-                header.set_runtime(self.run.read_status().get("runtime"))
-            if event.state == "finished" and self.predict_when_finished:
+            if event.state == State.RUNNING:
+                header.set_runtime(self.run.read_status().runtime)
+            if event.state == State.FINISHED and self.predict_when_finished:
                 self.open_predictions_once()
         if (line := log_line(event)) is not None:
             self.query_one(RichLog).write(line)
@@ -143,7 +144,7 @@ class LiveRunScreen(Screen):
         self.app.open_predictions(self.run.path, autostart=True)
 
     def action_stop(self) -> None:
-        if self.state != "running":
+        if self.state != State.RUNNING:
             self.notify(f"the run is {self.state}; nothing to stop", severity="warning")
             return
         self.app.push_screen(

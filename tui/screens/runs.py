@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from core.run_status import State
 from tui.run_table_rows import RunRow, format_started, read_run_rows
 from tui.widgets.run_header import STATE_STYLES
 
@@ -69,7 +70,7 @@ class RunsScreen(Screen):
         table = self.query_one(DataTable)
         selected = self.selected_row()
         self.rows = rows
-        live = sum(row.state == "running" for row in rows)
+        live = sum(row.state == State.RUNNING for row in rows)
         self.query_one("#runs-title", Static).update(
             f"seglab ─ runs in {self.runs_root} ─ {len(rows)} runs · {live} live")
         self.query_one("#runs-empty").display = not rows

@@ -10,9 +10,10 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from core.events import EpochEvent, ProgressEvent
+from core.run_status import State
 
-STATE_STYLES = {"running": "bold green", "finished": "bold blue", "stopped": "bold yellow",
-                "failed": "bold red", "interrupted": "bold red", "created": "dim"}
+STATE_STYLES = {State.RUNNING: "bold green", State.FINISHED: "bold blue", State.STOPPED: "bold yellow",
+                State.FAILED: "bold red", State.INTERRUPTED: "bold red", State.CREATED: "dim"}
 
 
 def format_duration(seconds: float | None) -> str:
@@ -29,7 +30,7 @@ class RunHeader(Vertical):
     def __init__(self, name: str, epochs: int, clock: Callable[[], float], **kwargs) -> None:
         super().__init__(**kwargs)
         self.run_name, self.epochs, self.clock = name, epochs, clock
-        self.state, self.done, self.started, self.finished = "created", 0, None, None
+        self.state, self.done, self.started, self.finished = State.CREATED, 0, None, None
         self.runtime = ""  # e.g. "cpu · bf16 · channels_last", from status.json
         self.epoch_seconds: list[float] = []
         self.progress: ProgressEvent | None = None
@@ -75,7 +76,7 @@ class RunHeader(Vertical):
         end = self.finished if self.finished else self.clock()
         elapsed = end - self.started if self.started else None
         eta = None
-        if self.state == "running" and self.epoch_seconds:
+        if self.state == State.RUNNING and self.epoch_seconds:
             eta = sum(self.epoch_seconds[-5:]) / len(self.epoch_seconds[-5:]) * (self.epochs - self.done)
         title = Text.assemble(
             (self.run_name, "bold"), " ─ ", (self.state, STATE_STYLES.get(self.state, "")),
@@ -84,9 +85,9 @@ class RunHeader(Vertical):
             (f" ─ {self.runtime}", "dim") if self.runtime else "",
         )
         self.query_one("#run-title", Static).update(title)
-        if self.state == "running" and self.progress is None:
+        if self.state == State.RUNNING and self.progress is None:
             self.query_one("#epoch-label", Static).update("waiting for the next progress report")
-        if self.state != "running":
+        if self.state != State.RUNNING:
             # no epoch in flight: a full bar for a finished run, an empty one otherwise (never a spinner)
-            self.query_one("#epoch-bar", ProgressBar).update(total=1, progress=int(self.state == "finished"))
+            self.query_one("#epoch-bar", ProgressBar).update(total=1, progress=int(self.state == State.FINISHED))
             self.query_one("#epoch-label", Static).update(f"training {self.state}")

@@ -1,0 +1,79 @@
+"""A run's status.json, typed: the states a run can be in, and the one reader and writer of the file."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from core.atomic_files import atomic_write_text
+
+
+class State:
+    """The states of a run, as status.json and status events spell them."""
+
+    CREATED = "created"  # the folder exists; no training process has started yet
+    RUNNING = "running"
+    FINISHED = "finished"  # every epoch, or an early stop
+    STOPPED = "stopped"  # a signal or the dashboard's stop; resumable
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # shown, never written: marked running, but its process is gone
+
+
+FINAL_STATES = (State.FINISHED, State.FAILED, State.STOPPED)  # written when training ends
+LIVE_STATES = (State.CREATED, State.RUNNING)  # a process may still be training the run
+ENDED_STATES = (*FINAL_STATES, State.INTERRUPTED)  # nothing more will happen without a resume
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """status.json: where a run stands, rewritten atomically as it trains. Times are Unix seconds."""
+
+    state: str = State.CREATED
+    pid: int | None = None  # the training process (rank 0 under torchrun)
+    host: str | None = None  # where that process runs
+    created: float | None = None
+    started: float | None = None  # the last start or resume
+    finished: float | None = None
+    updated: float | None = None
+    epoch: int = 0  # finished epochs
+    epochs: int = 0  # epochs asked for
+    best_dice: float | None = None  # best val Dice so far
+    model: str = ""
+    data: str = ""
+    message: str = ""  # why it stopped, failed or finished
+    train_images: int | None = None
+    val_images: int | None = None
+    skipped_samples: int = 0
+    runtime: dict[str, Any] | None = None  # what 'auto' choices resolved to (device, precision, processes...)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunStatus:
+        """Known keys only: a file written by a newer seglab still reads."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def started_or_created(self) -> float | None:
+        return self.started or self.created
+
+
+def read_status(path: Path) -> RunStatus:
+    """The status in `path`; a missing or unreadable file reads as a fresh status."""
+    try:
+        values = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return RunStatus()
+    return RunStatus.from_dict(values) if isinstance(values, dict) else RunStatus()
+
+
+def update_status(path: Path, **changes: Any) -> RunStatus:
+    """Apply `changes` (RunStatus fields) with a fresh `updated` time and rewrite the file atomically."""
+    status = replace(read_status(path), **changes, updated=time.time())
+    atomic_write_text(path, json.dumps(status.to_dict(), indent=2) + "\n")
+    return status
