@@ -15,55 +15,114 @@ from typing import Any
 
 from core import __version__
 from core.atomic_files import atomic_write_text
+from core.data.augment_policies import AUGMENT_NAMES
 from core.errors import ConfigError
+from core.losses import LOSS_NAMES
+from core.models import MODEL_NAMES, MODELS, model_spec
 
-MODEL_CHOICES = ("unet", "resnet34_unet")
-LOSS_CHOICES = ("bce", "dice", "bce+dice")
-AUGMENT_CHOICES = ("none", "flip", "standard", "strong", "elastic")
 SCHEDULER_CHOICES = ("none", "cosine")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 MEMORY_FORMAT_CHOICES = ("auto", "channels_last", "contiguous")
 CACHE_CHOICES = ("auto", "memory", "disk", "none")
+PRESET_NAMES = ("paper", "small-data", "demo")
 SYNTHETIC = "synthetic"
 MAX_NAME_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a config field means to people: `seglab train --help`, the form's label and checks, and validation
+    all read it, so a field is described once. Bounds: `minimum` inclusive, `above`/`below` exclusive."""
+
+    help: str
+    label: str
+    choices: tuple = ()
+    minimum: float | None = None
+    above: float | None = None
+    below: float | None = None
+    bound_text: str = ""  # how the bounds read in an error ("a whole number >= 1"); derived when empty
+    optional: bool = False  # an empty text means "not set"
+
+    def describe_bounds(self) -> str:
+        if self.bound_text:
+            return self.bound_text
+        if self.minimum == 1 and self.above is None and self.below is None:
+            return "must be a positive whole number"
+        parts = [f">= {self.minimum:g}" if self.minimum is not None else "",
+                 f"> {self.above:g}" if self.above is not None else "",
+                 f"< {self.below:g}" if self.below is not None else ""]
+        return "must be " + " and ".join(part for part in parts if part)
+
+
+def setting(default: Any, help: str, label: str, **spec: Any) -> Any:
+    """A TrainConfig field with its FieldSpec."""
+    return dataclasses.field(default=default, metadata={"spec": FieldSpec(help, label, **spec)})
+
+
+def field_spec(name: str) -> FieldSpec:
+    return FIELD_SPECS[name]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. Defaults are the original experiment's (AdamW 5e-4, batch 16, BCE, 9:1 split)."""
 
-    model: str = "unet"  # unet | resnet34_unet
-    data: str = SYNTHETIC  # a dataset folder (Oxford-IIIT Pet or images/ + masks/) or "synthetic"
-    epochs: int = 20  # passes over the training split
-    batch_size: int = 16  # images per optimizer step: the global batch, split evenly over torchrun's processes
-    lr: float = 5e-4  # AdamW learning rate
-    image_size: int = 256  # images and masks are resized to a square of this side
-    width: int = 64  # channels of the first stage; UNet doubles it four times
-    loss: str = "bce"  # bce | dice | bce+dice
-    augment: str = "flip"  # none | flip | standard | strong | elastic (see core/data/augment.py)
-    scheduler: str = "none"  # none | cosine (cosine decay of lr over all steps, after the warmup)
-    warmup_epochs: int = 0  # epochs of linear lr warmup from lr/100 (with either scheduler)
-    weight_decay: float = 1e-2  # AdamW weight decay (torch's default)
-    ema: float = 0.0  # decay of an exponential moving average of the weights, used for validation and
-    #                   checkpoints (0 = off; 0.99-0.999 typical)
-    patience: int = 0  # stop early after this many epochs without a better val Dice (0 = never)
-    init_from: str = ""  # start from the weights of a run (its best.pt) or a checkpoint file; fresh optimizer
-    encoder_weights: str = ""  # torchvision resnet34 ImageNet weights file for the ResNet34-UNet encoder
-    val_fraction: float = 0.1  # share of trainval held out for validation (9:1)
-    seed: int = 0  # seeds weights, split, shuffling and augmentation
-    device: str = "auto"  # auto | cpu | cuda | mps
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast; auto = bf16 where the hardware is fast at it)
-    memory_format: str = "auto"  # auto | channels_last | contiguous (auto = channels_last on CPU and CUDA)
-    workers: int = -1  # DataLoader worker processes; -1 = auto from the CPU count, 0 = the training process
-    cache: str = "auto"  # decoded-image cache: auto | memory | disk | none
-    compile: bool = False  # torch.compile the model (for GPUs; falls back with a message if it fails)
-    sync_bn: bool = False  # SyncBatchNorm across torchrun's processes (GPUs only)
-    skip_bad: bool = False  # leave out unreadable samples (counted and reported) instead of failing
-    name: str = ""  # run name, part of the run folder's name
-    preset: str = ""  # the preset these settings started from (a record; the fields hold the settings)
-    synthetic_count: int = 300  # images generated when data is "synthetic"
-    synthetic_size: int = 128  # side of generated synthetic images
+    model: str = setting("unet", "Network: " + " | ".join(MODEL_NAMES), "model", choices=MODEL_NAMES)
+    data: str = setting(SYNTHETIC, "Dataset folder (Oxford-IIIT Pet layout or images/ + masks/) or 'synthetic'",
+                        "data")
+    epochs: int = setting(20, "Epochs to train (passes over the training split)", "epochs", minimum=1)
+    batch_size: int = setting(16, "Images per optimizer step, the global batch: under torchrun each of N processes "
+                                  "trains on batch/N", "batch size", minimum=1)
+    lr: float = setting(5e-4, "AdamW learning rate", "learning rate", above=0, bound_text="must be a positive number")
+    image_size: int = setting(256, "Square side images and masks are resized to", "image size", minimum=16)
+    width: int = setting(64, "Channels of the first stage; UNet doubles it four times", "width", minimum=1)
+    loss: str = setting("bce", " | ".join(LOSS_NAMES), "loss", choices=LOSS_NAMES)
+    augment: str = setting("flip", "none | flip | standard (crop, flip, rotate, colour) | strong (more, + elastic) | "
+                                   "elastic (flip + elastic deformation)", "augmentation", choices=AUGMENT_NAMES)
+    scheduler: str = setting("none", "none | cosine: lr decay over all steps after the warmup", "lr schedule",
+                             choices=SCHEDULER_CHOICES)
+    warmup_epochs: int = setting(0, "Epochs of linear lr warmup from lr/100 (with either scheduler)",
+                                 "warmup epochs", minimum=0)
+    weight_decay: float = setting(1e-2, "AdamW weight decay", "weight decay", minimum=0)
+    ema: float = setting(0.0, "Decay of a moving average of the weights used for validation and checkpoints, "
+                              "e.g. 0.99; 0 = off", "weights EMA", minimum=0, below=1,
+                         bound_text="a decay between 0 and 1 (exclusive), or 0 for off")
+    patience: int = setting(0, "Stop early after this many epochs without a better val Dice; 0 = never",
+                            "patience", minimum=0)
+    init_from: str = setting("", "Fine-tune: start from the weights of RUN (its best.pt) or a checkpoint file, "
+                                 "with a fresh optimizer", "init from", optional=True)
+    encoder_weights: str = setting("", "Local torchvision resnet34 ImageNet weights file for the ResNet34-UNet "
+                                       "encoder; `seglab data download resnet34-weights` fetches it",
+                                   "encoder weights", optional=True)
+    val_fraction: float = setting(0.1, "Share of the training images held out for validation, for Oxford-IIIT Pet "
+                                       "and a flat images/ + masks/ folder; synthetic data and train/ val/ test/ "
+                                       "subfolders come split and ignore it", "val fraction", above=0, below=1,
+                                  bound_text="must be between 0 and 1 (exclusive)")
+    seed: int = setting(0, "Random seed: weights, split, shuffling and augmentation", "seed", minimum=0)
+    device: str = setting("auto", " | ".join(DEVICE_CHOICES), "device", choices=DEVICE_CHOICES)
+    precision: str = setting("auto", "auto | fp32 | bf16 | fp16: autocast precision; auto = bf16 on GPUs and CPUs "
+                                     "with fast bf16 (AMX/AVX512-BF16), fp16 on older GPUs, else fp32", "precision",
+                             choices=PRECISION_CHOICES)
+    memory_format: str = setting("auto", "auto | channels_last | contiguous (auto = channels_last on CPU and CUDA)",
+                                 "memory format", choices=MEMORY_FORMAT_CHOICES)
+    workers: int = setting(-1, "DataLoader worker processes; -1 = from the CPU count, 0 = none", "loader workers",
+                           minimum=-1, bound_text="must be >= 0, or -1 for auto")
+    cache: str = setting("auto", "Decoded-image cache: auto | memory | disk | none (auto = memory if it fits)",
+                         "image cache", choices=CACHE_CHOICES)
+    compile: bool = setting(False, "torch.compile the model, for GPUs; falls back with a message if it fails",
+                            "torch.compile", choices=(False, True))
+    sync_bn: bool = setting(False, "SyncBatchNorm across processes under torchrun, GPUs only", "sync batchnorm",
+                            choices=(False, True))
+    skip_bad: bool = setting(False, "Leave out unreadable samples (counted) instead of failing", "skip bad files",
+                             choices=(False, True))
+    name: str = setting("", "Run name, part of the run folder's name", "run name", optional=True)
+    preset: str = setting("", "paper (the original experiment) | small-data (the best recipe for few real images) | "
+                              "demo: start from these settings; options given beside it override them", "preset",
+                          choices=PRESET_NAMES, optional=True)
+    synthetic_count: int = setting(300, "Images generated for --data synthetic (at least one per split)",
+                                   "synthetic images", minimum=3)
+    synthetic_size: int = setting(128, "Side of generated synthetic images", "synthetic size", minimum=16)
 
     def __post_init__(self) -> None:
         validate_train_config(self)
@@ -91,6 +150,9 @@ class TrainConfig:
         return self.replace(**changes) if changes else self
 
 
+FIELD_SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in fields(TrainConfig)}
+
+
 def validate_name(name: str, what: str = "run name") -> str:
     """Refuse names that could leave their folder or garble a terminal: '/', '..', control characters."""
     if not name or name in (".", ".."):
@@ -115,45 +177,34 @@ def _check_positive(name: str, value: float) -> None:
 
 
 def validate_train_config(config: TrainConfig) -> None:
-    """Raise ConfigError naming the first field whose value cannot be used."""
+    """Raise ConfigError naming the first field whose value cannot be used (types, choices and bounds from each
+    field's FieldSpec, then the rules between fields)."""
     for f in fields(config):
-        value = getattr(config, f.name)
+        value, spec = getattr(config, f.name), f.metadata["spec"]
         expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
         if (isinstance(value, bool) and f.type != "bool") or not isinstance(value, expected):
             raise ConfigError(f"{f.name}: expected {f.type}, got {value!r}")
-    _check_choice("model", config.model, MODEL_CHOICES)
-    _check_choice("loss", config.loss, LOSS_CHOICES)
-    _check_choice("augment", config.augment, AUGMENT_CHOICES)
-    _check_choice("scheduler", config.scheduler, SCHEDULER_CHOICES)
-    _check_choice("device", config.device, DEVICE_CHOICES)
-    _check_choice("precision", config.precision, PRECISION_CHOICES)
-    _check_choice("memory_format", config.memory_format, MEMORY_FORMAT_CHOICES)
-    _check_choice("cache", config.cache, CACHE_CHOICES)
-    for name in ("epochs", "batch_size", "lr", "image_size", "width", "synthetic_count", "synthetic_size"):
-        _check_positive(name, getattr(config, name))
-    if config.image_size < 16:
-        raise ConfigError(f"image_size: must be at least 16, got {config.image_size}")
-    if config.weight_decay < 0 or not math.isfinite(config.weight_decay):
-        raise ConfigError(f"weight_decay: must be >= 0, got {config.weight_decay!r}")
-    if not 0 < config.val_fraction < 1:
-        raise ConfigError(f"val_fraction: must be between 0 and 1 (exclusive), got {config.val_fraction!r}")
-    if config.seed < 0:
-        raise ConfigError(f"seed: must be >= 0, got {config.seed}")
-    if config.workers < -1:
-        raise ConfigError(f"workers: must be >= 0, or -1 for auto, got {config.workers}")
+        if spec.choices and not (spec.optional and value == "") and value not in spec.choices:
+            raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(map(str, spec.choices))}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name}: {spec.describe_bounds()}, got {value!r}")
+        if not value_in_bounds(spec, value):
+            raise ConfigError(f"{f.name}: {spec.describe_bounds()}, got {value!r}")
     if not config.data:
         raise ConfigError("data: give a dataset folder or 'synthetic'")
     if config.name:
         validate_name(config.name)
-    if config.warmup_epochs < 0 or config.patience < 0:
-        name = "warmup_epochs" if config.warmup_epochs < 0 else "patience"
-        raise ConfigError(f"{name}: must be >= 0, got {getattr(config, name)}")
-    if not (config.ema == 0 or 0 < config.ema < 1) or not math.isfinite(config.ema):
-        raise ConfigError(f"ema: a decay between 0 and 1 (exclusive), or 0 for off; got {config.ema!r}")
-    if config.encoder_weights and config.model != "resnet34_unet":
-        raise ConfigError(f"encoder_weights: apply to resnet34_unet only, not {config.model}")
-    if config.preset and config.preset not in PRESET_NAMES:
-        raise ConfigError(f"preset: {config.preset!r} is not one of {', '.join(PRESET_NAMES)}")
+    if config.encoder_weights and not model_spec(config.model).pretrained_encoder:
+        takes_them = ", ".join(name for name, spec in MODELS.items() if spec.pretrained_encoder)
+        raise ConfigError(f"encoder_weights: apply to {takes_them} only, not {config.model}")
+
+
+def value_in_bounds(spec: FieldSpec, value: Any) -> bool:
+    """Whether a number lies within the field's bounds (the EMA's 0 = off is inside them)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    return ((spec.minimum is None or value >= spec.minimum) and (spec.above is None or value > spec.above)
+            and (spec.below is None or value < spec.below))
 
 
 def per_process_batch(global_batch: int, processes: int) -> int:
@@ -201,7 +252,6 @@ def load_config(path: Path) -> TrainConfig:
     return TrainConfig.from_dict(values, source=str(path))
 
 
-PRESET_NAMES = ("paper", "small-data", "demo")
 
 # `seglab demo`: a small UNet on generated data; trains to val Dice >= 0.9 in minutes on a laptop CPU.
 DEMO_CONFIG = TrainConfig(model="unet", data=SYNTHETIC, epochs=8, batch_size=16, image_size=128, width=16,

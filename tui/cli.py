@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.config import DEMO_CONFIG, TrainConfig
+from core.config import DEMO_CONFIG, FIELD_SPECS, TrainConfig
 from core.errors import SeglabError
 from core.events import StatusEvent, follow_events, read_events
 from core.run_status import ENDED_STATES, FINAL_STATES, State
@@ -60,6 +60,13 @@ TtaOpt = Annotated[str, typer.Option(
 DEFAULTS = TrainConfig()
 
 
+def option_help(name: str) -> str:
+    """A `seglab train` option's help: its config field's text and default (core/config.py describes each once)."""
+    default = getattr(DEFAULTS, name)
+    shown = ("on" if default else "off") if isinstance(default, bool) else (default if default != "" else "none")
+    return f"{FIELD_SPECS[name].help} (default: {shown})"
+
+
 def _run_dashboard(runs_dir: Path | None, start_demo: bool = False) -> None:
     from tui.app import make_app
 
@@ -89,71 +96,36 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
              "  seglab train --model resnet34_unet --data ~/data/oxford-iiit-pet --epochs 50\n\n"
              "  seglab train --resume 20261128-1425")
 def train(
-    model: Annotated[str | None, typer.Option(help=f"unet | resnet34_unet (default: {DEFAULTS.model})")] = None,
-    data: Annotated[str | None, typer.Option(
-        help="Dataset folder (Oxford-IIIT Pet layout or images/ + masks/) or 'synthetic' "
-             f"(default: {DEFAULTS.data})")] = None,
-    epochs: Annotated[int | None, typer.Option(help=f"Epochs to train (default: {DEFAULTS.epochs})")] = None,
-    batch_size: Annotated[int | None, typer.Option(
-        help="Images per optimizer step, the global batch: under torchrun each of N processes trains on "
-             f"batch/N (default: {DEFAULTS.batch_size})")] = None,
-    lr: Annotated[float | None, typer.Option(help=f"AdamW learning rate (default: {DEFAULTS.lr})")] = None,
-    image_size: Annotated[int | None, typer.Option(
-        help=f"Square side images are resized to (default: {DEFAULTS.image_size})")] = None,
-    width: Annotated[int | None, typer.Option(
-        help=f"Channels of the first stage (default: {DEFAULTS.width})")] = None,
-    loss: Annotated[str | None, typer.Option(help=f"bce | dice | bce+dice (default: {DEFAULTS.loss})")] = None,
-    augment: Annotated[str | None, typer.Option(
-        help="none | flip | standard (crop, flip, rotate, colour) | strong (more, + elastic) | elastic (flip + "
-             f"elastic deformation) (default: {DEFAULTS.augment})")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        help=f"none | cosine: lr decay over all steps after the warmup (default: {DEFAULTS.scheduler})")] = None,
-    warmup_epochs: Annotated[int | None, typer.Option(
-        help=f"Epochs of linear lr warmup from lr/100 (default: {DEFAULTS.warmup_epochs})")] = None,
-    weight_decay: Annotated[float | None, typer.Option(
-        help=f"AdamW weight decay (default: {DEFAULTS.weight_decay})")] = None,
-    ema: Annotated[float | None, typer.Option(
-        help="Decay of a moving average of the weights used for validation and checkpoints, e.g. 0.99; "
-             "0 = off (default: 0)")] = None,
-    patience: Annotated[int | None, typer.Option(
-        help="Stop early after this many epochs without a better val Dice; 0 = never (default: 0)")] = None,
-    init_from: Annotated[str | None, typer.Option(
-        help="Fine-tune: start from the weights of RUN (its best.pt) or a checkpoint file, with a fresh "
-             "optimizer (default: none)")] = None,
-    encoder_weights: Annotated[str | None, typer.Option(
-        help="Local torchvision resnet34 ImageNet weights file for the ResNet34-UNet encoder; "
-             "`seglab data download resnet34-weights` fetches it (default: none)")] = None,
-    val_fraction: Annotated[float | None, typer.Option(
-        help="Share of the training images held out for validation, for Oxford-IIIT Pet and a flat images/ + "
-             "masks/ folder; synthetic data and train/ val/ test/ subfolders come split and ignore it "
-             f"(default: {DEFAULTS.val_fraction})")] = None,
-    seed: Annotated[int | None, typer.Option(help=f"Random seed (default: {DEFAULTS.seed})")] = None,
-    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps (default: auto)")] = None,
-    precision: Annotated[str | None, typer.Option(
-        help="auto | fp32 | bf16 | fp16: autocast precision; auto = bf16 on GPUs and CPUs with fast bf16 "
-             "(AMX/AVX512-BF16), fp16 on older GPUs, else fp32 (default: auto)")] = None,
-    memory_format: Annotated[str | None, typer.Option(
-        help="auto | channels_last | contiguous (default: auto = channels_last on CPU and CUDA)")] = None,
-    workers: Annotated[int | None, typer.Option(
-        help="DataLoader worker processes; -1 = from the CPU count, 0 = none (default: -1)")] = None,
-    cache: Annotated[str | None, typer.Option(
-        help="Decoded-image cache: auto | memory | disk | none (default: auto = memory if it fits)")] = None,
-    compile: Annotated[bool | None, typer.Option(
-        "--compile/--no-compile", help="torch.compile the model, for GPUs (default: off)")] = None,
-    sync_bn: Annotated[bool | None, typer.Option(
-        "--sync-bn/--no-sync-bn", help="SyncBatchNorm across processes under torchrun, GPUs only (default: off)",
-    )] = None,
-    skip_bad: Annotated[bool | None, typer.Option(
-        "--skip-bad/--no-skip-bad", help="Leave out unreadable samples (counted) instead of failing (default: off)",
-    )] = None,
-    name: Annotated[str | None, typer.Option(help="Run name, part of the run folder's name")] = None,
-    preset: Annotated[str | None, typer.Option(
-        help="paper (the original experiment) | small-data (the best recipe for few real images) | demo: "
-             "start from these settings; options given beside it override them")] = None,
-    synthetic_count: Annotated[int | None, typer.Option(
-        help=f"Images generated for --data synthetic (default: {DEFAULTS.synthetic_count})")] = None,
-    synthetic_size: Annotated[int | None, typer.Option(
-        help=f"Side of generated synthetic images (default: {DEFAULTS.synthetic_size})")] = None,
+    model: Annotated[str | None, typer.Option(help=option_help("model"))] = None,
+    data: Annotated[str | None, typer.Option(help=option_help("data"))] = None,
+    epochs: Annotated[int | None, typer.Option(help=option_help("epochs"))] = None,
+    batch_size: Annotated[int | None, typer.Option(help=option_help("batch_size"))] = None,
+    lr: Annotated[float | None, typer.Option(help=option_help("lr"))] = None,
+    image_size: Annotated[int | None, typer.Option(help=option_help("image_size"))] = None,
+    width: Annotated[int | None, typer.Option(help=option_help("width"))] = None,
+    loss: Annotated[str | None, typer.Option(help=option_help("loss"))] = None,
+    augment: Annotated[str | None, typer.Option(help=option_help("augment"))] = None,
+    scheduler: Annotated[str | None, typer.Option(help=option_help("scheduler"))] = None,
+    warmup_epochs: Annotated[int | None, typer.Option(help=option_help("warmup_epochs"))] = None,
+    weight_decay: Annotated[float | None, typer.Option(help=option_help("weight_decay"))] = None,
+    ema: Annotated[float | None, typer.Option(help=option_help("ema"))] = None,
+    patience: Annotated[int | None, typer.Option(help=option_help("patience"))] = None,
+    init_from: Annotated[str | None, typer.Option(help=option_help("init_from"))] = None,
+    encoder_weights: Annotated[str | None, typer.Option(help=option_help("encoder_weights"))] = None,
+    val_fraction: Annotated[float | None, typer.Option(help=option_help("val_fraction"))] = None,
+    seed: Annotated[int | None, typer.Option(help=option_help("seed"))] = None,
+    device: Annotated[str | None, typer.Option(help=option_help("device"))] = None,
+    precision: Annotated[str | None, typer.Option(help=option_help("precision"))] = None,
+    memory_format: Annotated[str | None, typer.Option(help=option_help("memory_format"))] = None,
+    workers: Annotated[int | None, typer.Option(help=option_help("workers"))] = None,
+    cache: Annotated[str | None, typer.Option(help=option_help("cache"))] = None,
+    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help=option_help("compile"))] = None,
+    sync_bn: Annotated[bool | None, typer.Option("--sync-bn/--no-sync-bn", help=option_help("sync_bn"))] = None,
+    skip_bad: Annotated[bool | None, typer.Option("--skip-bad/--no-skip-bad", help=option_help("skip_bad"))] = None,
+    name: Annotated[str | None, typer.Option(help=option_help("name"))] = None,
+    preset: Annotated[str | None, typer.Option(help=option_help("preset"))] = None,
+    synthetic_count: Annotated[int | None, typer.Option(help=option_help("synthetic_count"))] = None,
+    synthetic_size: Annotated[int | None, typer.Option(help=option_help("synthetic_size"))] = None,
     runs_dir: RunsDir = None,
     run_dir: Annotated[Path | None, typer.Option(
         help="Train into exactly this run folder: a new one, or one prepared with a config.json")] = None,

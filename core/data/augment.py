@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from core.data.augment_policies import AUGMENT_NAMES
 from core.errors import ConfigError
 
-AUGMENT_NAMES = ("none", "flip", "standard", "strong", "elastic")
 FLIP_PROBABILITY = 0.5
 # Half the training images stay undeformed, so the network still sees the true shapes of the data.
 ELASTIC_PROBABILITY = 0.5

@@ -1,16 +1,48 @@
-"""Segmentation networks by name: `build_model` makes one, `count_parameters` sizes it."""
+"""Segmentation networks by name: the registry every model choice comes from (config, CLI, form), `build_model`
+to make one and `count_parameters` to size it. Importing this package does not import torch: the CLI and the
+dashboard read the registry at start-up; the networks load when one is built."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
-from core.models.resnet_unet import ResNet34UNet
-from core.models.unet import UNet
 
-MODEL_NAMES = ("unet", "resnet34_unet")
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One network of the registry: its class (module:name) and a line for help texts and tables."""
+
+    name: str
+    implementation: str  # "module:Class", imported when the model is built
+    description: str
+    pretrained_encoder: bool = False  # whether --encoder-weights (torchvision ImageNet weights) applies
+
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
+    ModelSpec("unet", "core.models.unet:UNet", "UNet (Ronneberger et al. 2015), same-padding convolutions"),
+    ModelSpec("resnet34_unet", "core.models.resnet_unet:ResNet34UNet",
+              "ResNet34 encoder (torchvision layout) with a UNet decoder", pretrained_encoder=True),
+)}
+MODEL_NAMES = tuple(MODELS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The registry entry called `name`; an unknown name is one line listing the known ones."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+    return MODELS[name]
+
+
+def model_class(name: str) -> type:
+    module, _, cls = model_spec(name).implementation.partition(":")
+    return getattr(import_module(module), cls)
 
 
 def build_model(
@@ -21,13 +53,14 @@ def build_model(
     encoder_weights: str | Path | None = None,
 ) -> nn.Module:
     """The network called `name`, freshly initialised (encoder from `encoder_weights` if given)."""
-    if name == "unet":
-        if encoder_weights is not None:
-            raise ConfigError("encoder weights apply to resnet34_unet only; unet has no pretrained encoder")
-        return UNet(in_channels, num_classes, width)
-    if name == "resnet34_unet":
-        return ResNet34UNet(in_channels, num_classes, width, encoder_weights)
-    raise ConfigError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+    spec = model_spec(name)
+    if encoder_weights is not None:
+        if not spec.pretrained_encoder:
+            raise ConfigError(f"encoder weights apply to "
+                              f"{', '.join(n for n, s in MODELS.items() if s.pretrained_encoder)} only; "
+                              f"{name} has no pretrained encoder")
+        return model_class(name)(in_channels, num_classes, width, encoder_weights)
+    return model_class(name)(in_channels, num_classes, width)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -35,4 +68,14 @@ def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
-__all__ = ["MODEL_NAMES", "ResNet34UNet", "UNet", "build_model", "count_parameters"]
+def __getattr__(name: str) -> Any:
+    """The network classes (UNet, ResNet34UNet) by name, imported on first use."""
+    for spec in MODELS.values():
+        module, _, cls = spec.implementation.partition(":")
+        if cls == name:
+            return getattr(import_module(module), cls)
+    raise AttributeError(f"module 'core.models' has no attribute {name!r}")
+
+
+__all__ = ["MODELS", "MODEL_NAMES", "ModelSpec", "ResNet34UNet", "UNet", "build_model", "count_parameters",
+           "model_spec"]

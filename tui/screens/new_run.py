@@ -5,7 +5,9 @@ Each field maps one to one onto a TrainConfig field (and so onto a `seglab train
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
 
 from textual import on, work
@@ -13,44 +15,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.validation import Function, Integer, Number, ValidationResult, Validator
+from textual.validation import Function, Integer, ValidationResult, Validator
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from core.config import (
-    AUGMENT_CHOICES,
-    CACHE_CHOICES,
-    DEVICE_CHOICES,
-    LOSS_CHOICES,
-    MEMORY_FORMAT_CHOICES,
-    MODEL_CHOICES,
-    PRECISION_CHOICES,
-    PRESET_LABELS,
-    PRESETS,
-    SCHEDULER_CHOICES,
-    SYNTHETIC,
-    TrainConfig,
-    validate_name,
-)
+from core.config import FIELD_SPECS, PRESET_LABELS, PRESETS, SYNTHETIC, TrainConfig, validate_name, value_in_bounds
 from core.errors import SeglabError
 
-CHOICE_FIELDS = {"model": MODEL_CHOICES, "loss": LOSS_CHOICES, "augment": AUGMENT_CHOICES,
-                 "scheduler": SCHEDULER_CHOICES, "device": DEVICE_CHOICES, "precision": PRECISION_CHOICES,
-                 "memory_format": MEMORY_FORMAT_CHOICES, "cache": CACHE_CHOICES, "compile": (False, True),
-                 "skip_bad": (False, True), "sync_bn": (False, True)}
 MULTI_GPU_FIELDS = {"sync_bn"}  # shown only where several GPUs can train one run
-NOT_IN_GRID = {"data", "preset"}
-OPTIONAL_TEXT = {"name", "init_from", "encoder_weights"}  # the data and preset pickers above the grid set these
-LABELS = {
-    "model": "model", "epochs": "epochs", "batch_size": "batch size", "lr": "learning rate",
-    "image_size": "image size", "width": "width", "loss": "loss", "augment": "augmentation",
-    "scheduler": "lr schedule", "warmup_epochs": "warmup epochs", "weight_decay": "weight decay",
-    "ema": "weights EMA", "patience": "patience", "init_from": "init from",
-    "encoder_weights": "encoder weights", "val_fraction": "val fraction", "seed": "seed",
-    "device": "device", "precision": "precision", "memory_format": "memory format", "cache": "image cache",
-    "compile": "torch.compile", "sync_bn": "sync batchnorm",
-    "skip_bad": "skip bad files", "workers": "loader workers", "name": "run name",
-    "synthetic_count": "synthetic images", "synthetic_size": "synthetic size",
-}
+NOT_IN_GRID = {"data", "preset"}  # the data and preset pickers above the grid set these
+# Every field's label, choices and bounds come from its FieldSpec in core/config.py, as `seglab train --help` does.
+CHOICE_FIELDS = {name: spec.choices for name, spec in FIELD_SPECS.items() if spec.choices and name not in NOT_IN_GRID}
+LABELS = {name: spec.label for name, spec in FIELD_SPECS.items()}
+OPTIONAL_TEXT = {name for name, spec in FIELD_SPECS.items() if spec.optional}
 
 
 def _name_ok(value: str) -> bool:
@@ -63,24 +39,26 @@ def _name_ok(value: str) -> bool:
     return True
 
 
+def _number_ok(name: str, kind: type, text: str) -> bool:
+    try:
+        value = kind(text)
+    except ValueError:
+        return False
+    return value_in_bounds(FIELD_SPECS[name], value) and (kind is int or math.isfinite(value))
+
+
 def validators_for(field_name: str) -> list[Validator]:
-    positive_int = Integer(minimum=1, failure_description=f"{LABELS[field_name]}: a whole number >= 1")
-    return {
-        "epochs": [positive_int], "batch_size": [positive_int], "width": [positive_int],
-        "synthetic_count": [Integer(minimum=3, failure_description="synthetic images: at least 3")],
-        "image_size": [Integer(minimum=16, failure_description="image size: a whole number >= 16")],
-        "synthetic_size": [Integer(minimum=16, failure_description="synthetic size: a whole number >= 16")],
-        "lr": [Number(minimum=1e-12, failure_description="learning rate: a positive number")],
-        "weight_decay": [Number(minimum=0, failure_description="weight decay: a number >= 0")],
-        "val_fraction": [Number(minimum=1e-9, maximum=0.999999,
-                                failure_description="val fraction: between 0 and 1")],
-        "seed": [Integer(minimum=0, failure_description="seed: a whole number >= 0")],
-        "warmup_epochs": [Integer(minimum=0, failure_description="warmup epochs: a whole number >= 0")],
-        "patience": [Integer(minimum=0, failure_description="early-stop patience: a whole number >= 0 (0 = off)")],
-        "ema": [Number(minimum=0, maximum=0.999999, failure_description="weights EMA: 0 (off) or a decay below 1")],
-        "workers": [Integer(minimum=-1, failure_description="loader workers: -1 (auto) or a whole number >= 0")],
-        "name": [Function(_name_ok, "run name: no '/', '..' or control characters")],
-    }.get(field_name, [])
+    """The field's checks, from the same FieldSpec that validates a TrainConfig."""
+    spec = FIELD_SPECS[field_name]
+    kind = {"int": int, "float": float}.get(TrainConfig.__dataclass_fields__[field_name].type)
+    if field_name == "name":
+        return [Function(_name_ok, "run name: no '/', '..' or control characters")]
+    if kind is None:
+        return []
+    bounds = spec.describe_bounds().removeprefix("must be ")  # ">= 0", "a positive number", "between ..."
+    what = "a whole number " if kind is int else "a number "
+    text = f"{spec.label}: {what if bounds[:1] in '<>=' else ''}{bounds}"
+    return [Function(partial(_number_ok, field_name, kind), text)]
 
 
 class NewRunScreen(Screen):

@@ -1,14 +1,10 @@
-"""Training losses for binary masks by name: BCE, soft Dice, and their sum, all computed in fp32."""
+"""Losses for binary masks: BCE, soft Dice and their sum, all computed in fp32 (names: core/losses)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from core.errors import ConfigError
-
-LOSS_NAMES = ("bce", "dice", "bce+dice")
 
 
 class BinaryCrossEntropyLoss(nn.Module):
@@ -48,14 +44,3 @@ class BCEDiceLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.bce(logits, target) + self.dice(logits, target)
-
-
-def build_loss(name: str) -> nn.Module:
-    """The loss called `name`, one of LOSS_NAMES."""
-    if name == "bce":
-        return BinaryCrossEntropyLoss()
-    if name == "dice":
-        return SoftDiceLoss()
-    if name == "bce+dice":
-        return BCEDiceLoss()
-    raise ConfigError(f"unknown loss {name!r}; known losses: {', '.join(LOSS_NAMES)}")

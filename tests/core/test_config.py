@@ -1,0 +1,89 @@
+"""TrainConfig: defaults of the original experiment, one-line errors naming the field, bounds from each field's
+spec, presets, absolute paths, and the JSON round trip kept in every run folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.config import (
+    FIELD_SPECS,
+    PRESETS,
+    SYNTHETIC,
+    TrainConfig,
+    load_config,
+    save_config,
+)
+from core.errors import ConfigError
+
+
+def test_defaults_are_the_original_experiments():
+    config = TrainConfig()
+    assert (config.model, config.batch_size, config.lr, config.loss, config.val_fraction) == (
+        "unet", 16, 5e-4, "bce", 0.1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"lr": 0}, "lr: must be a positive number, got 0"),
+        ({"lr": float("nan")}, "lr: must be a positive number, got nan"),
+        ({"epochs": 0}, "epochs: must be a positive whole number, got 0"),
+        ({"image_size": 15}, "image_size: must be >= 16, got 15"),
+        ({"weight_decay": -0.1}, "weight_decay: must be >= 0, got -0.1"),
+        ({"val_fraction": 1.0}, "val_fraction: must be between 0 and 1 (exclusive), got 1.0"),
+        ({"ema": 1.0}, "ema: a decay between 0 and 1 (exclusive), or 0 for off, got 1.0"),
+        ({"workers": -2}, "workers: must be >= 0, or -1 for auto, got -2"),
+        ({"synthetic_count": 2}, "synthetic_count: must be >= 3, got 2"),
+        ({"seed": 1.5}, "seed: expected int, got 1.5"),
+        ({"compile": 1}, "compile: expected bool, got 1"),
+        ({"epochs": True}, "epochs: expected int, got True"),
+        ({"loss": "focal"}, "loss: 'focal' is not one of bce, dice, bce+dice"),
+        ({"preset": "fast"}, "preset: 'fast' is not one of paper, small-data, demo"),
+        ({"data": ""}, "data: give a dataset folder or 'synthetic'"),
+        ({"name": "a/b"}, "run name: 'a/b' must not contain '/', '\\' or '..'"),
+        ({"encoder_weights": "w.pth"}, "encoder_weights: apply to resnet34_unet only, not unet"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_field_and_the_value(changes, message):
+    with pytest.raises(ConfigError) as error:
+        TrainConfig(**changes)
+    assert str(error.value) == message
+
+
+def test_the_emas_zero_means_off_and_is_allowed():
+    assert TrainConfig(ema=0.0).ema == 0.0 and TrainConfig(ema=0.99).ema == 0.99
+
+
+def test_every_field_has_a_label_and_help():
+    assert all(spec.label and spec.help for spec in FIELD_SPECS.values())
+
+
+def test_presets_are_valid_configs_that_record_their_own_name():
+    assert all(config.preset == name for name, config in PRESETS.items())
+
+
+def test_with_absolute_paths_resolves_folders_and_files_but_keeps_synthetic_and_run_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights.pth").write_bytes(b"")
+    config = TrainConfig(model="resnet34_unet", data="mydata", encoder_weights="weights.pth",
+                         init_from="20261128-1425").with_absolute_paths()
+    assert config.data == str(tmp_path / "mydata")
+    assert config.encoder_weights == str(tmp_path / "weights.pth")
+    assert config.init_from == "20261128-1425"  # a run name, looked up in the runs folder
+    assert TrainConfig(data=SYNTHETIC).with_absolute_paths().data == SYNTHETIC
+
+
+def test_the_json_round_trip_keeps_every_field_and_records_the_version(tmp_path):
+    config = PRESETS["small-data"].replace(data=str(tmp_path), name="x")
+    save_config(config, tmp_path / "config.json", runtime={"device": "cpu"})
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["runtime"] == {"device": "cpu"} and "seglab_version" in written
+    assert load_config(tmp_path / "config.json") == config
+
+
+def test_a_config_file_with_an_unknown_key_names_it(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({**TrainConfig().to_dict(), "momentum": 0.9}))
+    with pytest.raises(ConfigError, match="unknown key\\(s\\) momentum"):
+        load_config(tmp_path / "config.json")
