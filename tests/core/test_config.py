@@ -87,3 +87,22 @@ def test_a_config_file_with_an_unknown_key_names_it(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**TrainConfig().to_dict(), "momentum": 0.9}))
     with pytest.raises(ConfigError, match="unknown key\\(s\\) momentum"):
         load_config(tmp_path / "config.json")
+
+
+def test_the_paper_preset_is_exactly_the_original_experiment():
+    paper = PRESETS["paper"]
+    assert (paper.model, paper.image_size, paper.width, paper.batch_size, paper.lr, paper.weight_decay) == (
+        "unet", 256, 64, 16, 5e-4, 0.01)
+    assert (paper.loss, paper.augment, paper.scheduler, paper.warmup_epochs, paper.ema, paper.patience) == (
+        "bce", "flip", "none", 0, 0.0, 0)
+    assert (paper.val_fraction, paper.init_from, paper.encoder_weights, paper.preset) == (0.1, "", "", "paper")
+
+
+def test_the_small_data_and_demo_presets_expand_to_their_documented_settings():
+    small = PRESETS["small-data"]
+    assert (small.model, small.width, small.image_size, small.epochs, small.batch_size, small.lr) == (
+        "unet", 32, 128, 170, 16, 1e-3)
+    assert (small.loss, small.augment, small.scheduler, small.warmup_epochs, small.ema, small.preset) == (
+        "bce+dice", "standard", "cosine", 3, 0.99, "small-data")
+    demo = PRESETS["demo"]
+    assert (demo.model, demo.width, demo.image_size, demo.epochs, demo.data) == ("unet", 16, 128, 8, "synthetic")

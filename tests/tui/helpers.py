@@ -1,7 +1,8 @@
-"""Waiting and reading helpers for the dashboard's Pilot and snapshot tests."""
+"""Waiting and reading helpers for the dashboard's Pilot and snapshot tests, and the runs they show."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -12,7 +13,14 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from core.config import TrainConfig
+from core.engine import train
+from core.runs import Run, create_run, runs_root
+from tui.screens.runs import RunsScreen
+
 S = TypeVar("S", bound=Screen)
+
+SIZE = (100, 30)  # the terminal of the Pilot tests
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0, what: str = "it") -> None:
@@ -45,3 +53,21 @@ def plain(cell: object) -> str:
 def table_rows(table: DataTable) -> list[list[str]]:
     """The table's cells as the user reads them, top to bottom."""
     return [[plain(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def trained_run(config: TrainConfig) -> Run:
+    run = create_run(config, runs_root())
+    train(config, run)
+    return run
+
+
+def mark_running(run: Run, pid: int) -> None:
+    run.update_status(state="running", pid=pid, host=socket.gethostname(), started=time.time())
+
+
+async def runs_table(pilot: Pilot, rows: int) -> DataTable:
+    """The runs screen's table once it lists `rows` runs."""
+    screen = await wait_for_screen(pilot, RunsScreen)
+    table = screen.query_one("#runs-table", DataTable)
+    await wait_for(pilot, lambda: table.row_count == rows, what=f"{rows} runs in the list")
+    return table

@@ -1,0 +1,230 @@
+"""The new-run form through Pilot: field and data-folder checks, presets, processes, and starting a training child."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Select
+
+import core.launch
+from core.config import TrainConfig
+from core.runs import Run, runs_root
+from tui.app import make_app
+from tui.screens.dashboard import LiveRunScreen
+from tui.screens.new_run import NewRunScreen
+from tui.widgets.epoch_table import EpochTable
+from tui.widgets.run_header import RunHeader
+
+from .helpers import SIZE, shown, wait_for, wait_for_screen
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture
+def harmless_training(monkeypatch) -> None:
+    """For tests that must not start training: should the app launch a child anyway, it only sleeps."""
+    monkeypatch.setattr(core.launch, "training_command", lambda run, root, processes=1: ["sleep", "30"])
+
+
+async def open_form(app, pilot: Pilot) -> NewRunScreen:
+    await pilot.press("n")
+    return await wait_for_screen(pilot, NewRunScreen)
+
+
+@pytest.mark.parametrize("typed", ["-1", "abc"])
+async def test_an_invalid_learning_rate_is_named_and_starts_nothing(harmless_training, typed):
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        lr = form.query_one("#field-lr", Input)
+        lr.focus()
+        await pilot.press("end", "ctrl+u", *typed)  # clear the default, type the bad value
+        assert lr.value == typed
+        assert lr.has_class("-invalid")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is form and not app.children_started
+        assert "learning rate" in shown(form.query_one("#form-errors"))
+        assert not runs_root().exists() or not any(runs_root().iterdir())
+
+
+async def choose_folder_data(pilot: Pilot, form: NewRunScreen, path: str) -> None:
+    form.query_one("#data-source", Select).value = "folder"
+    form.query_one("#data-path", Input).value = path  # as if pasted
+    await pilot.pause()
+
+
+async def test_a_data_folder_that_does_not_exist_is_marked_with_a_cross(tmp_path):
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        await choose_folder_data(pilot, form, str(tmp_path / "no-such-folder"))
+        note = form.query_one("#data-check")
+        await wait_for(pilot, lambda: shown(note).startswith("✗"), what="the data check")
+        assert "no-such-folder" in shown(note)
+
+
+async def test_starting_on_a_missing_data_folder_shows_the_clis_line_and_creates_nothing(
+        harmless_training, capsys, tmp_path):
+    from tests.tui.test_cli import seglab, the_error_line
+
+    missing = str(tmp_path / "no-such-folder")
+    code, _, err = seglab(capsys, "train", "--data", missing)
+    cli_line = the_error_line(err).removeprefix("seglab: error: ")
+    assert code == 2 and missing in cli_line
+
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        await choose_folder_data(pilot, form, missing)
+        await pilot.press("ctrl+s")
+        errors = form.query_one("#form-errors")
+        await wait_for(pilot, lambda: shown(errors).startswith("✗"), what="the refusal")
+        assert shown(errors) == f"✗ {cli_line}"
+        assert app.screen is form and not app.children_started
+        assert not runs_root().exists() or not any(runs_root().iterdir())
+
+
+async def test_the_oxford_pet_fixture_is_recognised_with_its_split_counts():
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        await choose_folder_data(pilot, form, str(FIXTURES / "oxford-pet-tiny"))
+        note = form.query_one("#data-check")
+        await wait_for(pilot, lambda: shown(note).startswith("oxford-pet"), what="the data check")
+        assert shown(note) == "oxford-pet layout: 7 train · 1 val · 4 test"
+
+
+async def test_the_data_check_shows_the_folder_now_entered_not_an_earlier_one(monkeypatch, tmp_path):
+    import core.data
+
+    real_list_samples = core.data.list_samples
+    slow_check_started, slow_check_done = threading.Event(), threading.Event()
+
+    def slow_list_samples(root, split, *args, **kwargs):
+        samples = real_list_samples(root, split, *args, **kwargs)
+        if Path(root).name == "oxford-pet-tiny" and split == "test":  # the check's last listing
+            slow_check_started.set()
+            time.sleep(0.5)  # a big dataset on a slow disk
+            slow_check_done.set()
+        return samples
+
+    monkeypatch.setattr(core.data, "list_samples", slow_list_samples)
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        await choose_folder_data(pilot, form, str(FIXTURES / "oxford-pet-tiny"))
+        await wait_for(pilot, slow_check_started.is_set, what="the check of the first folder")
+        form.query_one("#data-path", Input).value = str(tmp_path / "typo")  # the user keeps typing
+        note = form.query_one("#data-check")
+        await wait_for(pilot, slow_check_done.is_set, what="the slow check")
+        await wait_for(pilot, lambda: shown(note) != "checking...", what="a check result")
+        await pilot.pause(0.3)
+        assert shown(note).startswith("✗") and "typo" in shown(note)
+
+
+async def test_the_demo_preset_fills_in_the_demo_settings():
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        preset = form.query_one("#preset", Select)
+        preset.focus()
+        await pilot.press("enter")  # open the list
+        await pilot.press("down", "down", "down", "enter")  # paper, small-data, demo
+        await wait_for(pilot, lambda: preset.value == "demo", what="the preset")
+        await pilot.pause()
+        values = {name: form.query_one(f"#field-{name}", Input).value
+                  for name in ("width", "image_size", "epochs", "name")}
+        assert values == {"width": "16", "image_size": "128", "epochs": "8", "name": "demo"}
+
+
+async def test_a_run_started_from_the_form_trains_in_a_child_and_is_shown_live(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the child trains a width-8 net: one thread is fastest
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        typed = {"epochs": "2", "batch_size": "4", "image_size": "32", "width": "8", "synthetic_count": "24",
+                 "synthetic_size": "32", "workers": "0", "name": "fromform"}
+        for name, value in typed.items():
+            form.query_one(f"#field-{name}", Input).value = value
+        form.query_one("#field-device", Select).value = "cpu"
+        form.query_one("#start").scroll_visible(animate=False)
+        await pilot.pause()
+        await pilot.click("#start")
+        screen = await wait_for_screen(pilot, LiveRunScreen)
+        (run_path,) = app.children_started
+        assert run_path.name.endswith("-unet-fromform")
+        table, header = screen.query_one(EpochTable), screen.query_one(RunHeader)
+        await wait_for(pilot, lambda: table.row_count == 2 and header.state == "finished", timeout=120,
+                       what=f"training to finish (see {run_path / 'train.log'})")
+        assert "epoch 2/2" in shown(screen.query_one("#run-title"))
+        assert (run_path / "checkpoints" / "best.pt").is_file()
+        assert Run(run_path).load_config() == TrainConfig(  # each field went one to one into the run's config
+            epochs=2, batch_size=4, image_size=32, width=8, synthetic_count=24, synthetic_size=32, device="cpu",
+            workers=0, name="fromform")
+
+
+async def test_the_form_offers_processes_and_sync_batchnorm_only_with_several_gpus(harmless_training):
+    for gpus in (0, 1):
+        app = make_app(runs_root(), gpus=gpus)
+        async with app.run_test(size=SIZE) as pilot:
+            form = await open_form(app, pilot)
+            assert not form.query("#processes") and not form.query("#field-sync_bn")
+
+
+async def test_processes_chosen_in_the_form_launch_torchrun_with_that_count(monkeypatch):
+    launched = []
+    monkeypatch.setattr(core.launch, "training_command",
+                        lambda run, root, processes=1: launched.append(processes) or ["sleep", "30"])
+    app = make_app(runs_root(), gpus=4)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        form.query_one("#field-sync_bn", Select).value = True
+        processes = form.query_one("#processes", Input)
+        processes.value = "5"  # more than the GPUs: refused, naming the field
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "processes: 1 to 4, one per GPU" in shown(form.query_one("#form-errors"))
+        processes.value = "3"  # the global batch of 16 does not split over 3
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "does not split evenly over 3 processes" in shown(form.query_one("#form-errors")),
+                       what="the refusal")
+        processes.value = "2"
+        await pilot.press("ctrl+s")
+        await wait_for_screen(pilot, LiveRunScreen)
+        assert launched == [2]
+        (run_path,) = app.children_started
+        assert Run(run_path).load_config().sync_bn is True
+
+
+async def test_a_negative_seed_is_refused_in_the_form(harmless_training):
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        seed = form.query_one("#field-seed", Input)
+        seed.focus()
+        await pilot.press("end", "ctrl+u", "-", "1")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is form and not app.children_started
+        assert "seed" in shown(form.query_one("#form-errors"))
+
+
+async def test_a_training_child_that_dies_at_start_does_not_leave_the_run_looking_created(monkeypatch):
+    monkeypatch.setattr(core.launch, "training_command",
+                        lambda run, root, processes=1: [sys.executable, "-c", "raise SystemExit(3)"])
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(app, pilot)
+        await pilot.press("ctrl+s")
+        screen = await wait_for_screen(pilot, LiveRunScreen)
+        (child,) = app.children_started.values()
+        await wait_for(pilot, lambda: child.poll() is not None, what="the child to exit")
+        header = screen.query_one(RunHeader)
+        await wait_for(pilot, lambda: header.state != "created", timeout=3, what="the screen to notice")
+        assert header.state in ("failed", "interrupted")

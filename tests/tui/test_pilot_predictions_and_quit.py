@@ -1,0 +1,114 @@
+"""The predictions screen and quitting through Pilot: results worst first with a preview, and live children on quit."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import time
+
+import pytest
+from PIL import Image
+from textual.widgets import DataTable
+
+from core.runs import create_run, runs_root
+from tui.app import make_app
+from tui.screens.confirm import QuitScreen
+from tui.screens.predictions import PredictionsScreen
+from tui.widgets.image_preview import ImagePreview
+
+from .helpers import SIZE, runs_table, shown, table_rows, trained_run, wait_for, wait_for_screen
+
+
+async def test_predicting_the_test_split_lists_results_worst_first_with_a_preview(tiny_config):
+    # lr 0.02 and 40 images: after two epochs the four test images get four different Dice scores
+    run = trained_run(tiny_config.replace(synthetic_count=40, lr=0.02))
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_table(pilot, rows=1)
+        await pilot.press("p")
+        screen = await wait_for_screen(pilot, PredictionsScreen)
+        table = screen.query_one("#results", DataTable)
+        await pilot.click("#predict")
+        await wait_for(pilot, lambda: table.row_count > 0, timeout=30, what="the predictions")
+
+        out = run.predictions_dir / "test"
+        with open(out / "results.csv", newline="") as f:
+            written = {r["name"]: float(r["dice"]) for r in csv.DictReader(f)}
+        assert len(written) == table.row_count == 4
+        assert len(set(written.values())) > 1, "the ordering below needs distinct scores"
+        for name in written:
+            assert (out / f"{name}_overlay.png").is_file()
+
+        rows = table_rows(table)
+        assert [float(row[1]) for row in rows] == sorted(round(d, 3) for d in written.values())
+        assert [row[0] for row in rows] == sorted(written, key=written.get)
+
+        await pilot.press("n")
+        assert [row[0] for row in table_rows(table)] == sorted(written)
+
+        preview = screen.query_one(ImagePreview)
+        path_note = screen.query_one("#preview-path")
+        await pilot.press("down")
+        second = table_rows(table)[1][0]
+        overlay = out / f"{second}_overlay.png"
+        with Image.open(overlay) as image:
+            expected = image.convert("RGB").tobytes()
+        await wait_for(pilot, lambda: shown(path_note) == str(overlay), what="the row's overlay path")
+        await wait_for(pilot, lambda: preview.image is not None and preview.image.tobytes() == expected,
+                       what="the row's overlay in the preview")
+        assert "▀" in preview.render_line(0).text
+
+
+async def test_p_on_a_run_without_a_checkpoint_warns_instead_of_opening_predictions(tiny_config, monkeypatch):
+    create_run(tiny_config, runs_root())
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_table(pilot, rows=1)
+        screen = app.screen
+        warnings = []
+        monkeypatch.setattr(app, "notify", lambda message, **kwargs: warnings.append(message))
+        await pilot.press("p")
+        await pilot.pause()
+        assert app.screen is screen
+        assert any("no checkpoint" in message for message in warnings)
+
+
+# quitting -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("button", "signalled"), [("#leave", False), ("#stop", True)])
+async def test_quitting_with_a_live_child_asks_whether_to_leave_it_running(tiny_config, sleeper, button, signalled):
+    run = create_run(tiny_config, runs_root())
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        app.children_started[run.path] = sleeper
+        await pilot.press("q")
+        await wait_for_screen(pilot, QuitScreen)
+        assert run.name in shown(app.screen.query_one(".dialog-question"))
+        await pilot.click(button)
+        await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
+    if signalled:
+        assert sleeper.wait(timeout=5) == -signal.SIGINT
+    else:
+        time.sleep(0.1)
+        assert sleeper.poll() is None
+
+
+async def test_cancel_in_the_quit_question_keeps_the_dashboard_open(tiny_config, sleeper):
+    run = create_run(tiny_config, runs_root())
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        app.children_started[run.path] = sleeper
+        await pilot.press("q")
+        await wait_for_screen(pilot, QuitScreen)
+        await pilot.click("#cancel")
+        await wait_for(pilot, lambda: not isinstance(app.screen, QuitScreen), what="the question to close")
+        assert app.is_running
+    assert sleeper.poll() is None
+
+
+async def test_quit_without_live_children_exits_at_once():
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
