@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from core.config import PRESETS
-from core.engine import evaluate_run
+from core.evaluation import evaluate_run
 from core.events import EpochEvent, read_events
 from core.runs import list_runs
 

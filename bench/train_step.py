@@ -29,7 +29,7 @@ import torch
 
 from core.config import TrainConfig
 from core.device import Runtime, resolve_runtime
-from core.engine import build_optimizer
+from core.loops import build_optimizer
 from core.losses import build_loss
 from core.models import MODEL_NAMES, build_model
 

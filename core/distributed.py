@@ -107,7 +107,7 @@ class Distributed:
             dist.broadcast(buffer, src=0)
 
 
-SINGLE = Distributed()
+NOT_DISTRIBUTED = Distributed()
 
 
 class PeerFailed(SeglabError):
@@ -127,9 +127,9 @@ def as_peer_failure(error: BaseException) -> PeerFailed | None:
 
 def init_distributed() -> Distributed:
     """Join the process group torchrun set up (RANK, WORLD_SIZE, MASTER_ADDR... in the environment);
-    a plain process gets SINGLE. CPU tensors go over gloo, CUDA tensors over NCCL."""
+    a plain process gets NOT_DISTRIBUTED. CPU tensors go over gloo, CUDA tensors over NCCL."""
     if not launched_by_torchrun():
-        return SINGLE
+        return NOT_DISTRIBUTED
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available() and dist.is_nccl_available():
@@ -165,8 +165,8 @@ class ShardSampler(Sampler[int]):
     """Indices rank, rank + world, ... of an unshuffled set, without the padding DistributedSampler adds:
     evaluation sees every image exactly once across processes (shards may differ in length by one)."""
 
-    def __init__(self, length: int, parallel: Distributed):
-        self.indices = range(parallel.rank, length, parallel.world_size)
+    def __init__(self, length: int, distributed: Distributed):
+        self.indices = range(distributed.rank, length, distributed.world_size)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices)
@@ -175,10 +175,10 @@ class ShardSampler(Sampler[int]):
         return len(self.indices)
 
 
-def wrap_model(model: nn.Module, parallel: Distributed, runtime: Runtime, sync_bn: bool) -> nn.Module:
+def wrap_model(model: nn.Module, distributed: Distributed, runtime: Runtime, sync_bn: bool) -> nn.Module:
     """DistributedDataParallel around the model when there are several processes (SyncBatchNorm first
     if asked); the model itself otherwise. Checkpoints always take the unwrapped model's state."""
-    if not parallel.enabled:
+    if not distributed.enabled:
         return model
     if sync_bn:
         if runtime.device.type != "cuda":

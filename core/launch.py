@@ -97,20 +97,20 @@ def config_to_launch(given: dict[str, Any], root: Path, run_dir: Path | None = N
     return config_from_options(given)
 
 
-def agree_on_run(parallel: Distributed, plan: Callable[[], TrainingPlan]) -> TrainingPlan:
+def agree_on_run(distributed: Distributed, plan: Callable[[], TrainingPlan]) -> TrainingPlan:
     """Rank 0 makes the plan (and the run folder); every process gets its path and config from rank 0, so
     processes on other machines need no copy of the run folder. A failure on rank 0 raises PlanFailed elsewhere."""
-    if not parallel.enabled:
+    if not distributed.enabled:
         return plan()
     outcome = None
-    if parallel.is_main:
+    if distributed.is_main:
         try:
             made = plan()
         except BaseException as error:
-            parallel.broadcast(("failed", getattr(error, "exit_code", 2)))
+            distributed.broadcast(("failed", getattr(error, "exit_code", 2)))
             raise
         outcome = ("ok", str(made.run.path), made.config.to_dict(), made.resuming)
-    outcome = parallel.broadcast(outcome)
+    outcome = distributed.broadcast(outcome)
     if outcome[0] == "failed":
         raise PlanFailed(outcome[1])
     _, path, config_values, resuming = outcome

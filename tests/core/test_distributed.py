@@ -10,8 +10,8 @@ from torch.utils.data import TensorDataset
 from core.config import TrainConfig, per_process_batch
 from core.device import resolve_runtime
 from core.distributed import Distributed, ShardSampler, as_peer_failure, check_processes_fit_gpus, wrap_model
-from core.engine import make_loader
 from core.errors import ConfigError
+from core.loops import make_loader
 from core.models import build_model
 
 
@@ -29,7 +29,7 @@ def test_global_batch_i_holds_the_same_images_for_one_or_two_processes():
     dataset = TensorDataset(torch.arange(36))
 
     def batches(world: int, rank: int) -> list[list[int]]:
-        loader = make_loader(dataset, config, runtime, shuffle=True, parallel=Distributed(rank, world))
+        loader = make_loader(dataset, config, runtime, shuffle=True, distributed=Distributed(rank, world))
         loader.sampler.set_epoch(3)
         return [batch[0].tolist() for batch in loader]
 
@@ -54,7 +54,7 @@ def test_steps_per_epoch_and_images_seen_do_not_depend_on_the_process_count(leng
     dataset = TensorDataset(torch.arange(length))
 
     def batches(world: int, rank: int) -> list[list[int]]:
-        loader = make_loader(dataset, config, runtime, shuffle=True, parallel=Distributed(rank, world))
+        loader = make_loader(dataset, config, runtime, shuffle=True, distributed=Distributed(rank, world))
         loader.sampler.set_epoch(2)
         return [batch[0].tolist() for batch in loader]
 

@@ -11,10 +11,13 @@ import pytest
 import torch
 
 import core.engine
+import core.loops
 from core.checkpoints import load_checkpoint
-from core.engine import TrainingDiverged, evaluate_run, train
+from core.engine import train
 from core.errors import SeglabError
+from core.evaluation import evaluate_run
 from core.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent, read_events
+from core.loops import TrainingDiverged
 from core.losses import build_loss
 from core.runs import create_run, runs_root
 
@@ -124,13 +127,13 @@ def assert_same_weights(a: dict, b: dict) -> None:
     ids=["mid-epoch", "epoch-boundary"],
 )
 def test_resume_gives_same_weights_as_uninterrupted_run(tiny_config, monkeypatch, stop_when, message):
-    monkeypatch.setattr(core.engine, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
+    monkeypatch.setattr(core.loops, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
     config = tiny_config.replace(epochs=3, scheduler="cosine")
     uninterrupted = new_run(config)
     train(config, uninterrupted)
 
     resumed, stop = new_run(config), threading.Event()
-    summary = train(config, resumed, stop=stop, callback=stop_after(stop, stop_when()))
+    summary = train(config, resumed, stop=stop, on_event=stop_after(stop, stop_when()))
     assert summary.state == "stopped"
     assert resumed.state() == "stopped" and resumed.read_status().message == message
     assert resumed.read_status().epoch == 1
@@ -154,10 +157,10 @@ def test_resume_gives_same_weights_as_uninterrupted_run(tiny_config, monkeypatch
 
 
 def test_a_stop_during_the_last_step_of_the_last_epoch_still_finishes_the_run(tiny_config, monkeypatch):
-    monkeypatch.setattr(core.engine, "PROGRESS_INTERVAL_S", 0)
+    monkeypatch.setattr(core.loops, "PROGRESS_INTERVAL_S", 0)
     run, stop = new_run(tiny_config), threading.Event()
     last_step = stop_after(stop, lambda e: isinstance(e, ProgressEvent) and (e.epoch, e.step) == (2, e.steps))
-    summary = train(tiny_config, run, stop=stop, callback=last_step)
+    summary = train(tiny_config, run, stop=stop, on_event=last_step)
     assert [e.epoch for e in events_of(run, EpochEvent)] == [1, 2]
     assert summary.state == "finished" and run.state() == "finished"
 
@@ -230,9 +233,9 @@ def test_too_little_disk_for_checkpoints_fails_before_the_first_step(tiny_config
 def test_weights_saved_by_a_mid_epoch_stop_are_labelled_with_the_steps_they_saw(tiny_config, monkeypatch):
     from tui.screens.dashboard import log_line
 
-    monkeypatch.setattr(core.engine, "PROGRESS_INTERVAL_S", 0)
+    monkeypatch.setattr(core.loops, "PROGRESS_INTERVAL_S", 0)
     run, stop = new_run(tiny_config), threading.Event()
-    train(tiny_config, run, stop=stop, callback=stop_after(stop, ProgressCounter(epoch=2, count=3)))
+    train(tiny_config, run, stop=stop, on_event=stop_after(stop, ProgressCounter(epoch=2, count=3)))
     saved = events_of(run, CheckpointEvent)[-1]
     assert (saved.epoch, saved.trained) == (1, "1 + 3/5 steps")
     assert log_line(saved).endswith("saved last.pt (epoch 1 + 3/5 steps)")

@@ -15,8 +15,9 @@ from PIL import Image
 from core.checkpoints import save_checkpoint_atomically
 from core.config import TrainConfig
 from core.data_sources import split_samples
-from core.engine import evaluate_run, train
+from core.engine import train
 from core.errors import ConfigError, DataError
+from core.evaluation import evaluate_run
 from core.models import build_model
 from core.predict import OVERLAY_COLOR, predict
 from core.runs import Run, create_run, runs_root

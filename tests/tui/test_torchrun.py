@@ -19,9 +19,10 @@ from core.config import TrainConfig
 from core.data_sources import split_dataset
 from core.device import resolve_runtime
 from core.distributed import Distributed
-from core.engine import build_optimizer, evaluate_run, make_loader
+from core.evaluation import evaluate_run
 from core.events import CheckpointEvent, EpochEvent, StatusEvent, read_events
 from core.launch import torchrun_command, training_command
+from core.loops import build_optimizer, make_loader
 from core.losses import build_loss
 from core.models import build_model
 from core.runs import Run, list_runs, runs_root
@@ -97,7 +98,8 @@ def one_process_accumulating(config: TrainConfig) -> torch.nn.Module:
     optimizer = build_optimizer(model, config, runtime)
     loss_fn = build_loss(config.loss)
     train_set = split_dataset(config, "train", augment=config.augment)
-    loaders = [make_loader(train_set, config, runtime, shuffle=True, parallel=Distributed(rank, 2)) for rank in (0, 1)]
+    loaders = [make_loader(train_set, config, runtime, shuffle=True, distributed=Distributed(rank, 2))
+               for rank in (0, 1)]
     model.train()
     for epoch in range(1, config.epochs + 1):
         for loader in loaders:
