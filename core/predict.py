@@ -7,12 +7,10 @@ draw_segmentation_masks.
 
 from __future__ import annotations
 
-import csv
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.utils import draw_segmentation_masks
 
-from core.atomic_files import atomic_write_text
 from core.checkpoints import model_from_checkpoint
 from core.config import validate_name
 from core.data.images import load_pair, open_rgb
@@ -32,6 +29,7 @@ from core.data_sources import split_samples
 from core.device import resolve_runtime
 from core.errors import DataError
 from core.metrics import confusion_per_image, dice_iou_from_counts
+from core.prediction_results import PredictionRow, mask_path, overlay_path, write_results
 from core.runs import Run, resolve_inside
 from core.training_state import checkpoint_epoch_label
 from core.tta import check_tta, predict_logits
@@ -39,20 +37,6 @@ from core.tta import check_tta, predict_logits
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 OVERLAY_COLOR = (255, 40, 40)
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass
-class PredictionRow:
-    """One image's result; dice/iou are None where no ground-truth mask exists."""
-
-    name: str
-    width: int
-    height: int
-    foreground: float  # fraction of pixels predicted as foreground
-    dice: float | None
-    iou: float | None
-    overlay: str
-    mask: str
 
 
 def collect_inputs(inputs: list[str | Path]) -> list[Sample]:
@@ -144,7 +128,7 @@ def predict(
         if progress is not None:
             progress(len(rows) + len(skipped), len(samples))
 
-    return _write_tables(out_dir, rows, {
+    return write_results(out_dir, rows, {
         "run": str(run.path), "checkpoint": str(run.checkpoint_path(checkpoint)), "epoch": payload["epoch"],
         "trained": checkpoint_epoch_label(payload), "precision": runtime.precision, "tta": tta,
         "input": [str(p) for p in inputs] if inputs else f"split:{split}",
@@ -190,38 +174,12 @@ def _write_one(out_dir: Path, opened: _Opened, logit: torch.Tensor, alpha: float
     mask = full[0] > 0  # sigmoid(logit) > 0.5
     pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
     overlay = draw_segmentation_masks(pixels, mask[None], alpha=alpha, colors=[OVERLAY_COLOR])
-    overlay_path, mask_path = out_dir / f"{stem}_overlay.png", out_dir / f"{stem}_mask.png"
-    Image.fromarray(overlay.permute(1, 2, 0).numpy()).save(overlay_path)
-    Image.fromarray(mask.numpy().astype(np.uint8) * 255, mode="L").save(mask_path)
+    Image.fromarray(overlay.permute(1, 2, 0).numpy()).save(overlay_path(out_dir, stem))
+    Image.fromarray(mask.numpy().astype(np.uint8) * 255, mode="L").save(mask_path(out_dir, stem))
     dice = iou = None
     if opened.truth is not None:
         truth = torch.from_numpy(opened.truth)
         tp, fp, fn = confusion_per_image(full[None], truth[None, None].float())
         dice_t, iou_t = dice_iou_from_counts(tp, fp, fn)
         dice, iou = float(dice_t[0]), float(iou_t[0])
-    return PredictionRow(stem, width, height, float(mask.float().mean()), dice, iou,
-                         str(overlay_path), str(mask_path))
-
-
-def _write_tables(out_dir: Path, rows: list[PredictionRow], info: dict[str, Any]) -> dict[str, Any]:
-    with open(out_dir / "results.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["name", "width", "height", "foreground", "dice", "iou"])
-        writer.writeheader()
-        for row in rows:
-            values = asdict(row)
-            writer.writerow({
-                "name": row.name, "width": row.width, "height": row.height,
-                "foreground": f"{row.foreground:.6f}",
-                **{k: "" if values[k] is None else f"{values[k]:.6f}" for k in ("dice", "iou")},
-            })
-    scored = [row for row in rows if row.dice is not None]
-    summary = {
-        **info,
-        "output": str(out_dir),
-        "images": len(rows),
-        "mean_dice": sum(r.dice for r in scored) / len(scored) if scored else None,
-        "mean_iou": sum(r.iou for r in scored) / len(scored) if scored else None,
-        "mean_foreground": sum(r.foreground for r in rows) / len(rows) if rows else None,
-    }
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return summary
+    return PredictionRow(stem, width, height, float(mask.float().mean()), dice, iou, out_dir)

@@ -23,6 +23,7 @@ from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
 from tui.screens.runs import RunsScreen
+from tui.worker_failures import ReportsWorkerFailures
 
 
 def count_gpus() -> int:
@@ -32,7 +33,7 @@ def count_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-class SeglabApp(App):
+class SeglabApp(ReportsWorkerFailures, App):
     """The dashboard. `open_run` starts on that run's live screen; `clock` is injectable for snapshots."""
 
     CSS_PATH = "seglab.tcss"

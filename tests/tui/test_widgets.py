@@ -115,9 +115,10 @@ def test_a_half_block_image_keeps_its_aspect_in_the_space_it_gets():
 # epoch table --------------------------------------------------------------------------------------
 
 
-def epoch(n: int, dice: float) -> EpochEvent:
+def epoch(n: int, dice: float, best: bool = False) -> EpochEvent:
+    """An epoch event; `best` is the engine's verdict (the widgets show it, they do not decide it)."""
     return EpochEvent(epoch=n, epochs=5, train_loss=0.5 / n, val_loss=0.6 / n, val_dice=dice, val_iou=dice - 0.1,
-                      lr=5e-4, seconds=12.4, is_best=False, time=1_700_000_000.0 + n)
+                      lr=5e-4, seconds=12.4, is_best=best, time=1_700_000_000.0 + n)
 
 
 class OneWidget(App):
@@ -136,11 +137,11 @@ def ep_column(table: EpochTable) -> list[str]:
 async def test_only_the_best_epoch_so_far_wears_the_star():
     table = EpochTable()
     async with OneWidget(table).run_test(size=(100, 20)) as pilot:
-        table.add_epoch(epoch(1, 0.50))
+        table.add_epoch(epoch(1, 0.50, best=True))
         assert ep_column(table) == ["1★"]
         table.add_epoch(epoch(2, 0.40))
         assert ep_column(table) == ["1★", "2"]
-        table.add_epoch(epoch(3, 0.70))
+        table.add_epoch(epoch(3, 0.70, best=True))
         await pilot.pause()
         assert ep_column(table) == ["1", "2", "3★"]
         assert [plain(c) for c in table.get_row("3")] == ["3★", "0.1667", "0.2000", "0.7000", "0.6000", "5.0e-04",
@@ -150,8 +151,8 @@ async def test_only_the_best_epoch_so_far_wears_the_star():
 async def test_a_history_replaces_the_rows_and_stars_its_own_best():
     table = EpochTable()
     async with OneWidget(table).run_test(size=(100, 20)):
-        table.add_epoch(epoch(1, 0.99))
-        table.set_epochs([epoch(1, 0.3), epoch(2, 0.8), epoch(3, 0.6)])
+        table.add_epoch(epoch(1, 0.99, best=True))
+        table.set_epochs([epoch(1, 0.3, best=True), epoch(2, 0.8, best=True), epoch(3, 0.6)])
         assert ep_column(table) == ["1", "2★", "3"]
 
 
@@ -159,8 +160,8 @@ async def test_the_curves_name_the_best_epoch():
     curves = Curves()
     async with OneWidget(curves).run_test(size=(60, 12)) as pilot:
         assert "after the first epoch" in str(curves.render())
-        for n, dice in enumerate([0.2, 0.9, 0.5], start=1):
-            curves.add_epoch(epoch(n, dice))
+        for n, (dice, best) in enumerate([(0.2, True), (0.9, True), (0.5, False)], start=1):
+            curves.add_epoch(epoch(n, dice, best))
         await pilot.pause()
         lines = str(curves.render()).splitlines()
         assert lines[-1] == "best Dice 0.900 at epoch 2"

@@ -12,15 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.events import EpochEvent, Event, ProgressEvent, StatusEvent
+from tui.epoch_rows import EPOCH_COLUMNS, epoch_cells, epoch_line
 
 TABLE_ROWS = 15  # the live table keeps the latest epochs; the full history is in events.jsonl
-
-
-def epoch_line(event: EpochEvent) -> str:
-    star = " *best" if event.is_best else ""
-    return (f"epoch {event.epoch:>3}/{event.epochs}  train loss {event.train_loss:.4f}  "
-            f"val loss {event.val_loss:.4f}  val Dice {event.val_dice:.4f}  IoU {event.val_iou:.4f}  "
-            f"lr {event.lr:.2e}  {event.seconds:.1f}s{star}")
 
 
 class TrainingView:
@@ -80,11 +74,8 @@ class TrainingView:
 
     def _renderable(self, final: bool = False):
         table = Table(title=self.title or None, title_justify="left", expand=False)
-        for column in ("epoch", "train loss", "val loss", "val Dice", "IoU", "lr", "sec"):
+        for column in EPOCH_COLUMNS:
             table.add_column(column, justify="right")
         for e in self.epochs[-TABLE_ROWS:]:
-            style = "bold green" if e.is_best else None
-            table.add_row(f"{e.epoch}/{e.epochs}{' *' if e.is_best else ''}", f"{e.train_loss:.4f}",
-                          f"{e.val_loss:.4f}", f"{e.val_dice:.4f}", f"{e.val_iou:.4f}", f"{e.lr:.1e}",
-                          f"{e.seconds:.1f}", style=style)
+            table.add_row(*epoch_cells(e, of_epochs=True), style="bold green" if e.is_best else None)
         return table if final or self.task is None else Group(table, self.progress)

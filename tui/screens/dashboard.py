@@ -27,6 +27,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.widgets.curves import Curves
 from tui.widgets.epoch_table import EpochTable
 from tui.widgets.run_header import RunHeader
+from tui.worker_failures import ReportsWorkerFailures
 
 
 def log_line(event: Event) -> str | None:
@@ -42,7 +43,7 @@ def log_line(event: Event) -> str | None:
     return None
 
 
-class LiveRunScreen(Screen):
+class LiveRunScreen(ReportsWorkerFailures, Screen):
     """Follows one run. With `predict_when_finished`, opens its predictions once training ends (the demo)."""
 
     BINDINGS = [
@@ -166,7 +167,7 @@ class LiveRunScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate")
     def evaluate(self) -> dict:
-        from core.engine import evaluate_run
+        from core.evaluation import evaluate_run
 
         self.app.limit_torch_threads()
         return evaluate_run(self.run, split="test", checkpoint="best", device="auto")
@@ -180,9 +181,8 @@ class LiveRunScreen(Screen):
             r = event.worker.result
             log.write(f"test split ({r['images']} images): Dice {r['dice']:.4f}  IoU {r['iou']:.4f}  "
                       f"loss {r['loss']:.4f} -> eval-test.json")
-        elif event.state == WorkerState.ERROR:
+        elif event.state == WorkerState.ERROR:  # the notification comes from ReportsWorkerFailures
             log.write(f"evaluation failed: {event.worker.error}")
-            self.notify(str(event.worker.error), severity="error")
 
     def action_predict(self) -> None:
         self.app.open_predictions(self.run.path)

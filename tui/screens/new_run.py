@@ -20,6 +20,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from core.config import FIELD_SPECS, PRESET_LABELS, PRESETS, SYNTHETIC, TrainConfig, validate_name, value_in_bounds
 from core.errors import SeglabError
+from tui.worker_failures import ReportsWorkerFailures
 
 MULTI_GPU_FIELDS = {"sync_bn"}  # shown only where several GPUs can train one run
 NOT_IN_GRID = {"data", "preset"}  # the data and preset pickers above the grid set these
@@ -61,7 +62,7 @@ def validators_for(field_name: str) -> list[Validator]:
     return [Function(partial(_number_ok, field_name, kind), text)]
 
 
-class NewRunScreen(Screen):
+class NewRunScreen(ReportsWorkerFailures, Screen):
     """Fill in, check, start. Start creates the run folder and launches `seglab train --run-dir` detached."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "back"), Binding("ctrl+s", "start", "start")]

@@ -3,7 +3,6 @@ worst-first with a half-block preview of each overlay."""
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,35 +15,15 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState
 
+from core.prediction_results import PredictionRow, has_results, read_results
 from core.runs import Run
 from tui.widgets.image_preview import ImagePreview, load_preview_image
+from tui.worker_failures import ReportsWorkerFailures
 
 INPUT_CHOICES = [("test split", "split:test"), ("val split", "split:val"), ("a folder or files", "paths")]
 
 
-@dataclass
-class ResultRow:
-    name: str
-    dice: float | None
-    iou: float | None
-    foreground: float
-    overlay: Path
-
-
-def read_results(folder: Path) -> list[ResultRow]:
-    """Rows of a predictions folder's results.csv, with each overlay's path."""
-    rows = []
-    with open(folder / "results.csv", newline="", encoding="utf-8") as f:
-        for record in csv.DictReader(f):
-            rows.append(ResultRow(
-                name=record["name"], dice=float(record["dice"]) if record["dice"] else None,
-                iou=float(record["iou"]) if record["iou"] else None, foreground=float(record["foreground"]),
-                overlay=folder / f"{record['name']}_overlay.png",
-            ))
-    return rows
-
-
-class PredictionsScreen(Screen):
+class PredictionsScreen(ReportsWorkerFailures, Screen):
     """One run's predictions. `autostart` predicts the test split at once (the demo's last step)."""
 
     BINDINGS = [
@@ -62,7 +41,7 @@ class PredictionsScreen(Screen):
         super().__init__()
         self.run = run
         self.autostart = autostart
-        self.rows: list[ResultRow] = []
+        self.rows: list[PredictionRow] = []
         self.worst_first = True
         self.output: Path | None = None
 
@@ -93,7 +72,7 @@ class PredictionsScreen(Screen):
         existing = self.run.predictions_dir / "test"
         if self.autostart:
             self.start_prediction()
-        elif (existing / "results.csv").is_file():
+        elif has_results(existing):
             self.load_results(existing)
 
     @on(Select.Changed, "#input-kind")
@@ -142,8 +121,6 @@ class PredictionsScreen(Screen):
             self.query_one("#predict-progress").display = False
             if event.state == WorkerState.SUCCESS:
                 self.load_results(event.worker.result)
-            else:
-                self.notify(f"prediction failed: {event.worker.error}", severity="error", timeout=10)
         elif event.worker.group == "preview" and event.state == WorkerState.ERROR:
             self.query_one(ImagePreview).show(None, f"cannot show preview: {event.worker.error}")
 
@@ -186,7 +163,7 @@ class PredictionsScreen(Screen):
         if row is not None:
             self.preview(row)
 
-    def preview(self, row: ResultRow) -> None:
+    def preview(self, row: PredictionRow) -> None:
         self.query_one("#preview-path", Static).update(str(row.overlay))
         self.load_preview(row.overlay)
 

@@ -12,8 +12,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.run_status import State
-from tui.run_table_rows import RunRow, format_started, read_run_rows
+from tui.run_rows import RunRow, format_started, read_run_rows
 from tui.widgets.run_header import STATE_STYLES
+from tui.worker_failures import ReportsWorkerFailures
 
 REFRESH_SECONDS = 2.0
 EMPTY_HELP = (
@@ -24,7 +25,7 @@ EMPTY_HELP = (
 )
 
 
-class RunsScreen(Screen):
+class RunsScreen(ReportsWorkerFailures, Screen):
     """The run list, refreshed every two seconds from status.json files (read in a worker)."""
 
     BINDINGS = [

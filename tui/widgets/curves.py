@@ -47,6 +47,7 @@ class Curves(Widget):
                 text.append(label, style="bold")
                 text.append(line, style=colour)
                 text.append(value + "\n")
-        best = max(self.epochs, key=lambda e: e.val_dice)
-        text.append(f"best Dice {best.val_dice:.3f} at epoch {best.epoch}", style="bold green")
+        best = next((e for e in reversed(self.epochs) if e.is_best), None)  # the engine decides which is best
+        if best is not None:
+            text.append(f"best Dice {best.val_dice:.3f} at epoch {best.epoch}", style="bold green")
         return text

@@ -1,0 +1,77 @@
+"""The `seglab` command (Typer): no command opens the dashboard; train, evaluate, predict, runs, watch, demo
+and data run the same work headless, printing plain lines or live tables (tui/cli/training_view.py).
+
+Every error meant for the user leaves as one line on stderr with a non-zero exit code (2 for bad
+options or input), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import typer
+
+from core.errors import SeglabError
+from tui.cli import run_commands, train_command  # noqa: F401 - importing them registers their commands
+from tui.cli.data_commands import data_app
+from tui.cli.options import RunsDir, app, err_console
+
+# Newer Typer vendors click, older releases use click itself: reach the exception classes through the
+# public BadParameter instead of either import path.
+UsageError = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError")
+ClickException = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
+
+app.add_typer(data_app, name="data")
+
+
+def run_dashboard(runs_dir: Path | None, start_demo: bool = False) -> None:
+    from tui.app import make_app
+
+    make_app(runs_dir, start_demo=start_demo).run()
+
+
+@app.callback(invoke_without_command=True,
+              epilog="Examples:\n\n  seglab              # the dashboard\n\n  seglab demo\n\n  seglab train --help")
+def dashboard(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
+    """Train, watch and run segmentation models. With no command, opens the dashboard."""
+    if ctx.invoked_subcommand is None:
+        run_dashboard(runs_dir)
+
+
+@app.command(name="tui", epilog="Example:\n\n  seglab tui --runs-dir /data/seglab-runs")
+def tui_command(runs_dir: RunsDir = None) -> None:
+    """Open the dashboard: runs, new-run form, live training view, predictions."""
+    run_dashboard(runs_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the Typer app and turns errors into one line each."""
+    # seglab refuses images over Pillow's pixel limit itself, with one line; Pillow's own warning is noise
+    warnings.filterwarnings("ignore", message=".*could be decompression bomb.*")
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="seglab", standalone_mode=False)
+    except typer.Abort:
+        code = 130
+    except UsageError as error:
+        hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
+        err_console.print(f"seglab: error: {error.format_message()}{hint}", markup=False)
+        code = 2
+    except ClickException as error:
+        err_console.print(f"seglab: error: {error.format_message()}", markup=False)
+        code = error.exit_code
+    except SeglabError as error:
+        err_console.print(f"seglab: error: {error}", markup=False)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as error:
+        if os.environ.get("SEGLAB_DEBUG"):
+            raise
+        err_console.print(f"seglab: internal error: {type(error).__name__}: {error} "
+                          "(set SEGLAB_DEBUG=1 for the traceback)", markup=False)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

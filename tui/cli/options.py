@@ -1,0 +1,35 @@
+"""What every `seglab` command shares: the Typer app, the consoles, the common options and the one-line error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+app = typer.Typer(
+    name="seglab",
+    help="Train, watch and run binary segmentation models (UNet, ResNet34-UNet) from the terminal.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+RunsDir = Annotated[
+    Path | None,
+    typer.Option("--runs-dir", help="Folder holding run folders (default: $SEGLAB_RUNS_DIR or ./runs)."),
+]
+RunRef = Annotated[str, typer.Argument(help="A run folder, or a unique prefix of a run name in the runs folder.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")]
+TtaOpt = Annotated[str, typer.Option(
+    "--tta", help="Test-time augmentation: none | flip (average the probabilities of each image and its mirror).")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print `seglab: error: <message>` on stderr; raise what this returns to exit with `code`."""
+    err_console.print(f"seglab: error: {message}", markup=False)
+    return typer.Exit(code)

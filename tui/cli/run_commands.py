@@ -1,0 +1,203 @@
+"""`seglab evaluate`, `predict`, `runs`, `watch` and `demo`: everything done with a run once it exists."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from core.config import DEMO_CONFIG, TrainConfig
+from core.events import StatusEvent, follow_events, read_events
+from core.run_status import ENDED_STATES, FINAL_STATES, State
+from core.runs import Run, open_run, runs_root
+from tui.cli.options import DeviceOpt, RunRef, RunsDir, TtaOpt, app, console, err_console, fail
+from tui.cli.train_command import train_run
+from tui.cli.training_view import TrainingView
+from tui.run_rows import format_started, read_run_rows
+
+
+def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
+    from core.data_sources import val_doubles_as_test
+
+    if split == "test" and val_doubles_as_test(config):
+        err_console.print("note: this folder has no held-out test set: its test split is the val split, whose "
+                          "images also chose best.pt", markup=False)
+
+
+@app.command(name="evaluate", epilog="Examples:\n\n  seglab evaluate 20261128-1425 --split test\n\n"
+             "  seglab evaluate runs/20261128-142501-unet-demo --checkpoint last --split val")
+def evaluate_command(
+    run: RunRef,
+    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
+    tta: TtaOpt = "none",
+    device: DeviceOpt = "auto",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Evaluate a run's checkpoint on a split: loss, Dice, IoU; writes eval-<split>.json in the run."""
+    from core.evaluation import eval_path, evaluate_run
+
+    the_run = open_run(run, runs_root(runs_dir))
+    _say_when_test_is_val(the_run.load_config(), split)
+    with err_console.status(f"evaluating {the_run.name} on {split}..."):
+        result = evaluate_run(the_run, split=split, checkpoint=checkpoint, device=device, tta=tta)
+    with_tta = "" if tta == "none" else f", test-time augmentation: {tta}"
+    table = Table(title=f"{the_run.name}: {split} split, {checkpoint} checkpoint (epoch {result['trained']}){with_tta}")
+    for column in ("images", "loss", "Dice (per image)", "IoU (per image)", "Dice (micro)", "IoU (micro)"):
+        table.add_column(column, justify="right")
+    table.add_row(str(result["images"]), f"{result['loss']:.4f}", f"{result['dice']:.4f}", f"{result['iou']:.4f}",
+                  f"{result['dice_micro']:.4f}", f"{result['iou_micro']:.4f}")
+    console.print(table)
+    console.print(f"written: {eval_path(the_run, split, tta)}", markup=False)
+
+
+@app.command(name="predict", epilog="Examples:\n\n  seglab predict 20261128-1425 --split test\n\n"
+             "  seglab predict 20261128-1425 --input photos/ --input cat.jpg --name mine")
+def predict_command(
+    run: RunRef,
+    input: Annotated[list[Path] | None, typer.Option(
+        "--input", "-i", help="Image file or folder (repeatable); without it, --split of the run's data")] = None,
+    split: Annotated[str, typer.Option(help="Split of the run's data when no --input: train | val | test")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
+    name: Annotated[str | None, typer.Option(
+        help="Output folder name under predictions/ (default: the split, or 'files')")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass")] = 8,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (counted) instead of failing")
+                        ] = False,
+    tta: TtaOpt = "none",
+    device: DeviceOpt = "auto",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Predict masks and overlays; writes PNGs, results.csv and summary.json under predictions/."""
+    from rich.progress import Progress
+
+    from core.predict import predict as predict_images
+
+    if batch_size <= 0:
+        raise fail(f"--batch-size: must be a positive number, got {batch_size}")
+    the_run = open_run(run, runs_root(runs_dir))
+    if not input:
+        _say_when_test_is_val(the_run.load_config(), split)
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("predicting", total=None)
+        summary = predict_images(
+            the_run, inputs=list(input) if input else None, split=split, checkpoint=checkpoint, output_name=name,
+            batch_size=batch_size, device=device, skip_bad=skip_bad, tta=tta,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(f"{summary['images']} images -> {summary['output']}", markup=False)
+    if summary["skipped"]:
+        console.print(f"skipped {summary['skipped']} unreadable images, e.g. {summary['skipped_examples'][0]}",
+                      markup=False)
+    if summary["mean_dice"] is not None:
+        console.print(f"mean Dice {summary['mean_dice']:.4f}  mean IoU {summary['mean_iou']:.4f} "
+                      "(per image, at original resolution)", markup=False)
+
+
+@app.command(name="runs", epilog="Example:\n\n  seglab runs --runs-dir /data/seglab-runs")
+def runs_command(runs_dir: RunsDir = None) -> None:
+    """List runs: name, model, data, state, epoch/epochs, best Dice, started."""
+    root = runs_root(runs_dir)
+    rows = read_run_rows(root)
+    if not rows:
+        console.print(f"no runs in {root} yet: try `seglab demo` or `seglab train --help`", markup=False)
+        return
+    table = Table(title=f"{len(rows)} runs in {root}")
+    for column in ("name", "model", "data", "state", "epoch", "best Dice", "started"):
+        # the name is what evaluate/predict/watch take: never cut it; data and dates may wrap
+        table.add_column(column, justify="right" if column in ("epoch", "best Dice") else "left",
+                         no_wrap=column in ("name", "state", "epoch", "best Dice"))
+    for row in rows:
+        table.add_row(row.name, row.model, row.data, row.state, f"{row.epoch}/{row.epochs}",
+                      f"{row.best_dice:.4f}" if row.best_dice is not None else "-", format_started(row.started))
+    console.print(table)
+
+
+@app.command(name="watch", epilog="Example:\n\n  seglab watch 20261128-1425")
+def watch_command(run: RunRef, runs_dir: RunsDir = None) -> None:
+    """Follow a run's events live; exits when the run ends. Ctrl-C leaves the run training."""
+    the_run = open_run(run, runs_root(runs_dir))
+    console.print(f"watching {the_run.path} (Ctrl-C stops watching, not the run)", markup=False)
+    if the_run.state() in ENDED_STATES:
+        _replay(the_run)
+        return
+    view = TrainingView(console, title=the_run.name)
+    stop = _StopWhenGone(the_run)
+    try:
+        with view:
+            for event in follow_events(the_run.events_path, stop=stop.event,
+                                       until=lambda e: isinstance(e, StatusEvent) and e.state in FINAL_STATES):
+                view(event)
+    except KeyboardInterrupt:
+        pass
+    if the_run.state() == State.INTERRUPTED:
+        console.print("the training process is gone (interrupted); resume with "
+                      f"`seglab train --resume {the_run.name}`", markup=False)
+
+
+class _StopWhenGone:
+    """Stops following when the training process died without writing a final state."""
+
+    def __init__(self, run: Run):
+        self.run, self.event = run, threading.Event()
+        threading.Thread(target=self._poll, daemon=True).start()
+
+    def _poll(self) -> None:
+        while not self.event.wait(2.0):
+            if self.run.state() == State.INTERRUPTED:
+                self.event.set()
+
+
+def _replay(run: Run) -> None:
+    view = TrainingView(console, title=run.name)
+    view.live_mode = False  # a finished history prints as plain lines
+    for event in read_events(run.events_path):
+        view(event)
+    console.print(f"state: {run.state()}", markup=False)
+
+
+@app.command(name="demo", epilog="Examples:\n\n  seglab demo\n\n  seglab demo --headless --epochs 3")
+def demo_command(
+    epochs: Annotated[int, typer.Option(help="Epochs to train")] = DEMO_CONFIG.epochs,
+    device: DeviceOpt = "auto",
+    headless: Annotated[bool, typer.Option(
+        "--headless", help="Plain terminal output instead of the dashboard (automatic when stdout is not a terminal)",
+    )] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """No data, no GPU needed: synthetic set, a small UNet, evaluation and overlays in a few minutes.
+
+    In an interactive terminal it opens the dashboard on the live demo run, then its predictions.
+    """
+    from core.distributed import NOT_DISTRIBUTED
+    from core.evaluation import evaluate_run
+    from core.predict import predict as predict_images
+
+    if not headless and sys.stdout.isatty() and sys.stdin.isatty():
+        if (epochs, device) != (DEMO_CONFIG.epochs, "auto"):
+            raise fail("--epochs and --device apply to --headless; the dashboard demo uses the demo preset")
+        from tui.cli import run_dashboard
+
+        run_dashboard(runs_dir, start_demo=True)
+        return
+    from core.launch import prepare_run
+
+    started = time.perf_counter()
+    with err_console.status("checking data (generating the synthetic set on first use)..."):
+        made = prepare_run(DEMO_CONFIG.replace(epochs=epochs, device=device), runs_root(runs_dir))
+    run, config = made.run, made.config
+    summary = train_run(run, config, resume=False, distributed=NOT_DISTRIBUTED)
+    if summary.state != State.FINISHED:
+        return
+    with err_console.status("evaluating and predicting the test split..."):
+        result = evaluate_run(run, split="test", checkpoint="best", device=device)
+        predictions = predict_images(run, split="test", checkpoint="best", device=device)
+    console.print(f"test Dice {result['dice']:.4f} (per image), IoU {result['iou']:.4f} on "
+                  f"{result['images']} images", markup=False)
+    console.print(f"overlays: {predictions['output']}", markup=False)
+    console.print(f"demo took {time.perf_counter() - started:.0f} s", markup=False)
