@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from core.config import TrainConfig
-from core.events import EpochEvent, EventLog, ProgressEvent, StatusEvent
-from core.runs import create_run
+from core.runs.events import EpochEvent, EventLog, ProgressEvent, StatusEvent
+from core.runs.folders import create_run
 from tui.app import make_app
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import LiveRunScreen

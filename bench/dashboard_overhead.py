@@ -21,9 +21,9 @@ import tempfile
 from pathlib import Path
 
 from core.config import DEMO_CONFIG
-from core.events import ProgressEvent, read_events
-from core.launch import training_command
-from core.runs import Run, create_run
+from core.runs.events import ProgressEvent, read_events
+from core.runs.folders import Run, create_run
+from core.runs.launch import training_command
 from tui.app import make_app
 
 

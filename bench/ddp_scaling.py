@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.end_to_end import train
 from core.data import list_samples
-from core.distributed import Distributed
+from core.training.distributed import Distributed
 
 
 def main() -> None:

@@ -33,9 +33,9 @@ from bench.train_step import seglab_step
 from core.config import TrainConfig
 from core.data import list_samples
 from core.device import resolve_runtime
-from core.events import EpochEvent, ProgressEvent, read_events
 from core.host_memory import MALLOC_ENV
-from core.runs import list_runs
+from core.runs.events import EpochEvent, ProgressEvent, read_events
+from core.runs.folders import list_runs
 
 BASELINE = ["--precision", "fp32", "--memory-format", "contiguous", "--cache", "none", "--workers", "0"]
 

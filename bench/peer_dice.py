@@ -19,11 +19,11 @@ import time
 import torch
 
 from core.config import TrainConfig
-from core.data_sources import split_dataset
+from core.data.sources import split_dataset
 from core.device import resolve_runtime
-from core.loops import build_optimizer, epoch_seed, evaluate, make_loader, train_one_epoch
 from core.losses import build_loss
 from core.models import build_model
+from core.training.loops import build_optimizer, epoch_seed, evaluate, make_loader, train_one_epoch
 
 
 def fit(model: torch.nn.Module, config: TrainConfig) -> dict:

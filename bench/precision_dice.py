@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from core.config import DEMO_CONFIG
-from core.events import EpochEvent, read_events
-from core.runs import list_runs
+from core.runs.events import EpochEvent, read_events
+from core.runs.folders import list_runs
 
 
 def main() -> None:

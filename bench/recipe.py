@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from core.config import PRESETS
-from core.evaluation import evaluate_run
-from core.events import EpochEvent, read_events
-from core.runs import list_runs
+from core.inference.evaluation import evaluate_run
+from core.runs.events import EpochEvent, read_events
+from core.runs.folders import list_runs
 
 
 def train(data: str, preset: str, seed: int, overrides: list[str], root: Path) -> tuple[Path, float, float]:
@@ -43,7 +43,7 @@ def train(data: str, preset: str, seed: int, overrides: list[str], root: Path) -
 
 
 def score(run_path: Path) -> dict:
-    from core.runs import Run
+    from core.runs.folders import Run
 
     run, scores = Run(run_path), {}
     for checkpoint in ("best", "last"):

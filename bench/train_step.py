@@ -29,9 +29,9 @@ import torch
 
 from core.config import TrainConfig
 from core.device import Runtime, resolve_runtime
-from core.loops import build_optimizer
 from core.losses import build_loss
 from core.models import MODEL_NAMES, build_model
+from core.training.loops import build_optimizer
 
 VARIANTS = {"fp32": ("fp32", "contiguous"), "cl": ("fp32", "channels_last"), "bf16": ("bf16", "contiguous"),
             "bf16cl": ("bf16", "channels_last"), "auto": ("auto", "auto")}

@@ -3,7 +3,7 @@ the columns and their formats in one place. Which epoch is best comes from the e
 
 from __future__ import annotations
 
-from core.events import EpochEvent
+from core.runs.events import EpochEvent
 
 EPOCH_COLUMNS = ("EP", "TRAIN LOSS", "VAL LOSS", "VAL DICE", "IOU", "LR", "SEC")
 EPOCH_WIDTHS = {"EP": 5, "TRAIN LOSS": 10, "VAL LOSS": 8, "VAL DICE": 8, "IOU": 6, "LR": 7, "SEC": 5}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.message import Message
 
-from core.events import Event, ProgressEvent
+from core.runs.events import Event, ProgressEvent
 
 
 @dataclass

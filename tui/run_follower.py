@@ -10,8 +10,8 @@ import threading
 
 from textual.message_pump import MessagePump
 
-from core.events import follow_events, read_new_events
-from core.runs import Run
+from core.runs.events import follow_events, read_new_events
+from core.runs.folders import Run
 from tui.messages import RunEvent, RunHistory
 
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.runs import list_runs
+from core.runs.folders import list_runs
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from core.engine import train
-from core.runs import create_run, list_runs, runs_root
+from core.runs.folders import create_run, list_runs, runs_root
+from core.training.engine import train
 from tests.badinput.corpus import CASES, Case, picture
 from tui.cli import main
 

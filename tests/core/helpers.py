@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.config import TrainConfig
-from core.runs import Run, create_run, runs_root
+from core.runs.folders import Run, create_run, runs_root
 
 
 def new_run(config: TrainConfig) -> Run:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from core import __version__
-from core.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint_atomically
 from core.errors import CheckpointError
 from core.models import build_model
+from core.training.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint_atomically
 
 
 def payload(config, model=None, epoch: int = 1) -> dict:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
-from core.engine import train
-from core.events import EpochEvent, EventLog, StatusEvent, read_events
-from core.runs import Run, create_run, list_runs, runs_root
+from core.runs.events import EpochEvent, EventLog, StatusEvent, read_events
+from core.runs.folders import Run, create_run, list_runs, runs_root
+from core.training.checkpoints import load_checkpoint
+from core.training.engine import train
 
 pytestmark = pytest.mark.slow
 

@@ -82,8 +82,8 @@ def test_bad_precision_and_memory_format_names_are_refused_naming_the_choices():
 
 
 def test_a_run_records_what_auto_resolved_to(tiny_config):
-    from core.engine import train
-    from core.runs import create_run, runs_root
+    from core.runs.folders import create_run, runs_root
+    from core.training.engine import train
 
     run = create_run(tiny_config, runs_root())
     train(tiny_config, run)

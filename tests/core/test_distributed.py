@@ -9,10 +9,10 @@ from torch.utils.data import TensorDataset
 
 from core.config import TrainConfig, per_process_batch
 from core.device import resolve_runtime
-from core.distributed import Distributed, ShardSampler, as_peer_failure, check_processes_fit_gpus, wrap_model
 from core.errors import ConfigError
-from core.loops import make_loader
 from core.models import build_model
+from core.training.distributed import Distributed, ShardSampler, as_peer_failure, check_processes_fit_gpus, wrap_model
+from core.training.loops import make_loader
 
 
 @pytest.mark.parametrize(("length", "world"), [(7, 2), (8, 2), (10, 3), (2, 3)])

@@ -1,9 +1,9 @@
-"""Early stopping (core/engine.py): a run whose val Dice stops improving for `patience` epochs ends early."""
+"""Early stopping (core/training/engine.py): a run whose val Dice stops improving for `patience` epochs ends early."""
 
 from __future__ import annotations
 
-from core.engine import train
-from core.events import EpochEvent, read_events
+from core.runs.events import EpochEvent, read_events
+from core.training.engine import train
 
 from .helpers import new_run
 

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-import core.engine
-import core.loops
-from core.checkpoints import load_checkpoint
-from core.engine import train
+import core.training.engine
+import core.training.loops
 from core.errors import SeglabError
-from core.evaluation import evaluate_run
-from core.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent, read_events
-from core.loops import TrainingDiverged
+from core.inference.evaluation import evaluate_run
 from core.losses import build_loss
-from core.runs import create_run, runs_root
+from core.runs.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent, read_events
+from core.runs.folders import create_run, runs_root
+from core.training.checkpoints import load_checkpoint
+from core.training.engine import train
+from core.training.loops import TrainingDiverged
 
 CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "scaler", "epoch", "best_dice", "config", "seglab_version"}
 BEST_KEYS = {"model", "epoch", "partial_epoch", "best_dice", "metrics", "config", "seglab_version"}  # weights only
@@ -127,7 +127,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
     ids=["mid-epoch", "epoch-boundary"],
 )
 def test_resume_gives_same_weights_as_uninterrupted_run(tiny_config, monkeypatch, stop_when, message):
-    monkeypatch.setattr(core.loops, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
+    monkeypatch.setattr(core.training.loops, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
     config = tiny_config.replace(epochs=3, scheduler="cosine")
     uninterrupted = new_run(config)
     train(config, uninterrupted)
@@ -157,7 +157,7 @@ def test_resume_gives_same_weights_as_uninterrupted_run(tiny_config, monkeypatch
 
 
 def test_a_stop_during_the_last_step_of_the_last_epoch_still_finishes_the_run(tiny_config, monkeypatch):
-    monkeypatch.setattr(core.loops, "PROGRESS_INTERVAL_S", 0)
+    monkeypatch.setattr(core.training.loops, "PROGRESS_INTERVAL_S", 0)
     run, stop = new_run(tiny_config), threading.Event()
     last_step = stop_after(stop, lambda e: isinstance(e, ProgressEvent) and (e.epoch, e.step) == (2, e.steps))
     summary = train(tiny_config, run, stop=stop, on_event=last_step)
@@ -191,7 +191,7 @@ def loss_that_turns_nan_on_call(number: int):
 
 def test_nan_loss_fails_the_run_naming_epoch_and_step_and_keeps_the_last_checkpoint(tiny_config, monkeypatch):
     # Epoch 1 makes 5 training calls and 1 validation call: call 9 is step 3 of epoch 2.
-    monkeypatch.setattr(core.engine, "build_loss", loss_that_turns_nan_on_call(9))
+    monkeypatch.setattr(core.training.engine, "build_loss", loss_that_turns_nan_on_call(9))
     run = new_run(tiny_config)
     with pytest.raises(TrainingDiverged, match="epoch 2, step 3/5"):
         train(tiny_config, run)
@@ -219,9 +219,10 @@ def test_evaluate_run_writes_eval_json_with_the_metrics(tiny_config):
 def test_too_little_disk_for_checkpoints_fails_before_the_first_step(tiny_config, monkeypatch):
     import shutil
 
-    import core.preflight
+    import core.training.preflight
 
-    monkeypatch.setattr(core.preflight.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    full = shutil._ntuple_diskusage(10**9, 10**9, 1000)
+    monkeypatch.setattr(core.training.preflight.shutil, "disk_usage", lambda path: full)
     run = new_run(tiny_config)
     with pytest.raises(SeglabError, match="not enough free disk space for checkpoints"):
         train(tiny_config, run)
@@ -233,7 +234,7 @@ def test_too_little_disk_for_checkpoints_fails_before_the_first_step(tiny_config
 def test_weights_saved_by_a_mid_epoch_stop_are_labelled_with_the_steps_they_saw(tiny_config, monkeypatch):
     from tui.screens.dashboard import log_line
 
-    monkeypatch.setattr(core.loops, "PROGRESS_INTERVAL_S", 0)
+    monkeypatch.setattr(core.training.loops, "PROGRESS_INTERVAL_S", 0)
     run, stop = new_run(tiny_config), threading.Event()
     train(tiny_config, run, stop=stop, on_event=stop_after(stop, ProgressCounter(epoch=2, count=3)))
     saved = events_of(run, CheckpointEvent)[-1]
@@ -245,7 +246,7 @@ def test_weights_saved_by_a_mid_epoch_stop_are_labelled_with_the_steps_they_saw(
 
 def test_best_pt_holds_the_weights_only_and_the_disk_estimate_covers_the_files_with_an_ema(tiny_config):
     from core.models import build_model
-    from core.preflight import checkpoint_bytes_needed, last_checkpoint_bytes, weights_bytes
+    from core.training.preflight import checkpoint_bytes_needed, last_checkpoint_bytes, weights_bytes
 
     config = tiny_config.replace(epochs=1, ema=0.9)
     run = new_run(config)

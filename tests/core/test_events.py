@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.events import (
+from core.runs.events import (
     CheckpointEvent,
     EpochEvent,
     EventLog,

@@ -15,7 +15,7 @@ def test_importing_every_core_module_loads_no_ui_package():
         ".".join(path.relative_to(CORE.parent).with_suffix("").parts).removesuffix(".__init__")
         for path in CORE.rglob("*.py")
     )
-    assert "core.engine" in modules and "core.data.synthetic" in modules
+    assert "core.training.engine" in modules and "core.data.synthetic" in modules
     script = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"

@@ -1,15 +1,16 @@
-"""Starting weights (core/initial_weights.py): init_from a run's best weights, and a clear error on a shape mismatch."""
+"""Starting weights (core/training/initial_weights.py): init_from a run's best weights, and a clear error on a
+shape mismatch."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
-from core.engine import train
 from core.errors import ConfigError
-from core.events import StatusEvent, read_events
 from core.models import build_model
+from core.runs.events import StatusEvent, read_events
+from core.training.checkpoints import load_checkpoint
+from core.training.engine import train
 
 from .helpers import new_run
 

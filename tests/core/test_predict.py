@@ -12,15 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
-from core.checkpoints import save_checkpoint_atomically
 from core.config import TrainConfig
-from core.data_sources import split_samples
-from core.engine import train
+from core.data.sources import split_samples
 from core.errors import ConfigError, DataError
-from core.evaluation import evaluate_run
+from core.inference.evaluation import evaluate_run
+from core.inference.predict import OVERLAY_COLOR, predict
 from core.models import build_model
-from core.predict import OVERLAY_COLOR, predict
-from core.runs import Run, create_run, runs_root
+from core.runs.folders import Run, create_run, runs_root
+from core.training.checkpoints import save_checkpoint_atomically
+from core.training.engine import train
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import core.runs
+import core.runs.folders
 from core.errors import ConfigError, SeglabError
-from core.runs import create_run, list_runs, open_run, runs_root
+from core.runs.folders import create_run, list_runs, open_run, runs_root
 
 
 def freeze_clock(monkeypatch, *moments: datetime) -> None:
@@ -27,7 +27,7 @@ def freeze_clock(monkeypatch, *moments: datetime) -> None:
         def now(cls, tz=None):
             return remaining.pop(0) if len(remaining) > 1 else remaining[0]
 
-    monkeypatch.setattr(core.runs, "datetime", FrozenDatetime)
+    monkeypatch.setattr(core.runs.folders, "datetime", FrozenDatetime)
 
 
 MOMENT = datetime(2026, 11, 28, 14, 25, 1)
@@ -114,7 +114,7 @@ def test_a_failed_status_write_leaves_the_old_status_and_no_temp_file(tiny_confi
         raise OSError("disk full")
 
     with monkeypatch.context() as patch, pytest.raises(OSError, match="disk full"):
-        patch.setattr(core.runs.os, "replace", fail_replace)
+        patch.setattr(core.runs.folders.os, "replace", fail_replace)
         run.update_status(state="finished", epoch=2)
     assert run.status_path.read_bytes() == before
     assert sorted(p.name for p in run.path.iterdir()) == ["checkpoints", "config.json", "status.json"]

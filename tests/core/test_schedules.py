@@ -1,4 +1,5 @@
-"""Learning-rate schedules (core/schedules.py): linear warmup then cosine decay, stepped every optimizer step."""
+"""Learning-rate schedules (core/training/schedules.py): linear warmup then cosine decay, stepped every
+optimizer step."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import math
 import pytest
 
 from core.config import TrainConfig
-from core.engine import train
-from core.events import EpochEvent, read_events
-from core.schedules import WARMUP_START_FACTOR, lr_factor
+from core.runs.events import EpochEvent, read_events
+from core.training.engine import train
+from core.training.schedules import WARMUP_START_FACTOR, lr_factor
 
 from .helpers import new_run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from core.stopping import stop_on_signals
+from core.training.stopping import stop_on_signals
 
 
 def test_the_first_signal_sets_the_stop_event_and_calls_back_once():

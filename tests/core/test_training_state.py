@@ -1,4 +1,4 @@
-"""Training state (core/training_state.py): the weights' EMA in validation and checkpoints, and resuming with it."""
+"""Training state (core/training/state.py): the weights' EMA in validation and checkpoints, and resuming with it."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import threading
 import pytest
 import torch
 
-import core.loops
-from core.checkpoints import load_checkpoint
-from core.engine import train
-from core.evaluation import evaluate_run
-from core.events import EpochEvent, read_events
+import core.training.loops
+from core.inference.evaluation import evaluate_run
+from core.runs.events import EpochEvent, read_events
+from core.training.checkpoints import load_checkpoint
+from core.training.engine import train
 
 from .helpers import new_run
 
@@ -37,7 +37,7 @@ def test_a_run_with_ema_and_schedule_resumes_to_the_uninterrupted_weights(tiny_c
         if getattr(event, "epoch", 0) == 2 and getattr(event, "step", 0) == 3:
             stop.set()
 
-    monkeypatch.setattr(core.loops, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
+    monkeypatch.setattr(core.training.loops, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
     assert train(config, resumed, stop=stop, on_event=stop_in_epoch_2).state == "stopped"
     assert train(config, resumed, resume=True).state == "finished"
     got, want = (load_checkpoint(r.checkpoint_path("last")) for r in (resumed, uninterrupted))

@@ -1,4 +1,5 @@
-"""Flip test-time augmentation (core/tta.py): a mirror-symmetric model is unchanged, others get both views averaged."""
+"""Flip test-time augmentation (core/inference/tta.py): a mirror-symmetric model is unchanged, others get both
+views averaged."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from torch import nn
 
 from core.errors import ConfigError
-from core.tta import predict_logits
+from core.inference.tta import predict_logits
 
 
 class Pointwise(nn.Module):

@@ -14,8 +14,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from core.config import TrainConfig
-from core.engine import train
-from core.runs import Run, create_run, runs_root
+from core.runs.folders import Run, create_run, runs_root
+from core.training.engine import train
 from tui.screens.runs import RunsScreen
 
 S = TypeVar("S", bound=Screen)

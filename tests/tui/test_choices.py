@@ -10,7 +10,7 @@ from core.config import FIELD_SPECS, PRESETS
 from core.data.augment_policies import AUGMENT_POLICIES
 from core.losses import LOSSES
 from core.models import MODELS
-from core.runs import list_runs, runs_root
+from core.runs.folders import list_runs, runs_root
 from tests.tui.helpers import wait_for_screen
 from tests.tui.test_cli import seglab, the_error_line
 from tui.app import make_app

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import torchvision.datasets
 
-from core.checkpoints import load_checkpoint
-from core.data_sources import cache_root, split_samples
-from core.engine import train
-from core.runs import create_run, list_runs, runs_root
+from core.data.sources import cache_root, split_samples
+from core.runs.folders import create_run, list_runs, runs_root
+from core.training.checkpoints import load_checkpoint
+from core.training.engine import train
 from tests.core.test_predict import hand_counted_dice_iou
 from tui.cli import main
 

@@ -10,14 +10,14 @@ import pytest
 import torch
 import torchvision
 
-from core.checkpoints import model_from_checkpoint
 from core.config import PRESETS, TrainConfig
 from core.data.images import load_pair
+from core.data.sources import split_samples
 from core.data.transforms import normalize, resize_pair
-from core.data_sources import split_samples
 from core.device import resolve_runtime
-from core.engine import train
-from core.runs import create_run, list_runs, runs_root
+from core.runs.folders import create_run, list_runs, runs_root
+from core.training.checkpoints import model_from_checkpoint
+from core.training.engine import train
 from tests.tui.test_cli import seglab, the_error_line
 
 TINY = ["--data", "synthetic", "--epochs", "1", "--image-size", "32", "--synthetic-count", "24",
@@ -93,7 +93,7 @@ def test_imagenet_encoder_weights_from_a_local_file_start_the_encoder(capsys, tm
 
 
 def scores_by_hand(run, flip: bool) -> dict[str, float]:
-    """The run's best checkpoint on its test split, scored without core.tta or core.metrics: with `flip`, the
+    """The run's best checkpoint on its test split, scored without core.inference.tta or core.metrics: with `flip`, the
     mean of sigmoid(model(image)) and sigmoid(model(mirrored image)) mirrored back, thresholded at 0.5; the
     Dice and IoU per image (averaged) and over all pixels (micro) counted with numpy."""
     model, config, _ = model_from_checkpoint(run.checkpoint_path("best"))

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from core.data.synthetic import generate_synthetic
-from core.runs import list_runs, runs_root
+from core.runs.folders import list_runs, runs_root
 from tests.tui.test_cli import TINY_TRAIN, seglab, the_error_line
 
 FOLDER_TRAIN = ["--epochs", "1", "--width", "8", "--image-size", "32", "--batch-size", "4", "--device", "cpu",
@@ -51,7 +51,7 @@ def test_a_run_on_a_relative_data_folder_evaluates_predicts_and_resumes_from_els
 
 def test_an_old_run_with_a_relative_data_path_names_the_path_it_tried(made_here, tmp_path, monkeypatch):
     from core.config import TrainConfig
-    from core.data_sources import resolve_data_root
+    from core.data.sources import resolve_data_root
     from core.errors import DataError
 
     config = TrainConfig(data="mydata")  # as runs made before paths were stored absolute
@@ -78,7 +78,7 @@ def test_run_dir_of_a_run_that_already_trained_is_refused_pointing_to_resume(cap
 
 def test_options_beside_a_prepared_run_dir_are_refused_not_ignored(capsys):
     from core.config import TrainConfig
-    from core.runs import create_run
+    from core.runs.folders import create_run
 
     run = create_run(TrainConfig(epochs=1), runs_root(), run_dir=runs_root() / "prepared")
     code, _, err = seglab(capsys, "train", "--run-dir", str(run.path), "--epochs", "5")

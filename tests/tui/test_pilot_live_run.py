@@ -14,8 +14,8 @@ from textual.widget import Widget
 from textual.widgets import RichLog
 
 from core.config import TrainConfig
-from core.events import EpochEvent, EventLog, ProgressEvent, StatusEvent
-from core.runs import Run, create_run, runs_root
+from core.runs.events import EpochEvent, EventLog, ProgressEvent, StatusEvent
+from core.runs.folders import Run, create_run, runs_root
 from tui.app import make_app
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import LiveRunScreen

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from textual.widgets import DataTable
 
-from core.runs import create_run, runs_root
+from core.runs.folders import create_run, runs_root
 from tui.app import make_app
 from tui.screens.confirm import QuitScreen
 from tui.screens.predictions import PredictionsScreen

@@ -8,7 +8,7 @@ import subprocess
 from textual.widgets import RichLog
 
 import tui.screens.runs
-from core.runs import create_run, runs_root
+from core.runs.folders import create_run, runs_root
 from tui.app import make_app
 from tui.screens.dashboard import LiveRunScreen
 from tui.screens.runs import RunsScreen

@@ -20,8 +20,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog
 
 from core.config import TrainConfig, save_config
-from core.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent
-from core.runs import Run
+from core.runs.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent
+from core.runs.folders import Run
 from tui.app import SeglabApp, make_app
 from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen

@@ -14,18 +14,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
 from core.config import TrainConfig
-from core.data_sources import split_dataset
+from core.data.sources import split_dataset
 from core.device import resolve_runtime
-from core.distributed import Distributed
-from core.evaluation import evaluate_run
-from core.events import CheckpointEvent, EpochEvent, StatusEvent, read_events
-from core.launch import torchrun_command, training_command
-from core.loops import build_optimizer, make_loader
+from core.inference.evaluation import evaluate_run
 from core.losses import build_loss
 from core.models import build_model
-from core.runs import Run, list_runs, runs_root
+from core.runs.events import CheckpointEvent, EpochEvent, StatusEvent, read_events
+from core.runs.folders import Run, list_runs, runs_root
+from core.runs.launch import torchrun_command, training_command
+from core.training.checkpoints import load_checkpoint
+from core.training.distributed import Distributed
+from core.training.loops import build_optimizer, make_loader
 
 # 48 synthetic images: 38 train, 5 val (an odd number, so the two evaluation shards differ in length)
 TINY = ["--data", "synthetic", "--synthetic-count", "48", "--synthetic-size", "32", "--image-size", "32",

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from textual.app import App, ComposeResult
 
-from core.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent
+from core.runs.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent
 from tui.screens.dashboard import log_line
 from tui.widgets.braille import braille_chart
 from tui.widgets.curves import Curves

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tui.screens.runs
-from core.runs import runs_root
+from core.runs.folders import runs_root
 from tests.tui.helpers import wait_for
 from tui.app import make_app
 

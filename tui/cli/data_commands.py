@@ -75,7 +75,7 @@ def download(
     from core.errors import ConfigError
 
     if what == "resnet34-weights":
-        from core.initial_weights import download_resnet34_weights
+        from core.training.initial_weights import download_resnet34_weights
 
         with err_console.status("downloading torchvision's ImageNet ResNet34 weights..."):
             path = download_resnet34_weights()

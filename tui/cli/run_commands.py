@@ -12,9 +12,9 @@ import typer
 from rich.table import Table
 
 from core.config import DEMO_CONFIG, TrainConfig
-from core.events import StatusEvent, follow_events, read_events
-from core.run_status import ENDED_STATES, FINAL_STATES, State
-from core.runs import Run, open_run, runs_root
+from core.runs.events import StatusEvent, follow_events, read_events
+from core.runs.folders import Run, open_run, runs_root
+from core.runs.status import ENDED_STATES, FINAL_STATES, State
 from tui.cli.options import DeviceOpt, RunRef, RunsDir, TtaOpt, app, console, err_console, fail
 from tui.cli.train_command import train_run
 from tui.cli.training_view import TrainingView
@@ -22,7 +22,7 @@ from tui.run_rows import format_started, read_run_rows
 
 
 def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
-    from core.data_sources import val_doubles_as_test
+    from core.data.sources import val_doubles_as_test
 
     if split == "test" and val_doubles_as_test(config):
         err_console.print("note: this folder has no held-out test set: its test split is the val split, whose "
@@ -40,7 +40,7 @@ def evaluate_command(
     runs_dir: RunsDir = None,
 ) -> None:
     """Evaluate a run's checkpoint on a split: loss, Dice, IoU; writes eval-<split>.json in the run."""
-    from core.evaluation import eval_path, evaluate_run
+    from core.inference.evaluation import eval_path, evaluate_run
 
     the_run = open_run(run, runs_root(runs_dir))
     _say_when_test_is_val(the_run.load_config(), split)
@@ -76,7 +76,7 @@ def predict_command(
     """Predict masks and overlays; writes PNGs, results.csv and summary.json under predictions/."""
     from rich.progress import Progress
 
-    from core.predict import predict as predict_images
+    from core.inference.predict import predict as predict_images
 
     if batch_size <= 0:
         raise fail(f"--batch-size: must be a positive number, got {batch_size}")
@@ -174,9 +174,9 @@ def demo_command(
 
     In an interactive terminal it opens the dashboard on the live demo run, then its predictions.
     """
-    from core.distributed import NOT_DISTRIBUTED
-    from core.evaluation import evaluate_run
-    from core.predict import predict as predict_images
+    from core.inference.evaluation import evaluate_run
+    from core.inference.predict import predict as predict_images
+    from core.training.distributed import NOT_DISTRIBUTED
 
     if not headless and sys.stdout.isatty() and sys.stdin.isatty():
         if (epochs, device) != (DEMO_CONFIG.epochs, "auto"):
@@ -185,7 +185,7 @@ def demo_command(
 
         run_dashboard(runs_dir, start_demo=True)
         return
-    from core.launch import prepare_run
+    from core.runs.launch import prepare_run
 
     started = time.perf_counter()
     with err_console.status("checking data (generating the synthetic set on first use)..."):

@@ -1,5 +1,5 @@
 """`seglab train`: a new run from options (or a preset), a folder the dashboard prepared, or --resume; under
-torchrun every process runs it and rank 0 alone writes and prints. Starting a run is core/launch.py."""
+torchrun every process runs it and rank 0 alone writes and prints. Starting a run is core/runs/launch.py."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from core.config import FIELD_SPECS, TrainConfig
-from core.run_status import State
-from core.runs import Run, runs_root
+from core.runs.folders import Run, runs_root
+from core.runs.status import State
 from tui.cli.options import RunsDir, app, console, err_console, fail
 from tui.cli.training_view import TrainingView
 
 if TYPE_CHECKING:
-    from core.distributed import Distributed
-    from core.engine import TrainingSummary
+    from core.training.distributed import Distributed
+    from core.training.engine import TrainingSummary
 
 DEFAULTS = TrainConfig()
 
@@ -84,9 +84,16 @@ def train_command(
     # options and TrainConfig fields map one to one: take every field's option by its name
     options = {f.name: arguments[f.name] for f in fields(TrainConfig)}
     given = {key: value for key, value in options.items() if value is not None}
-    from core.distributed import close_distributed, init_distributed, launched_by_torchrun
     from core.host_memory import requested_malloc
-    from core.launch import PlanFailed, agree_on_run, check_launch, config_to_launch, plan_training, torchrun_command
+    from core.runs.launch import (
+        PlanFailed,
+        agree_on_run,
+        check_launch,
+        config_to_launch,
+        plan_training,
+        torchrun_command,
+    )
+    from core.training.distributed import close_distributed, init_distributed, launched_by_torchrun
 
     requested_malloc()  # a bad SEGLAB_MALLOC is one line here, before any run folder exists
     root = runs_root(runs_dir)
@@ -114,7 +121,7 @@ def train_command(
 
 
 def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:
-    from core.data_sources import val_fraction_applies
+    from core.data.sources import val_fraction_applies
 
     if not val_fraction_applies(config):
         err_console.print(f"seglab: warning: --val-fraction is ignored: {config.data} comes split into train, val "
@@ -122,7 +129,7 @@ def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:
 
 
 def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
-    from core.data_sources import val_doubles_as_test
+    from core.data.sources import val_doubles_as_test
 
     if split == "test" and val_doubles_as_test(config):
         err_console.print("note: this folder has no held-out test set: its test split is the val split, whose "
@@ -130,8 +137,8 @@ def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
 
 
 def train_run(run: Run, config: TrainConfig, resume: bool, distributed: Distributed) -> TrainingSummary:
-    from core.engine import train
-    from core.stopping import stop_on_signals
+    from core.training.engine import train
+    from core.training.stopping import stop_on_signals
 
     if not distributed.is_main:  # rank 0 speaks for all processes
         with stop_on_signals() as stop:

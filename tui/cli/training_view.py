@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from core.events import EpochEvent, Event, ProgressEvent, StatusEvent
+from core.runs.events import EpochEvent, Event, ProgressEvent, StatusEvent
 from tui.epoch_rows import EPOCH_COLUMNS, epoch_cells, epoch_line
 
 TABLE_ROWS = 15  # the live table keeps the latest epochs; the full history is in events.jsonl

@@ -18,9 +18,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, RichLog
 from textual.worker import Worker, WorkerState
 
-from core.events import CheckpointEvent, EpochEvent, Event, ProgressEvent, StatusEvent
-from core.run_status import FINAL_STATES, State
-from core.runs import Run
+from core.runs.events import CheckpointEvent, EpochEvent, Event, ProgressEvent, StatusEvent
+from core.runs.folders import Run
+from core.runs.status import FINAL_STATES, State
 from tui.messages import RunEvent, RunHistory
 from tui.run_follower import follow_run
 from tui.screens.confirm import ConfirmScreen
@@ -167,7 +167,7 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate")
     def evaluate(self) -> dict:
-        from core.evaluation import evaluate_run
+        from core.inference.evaluation import evaluate_run
 
         self.app.limit_torch_threads()
         return evaluate_run(self.run, split="test", checkpoint="best", device="auto")

@@ -15,8 +15,8 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState
 
-from core.prediction_results import PredictionRow, has_results, read_results
-from core.runs import Run
+from core.inference.results import PredictionRow, has_results, read_results
+from core.runs.folders import Run
 from tui.widgets.image_preview import ImagePreview, load_preview_image
 from tui.worker_failures import ReportsWorkerFailures
 
@@ -103,7 +103,7 @@ class PredictionsScreen(ReportsWorkerFailures, Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="predict")
     def predict(self, checkpoint: str, split: str, inputs: list[str] | None) -> Path:
-        from core.predict import predict
+        from core.inference.predict import predict
 
         self.app.limit_torch_threads()
         summary = predict(self.run, inputs=inputs, split=split, checkpoint=checkpoint,

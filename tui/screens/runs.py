@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.run_status import State
+from core.runs.status import State
 from tui.run_rows import RunRow, format_started, read_run_rows
 from tui.widgets.run_header import STATE_STYLES
 from tui.worker_failures import ReportsWorkerFailures

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from core.events import EpochEvent
+from core.runs.events import EpochEvent
 from tui.widgets.braille import braille_chart
 
 LABEL_WIDTH = 6  # "loss  " / "dice  " before each chart

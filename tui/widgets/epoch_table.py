@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from core.events import EpochEvent
+from core.runs.events import EpochEvent
 from tui.epoch_rows import BEST_MARK, EPOCH_WIDTHS, epoch_cells
 
 

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from core.events import EpochEvent, ProgressEvent
-from core.run_status import State
+from core.runs.events import EpochEvent, ProgressEvent
+from core.runs.status import State
 
 STATE_STYLES = {State.RUNNING: "bold green", State.FINISHED: "bold blue", State.STOPPED: "bold yellow",
                 State.FAILED: "bold red", State.INTERRUPTED: "bold red", State.CREATED: "dim"}

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from torch import nn
 
-from core.checkpoints import load_checkpoint
 from core.config import TrainConfig
 from core.errors import CheckpointError, ConfigError
 from core.models.resnet_unet import load_resnet34_encoder_weights
-from core.runs import open_run
+from core.runs.folders import open_run
+from core.training.checkpoints import load_checkpoint
 
 
 def init_checkpoint_path(reference: str, runs_root: Path) -> Path:

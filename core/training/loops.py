@@ -17,13 +17,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from core.config import TrainConfig
 from core.device import Runtime, auto_workers
-from core.distributed import NOT_DISTRIBUTED, Distributed, ShardSampler
 from core.errors import SeglabError
-from core.events import Event, ProgressEvent
+from core.inference.tta import predict_logits
 from core.metrics import SegmentationMeter
 from core.pause_points import pause_point
-from core.training_state import PartialEpoch
-from core.tta import predict_logits
+from core.runs.events import Event, ProgressEvent
+from core.training.distributed import NOT_DISTRIBUTED, Distributed, ShardSampler
+from core.training.state import PartialEpoch
 
 PROGRESS_INTERVAL_S = 0.25  # at most four progress events a second
 EventSink = Callable[[Event], None]  # where progress goes: the run's event log and any watcher

@@ -16,7 +16,7 @@ from typing import Any
 
 from core.config import SYNTHETIC, TrainConfig, load_config, save_config
 from core.errors import ConfigError, SeglabError
-from core.run_status import LIVE_STATES, RunStatus, State, read_status, update_status
+from core.runs.status import LIVE_STATES, RunStatus, State, read_status, update_status
 
 RUNS_DIR_ENV = "SEGLAB_RUNS_DIR"
 

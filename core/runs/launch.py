@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from core.config import PRESETS, TrainConfig, per_process_batch
 from core.errors import ConfigError, SeglabError
-from core.preflight import ensure_writable_folder
-from core.run_status import LIVE_STATES
-from core.runs import Run, create_run, open_prepared_run, open_run, resolve_inside
+from core.training.preflight import ensure_writable_folder
+from core.runs.status import LIVE_STATES
+from core.runs.folders import Run, create_run, open_prepared_run, open_run, resolve_inside
 
 if TYPE_CHECKING:  # the dashboard imports this module and must not pay for torch
-    from core.distributed import Distributed
+    from core.training.distributed import Distributed
 
 TRAIN_MODULE = "tui.cli"  # the child runs `python -m tui.cli train`: the same code path as `seglab train`
 TRAIN_LOG = "train.log"  # a dashboard-started child's output, in its run folder
@@ -48,14 +48,14 @@ def check_before_run(config: TrainConfig, root: Path) -> TrainConfig:
     """Every check a new run must pass before its folder exists: a writable runs folder, readable train and val
     splits (generating the synthetic set on first use), and starting weights that fit. Returns the config with
     absolute paths, as the run stores it."""
-    from core.data_sources import split_samples
+    from core.data.sources import split_samples
 
     config = config.with_absolute_paths()
     ensure_writable_folder(root)
     split_samples(config, "train")
     split_samples(config, "val")
     if config.init_from or config.encoder_weights:
-        from core.initial_weights import check_initial_weights
+        from core.training.initial_weights import check_initial_weights
 
         check_initial_weights(config, root)
     return config
@@ -127,7 +127,7 @@ class PlanFailed(SeglabError):
 
 def check_launch(processes: int, config: TrainConfig) -> None:
     """Before launching `processes` training processes: the global batch splits evenly and they fit the GPUs."""
-    from core.distributed import check_launch_fits_device
+    from core.training.distributed import check_launch_fits_device
 
     if processes < 1:
         raise ConfigError(f"--nproc: must be at least 1, got {processes}")

@@ -20,19 +20,19 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.utils import draw_segmentation_masks
 
-from core.checkpoints import model_from_checkpoint
 from core.config import validate_name
 from core.data.images import load_pair, open_rgb
 from core.data.samples import Sample
+from core.data.sources import split_samples
 from core.data.transforms import normalize, resize_image
-from core.data_sources import split_samples
 from core.device import resolve_runtime
 from core.errors import DataError
+from core.inference.results import PredictionRow, mask_path, overlay_path, write_results
+from core.inference.tta import check_tta, predict_logits
 from core.metrics import confusion_per_image, dice_iou_from_counts
-from core.prediction_results import PredictionRow, mask_path, overlay_path, write_results
-from core.runs import Run, resolve_inside
-from core.training_state import checkpoint_epoch_label
-from core.tta import check_tta, predict_logits
+from core.runs.folders import Run, resolve_inside
+from core.training.checkpoints import model_from_checkpoint
+from core.training.state import checkpoint_epoch_label
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 OVERLAY_COLOR = (255, 40, 40)
@@ -93,7 +93,7 @@ def predict(
 ) -> dict[str, Any]:
     """Predict every input image (or the run's `split` when no inputs) and write the results.
 
-    tta='flip' averages the probabilities of each image and its mirror (core/tta.py).
+    tta='flip' averages the probabilities of each image and its mirror (core/inference/tta.py).
 
     Output goes to run/predictions/<output_name>/ (default: the split name, or 'files').
     Returns the summary that is also written to summary.json.

@@ -1,6 +1,6 @@
 """Fitting a run: `train` sets the run up (model, data, optimizer, resumed state), then runs its epochs,
 writing checkpoints, status and events into the run folder. Under torchrun every process runs it; rank 0
-alone writes. One epoch and one evaluation are core/loops.py."""
+alone writes. One epoch and one evaluation are core/training/loops.py."""
 
 from __future__ import annotations
 
@@ -16,24 +16,32 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from core.checkpoints import load_checkpoint, save_checkpoint_atomically
 from core.config import TrainConfig, save_config
-from core.curves import plot_curves
 from core.data.dataset import SegmentationDataset
-from core.data_sources import split_dataset
+from core.data.sources import split_dataset
 from core.device import Runtime, resolve_runtime
-from core.distributed import NOT_DISTRIBUTED, Distributed, as_peer_failure, wrap_model
 from core.errors import SeglabError
-from core.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent, read_events
-from core.initial_weights import load_initial_weights
-from core.loops import EventSink, build_optimizer, current_lr, epoch_seed, evaluate, make_loader, train_one_epoch
 from core.losses import build_loss
 from core.models import build_model
-from core.preflight import ensure_disk_space
-from core.run_status import State
-from core.runs import Run
-from core.schedules import build_scheduler
-from core.training_state import PartialEpoch, TrainingProgress, TrainingState, build_ema, checkpoint_epoch_label
+from core.runs.curves import plot_curves
+from core.runs.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent, read_events
+from core.runs.folders import Run
+from core.runs.status import State
+from core.training.checkpoints import load_checkpoint, save_checkpoint_atomically
+from core.training.distributed import NOT_DISTRIBUTED, Distributed, as_peer_failure, wrap_model
+from core.training.initial_weights import load_initial_weights
+from core.training.loops import (
+    EventSink,
+    build_optimizer,
+    current_lr,
+    epoch_seed,
+    evaluate,
+    make_loader,
+    train_one_epoch,
+)
+from core.training.preflight import ensure_disk_space
+from core.training.schedules import build_scheduler
+from core.training.state import PartialEpoch, TrainingProgress, TrainingState, build_ema, checkpoint_epoch_label
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.events import EpochEvent
+from core.runs.events import EpochEvent
 
 
 def plot_curves(epochs: list[EpochEvent], path: Path) -> Path | None:

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic_files import atomic_write_text
-from core.checkpoints import model_from_checkpoint
-from core.data_sources import split_dataset
+from core.data.sources import split_dataset
 from core.device import resolve_runtime
-from core.loops import evaluate, make_loader
+from core.inference.tta import check_tta
 from core.losses import build_loss
-from core.runs import Run
-from core.training_state import checkpoint_epoch_label
-from core.tta import check_tta
+from core.runs.folders import Run
+from core.training.checkpoints import model_from_checkpoint
+from core.training.loops import evaluate, make_loader
+from core.training.state import checkpoint_epoch_label
 
 
 def eval_path(run: Run, split: str, tta: str = "none") -> Path:
