@@ -59,14 +59,19 @@ async def choose_folder_data(pilot: Pilot, form: NewRunScreen, path: str) -> Non
     await pilot.pause()
 
 
-async def test_a_data_folder_that_does_not_exist_is_marked_with_a_cross(tmp_path):
+async def data_check_of(path: str, starts: str) -> str:
+    """What the form's data check says about `path`, once it starts with `starts`."""
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
         form = await open_form(app, pilot)
-        await choose_folder_data(pilot, form, str(tmp_path / "no-such-folder"))
+        await choose_folder_data(pilot, form, path)
         note = form.query_one("#data-check")
-        await wait_for(pilot, lambda: shown(note).startswith("✗"), what="the data check")
-        assert "no-such-folder" in shown(note)
+        await wait_for(pilot, lambda: shown(note).startswith(starts), what="the data check")
+        return shown(note)
+
+
+async def test_a_data_folder_that_does_not_exist_is_marked_with_a_cross(tmp_path):
+    assert "no-such-folder" in await data_check_of(str(tmp_path / "no-such-folder"), "✗")
 
 
 async def test_starting_on_a_missing_data_folder_shows_the_clis_line_and_creates_nothing(
@@ -91,13 +96,8 @@ async def test_starting_on_a_missing_data_folder_shows_the_clis_line_and_creates
 
 
 async def test_the_oxford_pet_fixture_is_recognised_with_its_split_counts():
-    app = make_app(runs_root())
-    async with app.run_test(size=SIZE) as pilot:
-        form = await open_form(app, pilot)
-        await choose_folder_data(pilot, form, str(FIXTURES / "oxford-pet-tiny"))
-        note = form.query_one("#data-check")
-        await wait_for(pilot, lambda: shown(note).startswith("oxford-pet"), what="the data check")
-        assert shown(note) == "oxford-pet layout: 7 train · 1 val · 4 test"
+    note = await data_check_of(str(FIXTURES / "oxford-pet-tiny"), "oxford-pet")
+    assert note == "oxford-pet layout: 7 train · 1 val · 4 test"
 
 
 async def test_the_data_check_shows_the_folder_now_entered_not_an_earlier_one(monkeypatch, tmp_path):

@@ -76,14 +76,18 @@ async def test_p_on_a_run_without_a_checkpoint_warns_instead_of_opening_predicti
 # quitting -----------------------------------------------------------------------------------------
 
 
+async def ask_to_quit(app, pilot, run, child) -> None:
+    """Press q while `child` stands in for the run's training child started from this dashboard."""
+    app.children_started[run.path] = child
+    await pilot.press("q")
+    await wait_for_screen(pilot, QuitScreen)
+
+
 @pytest.mark.parametrize(("button", "signalled"), [("#leave", False), ("#stop", True)])
 async def test_quitting_with_a_live_child_asks_whether_to_leave_it_running(tiny_config, sleeper, button, signalled):
-    run = create_run(tiny_config, runs_root())
-    app = make_app(runs_root())
+    run, app = create_run(tiny_config, runs_root()), make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
-        app.children_started[run.path] = sleeper
-        await pilot.press("q")
-        await wait_for_screen(pilot, QuitScreen)
+        await ask_to_quit(app, pilot, run, sleeper)
         assert run.name in shown(app.screen.query_one(".dialog-question"))
         await pilot.click(button)
         await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
@@ -95,12 +99,9 @@ async def test_quitting_with_a_live_child_asks_whether_to_leave_it_running(tiny_
 
 
 async def test_cancel_in_the_quit_question_keeps_the_dashboard_open(tiny_config, sleeper):
-    run = create_run(tiny_config, runs_root())
-    app = make_app(runs_root())
+    run, app = create_run(tiny_config, runs_root()), make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
-        app.children_started[run.path] = sleeper
-        await pilot.press("q")
-        await wait_for_screen(pilot, QuitScreen)
+        await ask_to_quit(app, pilot, run, sleeper)
         await pilot.click("#cancel")
         await wait_for(pilot, lambda: not isinstance(app.screen, QuitScreen), what="the question to close")
         assert app.is_running
