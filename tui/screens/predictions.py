@@ -33,7 +33,7 @@ class PredictionsScreen(ReportsWorkerFailures, Screen):
     ]
 
     @dataclass
-    class Progress(Message):
+    class PredictionProgress(Message):
         done: int
         total: int
 
@@ -107,11 +107,11 @@ class PredictionsScreen(ReportsWorkerFailures, Screen):
 
         self.app.limit_torch_threads()
         summary = predict(self.run, inputs=inputs, split=split, checkpoint=checkpoint,
-                          progress=lambda done, total: self.post_message(self.Progress(done, total)))
+                          progress=lambda done, total: self.post_message(self.PredictionProgress(done, total)))
         return Path(summary["output"])
 
-    @on(Progress)
-    def show_progress(self, message: Progress) -> None:
+    @on(PredictionProgress)
+    def show_progress(self, message: PredictionProgress) -> None:
         self.query_one("#predict-progress", ProgressBar).update(total=message.total, progress=message.done)
 
     @on(Worker.StateChanged)
