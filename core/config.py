@@ -16,8 +16,9 @@ from typing import Any
 from core import __version__
 from core.atomic_files import atomic_write_text
 from core.data.augment_policies import AUGMENT_NAMES
+from core.data.labels import MAX_CLASSES, TASKS
 from core.errors import ConfigError
-from core.losses import LOSS_NAMES
+from core.losses import LOSS_NAMES, LOSSES_FOR_TASK
 from core.models import MODEL_NAMES, MODELS, model_spec
 
 SCHEDULER_CHOICES = ("none", "cosine")
@@ -77,6 +78,17 @@ class TrainConfig:
     lr: float = setting(5e-4, "AdamW learning rate", "learning rate", above=0, bound_text="must be a positive number")
     image_size: int = setting(256, "Square side images and masks are resized to", "image size", minimum=16)
     width: int = setting(64, "Channels of the first stage; UNet doubles it four times", "width", minimum=1)
+    task: str = setting("binary", "binary (foreground vs background) | multiclass (class ids 0..N-1 in the masks; "
+                                  "Oxford-IIIT Pet: background, pet, border)", "task", choices=TASKS)
+    classes: int = setting(0, "Classes including background, for --task multiclass; 0 = from the data (Oxford-IIIT "
+                              "Pet: 3, a folder's classes.txt, synthetic: 3)", "classes", minimum=0,
+                           bound_text=f"must be 0 (from the data) or 2..{MAX_CLASSES}")
+    class_weights: str = setting("", "Cross-entropy class weights for --task multiclass: auto (inverse square root "
+                                     "of each class's pixel share in the train split) or w0,w1,... one per class; "
+                                     "empty = equal", "class weights", optional=True)
+    ignore_index: int = setting(-1, "Mask value left out of loss and metrics for --task multiclass (e.g. 255, the "
+                                    "VOC convention); -1 = none", "ignore index", minimum=-1,
+                                bound_text="must be -1 (none) or a mask value 0..255")
     loss: str = setting("bce", " | ".join(LOSS_NAMES), "loss", choices=LOSS_NAMES)
     augment: str = setting("flip", "none | flip | standard (crop, flip, rotate, colour) | strong (more, + elastic) | "
                                    "elastic (flip + elastic deformation)", "augmentation", choices=AUGMENT_NAMES)
@@ -137,6 +149,11 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def out_channels(self) -> int:
+        """The network's output channels: 1 for binary (a foreground logit), one per class for multiclass."""
+        return 1 if self.task == "binary" else self.classes
+
     def with_absolute_paths(self) -> TrainConfig:
         """The same settings with the data folder and weight files as absolute paths, so a run made here
         evaluates, predicts and resumes from any directory. Run names in init_from stay names."""
@@ -194,9 +211,34 @@ def validate_train_config(config: TrainConfig) -> None:
         raise ConfigError("data: give a dataset folder or 'synthetic'")
     if config.name:
         validate_name(config.name)
+    _validate_task(config)
     if config.encoder_weights and not model_spec(config.model).pretrained_encoder:
         takes_them = ", ".join(name for name, spec in MODELS.items() if spec.pretrained_encoder)
         raise ConfigError(f"encoder_weights: apply to {takes_them} only, not {config.model}")
+
+
+def _validate_task(config: TrainConfig) -> None:
+    """The rules of the multi-class fields: they apply to --task multiclass only, and the loss fits the task."""
+    if config.task == "binary":
+        for name, off in (("classes", 0), ("class_weights", ""), ("ignore_index", -1)):
+            if getattr(config, name) != off:
+                raise ConfigError(f"{name}: applies to --task multiclass only")
+    else:
+        if config.classes == 1 or config.classes > MAX_CLASSES:
+            raise ConfigError(f"classes: {field_spec('classes').describe_bounds()}, got {config.classes}")
+        if config.ignore_index > 255:
+            bounds = field_spec("ignore_index").describe_bounds()
+            raise ConfigError(f"ignore_index: {bounds}, got {config.ignore_index}")
+        if 0 <= config.ignore_index < max(config.classes, 2):
+            raise ConfigError(f"ignore_index: {config.ignore_index} is a class id; use a value above the classes "
+                              "(e.g. 255) or -1")
+    if config.loss not in LOSSES_FOR_TASK[config.task]:
+        raise ConfigError(f"loss: {config.loss!r} is not a {config.task} loss; use one of "
+                          f"{', '.join(LOSSES_FOR_TASK[config.task])}")
+    if config.class_weights and config.class_weights != "auto":
+        from core.losses.weights import parse_class_weights
+
+        parse_class_weights(config.class_weights, config.classes or None)
 
 
 def value_in_bounds(spec: FieldSpec, value: Any) -> bool:

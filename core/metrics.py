@@ -59,6 +59,13 @@ class SegmentationMeter:
             return torch.zeros((0, 3), dtype=torch.int64)
         return torch.cat(self._counts)
 
+    def state(self) -> torch.Tensor:
+        """What another process needs to merge this meter's images into its own (see `merge`)."""
+        return self.counts()
+
+    def merge(self, state: torch.Tensor) -> None:
+        self.add_counts(state)
+
     def add_counts(self, counts: torch.Tensor) -> None:
         """Add images already counted elsewhere (another process's `counts()`)."""
         self._counts.append(counts.to(torch.int64).cpu())

@@ -1,4 +1,5 @@
-"""Datasets on disk: recognise a folder's layout, list its samples per split, and check every file in it."""
+"""Datasets on disk: recognise a folder's layout, list its samples per split, and check every file in it (for a
+multiclass task also counting each class's pixels)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from core.data.folder import folder_samples, is_folder_dataset
 from core.data.images import load_pair
+from core.data.labels import MAX_CLASSES, NO_IGNORE, OXFORD_CLASSES, Labels, folder_class_names, generic_names
 from core.data.oxford_pet import TORCHVISION_FOLDER, is_oxford_pet, oxford_pet_samples
 from core.data.samples import Sample
 from core.errors import DataError
@@ -25,6 +29,13 @@ class DatasetReport:
     counts: dict[str, int] = field(default_factory=dict)  # split -> number of samples listed (opened or not)
     problems: list[str] = field(default_factory=list)  # DataError messages, "path: problem"
     pairs: int = 0  # distinct image/mask pairs listed (a folder set's test may be its val part)
+    class_names: tuple[str, ...] = ()  # multiclass: the classes, background first
+    class_pixels: list[int] = field(default_factory=list)  # multiclass: pixels of each class over the pairs read
+
+    def class_shares(self) -> list[float]:
+        """Each class's share of the counted pixels (ignored pixels not counted)."""
+        total = sum(self.class_pixels)
+        return [count / total if total else 0.0 for count in self.class_pixels]
 
     @property
     def ok(self) -> bool:
@@ -62,13 +73,20 @@ def check_dataset(
     val_fraction: float = 0.1,
     seed: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
+    task: str = "binary",
+    classes: int = 0,
+    ignore_index: int = NO_IGNORE,
 ) -> DatasetReport:
     """Open every image and mask of every split, collecting all problems rather than stopping at the first.
 
+    task "multiclass" reads masks as class ids (Oxford: its 3 trimap classes; a folder: its classes.txt, else
+    `classes`, else as many as the largest id found says) and counts each class's pixels.
     `on_progress(done, total)` is called after each pair is opened, for a progress bar.
     """
     root = Path(root)
     report = DatasetReport(root=root, layout=detect_layout(root))
+    labels = _check_labels(report, task, classes, ignore_index)
+    pixels = [0] * (labels.classes if labels is not None else 0)
     list_split = oxford_pet_samples if report.layout == "oxford-pet" else folder_samples
     to_open: dict[tuple[Path, Path | None], Sample] = {}
     for split in CHECKED_SPLITS:
@@ -83,13 +101,39 @@ def check_dataset(
     report.pairs = len(to_open)
     for done, sample in enumerate(to_open.values(), start=1):
         try:
-            load_pair(sample)
+            _, mask = load_pair(sample, labels or Labels())
         except DataError as error:
             report.problems.append(str(error))
+        else:
+            if labels is not None:
+                for value, count in zip(*np.unique(mask, return_counts=True), strict=True):
+                    if value < len(pixels):
+                        pixels[value] += int(count)
         if on_progress is not None:
             on_progress(done, len(to_open))
     report.problems = list(dict.fromkeys(report.problems))  # a missing file is met once per split it is in
+    if labels is not None:
+        found = max((index + 1 for index, count in enumerate(pixels) if count), default=2)
+        count = labels.classes if report.class_names else max(found, 2)
+        report.class_names = report.class_names or generic_names(count)
+        report.class_pixels = pixels[:count]
     return report
+
+
+def _check_labels(report: DatasetReport, task: str, classes: int, ignore_index: int) -> Labels | None:
+    """How a check reads masks: None for binary; for multiclass the data's classes, or (folder without
+    classes.txt or --classes) up to MAX_CLASSES ids, the count being decided by the largest id found."""
+    if task == "binary":
+        return None
+    if report.layout == "oxford-pet":
+        report.class_names = OXFORD_CLASSES
+    else:
+        try:
+            report.class_names = folder_class_names(report.root, classes) or ()
+        except DataError as error:
+            report.problems.append(str(error))
+    names = report.class_names or generic_names(MAX_CLASSES)
+    return Labels("multiclass", names, ignore_index)
 
 
 __all__ = [

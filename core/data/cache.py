@@ -87,7 +87,7 @@ class DecodedCache:
 
 
 def build_cache(
-    samples: Sequence[Sample], image_size: int, mode: str, cache_dir: str | Path
+    samples: Sequence[Sample], image_size: int, mode: str, cache_dir: str | Path, labels_key: str = ""
 ) -> DecodedCache | None:
     """A decoded-image cache for `samples` at `image_size`, or None for mode "none" (or no samples).
 
@@ -101,7 +101,7 @@ def build_cache(
         mode = "memory" if fits_in_memory(cache_nbytes(len(samples), image_size)) else "disk"
     if mode == "memory":
         return DecodedCache(len(samples), image_size, "memory")
-    path = cache_file_path(samples, image_size, Path(cache_dir))
+    path = cache_file_path(samples, image_size, Path(cache_dir), labels_key)
     create_cache_file(path, len(samples), image_size)
     return DecodedCache(len(samples), image_size, "disk", path)
 

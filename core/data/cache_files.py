@@ -25,15 +25,18 @@ CACHE_FORMAT = 2  # 2: images turned by their EXIF orientation
 KEY_HEX_CHARS = 16  # 64 bits of sha256: no accidental collision between a user's datasets
 
 
-def cache_file_path(samples: Sequence[Sample], image_size: int, cache_dir: Path) -> Path:
-    """The file caching `samples` at `image_size`: a changed, added or removed file gives another name."""
-    return cache_dir / f"decoded-{image_size}px-{len(samples)}-{dataset_key(samples, image_size)}.u8"
+def cache_file_path(samples: Sequence[Sample], image_size: int, cache_dir: Path, labels_key: str = "") -> Path:
+    """The file caching `samples` at `image_size`: a changed, added or removed file gives another name, and so
+    does reading the masks another way (`labels_key`: Labels.cache_key, empty for binary)."""
+    return cache_dir / f"decoded-{image_size}px-{len(samples)}-{dataset_key(samples, image_size, labels_key)}.u8"
 
 
-def dataset_key(samples: Sequence[Sample], image_size: int) -> str:
-    """Hex sha256 prefix of the samples in order (paths, byte sizes, mtimes, mask kinds) and the image size."""
+def dataset_key(samples: Sequence[Sample], image_size: int, labels_key: str = "") -> str:
+    """Hex sha256 prefix of the samples in order (paths, byte sizes, mtimes, mask kinds), the image size and how
+    masks are read."""
     # Pillow's version is in the key because its resize is what the cache stores.
-    digest = hashlib.sha256(f"seglab decoded cache {CACHE_FORMAT} Pillow {PIL.__version__} {image_size}px".encode())
+    digest = hashlib.sha256(
+        f"seglab decoded cache {CACHE_FORMAT} Pillow {PIL.__version__} {image_size}px{labels_key}".encode())
     for sample in samples:
         digest.update(f"\0{sample.mask_kind}\0{_file_identity(sample.image)}\0{_file_identity(sample.mask)}".encode())
     return digest.hexdigest()[:KEY_HEX_CHARS]

@@ -1,4 +1,5 @@
-"""Decode image and mask files into RGB images and 0/1 masks, turning every bad file into a DataError."""
+"""Decode image and mask files into RGB images and masks of 0/1 (binary) or class ids (multiclass), turning every
+bad file into a DataError."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from core.data.labels import BINARY, TRIMAP_TO_CLASS, Labels
 from core.data.samples import MASK_KINDS, Sample
 from core.errors import ConfigError, DataError
 
@@ -28,33 +30,54 @@ def open_rgb(path: str | Path) -> Image.Image:
         raise DataError(path, f"cannot convert image mode {image.mode} to RGB ({_one_line(error)})") from error
 
 
-def open_mask(path: str | Path, kind: str) -> np.ndarray:
-    """The mask at `path` as a uint8 HxW array of 0 (background) and 1 (foreground).
+def open_mask(path: str | Path, kind: str, labels: Labels = BINARY) -> np.ndarray:
+    """The mask at `path` as a uint8 HxW array: 0/1 for a binary task, class ids for a multiclass one.
 
-    kind "trimap": Oxford trimap, 1 pet and 3 border are foreground, 2 background, nothing else allowed.
-    kind "binary": any non-zero value (in any colour channel) is foreground.
+    kind "trimap": Oxford trimap, values 1 pet, 2 background, 3 border and nothing else; binary: pet and border
+    are foreground; multiclass: background 0, pet 1, border 2.
+    kind "binary" (a folder's masks): binary: any non-zero value (in any colour channel) is foreground;
+    multiclass: the values are class ids 0..classes-1 (grey or palette PNG), `labels.ignore_index` kept as is.
     """
     if kind not in MASK_KINDS:
         raise ConfigError(f"mask kind: {kind!r} is not one of {', '.join(MASK_KINDS)}")
     path = Path(path)
-    values = _mask_values(path, _decode(path), kind)
+    values = _mask_values(path, _decode(path), one_channel=kind == "trimap" or labels.multiclass)
     if kind == "binary":
-        return (values != 0).astype(np.uint8)
+        return _class_ids(path, values, labels) if labels.multiclass else (values != 0).astype(np.uint8)
     found = {int(value) for value in np.unique(values)}
     unexpected = found - TRIMAP_VALUES
     if unexpected:
         raise DataError(
             path, f"mask values {_format_values(unexpected)} outside trimap values {_format_values(TRIMAP_VALUES)}"
         )
+    if labels.multiclass:
+        lookup = np.zeros(max(TRIMAP_VALUES) + 1, dtype=np.uint8)
+        for trimap_value, class_id in TRIMAP_TO_CLASS.items():
+            lookup[trimap_value] = class_id
+        return lookup[values]
     return np.isin(values, TRIMAP_FOREGROUND).astype(np.uint8)
 
 
-def load_pair(sample: Sample) -> tuple[Image.Image, np.ndarray]:
-    """The sample's RGB image and its 0/1 mask, checked to have the same size."""
+def _class_ids(path: Path, values: np.ndarray, labels: Labels) -> np.ndarray:
+    """A multiclass mask's values, checked to be class ids (or the ignore value), as uint8."""
+    found = {int(value) for value in np.unique(values)}
+    bad = {value for value in found if not 0 <= value < labels.classes and value != labels.ignore_index}
+    if bad:
+        ignore = f", ignore value {labels.ignore_index}" if labels.ignore_index >= 0 else ""
+        hint = ("; if 255 marks pixels to ignore, add --ignore-index 255"
+                if labels.ignore_index < 0 and 255 in bad else "")
+        raise DataError(path, f"mask value{'s' if len(bad) > 1 else ''} {_format_values(bad)} not a class id 0.."
+                              f"{labels.classes - 1} ({labels.classes} classes{ignore}){hint}")
+    return values.astype(np.uint8)
+
+
+def load_pair(sample: Sample, labels: Labels = BINARY) -> tuple[Image.Image, np.ndarray]:
+    """The sample's RGB image and its mask (0/1, or class ids for a multiclass `labels`), checked to be the same
+    size."""
     if sample.mask is None:
         raise DataError(sample.image, "has no mask to train or evaluate on")
     image = open_rgb(sample.image)
-    mask = open_mask(sample.mask, sample.mask_kind)
+    mask = open_mask(sample.mask, sample.mask_kind, labels)
     mask_height, mask_width = mask.shape
     if image.size != (mask_width, mask_height):
         raise DataError(
@@ -102,7 +125,7 @@ def _exif_orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _mask_values(path: Path, mask: Image.Image, kind: str) -> np.ndarray:
+def _mask_values(path: Path, mask: Image.Image, one_channel: bool) -> np.ndarray:
     """The mask's per-pixel values as an HxW array (palette indices for "P", as Oxford trimaps may be saved)."""
     if mask.mode in ("L", "P", "1", "I", "F") or mask.mode in _SIXTEEN_BIT_MODES:
         return np.asarray(mask)
@@ -111,11 +134,12 @@ def _mask_values(path: Path, mask: Image.Image, kind: str) -> np.ndarray:
     if mask.mode in ("RGB", "RGBA", "RGBX"):
         # Only the colour channels: alpha is usually 255 everywhere and would make every pixel foreground.
         colours = np.asarray(mask.convert("RGB"))
-        if kind == "binary":
+        if not one_channel:
             return colours.max(axis=2)
-        if (colours == colours[..., :1]).all():  # a trimap saved as grey RGB still holds one value per pixel
+        if (colours == colours[..., :1]).all():  # a trimap or class-id mask saved as grey RGB: one value per pixel
             return colours[..., 0]
-        raise DataError(path, f"trimap must have one channel, got colour mode {mask.mode}")
+        raise DataError(path, f"a trimap or class-id mask must have one channel (grey or palette), got colour mode "
+                              f"{mask.mode}")
     raise DataError(path, f"unsupported mask mode {mask.mode}")
 
 

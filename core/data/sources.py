@@ -11,9 +11,13 @@ from core.data.cache import build_cache
 from core.data.dataset import SegmentationDataset
 from core.data.folder import has_split_folders
 from core.data.images import load_pair
+from core.data.labels import BINARY, OXFORD_CLASSES, SYNTHETIC_CLASSES, Labels, folder_class_names
 from core.data.samples import Sample
 from core.data.synthetic import ensure_synthetic
-from core.errors import DataError
+from core.errors import ConfigError, DataError
+from core.losses.weights import parse_class_weights
+
+DEFAULT_SYNTHETIC_CLASSES = 3  # --data synthetic --task multiclass: background and two kinds of shape
 
 CACHE_DIR_ENV = "SEGLAB_CACHE_DIR"
 
@@ -26,7 +30,8 @@ def cache_root() -> Path:
 def resolve_data_root(config: TrainConfig) -> Path:
     """The dataset folder of a run, generating the synthetic set on first use."""
     if config.data == SYNTHETIC:
-        return ensure_synthetic(cache_root() / "data", config.synthetic_count, config.synthetic_size, config.seed)
+        return ensure_synthetic(cache_root() / "data", config.synthetic_count, config.synthetic_size, config.seed,
+                                classes=_synthetic_classes(config))
     root = Path(config.data).expanduser()
     if not root.is_dir():
         if not root.is_absolute():  # runs made before paths were stored absolute
@@ -34,6 +39,52 @@ def resolve_data_root(config: TrainConfig) -> Path:
                                   "run from the folder it was made in)")
         raise DataError(root, "no such dataset folder")
     return root
+
+
+def _synthetic_classes(config: TrainConfig) -> int:
+    """Classes of the synthetic set a config trains on: 0 for the binary set, else background + shape kinds."""
+    if config.task == "binary":
+        return 0
+    classes = config.classes or DEFAULT_SYNTHETIC_CLASSES
+    if classes > len(SYNTHETIC_CLASSES):
+        raise ConfigError(f"classes: the synthetic set draws at most {len(SYNTHETIC_CLASSES) - 1} kinds of shape, "
+                          f"so --classes {len(SYNTHETIC_CLASSES)} at most, got {classes}")
+    return classes
+
+
+def class_names(config: TrainConfig) -> tuple[str, ...]:
+    """The class names of a multiclass config's data, background first: Oxford-IIIT Pet's three, the synthetic
+    shapes, or a folder's classes.txt (else "class 1".. for --classes N). A count the data contradicts is one line."""
+    if config.data == SYNTHETIC:
+        return SYNTHETIC_CLASSES[: _synthetic_classes(config)]
+    root = resolve_data_root(config)
+    if detect_layout(root) == "oxford-pet":
+        if config.classes not in (0, len(OXFORD_CLASSES)):
+            raise ConfigError(f"classes: Oxford-IIIT Pet's trimaps hold {len(OXFORD_CLASSES)} classes "
+                              f"({', '.join(OXFORD_CLASSES)}), not {config.classes}")
+        return OXFORD_CLASSES
+    names = folder_class_names(root, config.classes)
+    if names is None:
+        raise ConfigError(f"classes: {root} has no classes.txt saying how many classes its masks hold; give "
+                          "--classes N (background included) or write classes.txt (one name a line, background first)")
+    return names
+
+
+def run_labels(config: TrainConfig) -> Labels:
+    """How the config's masks are read and named: binary, or its data's classes."""
+    if config.task == "binary":
+        return BINARY
+    return Labels("multiclass", class_names(config), config.ignore_index)
+
+
+def with_resolved_classes(config: TrainConfig) -> TrainConfig:
+    """A multiclass config with its class count taken from the data (as the run stores it), its class weights
+    checked against that count; a binary config as it is."""
+    if config.task == "binary":
+        return config
+    classes = len(class_names(config))
+    parse_class_weights(config.class_weights, classes)
+    return config.replace(classes=classes)
 
 
 def val_fraction_applies(config: TrainConfig) -> bool:
@@ -60,12 +111,12 @@ def split_samples(config: TrainConfig, split: str) -> list[Sample]:
     return samples
 
 
-def readable_samples(samples: list[Sample]) -> tuple[list[Sample], list[str]]:
+def readable_samples(samples: list[Sample], labels: Labels = BINARY) -> tuple[list[Sample], list[str]]:
     """The samples whose image and mask open and match, and one message per sample left out."""
     good, problems = [], []
     for sample in samples:
         try:
-            load_pair(sample)
+            load_pair(sample, labels)
         except DataError as error:
             problems.append(str(error))
         else:
@@ -78,12 +129,12 @@ def split_dataset(config: TrainConfig, split: str, augment: str = "none") -> Seg
 
     With config.skip_bad, unreadable samples are left out first; their messages are in `.skipped`.
     """
-    samples, skipped = split_samples(config, split), []
+    samples, skipped, labels = split_samples(config, split), [], run_labels(config)
     if config.skip_bad:
-        samples, skipped = readable_samples(samples)
+        samples, skipped = readable_samples(samples, labels)
         if not samples:
             raise DataError(resolve_data_root(config), f"no readable samples in the {split} split ({skipped[0]})")
-    cache = build_cache(samples, config.image_size, config.cache, cache_root() / "decoded")
-    dataset = SegmentationDataset(samples, config.image_size, augment=augment, cache=cache)
+    cache = build_cache(samples, config.image_size, config.cache, cache_root() / "decoded", labels.cache_key())
+    dataset = SegmentationDataset(samples, config.image_size, augment=augment, cache=cache, labels=labels)
     dataset.skipped = skipped
     return dataset

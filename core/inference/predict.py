@@ -1,8 +1,9 @@
 """Inference on a dataset split, a folder or image files: masks, overlays, results.csv, summary.json.
 
 Each image is resized to the training size, predicted in batches under inference_mode, and its
-mask is resized back to the original size; overlays are drawn by torchvision's
-draw_segmentation_masks.
+logits are resized back to the original size; overlays are drawn by torchvision's
+draw_segmentation_masks. Binary masks are 0/255 grey PNGs; multiclass masks are palette PNGs whose
+pixel values are class ids, coloured as in the overlays.
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ from torchvision.utils import draw_segmentation_masks
 
 from core.config import validate_name
 from core.data.images import load_pair, open_rgb
+from core.data.labels import Labels, class_colour, palette
 from core.data.samples import Sample
 from core.data.sources import split_samples
 from core.data.transforms import normalize, resize_image
 from core.device import resolve_runtime
 from core.errors import DataError
+from core.inference.evaluation import check_task
 from core.inference.results import PredictionRow, mask_path, overlay_path, write_results
 from core.inference.tta import check_tta, predict_logits
 from core.metrics import confusion_per_image, dice_iou_from_counts
 from core.runs.folders import Run, resolve_inside
-from core.training.checkpoints import model_from_checkpoint
+from core.training.checkpoints import checkpoint_class_names, model_from_checkpoint
 from core.training.state import checkpoint_epoch_label
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -90,16 +93,20 @@ def predict(
     stop: threading.Event | None = None,
     skip_bad: bool = False,
     tta: str = "none",
+    task: str | None = None,
 ) -> dict[str, Any]:
     """Predict every input image (or the run's `split` when no inputs) and write the results.
 
     tta='flip' averages the probabilities of each image and its mirror (core/inference/tta.py).
 
     Output goes to run/predictions/<output_name>/ (default: the split name, or 'files').
+    The task and classes come from the checkpoint; `task`, when given, must be its task.
     Returns the summary that is also written to summary.json.
     """
     check_tta(tta)
     model, config, payload = model_from_checkpoint(run.checkpoint_path(checkpoint))
+    check_task(config, run.checkpoint_path(checkpoint), task)
+    labels = Labels(config.task, checkpoint_class_names(payload, config), config.ignore_index)
     runtime = resolve_runtime(device, config.precision, config.memory_format)
     runtime.prepare_host_memory()
     model = runtime.prepare_model(model)
@@ -116,19 +123,19 @@ def predict(
     for batch in _batches(list(zip(samples, names, strict=True)), batch_size):
         if stop is not None and stop.is_set():
             break
-        batch = _open_batch(batch, skipped if skip_bad else None)
+        batch = _open_batch(batch, labels, skipped if skip_bad else None)
         if not batch:
             continue
         images = [opened.image for opened in batch]
         x = runtime.prepare_batch(normalize(torch.stack([resize_image(image, config.image_size) for image in images])))
         with torch.inference_mode(), runtime.autocast():
-            logits = predict_logits(model, x, tta).float().cpu()
+            logits = predict_logits(model, x, tta, labels.multiclass).float().cpu()
         for opened, logit in zip(batch, logits, strict=True):
-            rows.append(_write_one(out_dir, opened, logit, alpha))
+            rows.append(_write_one(out_dir, opened, logit, alpha, labels))
         if progress is not None:
             progress(len(rows) + len(skipped), len(samples))
 
-    return write_results(out_dir, rows, {
+    return write_results(out_dir, rows, labels, {
         "run": str(run.path), "checkpoint": str(run.checkpoint_path(checkpoint)), "epoch": payload["epoch"],
         "trained": checkpoint_epoch_label(payload), "precision": runtime.precision, "tta": tta,
         "input": [str(p) for p in inputs] if inputs else f"split:{split}",
@@ -146,20 +153,20 @@ class _Opened:
     truth: np.ndarray | None
 
 
-def _open_one(sample: Sample, stem: str) -> _Opened:
+def _open_one(sample: Sample, stem: str, labels: Labels) -> _Opened:
     if sample.mask is None:
         return _Opened(sample, stem, open_rgb(sample.image), None)
-    image, truth = load_pair(sample)  # the mask is read and its size checked here, before any file is written
+    image, truth = load_pair(sample, labels)  # the mask is read and its size checked here, before any file is written
     return _Opened(sample, stem, image, truth)
 
 
-def _open_batch(batch: list, skipped: list[str] | None) -> list[_Opened]:
+def _open_batch(batch: list, labels: Labels, skipped: list[str] | None) -> list[_Opened]:
     """Open each sample of a batch (image and mask); with a `skipped` list, unreadable ones are noted there
     and left out, so a skipped sample writes nothing."""
     opened = []
     for sample, stem in batch:
         try:
-            opened.append(_open_one(sample, stem))
+            opened.append(_open_one(sample, stem, labels))
         except DataError as error:
             if skipped is None:
                 raise
@@ -167,12 +174,14 @@ def _open_batch(batch: list, skipped: list[str] | None) -> list[_Opened]:
     return opened
 
 
-def _write_one(out_dir: Path, opened: _Opened, logit: torch.Tensor, alpha: float) -> PredictionRow:
+def _write_one(out_dir: Path, opened: _Opened, logit: torch.Tensor, alpha: float, labels: Labels) -> PredictionRow:
     image, stem = opened.image, opened.stem
     width, height = image.size
     full = F.interpolate(logit[None], size=(height, width), mode="bilinear", align_corners=False)[0]
-    mask = full[0] > 0  # sigmoid(logit) > 0.5
     pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+    if labels.multiclass:
+        return _write_classes(out_dir, opened, full, pixels, alpha, labels)
+    mask = full[0] > 0  # sigmoid(logit) > 0.5
     overlay = draw_segmentation_masks(pixels, mask[None], alpha=alpha, colors=[OVERLAY_COLOR])
     Image.fromarray(overlay.permute(1, 2, 0).numpy()).save(overlay_path(out_dir, stem))
     Image.fromarray(mask.numpy().astype(np.uint8) * 255, mode="L").save(mask_path(out_dir, stem))
@@ -183,3 +192,40 @@ def _write_one(out_dir: Path, opened: _Opened, logit: torch.Tensor, alpha: float
         dice_t, iou_t = dice_iou_from_counts(tp, fp, fn)
         dice, iou = float(dice_t[0]), float(iou_t[0])
     return PredictionRow(stem, width, height, float(mask.float().mean()), dice, iou, out_dir)
+
+
+def _write_classes(out_dir: Path, opened: _Opened, full: torch.Tensor, pixels: torch.Tensor, alpha: float,
+                   labels: Labels) -> PredictionRow:
+    """A multiclass image's palette mask (pixel values = class ids), overlay (one colour per foreground class)
+    and row with each class's Dice (None where the class is in neither truth nor prediction)."""
+    from core.class_metrics import class_counts, image_class_scores
+
+    class_map = full.argmax(dim=0)
+    foreground = [class_map == index for index in range(1, labels.classes)]
+    overlay = draw_segmentation_masks(pixels, torch.stack(foreground), alpha=alpha,
+                                      colors=[class_colour(index) for index in range(1, labels.classes)])
+    Image.fromarray(overlay.permute(1, 2, 0).numpy()).save(overlay_path(out_dir, opened.stem))
+    mask_image = Image.fromarray(class_map.numpy().astype(np.uint8), mode="P")
+    mask_image.putpalette(palette(labels.classes))
+    mask_image.save(mask_path(out_dir, opened.stem))
+    dice = iou = None
+    class_dice: dict[str, float | None] = {}
+    if opened.truth is not None:
+        truth = torch.from_numpy(opened.truth.astype(np.int64))
+        counts = class_counts(full[None], truth[None], labels.classes, labels.ignore_index)[0]
+        dices, ious = image_class_scores(counts)
+        class_dice = {name: _present(value) for name, value in zip(labels.names, dices, strict=True)}
+        dice, iou = _foreground_mean(dices), _foreground_mean(ious)
+    width, height = opened.image.size
+    return PredictionRow(opened.stem, width, height, float((class_map > 0).float().mean()), dice, iou, out_dir,
+                         class_dice)
+
+
+def _present(value: float) -> float | None:
+    return None if value != value else float(value)  # NaN: the class is in neither truth nor prediction
+
+
+def _foreground_mean(values: list[float]) -> float | None:
+    """The mean over foreground classes present in the image (truth or prediction); None when none is."""
+    present = [value for value in values[1:] if value == value]
+    return sum(present) / len(present) if present else None

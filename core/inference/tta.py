@@ -18,12 +18,16 @@ def check_tta(tta: str) -> str:
     return tta
 
 
-def predict_logits(model: nn.Module, images: torch.Tensor, tta: str = "none") -> torch.Tensor:
+def predict_logits(model: nn.Module, images: torch.Tensor, tta: str = "none", multiclass: bool = False) -> torch.Tensor:
     """Logits of `images`; with tta='flip' the logits of the mean of the probabilities predicted for the
-    images and for their left-right mirrors (mirrored back), in fp32."""
+    images and for their left-right mirrors (mirrored back), in fp32. Multiclass averages the softmax
+    probabilities and returns their logarithm, whose softmax (and argmax) they are."""
     logits = model(images)
     if check_tta(tta) == "none":
         return logits
     mirrored = model(images.flip(-1)).flip(-1)
+    if multiclass:
+        probabilities = (torch.softmax(logits.float(), dim=1) + torch.softmax(mirrored.float(), dim=1)) / 2
+        return torch.log(probabilities.clamp(min=LOGIT_EPS))
     probabilities = (torch.sigmoid(logits.float()) + torch.sigmoid(mirrored.float())) / 2
     return torch.logit(probabilities, eps=LOGIT_EPS)

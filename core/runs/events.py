@@ -54,7 +54,8 @@ class ProgressEvent(Event):
 
 @dataclass(frozen=True)
 class EpochEvent(Event):
-    """An epoch finished and was validated. Dice and IoU are per-image means at threshold 0.5."""
+    """An epoch finished and was validated. Dice and IoU are per-image means at threshold 0.5; multiclass: their
+    mean over the foreground classes, with each class's Dice in `class_dice`."""
 
     type: ClassVar[str] = "epoch"
     epoch: int
@@ -66,6 +67,7 @@ class EpochEvent(Event):
     lr: float
     seconds: float
     is_best: bool
+    class_dice: dict[str, float] = field(default_factory=dict)  # multiclass: val Dice per class name, in order
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.config import PRESETS, TrainConfig, per_process_batch
 from core.errors import ConfigError, SeglabError
+from core.losses import LOSSES_FOR_TASK
 from core.training.preflight import ensure_writable_folder
 from core.runs.status import LIVE_STATES
 from core.runs.folders import Run, create_run, open_prepared_run, open_run, resolve_inside
@@ -37,20 +38,25 @@ class TrainingPlan:
 
 
 def config_from_options(given: dict[str, Any]) -> TrainConfig:
-    """The options given, over the preset's settings when one is named (else over the defaults)."""
+    """The options given, over the preset's settings when one is named (else over the defaults). A task without
+    a loss given trains with that task's default loss (multiclass: ce) whatever the preset's."""
     name = given.get("preset")
     if name is not None and name not in PRESETS:
         raise ConfigError(f"preset: {name!r} is not one of {', '.join(PRESETS)}")
-    return (PRESETS[name] if name else TrainConfig()).replace(**given)
+    base = PRESETS[name] if name else TrainConfig()
+    task = given.get("task", base.task)
+    if "loss" not in given and base.loss not in LOSSES_FOR_TASK.get(task, (base.loss,)):
+        given = {**given, "loss": LOSSES_FOR_TASK[task][0]}
+    return base.replace(**given)
 
 
 def check_before_run(config: TrainConfig, root: Path) -> TrainConfig:
     """Every check a new run must pass before its folder exists: a writable runs folder, readable train and val
     splits (generating the synthetic set on first use), and starting weights that fit. Returns the config with
     absolute paths, as the run stores it."""
-    from core.data.sources import split_samples
+    from core.data.sources import split_samples, with_resolved_classes
 
-    config = config.with_absolute_paths()
+    config = with_resolved_classes(config.with_absolute_paths())
     ensure_writable_folder(root)
     split_samples(config, "train")
     split_samples(config, "val")

@@ -58,7 +58,7 @@ def model_from_checkpoint(path: Path, map_location: str | torch.device = "cpu"):
         config = TrainConfig.from_dict(payload["config"], source=f"{path} config")
     except ConfigError as error:
         raise CheckpointError(str(error)) from None
-    model = build_model(config.model, width=config.width)
+    model = build_model(config.model, num_classes=config.out_channels, width=config.width)
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, TypeError, AttributeError) as error:
@@ -67,6 +67,20 @@ def model_from_checkpoint(path: Path, map_location: str | torch.device = "cpu"):
         reason = next((line for line in lines if "size mismatch" in line or "key" in line), lines[0] if lines else "")
         reason = reason[:200]
         raise CheckpointError(
-            f"{path}: weights do not fit a {config.model} of width {config.width} ({reason})"
+            f"{path}: weights do not fit a {config.model} of width {config.width}{_classes_text(config)} ({reason})"
         ) from None
     return model.eval(), config, payload
+
+
+def _classes_text(config) -> str:
+    return f" with {config.classes} classes" if config.task == "multiclass" else ""
+
+
+def checkpoint_class_names(payload: dict[str, Any], config) -> tuple[str, ...]:
+    """The class names a checkpoint was trained with (older and binary ones: background, foreground)."""
+    from core.data.labels import BINARY_NAMES, generic_names
+
+    names = payload.get("class_names")
+    if names:
+        return tuple(str(name) for name in names)
+    return generic_names(config.classes) if config.task == "multiclass" else BINARY_NAMES

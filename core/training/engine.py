@@ -18,10 +18,12 @@ from torch.utils.data import DataLoader
 
 from core.config import TrainConfig, save_config
 from core.data.dataset import SegmentationDataset
-from core.data.sources import split_dataset
+from core.data.labels import Labels
+from core.data.sources import run_labels, split_dataset
 from core.device import Runtime, resolve_runtime
 from core.errors import SeglabError
 from core.losses import build_loss
+from core.losses.weights import inverse_sqrt_frequency, parse_class_weights
 from core.models import build_model
 from core.runs.curves import plot_curves
 from core.runs.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent, read_events
@@ -163,6 +165,7 @@ class _Setup:
     train_model: nn.Module  # what trains: DDP's wrapper and/or torch.compile around the model
     eval_model: nn.Module  # what validation scores and checkpoints hold
     loss_fn: nn.Module
+    labels: Labels
     train_set: SegmentationDataset
     val_set: SegmentationDataset
     train_loader: DataLoader
@@ -183,7 +186,8 @@ def _set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distri
     runtime = distributed.place(resolve_runtime(config.device, config.precision, config.memory_format))
     malloc = runtime.prepare_host_memory()
     torch.manual_seed(config.seed)  # the same initial weights in every process
-    model = runtime.prepare_model(build_model(config.model, width=config.width))
+    labels = run_labels(config)
+    model = runtime.prepare_model(build_model(config.model, num_classes=config.out_channels, width=config.width))
     if distributed.is_main:
         run.sweep_temp_files()  # a write killed by SIGKILL leaves its temp file; nothing else writes here now
         ensure_disk_space(run.path, model, ema=bool(config.ema))
@@ -199,10 +203,11 @@ def _set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distri
     val_loader = make_loader(val_set, config, runtime, shuffle=False, distributed=distributed)
     optimizer = build_optimizer(model, config, runtime)
     state = TrainingState(config, model, optimizer, build_scheduler(config, optimizer, len(train_loader)),
-                          runtime.grad_scaler(), build_ema(model, config.ema))
+                          runtime.grad_scaler(), build_ema(model, config.ema), labels.names)
     if train_loader.num_workers == 0:  # with workers, they fill the cache in parallel during epoch 1
         train_set.fill_cache()
         val_set.fill_cache()
+    loss_fn = build_loss(config.loss, config.task, _class_weights(config, labels, train_set, emit), config.ignore_index)
     progress = _restore(run, state, runtime, distributed) if resume else TrainingProgress()
     if progress.partial is not None and not distributed.is_main:  # the saved sums are global: count them once
         progress.partial = PartialEpoch(steps=progress.partial.steps, lr=progress.partial.lr)
@@ -210,10 +215,23 @@ def _set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distri
     # DDP's forward syncs buffers, a collective; evaluation shards may differ in length, so evaluate the
     # plain module (after copying rank 0's buffers to all ranks). With an EMA, it is the averaged weights.
     eval_model = state.weights if distributed.enabled or state.ema is not None else train_model
-    setup = _Setup(config, run, distributed, runtime, state, train_model, eval_model, build_loss(config.loss),
+    setup = _Setup(config, run, distributed, runtime, state, train_model, eval_model, loss_fn, labels,
                    train_set, val_set, train_loader, val_loader, progress)
     _mark_running(setup, resume, malloc, emit)
     return setup
+
+
+def _class_weights(config: TrainConfig, labels: Labels, train_set: SegmentationDataset,
+                   emit: EventSink) -> list[float] | None:
+    """The cross-entropy's class weights: given, or (auto) from the train split's pixel counts, said in the log."""
+    if not config.class_weights:
+        return None
+    if config.class_weights != "auto":
+        return parse_class_weights(config.class_weights, labels.classes)
+    weights = inverse_sqrt_frequency(train_set.class_pixel_counts())
+    shown = ", ".join(f"{name} {weight:.3g}" for name, weight in zip(labels.names, weights, strict=True))
+    emit(StatusEvent(state=State.CREATED, message=f"class weights (auto, from train pixel shares): {shown}"))
+    return weights
 
 
 def _mark_running(setup: _Setup, resume: bool, malloc: str, emit: EventSink) -> None:
@@ -264,7 +282,8 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
             save("last", state.payload(progress))
             return _stopped(setup, emit, f"stopped at epoch {epoch}, step {trained.steps}/{steps}", progress)
         distributed.sync_buffers(setup.eval_model)
-        metrics = evaluate(setup.eval_model, setup.val_loader, setup.loss_fn, runtime, distributed)
+        metrics = evaluate(setup.eval_model, setup.val_loader, setup.loss_fn, runtime, distributed,
+                           labels=setup.labels)
         is_best = metrics["dice"] > progress.best_dice
         progress = TrainingProgress(epoch=epoch, best_dice=max(progress.best_dice, metrics["dice"]),
                                     epochs_since_best=0 if is_best else progress.epochs_since_best + 1)
@@ -273,7 +292,7 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
         save("last", state.payload(progress, metrics))
         emit(EpochEvent(epoch=epoch, epochs=config.epochs, train_loss=trained.mean_loss, val_loss=metrics["loss"],
                         val_dice=metrics["dice"], val_iou=metrics["iou"], lr=lr,
-                        seconds=time.perf_counter() - started, is_best=is_best))
+                        seconds=time.perf_counter() - started, is_best=is_best, class_dice=_class_dice(setup, metrics)))
         if setup.writes:
             run.update_status(epoch=epoch, best_dice=progress.best_dice)
         if config.patience and progress.epochs_since_best >= config.patience and epoch < config.epochs:
@@ -282,6 +301,13 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
         if distributed.any(stop.is_set(), runtime) and epoch < config.epochs:  # a signal during validation
             return _stopped(setup, emit, f"stopped after epoch {epoch}", progress)
     return _finished(setup, emit, progress, f"finished {config.epochs} epochs, best val Dice {progress.best_dice:.4f}")
+
+
+def _class_dice(setup: _Setup, metrics: dict) -> dict[str, float]:
+    """Val Dice of each class by name, for a multiclass run's epoch event (empty for binary)."""
+    if not setup.labels.multiclass:
+        return {}
+    return dict(zip(setup.labels.names, metrics["class_dice"], strict=True))
 
 
 def _global_sums(partial: PartialEpoch, distributed: Distributed, runtime: Runtime) -> PartialEpoch:

@@ -10,12 +10,14 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from core.config import TrainConfig
+from core.data.labels import BINARY, Labels
 from core.device import Runtime, auto_workers
 from core.errors import SeglabError
 from core.inference.tta import predict_logits
@@ -143,30 +145,40 @@ def train_one_epoch(
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: Runtime,
-             distributed: Distributed = NOT_DISTRIBUTED, tta: str = "none") -> dict[str, float]:
-    """Mean loss over samples, Dice and IoU per-image means (and micro, over all pixels) at threshold 0.5.
+             distributed: Distributed = NOT_DISTRIBUTED, tta: str = "none", labels: Labels = BINARY) -> dict[str, Any]:
+    """Mean loss over samples, Dice and IoU per-image means (and micro, over all pixels) at threshold 0.5;
+    multiclass: of the argmax, per class and their mean over foreground classes (core/class_metrics.py).
 
     With several processes each evaluates its shard and the counts are combined, so the numbers are
     those of one process evaluating the whole set. `model` must be the plain module, not DDP's wrapper.
     tta='flip' scores the mean probabilities of each image and its mirror.
     """
     model.eval()
-    meter = SegmentationMeter()
+    meter = make_meter(labels)
     loss_sum, samples = 0.0, 0
     for images, masks in loader:
         images, masks = runtime.prepare_batch(images), runtime.prepare_batch(masks)
         with runtime.autocast():
-            logits = predict_logits(model, images, tta)
+            logits = predict_logits(model, images, tta, labels.multiclass)
         loss_sum += loss_fn(logits, masks).item() * images.shape[0]
         samples += images.shape[0]
         meter.update(logits.float(), masks)
     if distributed.enabled:
         loss_sum, samples = distributed.sum([loss_sum, samples], runtime)
-        everyone = SegmentationMeter()
-        for counts in distributed.gather(meter.counts()):
-            everyone.add_counts(counts)
+        everyone = make_meter(labels)
+        for state in distributed.gather(meter.state()):
+            everyone.merge(state)
         meter = everyone
     return {"loss": loss_sum / max(samples, 1), **meter.compute()}
+
+
+def make_meter(labels: Labels):
+    """The metrics accumulator of the task: binary Dice/IoU, or per-class ones."""
+    if not labels.multiclass:
+        return SegmentationMeter()
+    from core.class_metrics import ClassSegmentationMeter
+
+    return ClassSegmentationMeter(labels.classes, labels.ignore_index)
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:

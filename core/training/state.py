@@ -65,6 +65,7 @@ class TrainingState:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
     scaler: torch.amp.GradScaler
     ema: AveragedModel | None
+    class_names: tuple[str, ...] = ("background", "foreground")
 
     @property
     def weights(self) -> nn.Module:
@@ -87,6 +88,8 @@ class TrainingState:
             "best_dice": progress.best_dice,
             "metrics": metrics or {},
             "config": self.config.to_dict(),
+            "task": self.config.task,
+            "class_names": list(self.class_names),
         }
 
     def payload(self, progress: TrainingProgress, metrics: dict | None = None) -> dict[str, Any]:
@@ -104,6 +107,8 @@ class TrainingState:
             "epochs_since_best": progress.epochs_since_best,
             "metrics": metrics or {},
             "config": self.config.to_dict(),
+            "task": self.config.task,
+            "class_names": list(self.class_names),
         }
 
     def restore(self, payload: dict[str, Any]) -> TrainingProgress:

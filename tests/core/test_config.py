@@ -39,7 +39,7 @@ def test_defaults_are_the_original_experiments():
         ({"seed": 1.5}, "seed: expected int, got 1.5"),
         ({"compile": 1}, "compile: expected bool, got 1"),
         ({"epochs": True}, "epochs: expected int, got True"),
-        ({"loss": "focal"}, "loss: 'focal' is not one of bce, dice, bce+dice"),
+        ({"loss": "focal"}, "loss: 'focal' is not one of bce, dice, bce+dice, ce, ce+dice"),
         ({"preset": "fast"}, "preset: 'fast' is not one of paper, small-data, demo"),
         ({"data": ""}, "data: give a dataset folder or 'synthetic'"),
         ({"name": "a/b"}, "run name: 'a/b' must not contain '/', '\\' or '..'"),

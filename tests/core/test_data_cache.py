@@ -49,9 +49,9 @@ def decodes(monkeypatch) -> list[Path]:
     calls: list[Path] = []
     real_load_pair = core.data.dataset.load_pair
 
-    def counting_load_pair(sample):
+    def counting_load_pair(sample, *labels):
         calls.append(sample.image)
-        return real_load_pair(sample)
+        return real_load_pair(sample, *labels)
 
     monkeypatch.setattr(core.data.dataset, "load_pair", counting_load_pair)
     return calls
@@ -60,7 +60,7 @@ def decodes(monkeypatch) -> list[Path]:
 def forbid_decoding(monkeypatch) -> None:
     """From now on any decode fails, so a read that still works must come from the cache."""
 
-    def no_decode(sample):
+    def no_decode(sample, *labels):
         raise AssertionError(f"decoded {sample.image} again")
 
     monkeypatch.setattr(core.data.dataset, "load_pair", no_decode)

@@ -22,7 +22,8 @@ from core.training.engine import train
 from core.training.loops import TrainingDiverged
 
 CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "scaler", "epoch", "best_dice", "config", "seglab_version"}
-BEST_KEYS = {"model", "epoch", "partial_epoch", "best_dice", "metrics", "config", "seglab_version"}  # weights only
+BEST_KEYS = {"model", "epoch", "partial_epoch", "best_dice", "metrics", "config", "task", "class_names",
+             "seglab_version"}  # weights only
 
 
 def new_run(config):
@@ -176,8 +177,8 @@ def test_resuming_a_run_that_never_finished_an_epoch_trains_it_from_the_start(ti
 
 
 def loss_that_turns_nan_on_call(number: int):
-    def build(name: str):
-        real, calls = build_loss(name), [0]
+    def build(name: str, *task_options):
+        real, calls = build_loss(name, *task_options), [0]
 
         def loss(logits, masks):
             calls[0] += 1

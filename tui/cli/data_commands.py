@@ -36,14 +36,26 @@ def check(
     folder: Annotated[Path, typer.Argument(help="Dataset folder: Oxford-IIIT Pet layout or images/ + masks/")],
     val_fraction: Annotated[float, typer.Option(help="Share of trainval counted as val")] = 0.1,
     seed: Annotated[int, typer.Option(help="Split seed")] = 0,
+    task: Annotated[str, typer.Option(help="binary | multiclass: read masks as class ids and report each class's "
+                                           "pixel share")] = "binary",
+    classes: Annotated[int, typer.Option(help="Classes including background, for a folder without classes.txt "
+                                              "(0 = as many as the largest id found)")] = 0,
+    ignore_index: Annotated[int, typer.Option(help="Mask value to ignore (e.g. 255); -1 = none")] = -1,
 ) -> None:
-    """Open every image and mask, report counts per split and every problem found."""
+    """Open every image and mask, report counts per split and every problem found (multiclass: the classes found
+    and each one's share of the pixels)."""
     from core.data import check_dataset
+    from core.data.labels import TASKS
+    from core.errors import ConfigError
+
+    if task not in TASKS:
+        raise ConfigError(f"task: {task!r} is not one of {', '.join(TASKS)}")
 
     with Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task("opening image/mask pairs", total=None)
-        report = check_dataset(folder, val_fraction=val_fraction, seed=seed,
-                               on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        bar = progress.add_task("opening image/mask pairs", total=None)
+        report = check_dataset(folder, val_fraction=val_fraction, seed=seed, task=task, classes=classes,
+                               ignore_index=ignore_index,
+                               on_progress=lambda done, total: progress.update(bar, completed=done, total=total))
     table = Table(title=f"{report.root} ({report.layout} layout)")
     table.add_column("split")
     table.add_column("pairs", justify="right")
@@ -54,6 +66,14 @@ def check(
     if report.layout == "oxford-pet":
         summary += f" (trainval {report.counts['train'] + report.counts['val']}, test {report.counts['test']})"
     console.print(summary, markup=False)
+    if report.class_names:
+        classes_table = Table(title=f"{len(report.class_names)} classes")
+        for column in ("id", "class", "pixels", "share"):
+            classes_table.add_column(column, justify="left" if column == "class" else "right")
+        for index, (name, pixels, share) in enumerate(zip(report.class_names, report.class_pixels,
+                                                          report.class_shares(), strict=True)):
+            classes_table.add_row(str(index), name, str(pixels), f"{share:.1%}")
+        console.print(classes_table)
     if report.problems:
         for problem in report.problems[:50]:
             err_console.print(f"problem: {problem}", markup=False)

@@ -13,7 +13,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="seglab",
-    help="Train, watch and run binary segmentation models (UNet, ResNet34-UNet) from the terminal.",
+    help="Train, watch and run segmentation models (UNet, ResNet34-UNet; binary or multiclass) from the terminal.",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -27,6 +27,10 @@ RunRef = Annotated[str, typer.Argument(help="A run folder, or a unique prefix of
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")]
 TtaOpt = Annotated[str, typer.Option(
     "--tta", help="Test-time augmentation: none | flip (average the probabilities of each image and its mirror).")]
+
+TaskOpt = Annotated[str | None, typer.Option(
+    "--task", help="binary | multiclass: the task you expect the run's checkpoint to hold (it knows its own; a "
+                   "mismatch is an error rather than a silent surprise).")]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -15,7 +15,7 @@ from core.config import DEMO_CONFIG, TrainConfig
 from core.runs.events import StatusEvent, follow_events, read_events
 from core.runs.folders import Run, open_run, runs_root
 from core.runs.status import ENDED_STATES, FINAL_STATES, State
-from tui.cli.options import DeviceOpt, RunRef, RunsDir, TtaOpt, app, console, err_console, fail
+from tui.cli.options import DeviceOpt, RunRef, RunsDir, TaskOpt, TtaOpt, app, console, err_console, fail
 from tui.cli.train_command import train_run
 from tui.cli.training_view import TrainingView
 from tui.run_rows import format_started, read_run_rows
@@ -36,16 +36,18 @@ def evaluate_command(
     split: Annotated[str, typer.Option(help="train | val | test")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
     tta: TtaOpt = "none",
+    task: TaskOpt = None,
     device: DeviceOpt = "auto",
     runs_dir: RunsDir = None,
 ) -> None:
-    """Evaluate a run's checkpoint on a split: loss, Dice, IoU; writes eval-<split>.json in the run."""
+    """Evaluate a run's checkpoint on a split: loss, Dice, IoU (multiclass: per class, and the confusion matrix);
+    writes eval-<split>.json in the run."""
     from core.inference.evaluation import eval_path, evaluate_run
 
     the_run = open_run(run, runs_root(runs_dir))
     _say_when_test_is_val(the_run.load_config(), split)
     with err_console.status(f"evaluating {the_run.name} on {split}..."):
-        result = evaluate_run(the_run, split=split, checkpoint=checkpoint, device=device, tta=tta)
+        result = evaluate_run(the_run, split=split, checkpoint=checkpoint, device=device, tta=tta, task=task)
     with_tta = "" if tta == "none" else f", test-time augmentation: {tta}"
     table = Table(title=f"{the_run.name}: {split} split, {checkpoint} checkpoint (epoch {result['trained']}){with_tta}")
     for column in ("images", "loss", "Dice (per image)", "IoU (per image)", "Dice (micro)", "IoU (micro)"):
@@ -53,7 +55,31 @@ def evaluate_command(
     table.add_row(str(result["images"]), f"{result['loss']:.4f}", f"{result['dice']:.4f}", f"{result['iou']:.4f}",
                   f"{result['dice_micro']:.4f}", f"{result['iou_micro']:.4f}")
     console.print(table)
+    if result["task"] == "multiclass":
+        console.print(class_table(result))
     console.print(f"written: {eval_path(the_run, split, tta)}", markup=False)
+
+
+def class_table(result: dict) -> Table:
+    """A multiclass evaluation's per-class scores and its confusion matrix (rows true, columns predicted)."""
+    names = result["class_names"]
+    table = Table(title=f"per class (mean over foreground: Dice {result['dice']:.4f}; all {len(names)} classes: "
+                        f"Dice {result['dice_all']:.4f}, IoU {result['iou_all']:.4f}; pixel accuracy "
+                        f"{result['pixel_accuracy']:.4f})")
+    table.add_column("class")
+    for column in ("Dice", "IoU", "Dice (micro)", "IoU (micro)"):
+        table.add_column(column, justify="right")
+    for name in names:
+        table.add_column(f"-> {name}", justify="right", style="dim")
+    for name, row in zip(names, result["confusion_matrix"], strict=True):
+        scores = result["per_class"][name]
+        table.add_row(name, *(_score(scores[key]) for key in ("dice", "iou", "dice_micro", "iou_micro")),
+                      *(str(count) for count in row))
+    return table
+
+
+def _score(value: float) -> str:
+    return "-" if value != value else f"{value:.4f}"  # NaN: the class is in no image
 
 
 @app.command(name="predict", epilog="Examples:\n\n  seglab predict 20261128-1425 --split test\n\n"
@@ -70,10 +96,12 @@ def predict_command(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (counted) instead of failing")
                         ] = False,
     tta: TtaOpt = "none",
+    task: TaskOpt = None,
     device: DeviceOpt = "auto",
     runs_dir: RunsDir = None,
 ) -> None:
-    """Predict masks and overlays; writes PNGs, results.csv and summary.json under predictions/."""
+    """Predict masks and overlays; writes PNGs, results.csv and summary.json under predictions/. A multiclass run's
+    masks are palette PNGs of class ids, with a Dice column per class in results.csv."""
     from rich.progress import Progress
 
     from core.inference.predict import predict as predict_images
@@ -84,11 +112,11 @@ def predict_command(
     if not input:
         _say_when_test_is_val(the_run.load_config(), split)
     with Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task("predicting", total=None)
+        bar = progress.add_task("predicting", total=None)
         summary = predict_images(
             the_run, inputs=list(input) if input else None, split=split, checkpoint=checkpoint, output_name=name,
-            batch_size=batch_size, device=device, skip_bad=skip_bad, tta=tta,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            batch_size=batch_size, device=device, skip_bad=skip_bad, tta=tta, task=task,
+            progress=lambda done, total: progress.update(bar, completed=done, total=total),
         )
     console.print(f"{summary['images']} images -> {summary['output']}", markup=False)
     if summary["skipped"]:
@@ -97,6 +125,9 @@ def predict_command(
     if summary["mean_dice"] is not None:
         console.print(f"mean Dice {summary['mean_dice']:.4f}  mean IoU {summary['mean_iou']:.4f} "
                       "(per image, at original resolution)", markup=False)
+    for name, dice in summary.get("mean_class_dice", {}).items():
+        console.print(f"  {name}: mean Dice {dice:.4f}" if dice is not None else f"  {name}: in no image",
+                      markup=False)
 
 
 @app.command(name="runs", epilog="Example:\n\n  seglab runs --runs-dir /data/seglab-runs")

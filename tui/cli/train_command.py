@@ -34,8 +34,13 @@ def option_help(name: str) -> str:
 @app.command(name="train",
              epilog="Examples:\n\n  seglab train --data synthetic --epochs 5 --width 16 --image-size 128\n\n"
              "  seglab train --model resnet34_unet --data ~/data/oxford-iiit-pet --epochs 50\n\n"
+             "  seglab train --data ~/data/oxford-iiit-pet --task multiclass --loss ce+dice\n\n"
              "  seglab train --resume 20261128-1425")
 def train_command(
+    task: Annotated[str | None, typer.Option(help=option_help("task"))] = None,
+    classes: Annotated[int | None, typer.Option(help=option_help("classes"))] = None,
+    class_weights: Annotated[str | None, typer.Option(help=option_help("class_weights"))] = None,
+    ignore_index: Annotated[int | None, typer.Option(help=option_help("ignore_index"))] = None,
     model: Annotated[str | None, typer.Option(help=option_help("model"))] = None,
     data: Annotated[str | None, typer.Option(help=option_help("data"))] = None,
     epochs: Annotated[int | None, typer.Option(help=option_help("epochs"))] = None,
