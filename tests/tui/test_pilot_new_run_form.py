@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Select
+from textual.widgets import Input, OptionList, Select
 
 import core.runs.launch
 from core.config import TrainConfig
@@ -228,3 +228,53 @@ async def test_a_training_child_that_dies_at_start_does_not_leave_the_run_lookin
         header = screen.query_one(RunHeader)
         await wait_for(pilot, lambda: header.state != "created", timeout=3, what="the screen to notice")
         assert header.state in ("failed", "interrupted")
+
+
+async def choose_task(pilot: Pilot, form: NewRunScreen, task: str) -> None:
+    """Pick a task in the form's task list with the keyboard, as a user does."""
+    select = form.query_one("#field-task", Select)
+    select.scroll_visible(animate=False)
+    select.focus()
+    await pilot.press("enter")  # open the list
+    await pilot.press("down" if task == "multiclass" else "up", "enter")  # binary, multiclass
+    await wait_for(pilot, lambda: select.value == task, what=f"the task {task}")
+    await pilot.pause()
+
+
+def loss_choices(form: NewRunScreen) -> list[str]:
+    """The losses the form's loss list offers."""
+    overlay = form.query_one("#field-loss", Select).query_one(OptionList)  # the list it opens
+    return [str(option.prompt) for option in overlay.options]
+
+
+async def test_choosing_multiclass_offers_its_losses_and_gives_a_valid_multiclass_config(harmless_training):
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        assert loss_choices(form) == ["bce", "dice", "bce+dice"]
+        assert form.query_one("#field-classes", Input).disabled  # binary: the multiclass fields stay at 0, "", -1
+        await choose_task(pilot, form, "multiclass")
+        assert form.query_one("#field-loss", Select).value == "ce"  # bce is no multiclass loss: the task's default
+        assert loss_choices(form) == ["ce", "dice", "ce+dice"]
+        classes = form.query_one("#field-classes", Input)
+        assert not classes.disabled
+        classes.value = "3"
+        config = form.collect()
+        assert (config.task, config.loss, config.classes, config.ignore_index) == ("multiclass", "ce", 3, -1)
+
+
+async def test_going_back_to_binary_keeps_a_shared_loss_and_resets_the_multiclass_fields(harmless_training):
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        await choose_task(pilot, form, "multiclass")
+        form.query_one("#field-loss", Select).value = "dice"  # a loss both tasks have
+        typed = {"classes": "4", "class_weights": "auto", "ignore_index": "255"}
+        for name, value in typed.items():
+            form.query_one(f"#field-{name}", Input).value = value
+        await choose_task(pilot, form, "binary")
+        assert form.query_one("#field-loss", Select).value == "dice"
+        assert {name: form.query_one(f"#field-{name}", Input).value for name in typed} == {
+            "classes": "0", "class_weights": "", "ignore_index": "-1"}
+        config = form.collect()  # core refuses multiclass fields on a binary run; the form never sends them
+        assert (config.task, config.loss, config.classes, config.class_weights) == ("binary", "dice", 0, "")

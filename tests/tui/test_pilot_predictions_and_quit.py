@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 from textual.widgets import DataTable
 
-from core.runs.folders import create_run, runs_root
+from core.data.labels import BINARY, Labels
+from core.inference.results import PredictionRow, overlay_path, write_results
+from core.runs.folders import Run, create_run, runs_root
 from tui.app import make_app
 from tui.screens.confirm import QuitScreen
 from tui.screens.predictions import PredictionsScreen
@@ -71,6 +73,71 @@ async def test_p_on_a_run_without_a_checkpoint_warns_instead_of_opening_predicti
         await pilot.pause()
         assert app.screen is screen
         assert any("no checkpoint" in message for message in warnings)
+
+
+def predictions_by_hand(tiny_config, labels: Labels, class_dice: dict[str, dict[str, float | None]]) -> Run:
+    """A run whose test predictions (results, summary, plain-colour overlays) are written without a model."""
+    task = {"task": "multiclass", "classes": labels.classes, "loss": "ce"} if labels.multiclass else {}
+    run = create_run(tiny_config.replace(**task), runs_root())
+    out = run.predictions_dir / "test"
+    out.mkdir(parents=True)
+    rows = []
+    for n, (name, dice) in enumerate(class_dice.items()):
+        Image.new("RGB", (8, 8), (40 * n, 0, 0)).save(overlay_path(out, name))
+        mean = [value for value in list(dice.values())[1:] if value is not None]
+        rows.append(PredictionRow(name=name, width=8, height=8, foreground=0.5, dice=sum(mean) / len(mean) if mean
+                                  else 0.5, iou=0.5, folder=out, class_dice=dice if labels.multiclass else {}))
+    write_results(out, rows, labels, {"checkpoint": "best"})
+    return run
+
+
+async def open_predictions(app, pilot, run: Run) -> PredictionsScreen:
+    await runs_table(pilot, rows=1)
+    app.push_screen(PredictionsScreen(run))
+    screen = await wait_for_screen(pilot, PredictionsScreen)
+    await wait_for(pilot, lambda: screen.query_one("#results", DataTable).row_count == 2, what="the results")
+    return screen
+
+
+def swatch_colours(widget) -> dict[str, tuple[int, int, int]]:
+    """The colour of each "■" the widget draws, by the word after it."""
+    colours = {}
+    for y in range(widget.size.height):
+        segments = list(widget.render_line(y))
+        for i, segment in enumerate(segments):
+            if segment.text == "■" and segment.style and segment.style.color:
+                after = "".join(s.text for s in segments[i + 1:]).split()
+                colours[after[0]] = segment.style.color.triplet
+    return colours
+
+
+async def test_a_multiclass_prediction_shows_the_class_colours_and_the_images_dice_per_class(tiny_config):
+    run = predictions_by_hand(tiny_config, Labels("multiclass", ("background", "pet", "border")), {
+        "good": {"background": 0.97, "pet": 0.91, "border": 0.62},
+        "poor": {"background": 0.9, "pet": 0.5, "border": None},  # border neither in truth nor in prediction
+    })
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_predictions(app, pilot, run)
+        note = screen.query_one("#preview-classes")
+        assert table_rows(screen.query_one("#results", DataTable))[0][0] == "poor"  # worst first
+        await wait_for(pilot, lambda: "Dice:" in shown(note), what="the class Dice")
+        assert shown(note) == "overlay: ■ pet  ■ border\nDice: pet 0.500 · border - · background 0.900"
+        await pilot.pause()
+        assert swatch_colours(note) == {"pet": (255, 40, 40), "border": (40, 120, 255)}  # the overlay's colours
+        await pilot.press("down")
+        await wait_for(pilot, lambda: "pet 0.910" in shown(note), what="the next image's class Dice")
+        assert shown(note).splitlines()[1] == "Dice: pet 0.910 · border 0.620 · background 0.970"
+
+
+async def test_a_binary_prediction_shows_no_class_note(tiny_config):
+    run = predictions_by_hand(tiny_config, BINARY, {"a": {"foreground": 0.8}, "b": {"foreground": 0.6}})
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_predictions(app, pilot, run)
+        await pilot.pause()
+        assert not screen.query_one("#preview-classes").display
+        assert shown(screen.query_one("#preview-path")).endswith("_overlay.png")
 
 
 # quitting -----------------------------------------------------------------------------------------

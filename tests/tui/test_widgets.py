@@ -12,6 +12,7 @@ from PIL import Image
 from textual.app import App, ComposeResult
 
 from core.runs.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent
+from tui.epoch_rows import EPOCH_COLUMNS, EPOCH_WIDTHS, class_columns, epoch_cells, epoch_columns, epoch_line
 from tui.screens.dashboard import log_line
 from tui.widgets.braille import braille_chart
 from tui.widgets.curves import Curves
@@ -166,6 +167,76 @@ async def test_the_curves_name_the_best_epoch():
         lines = str(curves.render()).splitlines()
         assert lines[-1] == "best Dice 0.900 at epoch 2"
         assert lines[0].startswith("train ") and lines[0].endswith(" 0.167")  # the last epoch's train loss
+
+
+def multiclass_epoch(n: int, names: tuple[str, ...], best: bool = False) -> EpochEvent:
+    """A multiclass epoch: class i (background first) has val Dice 0.9 - i / 10, val_dice their foreground mean."""
+    class_dice = {name: round(0.9 - i / 10, 2) for i, name in enumerate(names)}
+    foreground = list(class_dice.values())[1:]
+    mean = sum(foreground) / len(foreground)
+    return EpochEvent(epoch=n, epochs=5, train_loss=0.5 / n, val_loss=0.6 / n, val_dice=mean, val_iou=0.5,
+                      lr=5e-4, seconds=12.4, is_best=best, time=1_700_000_000.0 + n, class_dice=class_dice)
+
+
+TRIMAP = ("background", "pet", "border")
+MANY = ("background", "cat", "dog", "bird", "fish")  # five classes: too many for a column each
+
+
+def test_a_binary_epoch_row_and_line_are_as_before_the_classes_came():
+    event = epoch(3, 0.7, best=True)
+    assert epoch_columns(class_columns(event)) == [(label, label, EPOCH_WIDTHS[label]) for label in EPOCH_COLUMNS]
+    assert epoch_cells(event, of_epochs=True) == ("3/5★", "0.1667", "0.2000", "0.7000", "0.6000", "5.0e-04", "12")
+    assert epoch_line(event) == ("epoch 3/5★  train loss 0.1667  val loss 0.2000  val Dice 0.7000  IoU 0.6000  "
+                                 "lr 5.0e-04  12 s")
+
+
+def test_a_few_classes_get_a_narrow_column_each_beside_the_mean_dice():
+    event = multiclass_epoch(2, ("background", "pet", "rectangle"))
+    columns = epoch_columns(class_columns(event))
+    assert [header for _, header, _ in columns] == ["EP", "TRAIN LOSS", "VAL LOSS", "VAL DICE", "PET", "RECTAN",
+                                                   "IOU", "LR", "SEC"]
+    assert [width for _, header, width in columns if header in ("PET", "RECTAN")] == [6, 6]
+    assert epoch_cells(event) == ("2", "0.2500", "0.3000", "0.7500", "0.8000", "0.7000", "0.5000", "5.0e-04", "12")
+    assert epoch_line(event) == ("epoch 2/5  train loss 0.2500  val loss 0.3000  val Dice 0.7500  IoU 0.5000  "
+                                 "lr 5.0e-04  12 s  pet 0.8000  rectangle 0.7000")
+
+
+def test_many_classes_get_no_columns_and_are_listed_in_the_event_log(utc):
+    event = multiclass_epoch(1, MANY)
+    assert class_columns(event) == ()
+    assert len(epoch_cells(event)) == len(EPOCH_COLUMNS)
+    assert "cat" not in epoch_line(event)
+    assert log_line(event) == ("22:13:21 epoch 1: val Dice 0.6500  (cat 0.8000  dog 0.7000  bird 0.6000  "
+                               "fish 0.5000)")
+    assert log_line(multiclass_epoch(1, TRIMAP)) == "22:13:21 epoch 1: val Dice 0.7500"  # its classes are columns
+
+
+async def test_the_epoch_table_of_a_multiclass_run_shows_each_class_beside_the_mean_dice():
+    table = EpochTable()
+    async with OneWidget(table).run_test(size=(100, 20)) as pilot:
+        table.set_epochs([multiclass_epoch(1, TRIMAP, best=True)])
+        table.add_epoch(multiclass_epoch(2, TRIMAP, best=True))
+        await pilot.pause()
+        assert [plain(column.label) for column in table.ordered_columns] == [
+            "EP", "TRAIN LOSS", "VAL LOSS", "VAL DICE", "PET", "BORDER", "IOU", "LR", "SEC"]
+        assert [plain(c) for c in table.get_row("2")] == ["2★", "0.2500", "0.3000", "0.7500", "0.8000", "0.7000",
+                                                          "0.5000", "5.0e-04", "12"]
+        assert ep_column(table) == ["1", "2★"]
+
+
+def test_seglab_trains_live_table_has_the_class_columns_too():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from tui.cli.training_view import TrainingView
+
+    console = Console(file=StringIO(), record=True, force_terminal=True, width=120)
+    with TrainingView(console) as view:
+        view(multiclass_epoch(1, TRIMAP, best=True))
+    *_, header = (line for line in console.export_text().splitlines() if "VAL DICE" in line)  # the final table
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == [
+        "EP", "TRAIN LOSS", "VAL LOSS", "VAL DICE", "PET", "BORDER", "IOU", "LR", "SEC"]
 
 
 # durations and the event log ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.runs.events import EpochEvent, Event, ProgressEvent, StatusEvent
-from tui.epoch_rows import EPOCH_COLUMNS, epoch_cells, epoch_line
+from tui.epoch_rows import class_columns, epoch_cells, epoch_columns, epoch_line
 
 TABLE_ROWS = 15  # the live table keeps the latest epochs; the full history is in events.jsonl
 
@@ -74,8 +74,9 @@ class TrainingView:
 
     def _renderable(self, final: bool = False):
         table = Table(title=self.title or None, title_justify="left", expand=False)
-        for column in EPOCH_COLUMNS:
-            table.add_column(column, justify="right")
-        for e in self.epochs[-TABLE_ROWS:]:
+        shown = self.epochs[-TABLE_ROWS:]
+        for _, header, _ in epoch_columns(class_columns(shown[-1]) if shown else ()):
+            table.add_column(header, justify="right")
+        for e in shown:
             table.add_row(*epoch_cells(e, of_epochs=True), style="bold green" if e.is_best else None)
         return table if final or self.task is None else Group(table, self.progress)

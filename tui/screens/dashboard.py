@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 from core.runs.events import CheckpointEvent, EpochEvent, Event, ProgressEvent, StatusEvent
 from core.runs.folders import Run
 from core.runs.status import FINAL_STATES, State
+from tui.epoch_rows import class_columns, class_dice_text
 from tui.messages import RunEvent, RunHistory
 from tui.run_follower import follow_run
 from tui.screens.confirm import ConfirmScreen
@@ -39,7 +40,9 @@ def log_line(event: Event) -> str | None:
         return f"{stamp} saved {os.path.basename(event.path)} (epoch {event.trained or event.epoch})"
     if isinstance(event, EpochEvent):
         best = "  ★ best" if event.is_best else ""
-        return f"{stamp} epoch {event.epoch}: val Dice {event.val_dice:.4f}{best}"
+        # classes too many for a column each in the table are listed here
+        per_class = f"  ({class_dice_text(event)})" if event.class_dice and not class_columns(event) else ""
+        return f"{stamp} epoch {event.epoch}: val Dice {event.val_dice:.4f}{per_class}{best}"
     return None
 
 

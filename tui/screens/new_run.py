@@ -20,6 +20,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from core.config import FIELD_SPECS, PRESET_LABELS, PRESETS, SYNTHETIC, TrainConfig, validate_name, value_in_bounds
 from core.errors import SeglabError
+from core.losses import LOSSES_FOR_TASK
 from tui.worker_failures import ReportsWorkerFailures
 
 MULTI_GPU_FIELDS = {"sync_bn"}  # shown only where several GPUs can train one run
@@ -28,6 +29,8 @@ NOT_IN_GRID = {"data", "preset"}  # the data and preset pickers above the grid s
 CHOICE_FIELDS = {name: spec.choices for name, spec in FIELD_SPECS.items() if spec.choices and name not in NOT_IN_GRID}
 LABELS = {name: spec.label for name, spec in FIELD_SPECS.items()}
 OPTIONAL_TEXT = {name for name, spec in FIELD_SPECS.items() if spec.optional}
+# Fields core refuses for a binary run unless they hold their default ("applies to --task multiclass only").
+MULTICLASS_ONLY = ("classes", "class_weights", "ignore_index")
 
 
 def _name_ok(value: str) -> bool:
@@ -71,6 +74,7 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
         super().__init__()
         self.initial = initial or TrainConfig()
         self.gpus = gpus
+        self._losses_offered = LOSSES_FOR_TASK[self.initial.task]  # what the loss Select lists
 
     def form_fields(self) -> list[str]:
         """The TrainConfig fields this form shows (the data field has its own widgets)."""
@@ -95,7 +99,8 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
                 for name in self.form_fields():
                     yield Label(LABELS[name], classes="form-label")
                     if name in CHOICE_FIELDS:
-                        yield Select([(_choice_label(c), c) for c in CHOICE_FIELDS[name]], allow_blank=False,
+                        choices = LOSSES_FOR_TASK[self.initial.task] if name == "loss" else CHOICE_FIELDS[name]
+                        yield Select([(_choice_label(c), c) for c in choices], allow_blank=False,
                                      compact=True, id=f"field-{name}")
                     else:
                         yield Input(validators=validators_for(name), id=f"field-{name}", compact=True,
@@ -116,6 +121,7 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
 
     def fill(self, config: TrainConfig) -> None:
         """Put a config's values into the form."""
+        self.offer_task(config.task)  # first: the loss list must hold the config's loss before it is set
         for name in self.form_fields():
             value = getattr(config, name)
             widget = self.query_one(f"#field-{name}")
@@ -125,6 +131,28 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
         self.query_one("#data-path", Input).value = config.data if folder else ""
         self.query_one("#data-path", Input).disabled = not folder
         self.check_data()
+
+    @on(Select.Changed, "#field-task")
+    def task_changed(self, event: Select.Changed) -> None:
+        self.offer_task(str(event.value))
+
+    def offer_task(self, task: str) -> None:
+        """Offer the task's losses only (keeping the chosen one if it fits, else the task's default), and for
+        binary, hold the multiclass-only fields at their defaults, disabled, so the config stays valid."""
+        loss = self.query_one("#field-loss", Select)
+        losses = LOSSES_FOR_TASK[task]
+        if self._losses_offered != losses:
+            chosen = loss.value if loss.value in losses else losses[0]
+            loss.set_options([(name, name) for name in losses])  # resets the value to the first option
+            loss.value = chosen
+            self._losses_offered = losses
+        binary = task == "binary"
+        defaults = TrainConfig()
+        for name in MULTICLASS_ONLY:
+            widget = self.query_one(f"#field-{name}", Input)
+            if binary:
+                widget.value = str(getattr(defaults, name))
+            widget.disabled = binary
 
     @on(Select.Changed, "#preset")
     def apply_preset(self, event: Select.Changed) -> None:

@@ -1,11 +1,13 @@
 """Predictions: pick a checkpoint and an input, predict in a worker with progress, then browse results
-worst-first with a half-block preview of each overlay."""
+worst-first with a half-block preview of each overlay (multiclass: with the class colours and each class's Dice)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,12 +17,33 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState
 
-from core.inference.results import PredictionRow, has_results, read_results
+from core.data.labels import class_colour
+from core.inference.results import PredictionRow, has_results, read_results, read_summary
 from core.runs.folders import Run
 from tui.widgets.image_preview import ImagePreview, load_preview_image
 from tui.worker_failures import ReportsWorkerFailures
 
 INPUT_CHOICES = [("test split", "split:test"), ("val split", "split:val"), ("a folder or files", "paths")]
+
+
+def class_note(legend: list[dict[str, Any]], row: PredictionRow | None) -> Text:
+    """A multiclass image's note under its preview: the overlay's colour of each foreground class (background is
+    left undrawn), then the image's Dice of each class, foreground first ("-": in neither truth nor prediction)."""
+    names = [str(entry["name"]) for entry in legend]
+    swatches = []
+    for entry in legend[1:]:
+        red, green, blue = entry.get("color") or class_colour(int(entry["id"]))
+        swatches += [("■", f"rgb({red},{green},{blue})"), f" {entry['name']}  "]
+    note = Text.assemble("overlay: ", *swatches)
+    note.rstrip()
+    if row is not None and row.class_dice:
+        scores = [f"{name} {_score(row.class_dice.get(name))}" for name in names[1:] + names[:1]]
+        note.append("\nDice: " + " · ".join(scores))
+    return note
+
+
+def _score(dice: float | None) -> str:
+    return "-" if dice is None else f"{dice:.3f}"
 
 
 class PredictionsScreen(ReportsWorkerFailures, Screen):
@@ -44,6 +67,7 @@ class PredictionsScreen(ReportsWorkerFailures, Screen):
         self.rows: list[PredictionRow] = []
         self.worst_first = True
         self.output: Path | None = None
+        self.legend: list[dict[str, Any]] = []  # multiclass: summary.json's classes (id, name, colour)
 
     def compose(self) -> ComposeResult:
         yield Static(f"predictions ─ {self.run.name}", id="predictions-title", classes="screen-title")
@@ -62,6 +86,7 @@ class PredictionsScreen(ReportsWorkerFailures, Screen):
             with Vertical(id="preview-pane"):
                 yield ImagePreview(id="preview")
                 yield Static("", id="preview-path")
+                yield Static("", id="preview-classes")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -69,6 +94,7 @@ class PredictionsScreen(ReportsWorkerFailures, Screen):
         for label in ("NAME", "DICE", "IOU", "FG %"):
             table.add_column(label, key=label)
         self.query_one("#predict-progress").display = False
+        self.query_one("#preview-classes").display = False
         existing = self.run.predictions_dir / "test"
         if self.autostart:
             self.start_prediction()
@@ -127,6 +153,11 @@ class PredictionsScreen(ReportsWorkerFailures, Screen):
     def load_results(self, folder: Path) -> None:
         self.output = folder
         self.rows = read_results(folder)
+        summary = read_summary(folder)
+        self.legend = (summary.get("classes") or []) if summary.get("task") == "multiclass" else []
+        classes = self.query_one("#preview-classes", Static)
+        classes.display = bool(self.legend)  # binary: no classes to tell apart
+        classes.update(class_note(self.legend, None) if self.legend else "")
         scored = [r.dice for r in self.rows if r.dice is not None]
         mean = f" ─ mean Dice {sum(scored) / len(scored):.3f}" if scored else ""
         self.query_one("#predictions-title", Static).update(
@@ -165,6 +196,8 @@ class PredictionsScreen(ReportsWorkerFailures, Screen):
 
     def preview(self, row: PredictionRow) -> None:
         self.query_one("#preview-path", Static).update(str(row.overlay))
+        if self.legend:
+            self.query_one("#preview-classes", Static).update(class_note(self.legend, row))
         self.load_preview(row.overlay)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")

@@ -1,11 +1,12 @@
-"""One row per finished epoch: losses, val Dice/IoU (per-image means), lr, seconds; the best row starred."""
+"""One row per finished epoch: losses, val Dice/IoU (per-image means), lr, seconds; the best row starred. A
+multiclass run with few classes also shows each foreground class's val Dice beside the mean."""
 
 from __future__ import annotations
 
 from textual.widgets import DataTable
 
 from core.runs.events import EpochEvent
-from tui.epoch_rows import BEST_MARK, EPOCH_WIDTHS, epoch_cells
+from tui.epoch_rows import BEST_MARK, class_columns, epoch_cells, epoch_columns
 
 
 class EpochTable(DataTable):
@@ -15,11 +16,16 @@ class EpochTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.best_epoch: int | None = None
+        self.classes: tuple[str, ...] = ()  # the foreground classes with a column of their own
 
     def on_mount(self) -> None:
+        self.add_columns_for(())
+
+    def add_columns_for(self, classes: tuple[str, ...]) -> None:
         # fixed widths: rows that arrive before the first layout must not be drawn at header width
-        for label, width in EPOCH_WIDTHS.items():
-            self.add_column(label, key=label, width=width)
+        self.classes = classes
+        for key, label, width in epoch_columns(classes):
+            self.add_column(label, key=key, width=width)
 
     def set_epochs(self, epochs: list[EpochEvent]) -> None:
         self.clear()
@@ -29,6 +35,12 @@ class EpochTable(DataTable):
         self.scroll_end(animate=False)
 
     def add_epoch(self, epoch: EpochEvent, scroll: bool = True) -> None:
+        classes = class_columns(epoch)
+        if classes and not self.classes:
+            # a multiclass run's first epoch: DataTable only appends columns, and the class columns go beside the
+            # mean Dice, so the columns are laid out anew (no row is lost: a run's epochs all have its classes)
+            self.clear(columns=True)
+            self.add_columns_for(classes)
         key = str(epoch.epoch)
         if key in self.rows:  # a resumed run may repeat an epoch it had not finished: keep the newer
             self.remove_row(key)
