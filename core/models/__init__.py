@@ -23,12 +23,16 @@ class ModelSpec:
     implementation: str  # "module:Class", imported when the model is built
     description: str
     pretrained_encoder: bool = False  # whether --encoder-weights (torchvision ImageNet weights) applies
+    # Below this width the last decoder block is too narrow to tell several classes apart (0: no such limit);
+    # measured in bench/README.md ("Several classes").
+    min_multiclass_width: int = 0
 
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("unet", "core.models.unet:UNet", "UNet (Ronneberger et al. 2015), same-padding convolutions"),
     ModelSpec("resnet34_unet", "core.models.resnet_unet:ResNet34UNet",
-              "ResNet34 encoder (torchvision layout) with a UNet decoder", pretrained_encoder=True),
+              "ResNet34 encoder (torchvision layout) with a UNet decoder", pretrained_encoder=True,
+              min_multiclass_width=32),
 )}
 MODEL_NAMES = tuple(MODELS)
 
@@ -38,6 +42,15 @@ def model_spec(name: str) -> ModelSpec:
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
     return MODELS[name]
+
+
+def narrow_width_warning(name: str, width: int, classes: int) -> str | None:
+    """A line for a width too narrow for `classes` output channels in this model (None when it is fine)."""
+    least = model_spec(name).min_multiclass_width
+    if classes > 1 and width < least:
+        return (f"{name} at width {width} has a decoder too narrow for {classes} classes and may never learn some "
+                f"of them; use --width {least} or more")
+    return None
 
 
 def model_class(name: str) -> type:

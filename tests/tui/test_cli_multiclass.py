@@ -54,6 +54,18 @@ def test_data_check_lists_the_classes_and_names_a_mask_value_beyond_them(capsys,
     assert len(problems) == 1 and str(root / "masks" / "b.png") in problems[0] and "{9}" in problems[0]
 
 
+def test_resnet34_unet_too_narrow_for_several_classes_is_warned_about_and_still_trains(capsys):
+    """Measured in bench/README.md: at width 16 its 4-channel last decoder block never learned background."""
+    code, _, err = seglab(capsys, "train", "--data", str(FIXTURES / "oxford-pet-tiny"), "--task", "multiclass",
+                          "--model", "resnet34_unet", *QUICK)
+    warning = "resnet34_unet at width 8 has a decoder too narrow for 3 classes and may never learn some of them; " \
+              "use --width 32 or more"
+    assert code == 0 and f"seglab: warning: {warning}" in " ".join(err.split())
+    code, _, err = seglab(capsys, "train", "--data", str(FIXTURES / "oxford-pet-tiny"), "--model", "resnet34_unet",
+                          *QUICK)
+    assert code == 0 and "too narrow" not in err  # binary: one output channel fits any width
+
+
 @pytest.mark.slow
 def test_the_synthetic_multiclass_acceptance_run_reaches_mean_foreground_dice_085(capsys):
     """The issue's command, word for word (the only speed-up: the suite's one torch thread)."""

@@ -113,6 +113,7 @@ def train_command(
             made = plan_training(given, root, run_dir, resume)
         if "val_fraction" in given:
             _warn_when_val_fraction_is_ignored(made.config)
+        _warn_when_too_narrow(made.config)
         return made
 
     distributed = init_distributed()
@@ -131,6 +132,14 @@ def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:
     if not val_fraction_applies(config):
         err_console.print(f"seglab: warning: --val-fraction is ignored: {config.data} comes split into train, val "
                           "and test already", markup=False)
+
+
+def _warn_when_too_narrow(config: TrainConfig) -> None:
+    from core.models import narrow_width_warning
+
+    warning = narrow_width_warning(config.model, config.width, config.out_channels)
+    if warning:
+        err_console.print(f"seglab: warning: {warning}", markup=False)
 
 
 def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
