@@ -8,7 +8,7 @@ from textual.widgets import Select
 
 from core.config import FIELD_SPECS, PRESETS
 from core.data.augment_policies import AUGMENT_POLICIES
-from core.losses import LOSSES
+from core.losses import LOSSES, LOSSES_FOR_TASK
 from core.models import MODELS
 from core.runs.folders import list_runs, runs_root
 from tests.tui.helpers import wait_for_screen
@@ -53,6 +53,13 @@ async def test_the_form_offers_exactly_the_fields_choices_and_the_presets():
             if not spec.choices or name == "preset":
                 continue
             select = form.query_one(f"#field-{name}", Select)
-            assert tuple(value for _, value in select._options) == spec.choices, name  # no blank: allow_blank=False
+            offered = tuple(value for _, value in select._options)  # no blank: allow_blank=False
+            # the loss list is the task's (binary first); the multiclass ones come with --task multiclass below
+            assert offered == (LOSSES_FOR_TASK["binary"] if name == "loss" else spec.choices), name
+        form.query_one("#field-task", Select).value = "multiclass"
+        await pilot.pause()
+        multiclass = tuple(value for _, value in form.query_one("#field-loss", Select)._options)
+        assert multiclass == LOSSES_FOR_TASK["multiclass"]
+        assert set(LOSSES_FOR_TASK["binary"]) | set(multiclass) == set(FIELD_SPECS["loss"].choices)
         presets = form.query_one("#preset", Select)  # its blank entry is the "(choose a preset)" prompt
         assert tuple(value for _, value in presets._options if isinstance(value, str)) == tuple(PRESETS)
