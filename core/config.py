@@ -19,7 +19,7 @@ from core.data.augment_policies import AUGMENT_NAMES
 from core.data.labels import MAX_CLASSES, TASKS
 from core.errors import ConfigError
 from core.losses import LOSS_NAMES, LOSSES_FOR_TASK
-from core.models import MODEL_NAMES, MODELS, model_spec
+from core.models import IMAGENET_WIDTH, MODEL_NAMES, MODELS, model_spec
 
 SCHEDULER_CHOICES = ("none", "cosine")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -104,8 +104,8 @@ class TrainConfig:
                             "patience", minimum=0)
     init_from: str = setting("", "Fine-tune: start from the weights of RUN (its best.pt) or a checkpoint file, "
                                  "with a fresh optimizer", "init from", optional=True)
-    encoder_weights: str = setting("", "Local torchvision resnet34 ImageNet weights file for the ResNet34-UNet "
-                                       "encoder; `seglab data download resnet34-weights` fetches it",
+    encoder_weights: str = setting("", "Local torchvision ImageNet weights file of the encoder's ResNet (resnetN for "
+                                       "resnetN_unet, width 64); `seglab data download resnetN-weights` fetches it",
                                    "encoder weights", optional=True)
     val_fraction: float = setting(0.1, "Share of the training images held out for validation, for Oxford-IIIT Pet "
                                        "and a flat images/ + masks/ folder; synthetic data and train/ val/ test/ "
@@ -215,6 +215,9 @@ def validate_train_config(config: TrainConfig) -> None:
     if config.encoder_weights and not model_spec(config.model).pretrained_encoder:
         takes_them = ", ".join(name for name, spec in MODELS.items() if spec.pretrained_encoder)
         raise ConfigError(f"encoder_weights: apply to {takes_them} only, not {config.model}")
+    if config.encoder_weights and config.width != IMAGENET_WIDTH:
+        raise ConfigError(f"width: ImageNet encoder weights fit width {IMAGENET_WIDTH} only (torchvision's ResNet "
+                          f"stem), not {config.width}; leave --width out with --encoder-weights")
 
 
 def _validate_task(config: TrainConfig) -> None:

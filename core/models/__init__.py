@@ -28,11 +28,17 @@ class ModelSpec:
     min_multiclass_width: int = 0
 
 
+def _resnet_unet(depth: int) -> ModelSpec:
+    return ModelSpec(f"resnet{depth}_unet", f"core.models.resnet_unet:ResNet{depth}UNet",
+                     f"ResNet{depth} encoder (torchvision layout), UNet decoder", pretrained_encoder=True,
+                     min_multiclass_width=32)
+
+
+RESNET_DEPTHS = (18, 34, 50, 101, 152)  # core/models/resnet_unet.py has their layouts
+IMAGENET_WIDTH = 64  # the stem width of torchvision's ResNets, and so the only width their ImageNet weights fit
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("unet", "core.models.unet:UNet", "UNet (Ronneberger et al. 2015), same-padding convolutions"),
-    ModelSpec("resnet34_unet", "core.models.resnet_unet:ResNet34UNet",
-              "ResNet34 encoder (torchvision layout) with a UNet decoder", pretrained_encoder=True,
-              min_multiclass_width=32),
+    *(_resnet_unet(depth) for depth in RESNET_DEPTHS),
 )}
 MODEL_NAMES = tuple(MODELS)
 
@@ -82,7 +88,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def __getattr__(name: str) -> Any:
-    """The network classes (UNet, ResNet34UNet) by name, imported on first use."""
+    """The network classes (UNet, ResNet34UNet, ...) by name, imported on first use."""
     for spec in MODELS.values():
         module, _, cls = spec.implementation.partition(":")
         if cls == name:
@@ -90,5 +96,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'core.models' has no attribute {name!r}")
 
 
-__all__ = ["MODELS", "MODEL_NAMES", "ModelSpec", "ResNet34UNet", "UNet", "build_model", "count_parameters",
-           "model_spec"]
+__all__ = ["IMAGENET_WIDTH", "MODELS", "MODEL_NAMES", "RESNET_DEPTHS", "ModelSpec", "ResNet34UNet", "UNet",
+           "build_model", "count_parameters", "model_spec", "narrow_width_warning"]

@@ -1,5 +1,5 @@
 """Starting weights other than a random init: an earlier run's or checkpoint's model (`init_from`), or
-ImageNet weights for the ResNet34 encoder from a local torchvision file (`encoder_weights`)."""
+ImageNet weights for a ResNet encoder from a local torchvision file (`encoder_weights`), and their download."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 
 from core.config import TrainConfig
 from core.errors import CheckpointError, ConfigError
-from core.models.resnet_unet import load_resnet34_encoder_weights
+from core.models.encoder_weights import load_encoder_weights
 from core.runs.folders import open_run
 from core.training.checkpoints import load_checkpoint
 
@@ -31,8 +31,8 @@ def load_initial_weights(model: nn.Module, config: TrainConfig, runs_root: Path)
     loaded, or None. Every mismatch is one ConfigError line naming the file."""
     loaded = []
     if config.encoder_weights:
-        try:  # TrainConfig refuses encoder_weights for any model but resnet34_unet
-            load_resnet34_encoder_weights(model.encoder, config.encoder_weights)
+        try:  # TrainConfig refuses encoder_weights for a model without a ResNet encoder
+            load_encoder_weights(model.encoder, config.encoder_weights)
         except CheckpointError as error:
             raise ConfigError(f"encoder_weights: {error}") from None
         loaded.append(f"encoder from {config.encoder_weights}")
@@ -43,6 +43,11 @@ def load_initial_weights(model: nn.Module, config: TrainConfig, runs_root: Path)
         if (source.get("model"), source.get("width")) != (config.model, config.width):
             raise ConfigError(f"init_from: {path} holds a {source.get('model')} of width {source.get('width')}; "
                               f"this run trains a {config.model} of width {config.width}")
+        source_task = source.get("task", "binary")
+        source_outputs = 1 if source_task == "binary" else source.get("classes")
+        if source_outputs != config.out_channels:
+            raise ConfigError(f"init_from: {path} holds a {source_task} model with {source_outputs} output "
+                              f"channel(s); this run needs {config.out_channels} ({config.task})")
         try:
             model.load_state_dict(payload["model"])
         except RuntimeError as error:
@@ -57,19 +62,20 @@ def check_initial_weights(config: TrainConfig, runs_root: Path) -> None:
     if config.init_from or config.encoder_weights:
         from core.models import build_model
 
-        load_initial_weights(build_model(config.model, width=config.width), config, runs_root)
+        model = build_model(config.model, num_classes=config.out_channels, width=config.width)
+        load_initial_weights(model, config, runs_root)
 
 
-def download_resnet34_weights() -> Path:
-    """Fetch torchvision's ImageNet ResNet34 weights into torch's cache (once) and return the file's path."""
+def download_encoder_weights(depth: int) -> Path:
+    """Fetch torchvision's ImageNet weights of resnet`depth` into torch's cache (once) and return the file's path."""
     import torch
-    from torchvision.models import ResNet34_Weights
+    from torchvision.models import get_model_weights
 
-    weights = ResNet34_Weights.IMAGENET1K_V1
+    weights = get_model_weights(f"resnet{depth}").DEFAULT
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if not path.is_file():
         try:
             weights.get_state_dict(progress=True)  # torch.hub's download, checked against the file's hash
         except OSError as error:
-            raise ConfigError(f"resnet34-weights: download from {weights.url} failed ({error})") from None
+            raise ConfigError(f"resnet{depth}-weights: download from {weights.url} failed ({error})") from None
     return path

@@ -1,5 +1,5 @@
-"""Both segmentation networks: any-size forward/backward, sizes, gradients, determinism, and
-loading local torchvision resnet34 weights into the ResNet34-UNet encoder (smp BaseModelTester style)."""
+"""Every segmentation network: any-size forward/backward, sizes, gradients, determinism, encoders laid out as
+torchvision's resnetN, and loading local torchvision weights into them (smp BaseModelTester style)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 from torch import nn
-from torchvision.models import resnet34
+from torchvision.models import resnet18, resnet34, resnet50
 
 from core.errors import CheckpointError, ConfigError
-from core.models import MODEL_NAMES, ResNet34UNet, build_model, count_parameters
+from core.models import MODEL_NAMES, RESNET_DEPTHS, ResNet34UNet, build_model, count_parameters
 from core.models.blocks import DoubleConv, conv_over_concat
 
 TEST_WIDTH = 8
 # Parameter counts at the default width 64 (the README quotes them). UNet matches the
 # well-known 31.0M of Ronneberger's UNet with BatchNorm; resnet34's encoder is 21.28M of its total.
-PARAMETERS_AT_WIDTH_64 = {"unet": 31_037_633, "resnet34_unet": 24_436_241}
+PARAMETERS_AT_WIDTH_64 = {"unet": 31_037_633, "resnet18_unet": 14_328_081, "resnet34_unet": 24_436_241,
+                          "resnet50_unet": 32_520_977, "resnet101_unet": 51_513_105, "resnet152_unet": 67_156_753}
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +32,7 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-@pytest.mark.parametrize("height,width", [(75, 113), (64, 64), (33, 47)])
+@pytest.mark.parametrize("height,width", [(75, 113), (257, 300), (33, 47)])
 def test_output_has_input_size_and_backward_reaches_first_conv(name, height, width):
     model = build_model(name, width=TEST_WIDTH).train()
     images = torch.randn(2, 3, height, width)
@@ -105,6 +107,54 @@ def test_unknown_model_name_error_lists_known_names():
 def test_unet_rejects_encoder_weights():
     with pytest.raises(ConfigError, match="resnet34_unet"):
         build_model("unet", encoder_weights="resnet34.pth")
+
+
+@pytest.mark.parametrize("depth", RESNET_DEPTHS)
+def test_each_encoder_has_torchvisions_keys_and_shapes_minus_fc(depth):
+    with torch.device("meta"):  # full size, nothing allocated
+        encoder = build_model(f"resnet{depth}_unet", width=64).encoder.state_dict()
+        reference = getattr(torchvision.models, f"resnet{depth}")().state_dict()
+    expected = {key: tensor.shape for key, tensor in reference.items() if not key.startswith("fc.")}
+    assert {key: tensor.shape for key, tensor in encoder.items()} == expected
+
+
+def test_torchvision_resnet50_weights_load_into_its_encoder_and_are_refused_by_resnet34_naming_shapes(tmp_path):
+    torchvision_weights = resnet50(weights=None).state_dict()
+    weights_file = tmp_path / "resnet50.pth"
+    torch.save(torchvision_weights, weights_file)
+
+    model = build_model("resnet50_unet", width=64, encoder_weights=weights_file)
+    for key, tensor in model.encoder.state_dict().items():
+        assert torch.equal(tensor, torchvision_weights[key]), key
+
+    with pytest.raises(CheckpointError) as caught:
+        build_model("resnet34_unet", width=64, encoder_weights=weights_file)
+    assert str(caught.value) == (f"{weights_file}: holds resnet50 weights, but this encoder is a resnet34 "
+                                 "('layer1.0.conv1.weight' is (64, 64, 1, 1) in the file, (64, 64, 3, 3) in the model)")
+
+
+def test_resnet18_weights_for_a_resnet34_encoder_name_both_block_layouts(tmp_path):
+    weights_file = tmp_path / "resnet18.pth"
+    torch.save(resnet18(weights=None).state_dict(), weights_file)
+    with pytest.raises(CheckpointError) as caught:
+        build_model("resnet34_unet", width=64, encoder_weights=weights_file)
+    assert str(caught.value) == (f"{weights_file}: holds resnet18 weights, but this encoder is a resnet34 "
+                                 "(blocks per stage: 2, 2, 2, 2 in the file, 3, 4, 6, 3 in the model)")
+
+
+@pytest.mark.parametrize("depth", RESNET_DEPTHS)
+def test_every_depth_trains_a_step_in_bf16_channels_last(depth):
+    from core.device import resolve_runtime
+
+    runtime = resolve_runtime("cpu", "bf16", "channels_last")
+    model = runtime.prepare_model(build_model(f"resnet{depth}_unet", num_classes=3, width=TEST_WIDTH)).train()
+    images = runtime.prepare_batch(torch.randn(2, 3, 48, 40))
+    with runtime.autocast():
+        logits = model(images)
+    torch.nn.functional.cross_entropy(logits.float(), torch.randint(0, 3, (2, 48, 40))).backward()
+    assert logits.shape == (2, 3, 48, 40) and logits.dtype == torch.bfloat16
+    gradient = first_conv(model).weight.grad
+    assert gradient is not None and torch.isfinite(gradient).all() and gradient.abs().sum() > 0
 
 
 def test_torchvision_resnet34_weights_load_into_encoder(tmp_path):

@@ -77,3 +77,21 @@ def test_the_synthetic_multiclass_acceptance_run_reaches_mean_foreground_dice_08
     assert config["task"] == "multiclass" and config["classes"] == 3 and config["loss"] == "ce"
     status = run.read_status()
     assert status.best_dice >= 0.85, f"best val mean foreground Dice {status.best_dice:.3f}"
+
+
+def test_init_from_a_multiclass_run_fits_and_a_binary_one_is_one_line(capsys):
+    tiny = ["--data", str(FIXTURES / "oxford-pet-tiny"), *QUICK]
+    code, _, err = seglab(capsys, "train", "--task", "multiclass", "--name", "three", *tiny)
+    assert code == 0, err
+    (three,) = list_runs(runs_root())
+    code, _, err = seglab(capsys, "train", "--task", "multiclass", "--init-from", three.name, "--name", "again", *tiny)
+    assert code == 0, err  # checked before the run with the run's own 3-channel head
+
+    code, _, err = seglab(capsys, "train", "--name", "binary", *tiny)
+    assert code == 0, err
+    binary = next(run for run in list_runs(runs_root()) if run.name.endswith("-binary"))
+    best = binary.checkpoint_path("best")
+    code, _, err = seglab(capsys, "train", "--task", "multiclass", "--init-from", str(best), *tiny)
+    assert code == 2
+    assert the_error_line(err) == (f"seglab: error: init_from: {best} holds a binary model with 1 output channel(s); "
+                                   "this run needs 3 (multiclass)")

@@ -89,6 +89,18 @@ def test_two_processes_write_one_run_whose_val_dice_equals_a_single_process_eval
     assert epoch.val_loss == pytest.approx(single["loss"], rel=1e-5)
 
 
+@pytest.mark.slow
+def test_a_bottleneck_encoder_trains_under_two_processes_and_validates_as_one_process_would():
+    code, err = finish(seglab(*TINY, "--model", "resnet50_unet", "--epochs", "1", "--lr", "0.02", "--nproc", "2"))
+    assert code == 0, err
+    run = the_run()
+    (epoch,) = [e for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
+    assert run.read_status().runtime["processes"] == 2
+    single = evaluate_run(run, split="val", checkpoint="last", device="cpu")
+    assert epoch.val_loss == pytest.approx(single["loss"], rel=1e-5)
+    assert epoch.val_dice == pytest.approx(single["dice"], abs=1e-6)
+
+
 def one_process_accumulating(config: TrainConfig) -> torch.nn.Module:
     """The same training in this process: each global batch of 8 as the two micro-batches of 4 the two
     ranks see, gradients of the halves' mean losses summed with weight 1/2 (what DDP's averaging does)."""

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from core.models import RESNET_DEPTHS
+
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -83,27 +85,33 @@ def check(
     console.print("ok: every pair opened", markup=False)
 
 
+WEIGHTS_NAMES = {f"resnet{depth}-weights": depth for depth in RESNET_DEPTHS}
+
+
 @data_app.command(epilog="Examples:\n\n  seglab data download oxford-pet --to ~/data\n\n"
-                  "  seglab data download resnet34-weights")
+                  "  seglab data download resnet50-weights")
 def download(
     what: Annotated[str, typer.Argument(
-        help="oxford-pet (the dataset, into --to) | resnet34-weights (torchvision's ImageNet ResNet34, "
-             "into torch's cache, for --encoder-weights)")],
+        help="oxford-pet (the dataset, into --to) | resnetN-weights, N one of "
+             f"{', '.join(map(str, RESNET_DEPTHS))} (torchvision's ImageNet ResNetN, into torch's cache, for "
+             "--encoder-weights)")],
     to: Annotated[Path, typer.Option(help="Folder to download and unpack the dataset into")] = Path("data"),
 ) -> None:
-    """Download the Oxford-IIIT Pet dataset (about 800 MB) or ImageNet ResNet34 weights (83 MB), through torchvision."""
+    """Download the Oxford-IIIT Pet dataset (about 800 MB) or a ResNet's ImageNet weights (45-240 MB), through
+    torchvision."""
     from core.errors import ConfigError
 
-    if what == "resnet34-weights":
-        from core.training.initial_weights import download_resnet34_weights
+    if what in WEIGHTS_NAMES:
+        from core.training.initial_weights import download_encoder_weights
 
-        with err_console.status("downloading torchvision's ImageNet ResNet34 weights..."):
-            path = download_resnet34_weights()
-        console.print(f"weights: {path}; train with `seglab train --model resnet34_unet --encoder-weights {path}`",
-                      markup=False)
+        depth = WEIGHTS_NAMES[what]
+        with err_console.status(f"downloading torchvision's ImageNet ResNet{depth} weights..."):
+            path = download_encoder_weights(depth)
+        console.print(f"weights: {path}; train with `seglab train --model resnet{depth}_unet --encoder-weights "
+                      f"{path}`", markup=False)
         return
     if what != "oxford-pet":
-        raise ConfigError(f"what: {what!r} is not one of oxford-pet, resnet34-weights")
+        raise ConfigError(f"what: {what!r} is not one of oxford-pet, {', '.join(WEIGHTS_NAMES)}")
     from core.data.oxford_pet import download_oxford_pet
 
     with err_console.status(f"downloading Oxford-IIIT Pet into {to}..."):

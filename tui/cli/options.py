@@ -13,7 +13,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="seglab",
-    help="Train, watch and run segmentation models (UNet, ResNet34-UNet; binary or multiclass) from the terminal.",
+    help="Train, watch and run segmentation models (UNet, ResNet18-152 UNets; binary or multiclass) from the terminal.",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
