@@ -73,6 +73,11 @@ class SeglabApp(ReportsWorkerFailures, App):
     def open_new_run_form(self, initial: TrainConfig | None = None) -> None:
         self.push_screen(NewRunScreen(initial, gpus=self.gpus))
 
+    def open_compare(self, paths: list[Path]) -> None:
+        from tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(paths))
+
     def open_predictions(self, path: Path, autostart: bool = False) -> None:
         run = Run(path)
         if not run.checkpoint_path("best").is_file():

@@ -1,4 +1,5 @@
-"""Rows for the runs screen, read from each run's status.json (called from a worker thread)."""
+"""Rows for the runs list (screen and `seglab runs`), read from each run's status.json (called from a worker
+thread), and their filtering and sort order."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import ConfigError
+from core.runs.filtering import RunFilter
 from core.runs.folders import list_runs
 
 
@@ -37,3 +40,30 @@ def read_run_rows(root: Path) -> list[RunRow]:
 def format_started(seconds: float | None, with_year: bool = True) -> str:
     pattern = "%Y-%m-%d %H:%M" if with_year else "%m-%d %H:%M"
     return time.strftime(pattern, time.localtime(seconds)) if seconds else "-"
+
+
+# Sort columns, in the order `s` cycles through them on the runs screen; the first is the default.
+SORT_KEYS = ("started", "name", "model", "dice", "state")
+
+
+def filter_values(row: RunRow) -> dict[str, str | float | None]:
+    """A row's values as core/runs/filtering.py's RunFilter reads them."""
+    return {"name": row.name, "model": row.model, "data": row.data, "state": row.state, "dice": row.best_dice,
+            "epoch": row.epoch, "epochs": row.epochs}
+
+
+def sorted_rows(rows: list[RunRow], key: str) -> list[RunRow]:
+    """Rows by `key`: newest first for started, best first for dice, A to Z for the texts."""
+    if key not in SORT_KEYS:
+        raise ConfigError(f"sort: {key!r} is not one of {', '.join(SORT_KEYS)}")
+    if key == "started":
+        return sorted(rows, key=lambda row: row.started or 0.0, reverse=True)
+    if key == "dice":  # best first, runs without a score last
+        return sorted(rows, key=lambda row: (row.best_dice is None, -(row.best_dice or 0.0)))
+    return sorted(rows, key=lambda row: (str(getattr(row, key)).lower(), -(row.started or 0.0)))
+
+
+def select_rows(rows: list[RunRow], filter_text: str = "", sort: str = SORT_KEYS[0]) -> list[RunRow]:
+    """The rows a filter text keeps, in `sort` order; a bad filter or sort is a one-line ConfigError."""
+    keep = RunFilter.parse(filter_text)
+    return sorted_rows([row for row in rows if keep.matches(filter_values(row))], sort)

@@ -7,6 +7,7 @@ checkpoints/{last,best}.pt, predictions/<name>/ and curves.png.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -168,18 +169,23 @@ def open_prepared_run(run_dir: Path) -> Run:
 
 
 def open_run(ref: str | Path, root: Path) -> Run:
-    """Find a run by folder path or by a unique prefix of its name in the runs folder."""
+    """Find a run by folder path, by a unique prefix of its folder name in the runs folder, or by the --name it
+    was given (the part after the time and model: `pets` for 20261128-142501-unet-pets)."""
     path = Path(ref)
     if (path / "config.json").is_file():
         return Run(path)
-    matches = [run.path for run in list_runs(root) if run.name.startswith(str(ref))]
+    runs = list_runs(root)
+    matches = [run.path for run in runs if run.name.startswith(str(ref))]
     exact = [p for p in matches if p.name == str(ref)]
     if exact:
         return Run(exact[0])
+    if not matches:
+        given = re.compile(rf"-{re.escape(str(ref))}(-\d+)?$")  # create_run adds -2, -3 to a repeated name
+        matches = [run.path for run in runs if given.search(run.name)]
     if len(matches) == 1:
         return Run(matches[0])
     if not matches:
-        raise SeglabError(f"{ref}: no run folder or run name starting with it in {root}")
+        raise SeglabError(f"{ref}: no run folder, run name starting with it or run named so in {root}")
     names = ", ".join(p.name for p in matches[:5])
     raise SeglabError(f"{ref}: matches {len(matches)} runs ({names}); give more of the name")
 

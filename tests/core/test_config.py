@@ -43,7 +43,8 @@ def test_defaults_are_the_original_experiments():
         ({"preset": "fast"}, "preset: 'fast' is not one of paper, small-data, demo"),
         ({"data": ""}, "data: give a dataset folder or 'synthetic'"),
         ({"name": "a/b"}, "run name: 'a/b' must not contain '/', '\\' or '..'"),
-        ({"encoder_weights": "w.pth"}, "encoder_weights: apply to resnet34_unet only, not unet"),
+        ({"encoder_weights": "w.pth"}, "encoder_weights: apply to resnet18_unet, resnet34_unet, resnet50_unet, "
+                                       "resnet101_unet, resnet152_unet only, not unet"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_field_and_the_value(changes, message):

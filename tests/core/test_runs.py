@@ -163,6 +163,13 @@ def test_open_run_by_path_exact_name_or_unique_prefix(three_runs, tmp_path):
     assert open_run("20261128-142501-unet-tiny-", tmp_path) == second
 
 
+def test_open_run_by_the_name_it_was_given_when_no_folder_name_starts_with_it(three_runs, tmp_path):
+    first, second, third = three_runs
+    assert open_run("other", tmp_path) == third
+    with pytest.raises(SeglabError, match=r"tiny: matches 2 runs"):  # two runs were named tiny
+        open_run("tiny", tmp_path)
+
+
 def test_ambiguous_prefix_error_lists_the_matching_runs(three_runs, tmp_path):
     first, second, third = three_runs
     with pytest.raises(SeglabError) as error:

@@ -49,13 +49,15 @@ def test_an_unknown_preset_is_one_line_listing_the_presets(capsys):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        pytest.param(["--model", "resnet34_unet", "--width", "8", "--encoder-weights", "/no/such/resnet34.pth"],
+        pytest.param(["--model", "resnet34_unet", "--width", "64", "--encoder-weights", "/no/such/resnet34.pth"],
                      "seglab: error: encoder_weights: /no/such/resnet34.pth: encoder weights file not found",
                      id="missing-encoder-file"),
         pytest.param(["--model", "unet", "--width", "8", "--encoder-weights", "/no/such/resnet34.pth"],
-                     "seglab: error: encoder_weights: apply to resnet34_unet only, not unet", id="encoder-on-unet"),
+                     "seglab: error: encoder_weights: apply to resnet18_unet, resnet34_unet, resnet50_unet, "
+                     "resnet101_unet, resnet152_unet only, not unet", id="encoder-on-unet"),
         pytest.param(["--width", "8", "--init-from", "nosuchrun"],
-                     "seglab: error: nosuchrun: no run folder or run name starting with it in ", id="unknown-run"),
+                     "seglab: error: nosuchrun: no run folder, run name starting with it or run named so in ",
+                     id="unknown-run"),
     ],
 )
 def test_bad_starting_weights_are_refused_in_one_line_before_a_run_folder_exists(capsys, args, expected):
@@ -65,14 +67,14 @@ def test_bad_starting_weights_are_refused_in_one_line_before_a_run_folder_exists
     assert list_runs(runs_root()) == []
 
 
-def test_encoder_weights_of_a_narrower_network_name_the_file(capsys, tmp_path):
+def test_encoder_weights_for_a_narrower_network_are_refused_naming_the_width(capsys, tmp_path):
     weights = tmp_path / "resnet34.pth"
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), weights)  # ImageNet layout, width 64
     code, _, err = seglab(capsys, "train", *TINY, "--model", "resnet34_unet", "--width", "8",
                           "--encoder-weights", str(weights))
     assert code == 2
-    line = the_error_line(err)
-    assert line.startswith(f"seglab: error: encoder_weights: {weights}:") and "width 64" in line
+    assert the_error_line(err) == ("seglab: error: width: ImageNet encoder weights fit width 64 only (torchvision's "
+                                   "ResNet stem), not 8; leave --width out with --encoder-weights")
     assert list_runs(runs_root()) == []
 
 

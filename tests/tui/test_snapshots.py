@@ -23,6 +23,7 @@ from core.config import TrainConfig, save_config
 from core.runs.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent
 from core.runs.folders import Run
 from tui.app import SeglabApp, make_app
+from tui.screens.compare import CompareScreen
 from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
@@ -196,3 +197,59 @@ def test_predictions_screen(snap_compare, runs):
                        and preview.image is not None, what="the results and the first preview")
 
     assert snap_compare(still(make_app(runs)), terminal_size=SIZE, run_before=results_shown)
+
+
+def test_runs_screen_marked_filtered_and_sorted_at_80x24(snap_compare, runs):
+    finished_run(runs)
+    running_run(runs)
+
+    async def marked_and_filtered(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 2,
+                       what="both runs")
+        await pilot.press("space", "s", "s", "s", "slash", *"dice>0.8", "enter")
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 1,
+                       what="the filtered list")
+
+    assert snap_compare(still(make_app(runs)), terminal_size=(80, 24), run_before=marked_and_filtered)
+
+
+def fixed_comparison(root: Path):
+    """The two hand-made runs as compare_runs would see them, with fixed scores, masks and disagreement."""
+    import numpy as np
+
+    from core.inference.compare import MASK_SIDE, ComparedRun, Comparison, RunPredictions, differing_settings
+    from core.runs.events import read_events
+
+    entries = []
+    for run, dice, parameters in ((Run(root / FINISHED_RUN), (0.91, 0.62, 0.77), 1_942_289),
+                                  (Run(root / RUNNING_RUN), (0.88, 0.71, 0.69), 24_436_241)):
+        masks = {name: np.zeros((MASK_SIDE, MASK_SIDE), dtype=np.uint8) for name in ("cat_01", "dog_02", "cat_07")}
+        epochs = [e for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
+        evaluation = {"split": "test", "dice": sum(dice) / 3, "iou": sum(dice) / 3 - 0.1, "dice_micro": 0.8,
+                      "iou_micro": 0.7}
+        entries.append(ComparedRun(run, run.load_config(), run.read_status(), epochs, evaluation, parameters,
+                                   RunPredictions(list(masks), list(dice), masks)))
+    disagreement = {"dog_02": 0.21, "cat_07": 0.12, "cat_01": 0.04}
+    return Comparison(entries, "test", "best", differing_settings([e.config for e in entries]),
+                      list(disagreement), disagreement)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=["100x30", "80x24"])
+def test_compare_screen(snap_compare, runs, monkeypatch, size):
+    finished_run(runs)
+    running_run(runs)
+    comparison = fixed_comparison(runs)
+    monkeypatch.setattr("tui.screens.compare.compare_runs", lambda *args, **kwargs: comparison)
+    picture = Image.new("RGB", (392, 128), (60, 90, 140))
+    ImageDraw.Draw(picture).ellipse((20, 20, 100, 110), fill=(230, 110, 90))
+    monkeypatch.setattr("tui.screens.compare.grid_image", lambda comparison, name: picture)
+
+    async def compared(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 2,
+                       what="both runs")
+        await pilot.press("space", "space", "c")
+        screen = await wait_for_screen(pilot, CompareScreen)
+        await wait_for(pilot, lambda: screen.query_one("#compare-table", DataTable).row_count == 2
+                       and screen.query_one("#compare-preview", ImagePreview).image is not None, what="the comparison")
+
+    assert snap_compare(still(make_app(runs)), terminal_size=size, run_before=compared)

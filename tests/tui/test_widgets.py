@@ -285,3 +285,14 @@ def test_the_run_header_names_the_runtime_and_the_process_count_of_a_distributed
     assert header.runtime == "cuda:0 · bf16 · channels_last · 4 processes"
     header.set_runtime({"device": "cpu", "precision": "fp32", "channels_last": False, "processes": 1})
     assert header.runtime == "cpu · fp32"
+
+
+def test_overlaid_charts_give_each_cell_the_colour_of_the_run_drawn_in_it():
+    from tui.widgets.compare_curves import overlay_charts
+
+    rows = overlay_charts([[1.0, 1.0], [0.0, 0.0]], width=3, height=2, low=0.0, high=1.0)
+    assert [owner for _, owner in rows[0]] == [0, 0, 0]  # the high run along the top
+    assert [owner for _, owner in rows[1]] == [1, 1, 1]  # the low one along the bottom
+    assert all(char != "\u2800" for row in rows for char, _ in row)
+    shorter = overlay_charts([[0.5, 0.5, 0.5, 0.5], [0.5, 0.5]], width=4, height=1, low=0.0, high=1.0)
+    assert [owner for _, owner in shorter[0]][2:] == [0, 0]  # a run with fewer epochs ends half way

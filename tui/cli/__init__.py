@@ -15,7 +15,12 @@ from pathlib import Path
 import typer
 
 from core.errors import SeglabError
-from tui.cli import models_command, run_commands, train_command  # noqa: F401 - importing them registers their commands
+from tui.cli import (  # noqa: F401 - importing them registers their commands
+    compare_command,
+    models_command,
+    run_commands,
+    train_command,
+)
 from tui.cli.data_commands import data_app
 from tui.cli.options import RunsDir, app, err_console
 

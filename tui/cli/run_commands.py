@@ -18,7 +18,7 @@ from core.runs.status import ENDED_STATES, FINAL_STATES, State
 from tui.cli.options import DeviceOpt, RunRef, RunsDir, TaskOpt, TtaOpt, app, console, err_console, fail
 from tui.cli.train_command import train_run
 from tui.cli.training_view import TrainingView
-from tui.run_rows import format_started, read_run_rows
+from tui.run_rows import SORT_KEYS, format_started, read_run_rows, select_rows
 
 
 def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
@@ -130,15 +130,29 @@ def predict_command(
                       markup=False)
 
 
-@app.command(name="runs", epilog="Example:\n\n  seglab runs --runs-dir /data/seglab-runs")
-def runs_command(runs_dir: RunsDir = None) -> None:
+@app.command(name="runs", epilog="Examples:\n\n  seglab runs --runs-dir /data/seglab-runs\n\n"
+             "  seglab runs --filter 'model=unet dice>0.8' --sort dice\n\n  seglab runs --filter pets")
+def runs_command(
+    runs_dir: RunsDir = None,
+    filter_text: Annotated[str, typer.Option(
+        "--filter", help="Words to find in the name, model or data, and terms that must all hold: model=unet, "
+                         "state!=failed, dice>0.9, epochs>=20 (fields: name, model, data, state, dice, epoch, "
+                         "epochs).")] = "",
+    sort: Annotated[str, typer.Option("--sort", help=f"Order by {' | '.join(SORT_KEYS)} (started: newest first; "
+                                                     "dice: best first).")] = SORT_KEYS[0],
+) -> None:
     """List runs: name, model, data, state, epoch/epochs, best Dice, started."""
     root = runs_root(runs_dir)
-    rows = read_run_rows(root)
-    if not rows:
+    every = read_run_rows(root)
+    if not every:
         console.print(f"no runs in {root} yet: try `seglab demo` or `seglab train --help`", markup=False)
         return
-    table = Table(title=f"{len(rows)} runs in {root}")
+    rows = select_rows(every, filter_text, sort)
+    if not rows:
+        console.print(f"no run of the {len(every)} in {root} matches {filter_text!r}", markup=False)
+        return
+    shown = f"{len(rows)} of {len(every)} runs" if len(rows) < len(every) else f"{len(rows)} runs"
+    table = Table(title=f"{shown} in {root}")
     for column in ("name", "model", "data", "state", "epoch", "best Dice", "started"):
         # the name is what evaluate/predict/watch take: never cut it; data and dates may wrap
         table.add_column(column, justify="right" if column in ("epoch", "best Dice") else "left",

@@ -1,4 +1,5 @@
-"""Home screen: every run in the runs folder with its live state; open, start, predict, demo."""
+"""Home screen: every run in the runs folder with its live state; open, start, predict, demo; mark runs and
+compare them; filter and sort the list."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
+from core.errors import ConfigError
 from core.runs.status import State
-from tui.run_rows import RunRow, format_started, read_run_rows
+from tui.run_rows import SORT_KEYS, RunRow, format_started, read_run_rows, select_rows
 from tui.widgets.run_header import STATE_STYLES
 from tui.worker_failures import ReportsWorkerFailures
 
@@ -33,6 +35,10 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         Binding("n", "new_run", "new run"),
         Binding("p", "predict", "predict"),
         Binding("d", "demo", "demo"),
+        Binding("space", "mark", "mark"),
+        Binding("c", "compare", "compare"),
+        Binding("slash", "filter", "filter"),
+        Binding("s", "sort", "sort"),
         Binding("r", "refresh", "refresh", show=False),
         Binding("q", "app.quit", "quit"),
     ]
@@ -40,19 +46,27 @@ class RunsScreen(ReportsWorkerFailures, Screen):
     def __init__(self, runs_root: Path) -> None:
         super().__init__()
         self.runs_root = runs_root
-        self.rows: list[RunRow] = []
+        self.rows: list[RunRow] = []  # the rows shown: filtered and sorted
+        self.every: list[RunRow] = []  # every run in the folder
+        self.marked: set[Path] = set()
+        self.filter_text = ""
+        self.sort = SORT_KEYS[0]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-body"):
             yield Static(id="runs-title", classes="screen-title")
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             yield Static(EMPTY_HELP, id="runs-empty")
+            yield Input(placeholder="filter: words, model=unet, state!=failed, dice>0.9 (enter applies, esc clears)",
+                        id="runs-filter")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
+        table.add_column("✓", key="MARK", width=1)
         for label in ("NAME", "MODEL", "DATA", "STATE", "EP", "DICE", "STARTED"):
             table.add_column(label, key=label)
+        self.query_one("#runs-filter").display = False
         self.action_refresh()
         self.set_interval(REFRESH_SECONDS, self.action_refresh)
 
@@ -68,20 +82,35 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         self.app.call_from_thread(self.show_rows, rows)
 
     def show_rows(self, rows: list[RunRow]) -> None:
+        self.every = rows
+        self.marked &= {row.path for row in rows}  # a deleted run is no longer marked
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Fill the table from `every` through the filter and the sort, keeping the cursor on its run."""
         table = self.query_one(DataTable)
         selected = self.selected_row()
-        self.rows = rows
-        live = sum(row.state == State.RUNNING for row in rows)
+        try:
+            self.rows = select_rows(self.every, self.filter_text, self.sort)
+            problem = ""
+        except ConfigError as error:
+            self.rows, problem = select_rows(self.every, "", self.sort), f" ─ ✗ {error}"
+        live = sum(row.state == State.RUNNING for row in self.every)
+        shown = f"{len(self.rows)} of {len(self.every)} runs" if len(self.rows) < len(self.every) else \
+            f"{len(self.every)} runs"
+        marks = f" · {len(self.marked)} marked" if self.marked else ""
+        view = f" ─ sort: {self.sort}" + (f" · filter: {self.filter_text}" if self.filter_text else "")
         self.query_one("#runs-title", Static).update(
-            f"seglab ─ runs in {self.runs_root} ─ {len(rows)} runs · {live} live")
-        self.query_one("#runs-empty").display = not rows
-        table.display = bool(rows)
+            f"seglab ─ runs in {self.runs_root} ─ {shown} · {live} live{marks}{view}{problem}")
+        self.query_one("#runs-empty").display = not self.every
+        table.display = bool(self.every)
         table.clear()
-        for row in rows:
+        for row in self.rows:
             dice = f"{row.best_dice:.3f}" if row.best_dice is not None else "-"
             state = f"[{STATE_STYLES.get(row.state, '')}]{row.state}[/]" if row.state in STATE_STYLES else row.state
-            table.add_row(row.name, row.model, row.data, state, f"{row.epoch}/{row.epochs}", dice,
-                          format_started(row.started, with_year=False), key=str(row.path))
+            table.add_row("✓" if row.path in self.marked else " ", row.name, row.model, row.data, state,
+                          f"{row.epoch}/{row.epochs}", dice, format_started(row.started, with_year=False),
+                          key=str(row.path))
         if selected is not None and str(selected.path) in table.rows:
             table.move_cursor(row=table.get_row_index(str(selected.path)), animate=False)
 
@@ -107,3 +136,44 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     def action_demo(self) -> None:
         self.app.start_demo()
+
+    def action_mark(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            return
+        self.marked ^= {row.path}
+        self.redraw()
+        table = self.query_one(DataTable)
+        if table.cursor_row is not None and table.cursor_row < len(self.rows) - 1:
+            table.move_cursor(row=table.cursor_row + 1, animate=False)  # mark down the list, as file managers do
+
+    def action_compare(self) -> None:
+        marked = [row.path for row in self.every if row.path in self.marked]
+        if len(marked) < 2:
+            self.notify("mark two or more runs with space, then press c", severity="warning")
+            return
+        self.app.open_compare(marked)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.display = True
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Submitted, "#runs-filter")
+    def filter_submitted(self, event: Input.Submitted) -> None:
+        self.filter_text = event.value.strip()
+        self.query_one("#runs-filter").display = bool(self.filter_text)
+        self.query_one(DataTable).focus()
+        self.redraw()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        if box.display:
+            box.value, self.filter_text, box.display = "", "", False
+            self.query_one(DataTable).focus()
+            self.redraw()
+
+    def action_sort(self) -> None:
+        self.sort = SORT_KEYS[(SORT_KEYS.index(self.sort) + 1) % len(SORT_KEYS)]
+        self.redraw()

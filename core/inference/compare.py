@@ -1,0 +1,234 @@
+"""Comparing runs side by side: each run's history, its scores on a split (an existing eval-<split>.json when it
+matches the checkpoint, else a fresh evaluation), its per-image Dice and masks, the settings that differ, and the
+images on which the runs disagree most. The report's files are written by core/runs/compare_report.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.config import TrainConfig
+from core.errors import ConfigError
+from core.runs.events import EpochEvent, read_events
+from core.runs.folders import Run, open_run
+from core.runs.status import RunStatus
+
+# Fields that name or place a run rather than describe its recipe: never listed as "settings that differ".
+NOT_SETTINGS = {"name", "preset"}
+MASK_SIDE = 128  # masks are compared (and drawn in the grid) at this common size, whatever each run's image size
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+@dataclass
+class RunPredictions:
+    """One run's pass over the split: per-image Dice (binary; multiclass: mean over the foreground classes
+    present) and its masks at MASK_SIDE px (class ids; binary 0/1), by sample name."""
+
+    names: list[str]
+    dice: list[float]
+    masks: dict[str, np.ndarray]
+
+
+@dataclass
+class ComparedRun:
+    run: Run
+    config: TrainConfig
+    status: RunStatus
+    epochs: list[EpochEvent]
+    evaluation: dict[str, Any]
+    parameters: int
+    predictions: RunPredictions | None = None
+
+    @property
+    def best_epoch(self) -> EpochEvent | None:
+        best = [e for e in self.epochs if e.is_best]
+        return best[-1] if best else None
+
+    @property
+    def train_seconds(self) -> float:
+        latest: dict[int, EpochEvent] = {e.epoch: e for e in self.epochs}  # a resumed epoch counts once
+        return sum(e.seconds for e in latest.values())
+
+    @property
+    def images_per_second(self) -> float | None:
+        seconds = self.train_seconds
+        if not seconds or not self.status.train_images:
+            return None
+        return self.status.train_images * len({e.epoch for e in self.epochs}) / seconds
+
+
+@dataclass
+class Comparison:
+    runs: list[ComparedRun]
+    split: str
+    checkpoint: str
+    differing: list[str] = field(default_factory=list)  # config fields whose values differ between the runs
+    order: list[str] = field(default_factory=list)  # image names, the runs' worst disagreement first
+    disagreement: dict[str, float] = field(default_factory=dict)  # share of pixels where the runs' masks differ
+
+    @property
+    def multiclass(self) -> bool:
+        return self.runs[0].config.task == "multiclass"
+
+    def chosen_images(self, count: int, seed: int = 0) -> list[str]:
+        """`count` images for a side-by-side grid: the most disputed half first, then random others."""
+        worst = self.order[: (count + 1) // 2]
+        rest = [name for name in self.order if name not in worst]
+        return worst + random.Random(seed).sample(rest, min(count - len(worst), len(rest)))
+
+
+def open_runs(refs: list[str], root: Path, force: bool = False) -> list[Run]:
+    """The runs named (folder, name or unique prefix), at least two, distinct, of one task and one dataset
+    unless `force`. Every refusal is one line."""
+    if len(refs) < 2:
+        raise ConfigError(f"compare needs two or more runs, got {len(refs)}")
+    runs = [open_run(ref, root) for ref in refs]
+    if len({run.path.resolve() for run in runs}) < len(runs):
+        raise ConfigError("compare: the same run is named twice")
+    configs = [run.load_config() for run in runs]
+    if not force:
+        for what in ("task", "data"):
+            values = {getattr(config, what) for config in configs}
+            if len(values) > 1:
+                pairs = ", ".join(f"{run.name}: {getattr(config, what)}" for run, config in zip(runs, configs,
+                                                                                              strict=True))
+                raise ConfigError(f"compare: the runs differ in {what} ({pairs}); give --force to compare anyway")
+    return runs
+
+
+def differing_settings(configs: list[TrainConfig]) -> list[str]:
+    """The config fields whose values are not the same in every config (names and presets left out)."""
+    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in NOT_SETTINGS]
+    return [name for name in names if len({json.dumps(getattr(c, name)) for c in configs}) > 1]
+
+
+def matching_evaluation(run: Run, split: str, checkpoint: str) -> dict[str, Any] | None:
+    """An eval-<split>.json made from this checkpoint as it is now (written after it), or None."""
+    from core.inference.evaluation import eval_path
+
+    path, weights = eval_path(run, split), run.checkpoint_path(checkpoint)
+    if not path.is_file() or not weights.is_file():
+        return None
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if result.get("checkpoint") != str(weights) or path.stat().st_mtime < weights.stat().st_mtime:
+        return None
+    return result
+
+
+def compare_runs(runs: list[Run], split: str = "test", checkpoint: str = "best", device: str = "auto",
+                 predictions: bool = True, progress: Progress | None = None) -> Comparison:
+    """Everything a comparison shows. Evaluates the runs whose eval-<split>.json does not match the checkpoint
+    (writing it, as `seglab evaluate` does); with `predictions`, runs each model over the split for per-image
+    Dice and masks and orders the images by how much the runs disagree."""
+    from core.inference.evaluation import evaluate_run
+    from core.models import build_model, count_parameters
+
+    report = progress or (lambda what, done, total: None)
+    compared = []
+    for index, run in enumerate(runs):
+        if not run.checkpoint_path(checkpoint).is_file():
+            raise ConfigError(f"compare: {run.name} has no checkpoints/{checkpoint}.pt")
+        config = run.load_config()
+        report(f"evaluating {run.name}", index, len(runs))
+        evaluation = matching_evaluation(run, split, checkpoint) or evaluate_run(run, split, checkpoint, device)
+        with torch.device("meta"):
+            parameters = count_parameters(build_model(config.model, num_classes=config.out_channels,
+                                                      width=config.width))
+        epochs = [e for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
+        compared.append(ComparedRun(run, config, run.read_status(), epochs, evaluation, parameters))
+    report("evaluated", len(runs), len(runs))
+    comparison = Comparison(compared, split, checkpoint, differing_settings([c.config for c in compared]))
+    if predictions:
+        for index, entry in enumerate(compared):
+            report(f"predicting {entry.run.name}", index, len(compared))
+            entry.predictions = predict_split(entry.run, split, checkpoint, device)
+        report("predicted", len(compared), len(compared))
+        comparison.disagreement = disagreement([c.predictions for c in compared if c.predictions])
+        comparison.order = disputed_first(comparison.disagreement)
+    return comparison
+
+
+@torch.inference_mode()
+def predict_split(run: Run, split: str, checkpoint: str, device: str = "auto") -> RunPredictions:
+    """Each image of the split through the run's checkpoint: its Dice and its mask at MASK_SIDE px."""
+    from core.data.sources import run_labels, split_dataset
+    from core.device import resolve_runtime
+    from core.training.checkpoints import model_from_checkpoint
+    from core.training.loops import make_loader, make_meter
+
+    model, config, _ = model_from_checkpoint(run.checkpoint_path(checkpoint))
+    labels = run_labels(config)
+    runtime = resolve_runtime(device, config.precision, config.memory_format)
+    model = runtime.prepare_model(model).eval()
+    dataset = split_dataset(config, split)
+    names = [sample.name for sample in dataset.samples]
+    dice, masks = [], {}
+    position = 0
+    for images, truth in make_loader(dataset, config, runtime, shuffle=False):
+        with runtime.autocast():
+            logits = model(runtime.prepare_batch(images)).float().cpu()
+        classes = logits.argmax(dim=1) if labels.multiclass else (logits[:, 0] > 0).long()
+        small = torch.nn.functional.interpolate(classes[:, None].float(), size=(MASK_SIDE, MASK_SIDE),
+                                                mode="nearest")[:, 0].to(torch.uint8)
+        for index in range(logits.shape[0]):
+            meter = make_meter(labels)
+            meter.update(logits[index:index + 1], truth[index:index + 1])
+            dice.append(float(meter.compute()["dice"]))
+            masks[names[position]] = small[index].numpy()
+            position += 1
+    return RunPredictions(names, dice, masks)
+
+
+def disagreement(predictions: list[RunPredictions]) -> dict[str, float]:
+    """For each image every run predicted: the share of pixels where not all runs predict the same class."""
+    common = [name for name in predictions[0].names if all(name in p.masks for p in predictions[1:])]
+    shares = {}
+    for name in common:
+        stack = np.stack([p.masks[name] for p in predictions])
+        shares[name] = float((stack != stack[0]).any(axis=0).mean())
+    return shares
+
+
+def disputed_first(shares: dict[str, float]) -> list[str]:
+    """Image names, the largest share of disputed pixels first (names in their order where shares tie)."""
+    return sorted(shares, key=lambda name: -shares[name])
+
+
+def table_rows(comparison: Comparison) -> list[dict[str, str]]:
+    """The comparison table, one dict per run, columns in display order; only the settings that differ."""
+    rows = []
+    for entry in comparison.runs:
+        result, best = entry.evaluation, entry.best_epoch
+        row = {
+            "run": entry.run.name, "model": entry.config.model, "task": entry.config.task,
+            "parameters": f"{entry.parameters:,}", "epochs": f"{entry.status.epoch}/{entry.config.epochs}",
+            "best val Dice": f"{best.val_dice:.4f} (ep {best.epoch})" if best else "-",
+            f"{comparison.split} Dice": _score(result.get("dice")),
+            f"{comparison.split} IoU": _score(result.get("iou")),
+            "Dice micro": _score(result.get("dice_micro")), "IoU micro": _score(result.get("iou_micro")),
+        }
+        for name, scores in (result.get("per_class") or {}).items():
+            row[f"Dice {name}"] = _score(scores.get("dice"))
+        seconds, speed = entry.train_seconds, entry.images_per_second
+        row["train time"] = f"{seconds / 60:.1f} min" if seconds else "-"
+        row["images/s"] = f"{speed:.1f}" if speed else "-"
+        for name in comparison.differing:
+            row[name] = str(getattr(entry.config, name))
+        rows.append(row)
+    return rows
+
+
+def _score(value: Any) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{float(value):.4f}"

@@ -1,0 +1,61 @@
+"""`seglab compare RUN RUN ...`: the runs side by side in a table (only the settings that differ), and a report
+folder with the table as Markdown and CSV and the figures of the original experiment (curves, Dice, predictions)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.runs.folders import runs_root
+from tui.cli.options import DeviceOpt, RunsDir, app, console, err_console
+
+
+@app.command(name="compare", epilog="Examples:\n\n  seglab compare 20261128-1425 20261128-1530 --split test\n\n"
+             "  seglab compare unet-pets resnet34-pets --images 6 --out report/")
+def compare_command(
+    runs: Annotated[list[str], typer.Argument(help="Two or more runs: folders, names or unique name prefixes.")],
+    split: Annotated[str, typer.Option("--split", help="Split to score: test | val | train.")] = "test",
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="best | last")] = "best",
+    images: Annotated[int, typer.Option("--images", min=1, max=32,
+                                        help="Images in predictions.png: the most disputed half, then random.")] = 4,
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: RUNS_DIR/compare-<time>).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Compare runs of different tasks or data anyway.")] = False,
+    device: DeviceOpt = "auto",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Compare runs: a table (model, task, parameters, epochs, best val Dice, split Dice and IoU per image and
+    micro, per class when multiclass, training time, images/s, and the settings that differ) and a report
+    folder: compare.md, compare.csv, curves.png, dice.png, predictions.png. Runs without an eval of the split
+    for this checkpoint are evaluated first (as `seglab evaluate` would, writing its eval-<split>.json)."""
+    from core.errors import ConfigError
+    from core.inference.compare import compare_runs, open_runs, table_rows
+    from core.inference.compare_report import write_report
+
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"checkpoint: {checkpoint!r} is not one of best, last")
+    root = runs_root(runs_dir)
+    chosen = open_runs(runs, root, force=force)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("comparing", total=2 * len(chosen))
+        steps = {"evaluat": 0, "predict": len(chosen)}
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=steps[what[:7]] + done)
+
+        comparison = compare_runs(chosen, split, checkpoint, device, predictions=True, progress=progress)
+    rows = table_rows(comparison)
+    table = Table(title=f"{len(rows)} runs on the {split} split ({checkpoint}.pt)", title_justify="left")
+    for column in rows[0]:
+        table.add_column(column, no_wrap=column == "run")
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
+    folder = out or root / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    written = write_report(comparison, folder, images=images)
+    console.print(f"report: {folder} ({', '.join(path.name for path in written)})", markup=False)
