@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,11 @@ class Comparison:
         worst = self.order[: (count + 1) // 2]
         rest = [name for name in self.order if name not in worst]
         return worst + random.Random(seed).sample(rest, min(count - len(worst), len(rest)))
+
+
+def short_name(name: str) -> str:
+    """A run's name without its leading time (20261128-142501-unet-pets -> unet-pets), for narrow titles."""
+    return re.sub(r"^\d{8}-\d{6}-", "", name)
 
 
 def open_runs(refs: list[str], root: Path, force: bool = False) -> list[Run]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from core.atomic_files import atomic_write_text
 from core.data.labels import class_colour
-from core.inference.compare import MASK_SIDE, Comparison, table_rows
+from core.inference.compare import MASK_SIDE, Comparison, short_name, table_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -124,7 +124,8 @@ def predictions_figure(comparison: Comparison, names: list[str]) -> Figure:
         for entry in comparison.runs:
             assert entry.predictions is not None
             dice = entry.predictions.dice[entry.predictions.names.index(name)]
-            cells.append((overlay(image, entry.predictions.masks[name]), f"{entry.run.name[-24:]}\nDice {dice:.3f}"))
+            title = f"{short_name(entry.run.name)}\nDice {dice:.3f}"
+            cells.append((overlay(image, entry.predictions.masks[name]), title))
         for column, (picture, title) in enumerate(cells):
             ax = axes[row, column]
             ax.imshow(picture)

@@ -38,14 +38,15 @@ def two_runs(tmp_path_factory) -> Path:
     return root
 
 
-def test_compare_prints_the_table_and_writes_the_five_report_files(capsys, two_runs, tmp_path):
+def test_compare_prints_the_table_and_writes_the_five_report_files(capsys, two_runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # run names head the table's columns; narrower, they fold
     by_model = {run.load_config().model: run.name for run in list_runs(two_runs)}
     unet, resnet = by_model["unet"], by_model["resnet18_unet"]
     code, out, err = seglab(capsys, "compare", unet, resnet, "--split", "test", "--runs-dir", str(two_runs),
                             "--out", str(tmp_path / "report"), "--images", "2")
     assert code == 0, err
-    flat = " ".join(out.replace("│", " ").split())
-    assert unet in flat and resnet in flat and "resnet18_unet" in flat
+    flat = " ".join(out.replace("│", " ").replace("┃", " ").split())
+    assert f"{unet} {resnet}" in flat and "model unet resnet18_unet" in flat and "task binary binary" in flat
     assert sorted(path.name for path in (tmp_path / "report").iterdir()) == sorted(REPORT_FILES)
     with open(tmp_path / "report" / "compare.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))

@@ -50,11 +50,13 @@ def compare_command(
 
         comparison = compare_runs(chosen, split, checkpoint, device, predictions=True, progress=progress)
     rows = table_rows(comparison)
+    # one column per run and a row per measure: a terminal fits a few runs across, not twenty measures
     table = Table(title=f"{len(rows)} runs on the {split} split ({checkpoint}.pt)", title_justify="left")
-    for column in rows[0]:
-        table.add_column(column, no_wrap=column == "run")
+    table.add_column("", style="bold", no_wrap=True)
     for row in rows:
-        table.add_row(*row.values())
+        table.add_column(row["run"], justify="right", overflow="fold")
+    for measure in list(rows[0])[1:]:
+        table.add_row(measure, *(row.get(measure, "") for row in rows))
     console.print(table)
     folder = out or root / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
     written = write_report(comparison, folder, images=images)
