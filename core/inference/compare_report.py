@@ -87,7 +87,10 @@ def curves_figure(comparison: Comparison) -> Figure:
         for ax, values in zip(panels, ([e.train_loss for e in epochs], [e.val_loss for e in epochs],
                                        [e.val_dice for e in epochs]), strict=True):
             ax.plot(x, values, color=run_colour(index), marker=".", label=entry.run.name)
+    from matplotlib.ticker import MaxNLocator
+
     for ax, title in zip(panels, ("train loss", "val loss", "val Dice (per-image mean)"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
