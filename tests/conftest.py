@@ -28,6 +28,7 @@ def isolated_seglab_dirs(request, tmp_path_factory, monkeypatch):
     base = tmp_path_factory.mktemp("seglab")
     monkeypatch.setenv("SEGLAB_RUNS_DIR", str(base / "runs"))
     monkeypatch.setenv("SEGLAB_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("SEGLAB_CONFIG_DIR", str(base / "config"))
     yield base
     if not request.node.stash.get(FAILED_KEY, False):
         shutil.rmtree(base, ignore_errors=True)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from core.config import DEMO_CONFIG, TrainConfig
 from core.errors import SeglabError
@@ -23,6 +25,7 @@ from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
 from tui.screens.runs import RunsScreen
+from tui.settings import load_settings, save_setting
 from tui.worker_failures import ReportsWorkerFailures
 
 
@@ -38,7 +41,13 @@ class SeglabApp(ReportsWorkerFailures, App):
 
     CSS_PATH = "seglab.tcss"
     TITLE = "seglab"
-    BINDINGS = [Binding("q", "quit", "quit"), Binding("ctrl+c", "quit", "quit", show=False, priority=True)]
+    # screen classes the stylesheet lays out by: below 100 columns panes stack, from 150 they get more room
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (150, "-wide")]
+    BINDINGS = [
+        Binding("q", "quit", "quit"),
+        Binding("question_mark,f1", "toggle_help", "keys", key_display="?"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+    ]
 
     def __init__(self, root: Path, open_run: Path | None = None, start_demo: bool = False,
                  clock: Callable[[], float] = time.time, gpus: int | None = None) -> None:
@@ -50,7 +59,14 @@ class SeglabApp(ReportsWorkerFailures, App):
         self.clock = clock
         self.children_started: dict[Path, subprocess.Popen] = {}
 
+    def remember_theme(self, theme) -> None:
+        save_setting("theme", theme.name)
+
     def on_mount(self) -> None:
+        theme = load_settings().get("theme")
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme  # the one chosen last time, through the palette's Theme command
+        self.theme_changed_signal.subscribe(self, self.remember_theme)
         self.push_screen(RunsScreen(self.runs_root))
         if self.initial_run is not None:
             self.push_screen(LiveRunScreen(Run(self.initial_run)))
@@ -147,6 +163,28 @@ class SeglabApp(ReportsWorkerFailures, App):
         import torch
 
         torch.set_num_threads(1)
+
+    # help -------------------------------------------------------------------------------------------
+
+    def action_toggle_help(self) -> None:
+        """`?`: the keys of this screen and of the app, one line each, beside the screen (again to hide)."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette: Textual's own commands, then every key of the screen on show, by its name."""
+        yield from super().get_system_commands(screen)
+        seen = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if active.node is self or not binding.description or binding.action in seen:
+                continue  # the app's keys (quit, keys) are Textual's own commands above
+            seen.add(binding.action)
+            yield SystemCommand(binding.description.capitalize(), f"{binding.key_display or key}: "
+                                f"{binding.description} ({type(screen).__name__.removesuffix('Screen').lower()})",
+                                partial(self.run_action, binding.action, active.node))
 
     # quitting ---------------------------------------------------------------------------------------
 

@@ -37,6 +37,17 @@ def read_run_rows(root: Path) -> list[RunRow]:
     return rows
 
 
+def middle_ellipsis(text: str, width: int) -> str:
+    """`text` cut to `width` characters by replacing its middle with "…": a run name keeps its time and its
+    --name, the parts a user tells runs apart by."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1 + 1) // 2
+    return f"{text[:head]}…{text[len(text) - (width - 1 - head):]}"
+
+
 def format_started(seconds: float | None, with_year: bool = True) -> str:
     pattern = "%Y-%m-%d %H:%M" if with_year else "%m-%d %H:%M"
     return time.strftime(pattern, time.localtime(seconds)) if seconds else "-"

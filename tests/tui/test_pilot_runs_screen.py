@@ -44,14 +44,14 @@ async def test_the_runs_list_shows_each_runs_state_and_follows_status_changes(mo
     async with app.run_test(size=SIZE) as pilot:
         table = await runs_table(pilot, rows=2)
         assert not app.screen.query_one("#runs-empty").display
-        rows = {row[0]: row for row in table_rows(table)}
+        rows = {row[1]: row[1:] for row in table_rows(table)}  # after the mark column
         best = finished.read_status().best_dice
         assert rows[finished.name][3:6] == ["finished", "2/2", f"{best:.3f}"]
         assert rows[crashed.name][3] == "interrupted"
         assert "0 live" in shown(app.screen.query_one("#runs-title"))
 
         mark_running(crashed, os.getpid())  # e.g. resumed from another terminal
-        await wait_for(pilot, lambda: plain(table.get_row(str(crashed.path))[3]) == "running",
+        await wait_for(pilot, lambda: plain(table.get_row(str(crashed.path))[4]) == "running",
                        what="the periodic refresh to show the new state")
         assert "1 live" in shown(app.screen.query_one("#runs-title"))
 

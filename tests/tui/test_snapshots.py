@@ -33,6 +33,8 @@ from tui.widgets.image_preview import ImagePreview
 from .helpers import shown, wait_for, wait_for_screen
 
 SIZE = (100, 30)
+# every screen at the smallest terminal it must work in, the usual one, and a large one
+SIZES = pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 50)], ids=["80x24", "100x30", "160x50"])
 STARTED = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 FINISHED_RUN = "20261118-110640-unet-demo"
 RUNNING_RUN = "20261118-132000-resnet34_unet-pets"
@@ -108,7 +110,8 @@ def still(app: SeglabApp) -> SeglabApp:
     return app
 
 
-def test_runs_screen(snap_compare, runs):
+@SIZES
+def test_runs_screen(snap_compare, runs, size):
     finished_run(runs)
     running_run(runs)
 
@@ -116,7 +119,7 @@ def test_runs_screen(snap_compare, runs):
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 2,
                        what="both runs")
 
-    assert snap_compare(still(make_app(runs)), terminal_size=SIZE, run_before=two_rows)
+    assert snap_compare(still(make_app(runs)), terminal_size=size, run_before=two_rows)
 
 
 def test_empty_runs_screen(snap_compare, runs):
@@ -126,13 +129,14 @@ def test_empty_runs_screen(snap_compare, runs):
     assert snap_compare(still(make_app(runs)), terminal_size=SIZE, run_before=loaded)
 
 
-def test_new_run_form(snap_compare, runs):
+@SIZES
+def test_new_run_form(snap_compare, runs, size):
     async def open_form(pilot: Pilot) -> None:
         await pilot.press("n")
         form = await wait_for_screen(pilot, NewRunScreen)
         await wait_for(pilot, lambda: "synthetic images" in shown(form.query_one("#data-check")), what="the note")
 
-    assert snap_compare(still(make_app(runs)), terminal_size=SIZE, run_before=open_form)
+    assert snap_compare(still(make_app(runs)), terminal_size=size, run_before=open_form)
 
 
 async def open_the_only_run(pilot: Pilot, epochs: int) -> None:
@@ -144,14 +148,15 @@ async def open_the_only_run(pilot: Pilot, epochs: int) -> None:
                    and screen.state != "created", what="the history")
 
 
-def test_live_screen_of_a_finished_run(snap_compare, runs):
+@SIZES
+def test_live_screen_of_a_finished_run(snap_compare, runs, size):
     finished_run(runs)
 
     async def history_shown(pilot: Pilot) -> None:
         await open_the_only_run(pilot, epochs=5)
 
     app = still(make_app(runs, clock=lambda: STARTED + 3 * 3600))
-    assert snap_compare(app, terminal_size=SIZE, run_before=history_shown)
+    assert snap_compare(app, terminal_size=size, run_before=history_shown)
 
 
 def test_live_screen_of_a_running_run(snap_compare, runs):
@@ -184,7 +189,8 @@ def write_predictions(run: Run) -> None:
     run.checkpoint_path("best").write_bytes(b"not a real checkpoint: the screen only checks it exists")
 
 
-def test_predictions_screen(snap_compare, runs):
+@SIZES
+def test_predictions_screen(snap_compare, runs, size):
     run = finished_run(runs)
     write_predictions(run)
 
@@ -196,7 +202,7 @@ def test_predictions_screen(snap_compare, runs):
         await wait_for(pilot, lambda: screen.query_one("#results", DataTable).row_count == 4
                        and preview.image is not None, what="the results and the first preview")
 
-    assert snap_compare(still(make_app(runs)), terminal_size=SIZE, run_before=results_shown)
+    assert snap_compare(still(make_app(runs)), terminal_size=size, run_before=results_shown)
 
 
 def test_runs_screen_marked_filtered_and_sorted_at_80x24(snap_compare, runs):
@@ -234,7 +240,7 @@ def fixed_comparison(root: Path):
                       list(disagreement), disagreement)
 
 
-@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=["100x30", "80x24"])
+@SIZES
 def test_compare_screen(snap_compare, runs, monkeypatch, size):
     finished_run(runs)
     running_run(runs)

@@ -19,6 +19,7 @@ from tui.cli import (  # noqa: F401 - importing them registers their commands
     compare_command,
     models_command,
     run_commands,
+    serve_command,
     train_command,
 )
 from tui.cli.data_commands import data_app

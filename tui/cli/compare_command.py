@@ -12,13 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.runs.folders import runs_root
-from tui.cli.options import DeviceOpt, RunsDir, app, console, err_console
+from tui.cli.options import DeviceOpt, RunsDir, app, complete_run_names, console, err_console
 
 
 @app.command(name="compare", epilog="Examples:\n\n  seglab compare 20261128-1425 20261128-1530 --split test\n\n"
              "  seglab compare unet-pets resnet34-pets --images 6 --out report/")
 def compare_command(
-    runs: Annotated[list[str], typer.Argument(help="Two or more runs: folders, names or unique name prefixes.")],
+    runs: Annotated[list[str], typer.Argument(help="Two or more runs: folders, names or unique name prefixes.",
+                                             autocompletion=complete_run_names)],
     split: Annotated[str, typer.Option("--split", help="Split to score: test | val | train.")] = "test",
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="best | last")] = "best",
     images: Annotated[int, typer.Option("--images", min=1, max=32,

@@ -14,7 +14,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 app = typer.Typer(
     name="seglab",
     help="Train, watch and run segmentation models (UNet, ResNet18-152 UNets; binary or multiclass) from the terminal.",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -23,7 +23,16 @@ RunsDir = Annotated[
     Path | None,
     typer.Option("--runs-dir", help="Folder holding run folders (default: $SEGLAB_RUNS_DIR or ./runs)."),
 ]
-RunRef = Annotated[str, typer.Argument(help="A run folder, or a unique prefix of a run name in the runs folder.")]
+def complete_run_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of a run argument: the names in the runs folder (--runs-dir if already typed)."""
+    from core.runs.folders import list_runs, runs_root
+
+    root = runs_root(ctx.params.get("runs_dir"))
+    return [run.name for run in list_runs(root) if run.name.startswith(incomplete)]
+
+
+RunRef = Annotated[str, typer.Argument(help="A run folder, a unique prefix of a run name in the runs folder, or the "
+                                            "--name it was given.", autocompletion=complete_run_names)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")]
 TtaOpt = Annotated[str, typer.Option(
     "--tta", help="Test-time augmentation: none | flip (average the probabilities of each image and its mirror).")]

@@ -18,7 +18,7 @@ from core.runs.status import ENDED_STATES, FINAL_STATES, State
 from tui.cli.options import DeviceOpt, RunRef, RunsDir, TaskOpt, TtaOpt, app, console, err_console, fail
 from tui.cli.train_command import train_run
 from tui.cli.training_view import TrainingView
-from tui.run_rows import SORT_KEYS, format_started, read_run_rows, select_rows
+from tui.run_rows import SORT_KEYS, format_started, middle_ellipsis, read_run_rows, select_rows
 
 
 def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
@@ -130,6 +130,9 @@ def predict_command(
                       markup=False)
 
 
+MIN_NAME_WIDTH = 24  # enough for a run's time and the start of its model and name
+
+
 @app.command(name="runs", epilog="Examples:\n\n  seglab runs --runs-dir /data/seglab-runs\n\n"
              "  seglab runs --filter 'model=unet dice>0.8' --sort dice\n\n  seglab runs --filter pets")
 def runs_command(
@@ -152,14 +155,28 @@ def runs_command(
         console.print(f"no run of the {len(every)} in {root} matches {filter_text!r}", markup=False)
         return
     shown = f"{len(rows)} of {len(every)} runs" if len(rows) < len(every) else f"{len(rows)} runs"
+    cells = [[row.name, row.model, row.data, row.state, f"{row.epoch}/{row.epochs}",
+              f"{row.best_dice:.4f}" if row.best_dice is not None else "-", format_started(row.started)]
+             for row in rows]
+    columns = ["name", "model", "data", "state", "epoch", "best Dice", "started"]
+    widths = {column: max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)}
+    # on a narrow terminal the start date, then the data folder, give way before the name is cut (in the middle:
+    # its time and --name stay, and either still opens the run); the scores are never squeezed
+    for optional in ("started", "data"):
+        if console.width - (sum(widths.values()) - widths["name"] + 3 * len(columns) + 1) >= MIN_NAME_WIDTH:
+            break
+        index = columns.index(optional)
+        columns.pop(index)
+        del widths[optional]
+        cells = [line[:index] + line[index + 1:] for line in cells]
+    room = console.width - (sum(widths.values()) - widths["name"] + 3 * len(columns) + 1)
+    name_width = max(min(widths["name"], room), MIN_NAME_WIDTH)
     table = Table(title=f"{shown} in {root}")
-    for column in ("name", "model", "data", "state", "epoch", "best Dice", "started"):
-        # the name is what evaluate/predict/watch take: never cut it; data and dates may wrap
-        table.add_column(column, justify="right" if column in ("epoch", "best Dice") else "left",
-                         no_wrap=column in ("name", "state", "epoch", "best Dice"))
-    for row in rows:
-        table.add_row(row.name, row.model, row.data, row.state, f"{row.epoch}/{row.epochs}",
-                      f"{row.best_dice:.4f}" if row.best_dice is not None else "-", format_started(row.started))
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("epoch", "best Dice") else "left", no_wrap=True,
+                         min_width=name_width if column == "name" else None)
+    for line in cells:
+        table.add_row(middle_ellipsis(line[0], name_width), *line[1:])
     console.print(table)
 
 

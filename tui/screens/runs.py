@@ -14,11 +14,13 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from core.errors import ConfigError
 from core.runs.status import State
-from tui.run_rows import SORT_KEYS, RunRow, format_started, read_run_rows, select_rows
+from tui.run_rows import SORT_KEYS, RunRow, format_started, middle_ellipsis, read_run_rows, select_rows
 from tui.widgets.run_header import STATE_STYLES
 from tui.worker_failures import ReportsWorkerFailures
 
 REFRESH_SECONDS = 2.0
+COLUMNS = ("NAME", "MODEL", "DATA", "STATE", "EP", "DICE", "STARTED")
+NARROW_BELOW = 100  # columns; the app's -narrow breakpoint
 EMPTY_HELP = (
     "No runs here yet.\n\n"
     "  n  new run: pick a model, data and hyperparameters\n"
@@ -51,6 +53,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         self.marked: set[Path] = set()
         self.filter_text = ""
         self.sort = SORT_KEYS[0]
+        self.narrow = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-body"):
@@ -62,13 +65,34 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_column("✓", key="MARK", width=1)
-        for label in ("NAME", "MODEL", "DATA", "STATE", "EP", "DICE", "STARTED"):
-            table.add_column(label, key=label)
+        self.narrow = self.app.size.width < NARROW_BELOW
+        self.add_columns()
         self.query_one("#runs-filter").display = False
         self.action_refresh()
         self.set_interval(REFRESH_SECONDS, self.action_refresh)
+
+    def add_columns(self) -> None:
+        """The table's columns: without DATA on a narrow terminal, so the others keep their width."""
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.add_column("✓", key="MARK", width=1)
+        for label in COLUMNS:
+            if not (self.narrow and label == "DATA"):
+                table.add_column(label, key=label)
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < NARROW_BELOW
+        if narrow != self.narrow:
+            self.narrow = narrow
+            self.add_columns()
+            self.redraw()
+
+    def name_width(self) -> int:
+        """Room for the run names; the other columns keep theirs (a name is cut in the middle when narrow)."""
+        if not self.narrow:
+            return 1000
+        others = max((len(row.model) for row in self.rows), default=5) + 9 + 7 + 5 + 11 + 1  # model..STARTED, ✓
+        return max(self.size.width - others - 2 * (len(COLUMNS) + 1) - 2, 16)
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
@@ -105,12 +129,15 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         self.query_one("#runs-empty").display = not self.every
         table.display = bool(self.every)
         table.clear()
+        width = self.name_width()
         for row in self.rows:
             dice = f"{row.best_dice:.3f}" if row.best_dice is not None else "-"
             state = f"[{STATE_STYLES.get(row.state, '')}]{row.state}[/]" if row.state in STATE_STYLES else row.state
-            table.add_row("✓" if row.path in self.marked else " ", row.name, row.model, row.data, state,
-                          f"{row.epoch}/{row.epochs}", dice, format_started(row.started, with_year=False),
-                          key=str(row.path))
+            cells = ["✓" if row.path in self.marked else " ", middle_ellipsis(row.name, width), row.model,
+                     row.data, state, f"{row.epoch}/{row.epochs}", dice, format_started(row.started, with_year=False)]
+            if self.narrow:
+                del cells[3]  # DATA
+            table.add_row(*cells, key=str(row.path))
         if selected is not None and str(selected.path) in table.rows:
             table.move_cursor(row=table.get_row_index(str(selected.path)), animate=False)
 

@@ -1,0 +1,47 @@
+"""`seglab serve`: the dashboard in a browser through textual-serve (the `seglab[web]` extra). It binds to this
+machine only unless --allow-remote: textual-serve has no login, so whoever reaches the port drives the dashboard."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Annotated
+
+import typer
+
+from core.runs.folders import runs_root
+from tui.cli.options import RunsDir, app, err_console, fail
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command(name="serve", epilog="Examples:\n\n  seglab serve\n\n  seglab serve --port 8080 --runs-dir /data/runs\n\n"
+             "  # from your laptop: ssh -L 8000:localhost:8000 gpu-box, then open http://localhost:8000")
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (this machine only by default).")] =
+    "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    allow_remote: Annotated[bool, typer.Option(
+        "--allow-remote", help="Listen on an address other machines can reach. There is no login: anyone who "
+                               "reaches the port controls the dashboard and the runs.")] = False,
+    public_url: Annotated[str | None, typer.Option(
+        "--public-url", help="The address browsers use, when it is not http://localhost:PORT (a tunnel to another "
+                             "local port, a proxy).")] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Serve the dashboard to a browser (textual-serve); every browser tab gets its own dashboard over the same
+    runs folder. Ctrl-C stops the server; runs started from a browser keep training, as from the terminal."""
+    if host not in LOCAL_HOSTS and not allow_remote:
+        raise fail(f"--host {host} lets other machines reach the dashboard, which has no login; use an SSH tunnel "
+                   "(ssh -L 8000:localhost:8000 HOST) or add --allow-remote")
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise fail("seglab serve needs the web extra: pip install 'seglab[web]'") from None
+    if host not in LOCAL_HOSTS:
+        err_console.print(f"seglab: warning: serving on {host}:{port} with no login: anyone who can reach this port "
+                          "controls the dashboard and the runs", markup=False)
+    root = runs_root(runs_dir).resolve()
+    command = shlex.join([sys.executable, "-m", "tui.cli", "tui", "--runs-dir", str(root)])
+    public = public_url or f"http://{'localhost' if host in LOCAL_HOSTS else host}:{port}"
+    Server(command, host=host, port=port, title="seglab", public_url=public).serve()

@@ -1,0 +1,40 @@
+"""The dashboard's remembered preferences (today: its theme), in settings.json under the user's config folder
+($SEGLAB_CONFIG_DIR, else the platform's, e.g. ~/.config/seglab). A missing or broken file means defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+CONFIG_DIR_ENV = "SEGLAB_CONFIG_DIR"
+
+
+def settings_path() -> Path:
+    explicit = os.environ.get(CONFIG_DIR_ENV)
+    if explicit:
+        return Path(explicit) / "settings.json"
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("seglab")) / "settings.json"
+
+
+def load_settings() -> dict[str, object]:
+    try:
+        settings = json.loads(settings_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def save_setting(key: str, value: object) -> None:
+    """Remember one preference; a folder that cannot be written leaves the dashboard working, only forgetful."""
+    path = settings_path()
+    settings = {**load_settings(), key: value}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(path)
+    except OSError:
+        pass
