@@ -9,14 +9,13 @@ work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 export SEGLAB_CACHE_DIR="$work/cache"
-python -m tui.cli train --data synthetic --synthetic-count 24 --synthetic-size 64 --image-size 64 --width 8 \
-    --epochs 3 --name browser-check --runs-dir "$work/runs" > /dev/null
+python -m tui.cli train --data synthetic --synthetic-count 64 --synthetic-size 64 --image-size 64 --width 8 --lr 0.01 \
+    --epochs 8 --name browser-check --runs-dir "$work/runs" > /dev/null
 python -m tui.cli serve --port "$port" --runs-dir "$work/runs" > "$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
     if curl -fs "http://localhost:$port/" > /dev/null; then break; fi
     sleep 0.2
 done
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,760 \
-    --virtual-time-budget=20000 --screenshot="$PWD/docs/serve.png" "http://localhost:$port/" 2> /dev/null
+python -m bench.browser_screenshot "http://localhost:$port/" docs/serve.png --wait 10
 echo "screenshot: docs/serve.png"
