@@ -114,7 +114,8 @@ def test_one_run_a_missing_run_and_runs_of_different_tasks_are_one_line_each(cap
         shutil.rmtree(other.path)
 
 
-def test_runs_filters_by_terms_and_sorts_by_dice(capsys, two_runs):
+def test_runs_filters_by_terms_and_sorts_by_dice(capsys, two_runs, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = seglab(capsys, "runs", "--filter", "model=unet", "--runs-dir", str(two_runs))
     assert code == 0 and "1 of 2 runs" in out and "resnet18_unet" not in out
     code, out, _ = seglab(capsys, "runs", "--sort", "dice", "--runs-dir", str(two_runs))

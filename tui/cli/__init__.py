@@ -35,7 +35,9 @@ app.add_typer(data_app, name="data")
 
 def run_dashboard(runs_dir: Path | None, start_demo: bool = False) -> None:
     from tui.app import make_app
+    from tui.widgets.terminal_graphics import enable_terminal_graphics
 
+    enable_terminal_graphics()  # before the app owns the terminal: asking it later would read the user's keys
     make_app(runs_dir, start_demo=start_demo).run()
 
 

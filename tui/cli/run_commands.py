@@ -160,10 +160,11 @@ def runs_command(
              for row in rows]
     columns = ["name", "model", "data", "state", "epoch", "best Dice", "started"]
     widths = {column: max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)}
-    # on a narrow terminal the start date, then the data folder, give way before the name is cut (in the middle:
-    # its time and --name stay, and either still opens the run); the scores are never squeezed
+    # on a narrow terminal the start date, then the data folder, give way so the name stays whole (it is what the
+    # other commands take); only then is it cut, in the middle (its time and --name stay, either opens the run).
+    # The scores are never squeezed.
     for optional in ("started", "data"):
-        if console.width - (sum(widths.values()) - widths["name"] + 3 * len(columns) + 1) >= MIN_NAME_WIDTH:
+        if console.width - (sum(widths.values()) - widths["name"] + 3 * len(columns) + 1) >= widths["name"]:
             break
         index = columns.index(optional)
         columns.pop(index)

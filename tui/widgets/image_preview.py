@@ -1,6 +1,6 @@
-"""An image drawn with half-block characters: each cell shows two pixels (fg = top, bg = bottom).
-
-Works in any truecolor or 256-colour terminal, over SSH and inside tmux; no graphics protocol needed.
+"""An image preview: real pixels through textual-image where the terminal has Sixel or Kitty graphics (see
+terminal_graphics.py), else drawn with half-block characters, each cell two pixels (fg = top, bg = bottom),
+which works in any truecolor or 256-colour terminal, over SSH, inside tmux and in the browser.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from pathlib import Path
 from PIL import Image
 from rich.segment import Segment
 from rich.style import Style
+from textual.app import ComposeResult
 from textual.strip import Strip
 from textual.widget import Widget
+
+from tui.widgets.terminal_graphics import graphics_widget
 
 
 def half_block_rows(image: Image.Image, width: int, height: int) -> list[list[Segment]]:
@@ -34,7 +37,7 @@ def half_block_rows(image: Image.Image, width: int, height: int) -> list[list[Se
 
 
 class ImagePreview(Widget):
-    """Shows one image file, re-fitted whenever the widget is resized."""
+    """Shows one image, re-fitted whenever the widget is resized; `image` is what it shows (None: a message)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -42,16 +45,31 @@ class ImagePreview(Widget):
         self.message = "select a row to preview its overlay"
         self._rows: list[list[Segment]] = []
         self._fitted_to: tuple[int, int] | None = None
+        self._graphics = graphics_widget()  # textual-image's widget class, or None for half-blocks
+
+    def compose(self) -> ComposeResult:
+        if self._graphics is not None:
+            yield self._graphics(id="preview-pixels")
+
+    def on_mount(self) -> None:
+        if self._graphics is not None:
+            self.query_one("#preview-pixels").display = False
 
     def show(self, image: Image.Image | None, message: str = "") -> None:
         """Display a decoded image (decode it off the UI thread: see load_preview_image)."""
         self.image, self.message, self._fitted_to = image, message, None
+        if self._graphics is not None:
+            pixels = self.query_one("#preview-pixels")
+            pixels.image = image
+            pixels.display = image is not None
         self.refresh()
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size.width, self.size.height
         if self.image is None:
             return Strip([Segment(self.message, Style(dim=True))] if y == 0 else [])
+        if self._graphics is not None:
+            return Strip([])  # the textual-image child draws the pixels
         if self._fitted_to != (width, height):
             self._rows = half_block_rows(self.image, width, height)
             self._fitted_to = (width, height)
