@@ -65,9 +65,7 @@ def speed(models: list[str], batch: int, size: int, reps: int) -> list[dict]:
                              capture_output=True, text=True)
         result = json.loads(out.stdout.strip().splitlines()[-1]) | {"machine": platform.processor() or
                                                                      platform.machine()}
-        print(json.dumps(result), flush=True)
-        _append(result)
-        results.append(result)
+        results.append(_record(result))
     print("\n| model | train images/s | inference images/s | peak RSS GiB |\n|---|---|---|---|")
     for r in results:
         print(f"| {r['model']} | {r['train_images_s']:.2f} | {r['inference_images_s']:.2f} | {r['peak_rss_gib']} |")
@@ -87,17 +85,18 @@ def dice(data: str, models: list[str], overrides: list[str]) -> None:
             result = {"model": name, "settings": overrides, "train_seconds": round(seconds, 1),
                       "wall_seconds": round(time.perf_counter() - started, 1), "test_dice": scored["dice"],
                       "test_iou": scored["iou"]}
-            print(json.dumps(result), flush=True)
-            _append(result)
-            rows.append(result)
+            rows.append(_record(result))
     print("\n| model | test Dice | test IoU | train s |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['test_dice']:.3f} | {r['test_iou']:.3f} | {r['train_seconds']:.0f} |")
 
 
-def _append(result: dict) -> None:
+def _record(result: dict) -> dict:
+    """Print one result as a JSON line and append it to RESULTS."""
+    print(json.dumps(result), flush=True)
     with open(RESULTS, "a", encoding="utf-8") as f:
         f.write(json.dumps(result) + "\n")
+    return result
 
 
 def main() -> None:
