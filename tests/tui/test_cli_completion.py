@@ -30,3 +30,8 @@ def test_run_arguments_complete_to_the_run_names():
     assert sorted(complete("evaluate", "")) == sorted([pets.name, demo.name])
     assert complete("compare", pets.name, demo.name[:-2]) == [demo.name]
     assert complete("predict", "1999") == []
+
+
+def test_options_with_choices_complete_to_their_choices():
+    assert complete("train", "--model", "resnet1") == ["resnet18_unet", "resnet101_unet", "resnet152_unet"]
+    assert complete("train", "--task", "") == ["binary", "multiclass"]

@@ -31,26 +31,34 @@ def option_help(name: str) -> str:
     return f"{FIELD_SPECS[name].help} (default: {shown})"
 
 
+def choice_option(name: str):
+    """The option of a field with choices: its help, and shell completion to the choices that fit what is typed."""
+    def complete(incomplete: str) -> list[str]:
+        return [str(choice) for choice in FIELD_SPECS[name].choices if str(choice).startswith(incomplete)]
+
+    return typer.Option(help=option_help(name), autocompletion=complete)
+
+
 @app.command(name="train",
              epilog="Examples:\n\n  seglab train --data synthetic --epochs 5 --width 16 --image-size 128\n\n"
              "  seglab train --model resnet34_unet --data ~/data/oxford-iiit-pet --epochs 50\n\n"
              "  seglab train --data ~/data/oxford-iiit-pet --task multiclass --loss ce+dice\n\n"
              "  seglab train --resume 20261128-1425")
 def train_command(
-    task: Annotated[str | None, typer.Option(help=option_help("task"))] = None,
+    task: Annotated[str | None, choice_option("task")] = None,
     classes: Annotated[int | None, typer.Option(help=option_help("classes"))] = None,
     class_weights: Annotated[str | None, typer.Option(help=option_help("class_weights"))] = None,
     ignore_index: Annotated[int | None, typer.Option(help=option_help("ignore_index"))] = None,
-    model: Annotated[str | None, typer.Option(help=option_help("model"))] = None,
+    model: Annotated[str | None, choice_option("model")] = None,
     data: Annotated[str | None, typer.Option(help=option_help("data"))] = None,
     epochs: Annotated[int | None, typer.Option(help=option_help("epochs"))] = None,
     batch_size: Annotated[int | None, typer.Option(help=option_help("batch_size"))] = None,
     lr: Annotated[float | None, typer.Option(help=option_help("lr"))] = None,
     image_size: Annotated[int | None, typer.Option(help=option_help("image_size"))] = None,
     width: Annotated[int | None, typer.Option(help=option_help("width"))] = None,
-    loss: Annotated[str | None, typer.Option(help=option_help("loss"))] = None,
-    augment: Annotated[str | None, typer.Option(help=option_help("augment"))] = None,
-    scheduler: Annotated[str | None, typer.Option(help=option_help("scheduler"))] = None,
+    loss: Annotated[str | None, choice_option("loss")] = None,
+    augment: Annotated[str | None, choice_option("augment")] = None,
+    scheduler: Annotated[str | None, choice_option("scheduler")] = None,
     warmup_epochs: Annotated[int | None, typer.Option(help=option_help("warmup_epochs"))] = None,
     weight_decay: Annotated[float | None, typer.Option(help=option_help("weight_decay"))] = None,
     ema: Annotated[float | None, typer.Option(help=option_help("ema"))] = None,
@@ -59,16 +67,16 @@ def train_command(
     encoder_weights: Annotated[str | None, typer.Option(help=option_help("encoder_weights"))] = None,
     val_fraction: Annotated[float | None, typer.Option(help=option_help("val_fraction"))] = None,
     seed: Annotated[int | None, typer.Option(help=option_help("seed"))] = None,
-    device: Annotated[str | None, typer.Option(help=option_help("device"))] = None,
-    precision: Annotated[str | None, typer.Option(help=option_help("precision"))] = None,
-    memory_format: Annotated[str | None, typer.Option(help=option_help("memory_format"))] = None,
+    device: Annotated[str | None, choice_option("device")] = None,
+    precision: Annotated[str | None, choice_option("precision")] = None,
+    memory_format: Annotated[str | None, choice_option("memory_format")] = None,
     workers: Annotated[int | None, typer.Option(help=option_help("workers"))] = None,
-    cache: Annotated[str | None, typer.Option(help=option_help("cache"))] = None,
+    cache: Annotated[str | None, choice_option("cache")] = None,
     compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help=option_help("compile"))] = None,
     sync_bn: Annotated[bool | None, typer.Option("--sync-bn/--no-sync-bn", help=option_help("sync_bn"))] = None,
     skip_bad: Annotated[bool | None, typer.Option("--skip-bad/--no-skip-bad", help=option_help("skip_bad"))] = None,
     name: Annotated[str | None, typer.Option(help=option_help("name"))] = None,
-    preset: Annotated[str | None, typer.Option(help=option_help("preset"))] = None,
+    preset: Annotated[str | None, choice_option("preset")] = None,
     synthetic_count: Annotated[int | None, typer.Option(help=option_help("synthetic_count"))] = None,
     synthetic_size: Annotated[int | None, typer.Option(help=option_help("synthetic_size"))] = None,
     runs_dir: RunsDir = None,
