@@ -28,7 +28,7 @@ from core.data.samples import Sample
 from core.data.sources import split_samples
 from core.data.transforms import normalize, resize_image
 from core.device import resolve_runtime
-from core.errors import DataError
+from core.errors import ConfigError, DataError
 from core.inference.evaluation import check_task
 from core.inference.results import PredictionRow, mask_path, overlay_path, write_results
 from core.inference.tta import check_tta, predict_logits
@@ -40,6 +40,7 @@ from core.training.state import checkpoint_epoch_label
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 OVERLAY_COLOR = (255, 40, 40)
 ProgressCallback = Callable[[int, int], None]
+ENGINES = ("torch", "onnx")  # onnx: ONNX Runtime on the CPU, through the export extra
 
 
 def collect_inputs(inputs: list[str | Path]) -> list[Sample]:
@@ -94,10 +95,13 @@ def predict(
     skip_bad: bool = False,
     tta: str = "none",
     task: str | None = None,
+    engine: str = "torch",
 ) -> dict[str, Any]:
     """Predict every input image (or the run's `split` when no inputs) and write the results.
 
     tta='flip' averages the probabilities of each image and its mirror (core/inference/tta.py).
+    engine='onnx' runs the checkpoint's dynamic ONNX export on ONNX Runtime's CPU provider, in fp32
+    (core/inference/export.py makes it on first use).
 
     Output goes to run/predictions/<output_name>/ (default: the split name, or 'files').
     The task and classes come from the checkpoint; `task`, when given, must be its task.
@@ -107,9 +111,17 @@ def predict(
     model, config, payload = model_from_checkpoint(run.checkpoint_path(checkpoint))
     check_task(config, run.checkpoint_path(checkpoint), task)
     labels = Labels(config.task, checkpoint_class_names(payload, config), config.ignore_index)
-    runtime = resolve_runtime(device, config.precision, config.memory_format)
-    runtime.prepare_host_memory()
-    model = runtime.prepare_model(model)
+    if engine not in ENGINES:
+        raise ConfigError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    if engine == "onnx":
+        from core.inference.export import onnx_model_for
+
+        model = onnx_model_for(run, checkpoint)
+        runtime = resolve_runtime("cpu", "fp32", "contiguous")
+    else:
+        runtime = resolve_runtime(device, config.precision, config.memory_format)
+        runtime.prepare_host_memory()
+        model = runtime.prepare_model(model)
     samples = collect_inputs(inputs) if inputs else split_samples(config, split)
     name = validate_name(output_name or ("files" if inputs else split), "prediction output name")
     out_dir = run.predictions_dir / name
@@ -137,7 +149,7 @@ def predict(
 
     return write_results(out_dir, rows, labels, {
         "run": str(run.path), "checkpoint": str(run.checkpoint_path(checkpoint)), "epoch": payload["epoch"],
-        "trained": checkpoint_epoch_label(payload), "precision": runtime.precision, "tta": tta,
+        "trained": checkpoint_epoch_label(payload), "precision": runtime.precision, "tta": tta, "engine": engine,
         "input": [str(p) for p in inputs] if inputs else f"split:{split}",
         "seconds": round(time.perf_counter() - started, 3), "skipped": len(skipped), "skipped_examples": skipped[:5],
     })

@@ -107,6 +107,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     height, width = x.shape[-2:]
     pad_bottom = -height % multiple
     pad_right = -width % multiple
-    if pad_bottom or pad_right:
-        x = F.pad(x, (0, pad_right, 0, pad_bottom))
-    return x, (height, width)
+    if isinstance(pad_bottom, int) and isinstance(pad_right, int) and not (pad_bottom or pad_right):
+        return x, (height, width)  # eager, already a multiple: no copy
+    # traced with symbolic sizes (ONNX export with dynamic H x W) the pad is always in the graph: a branch on the
+    # example's size would be baked in, and other sizes would run unpadded
+    return F.pad(x, (0, pad_right, 0, pad_bottom)), (height, width)

@@ -17,6 +17,7 @@ import typer
 from core.errors import SeglabError
 from tui.cli import (  # noqa: F401 - importing them registers their commands
     compare_command,
+    export_command,
     models_command,
     run_commands,
     serve_command,

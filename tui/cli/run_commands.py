@@ -97,6 +97,9 @@ def predict_command(
                         ] = False,
     tta: TtaOpt = "none",
     task: TaskOpt = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="torch | onnx: ONNX Runtime on the CPU (the seglab[export] extra; the run's dynamic "
+                         "ONNX export is made and checked on first use).")] = "torch",
     device: DeviceOpt = "auto",
     runs_dir: RunsDir = None,
 ) -> None:
@@ -115,7 +118,7 @@ def predict_command(
         bar = progress.add_task("predicting", total=None)
         summary = predict_images(
             the_run, inputs=list(input) if input else None, split=split, checkpoint=checkpoint, output_name=name,
-            batch_size=batch_size, device=device, skip_bad=skip_bad, tta=tta, task=task,
+            batch_size=batch_size, device=device, skip_bad=skip_bad, tta=tta, task=task, engine=engine,
             progress=lambda done, total: progress.update(bar, completed=done, total=total),
         )
     console.print(f"{summary['images']} images -> {summary['output']}", markup=False)

@@ -1,0 +1,116 @@
+"""`seglab export` and `predict --engine onnx` on small real runs (binary UNet, 3-class ResNet18-UNet) of the
+Oxford fixture: the files and their contract, parity with PyTorch at sizes the models must pad, the refusals,
+and the missing extra named in one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.inference import export as export_module
+from core.inference.export import OnnxModel
+from core.runs.folders import list_runs
+from core.training.checkpoints import model_from_checkpoint
+from tests.tui.test_cli import seglab, the_error_line
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+DATA = str(FIXTURES / "oxford-pet-tiny")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    from tui.cli import main
+
+    root = tmp_path_factory.mktemp("export") / "runs"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEGLAB_CACHE_DIR", str(root.parent / "cache"))
+        for extra in (["--model", "unet", "--name", "binary"],
+                      ["--model", "resnet18_unet", "--task", "multiclass", "--width", "32", "--name", "three"]):
+            with pytest.raises(SystemExit) as exited:
+                main(["train", "--data", DATA, "--epochs", "1", "--width", "8", "--image-size", "64", "--batch-size",
+                      "4", "--device", "cpu", "--precision", "fp32", "--workers", "0", "--runs-dir", str(root),
+                      *extra])
+            assert exited.value.code == 0
+    return root
+
+
+def test_a_dynamic_onnx_export_has_its_contract_and_matches_pytorch_at_any_size(capsys, runs, tmp_path):
+    out = tmp_path / "binary.onnx"
+    code, printed, err = seglab(capsys, "export", "binary", "--dynamic", "--out", str(out), "--runs-dir", str(runs))
+    assert code == 0, err
+    assert "exporter: dynamo" in printed and "mask agreement 100.0000%" in printed
+    contract = json.loads(Path(f"{out}.json").read_text())
+    assert contract["input"]["shape"] == ["batch", 3, "height", "width"]
+    assert contract["input"]["mean"] == [0.485, 0.456, 0.406] and contract["task"] == "binary"
+    assert contract["output"]["shape"] == ["batch", 1, "height", "width"]
+    assert contract["class_names"] == ["background", "foreground"]
+    run = next(r for r in list_runs(runs) if r.name.endswith("-binary"))
+    model, _, _ = model_from_checkpoint(run.checkpoint_path("best"))
+    images = torch.randn(2, 3, 75, 113)  # neither 75 nor 113 is a multiple of 16: the model pads inside
+    with torch.no_grad():
+        expected = model.eval()(images)
+    exported = OnnxModel(out)(images)
+    assert exported.shape == (2, 1, 75, 113)
+    assert (torch.sigmoid(exported) - torch.sigmoid(expected)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_multiclass_model_exports_at_a_fixed_size_with_its_class_names(capsys, runs, fmt):
+    code, printed, err = seglab(capsys, "export", "three", "--format", fmt, "--size", "64", "--runs-dir", str(runs))
+    assert code == 0, err
+    run = next(r for r in list_runs(runs) if r.name.endswith("-three"))
+    path = run.path / "export" / f"best-64.{'onnx' if fmt == 'onnx' else 'pt'}"
+    contract = json.loads(Path(f"{path}.json").read_text())
+    assert contract["class_names"] == ["background", "pet", "border"]
+    assert contract["output"]["shape"][1] == 3 and contract["input"]["shape"] == ["batch", 3, 64, 64]
+    assert "parity on 4 images" in printed  # the fixture's test split
+
+
+def test_predict_with_the_onnx_engine_writes_the_same_masks_as_torch(capsys, runs):
+    for engine in ("torch", "onnx"):
+        code, _, err = seglab(capsys, "predict", "binary", "--engine", engine, "--name", engine, "--device", "cpu",
+                              "--runs-dir", str(runs))
+        assert code == 0, err
+    run = next(r for r in list_runs(runs) if r.name.endswith("-binary"))
+    summary = json.loads((run.predictions_dir / "onnx" / "summary.json").read_text())
+    assert summary["engine"] == "onnx" and summary["precision"] == "fp32"
+    with open(run.predictions_dir / "onnx" / "results.csv", encoding="utf-8") as f:
+        names = [row["name"] for row in csv.DictReader(f)]
+    assert len(names) == 4
+    for name in names:
+        masks = [np.array(Image.open(run.predictions_dir / engine / f"{name}_mask.png"))
+                 for engine in ("torch", "onnx")]
+        assert (masks[0] == masks[1]).mean() >= 0.999
+
+
+def test_an_export_that_does_not_match_pytorch_exits_1(capsys, runs, monkeypatch):
+    real = export_module.load_exported
+    monkeypatch.setattr(export_module, "load_exported", lambda path, fmt: (lambda x: real(path, fmt)(x) + 5.0))
+    code, printed, err = seglab(capsys, "export", "binary", "--runs-dir", str(runs))
+    assert code == 1 and "does not match PyTorch" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dynamic", "--format", "torchscript"], "--dynamic is for ONNX; a traced TorchScript model keeps the size "
+                                                "it was traced at"),
+    (["--dynamic", "--size", "64"], "give --size or --dynamic, not both"),
+    (["--format", "tflite"], "format: 'tflite' is not one of onnx, torchscript"),
+])
+def test_bad_export_options_are_one_line(capsys, runs, args, message):
+    code, _, err = seglab(capsys, "export", "binary", *args, "--runs-dir", str(runs))
+    assert code == 2 and the_error_line(err) == f"seglab: error: {message}"
+
+
+def test_without_the_export_extra_the_commands_name_it(capsys, runs, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    for args in (["export", "binary"], ["predict", "binary", "--engine", "onnx"]):
+        code, _, err = seglab(capsys, *args, "--runs-dir", str(runs))
+        assert code == 2
+        assert the_error_line(err) == "seglab: error: onnx export needs the export extra: pip install 'seglab[export]'"
