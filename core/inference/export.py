@@ -145,7 +145,12 @@ class OnnxModel:
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own types for unreadable models
+            first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+            raise ConfigError(f"{path}: not a usable ONNX model ({first}); export it again with seglab export "
+                              "--dynamic") from None
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

@@ -74,16 +74,19 @@ def test_a_multiclass_model_exports_at_a_fixed_size_with_its_class_names(capsys,
 
 
 def test_predict_with_the_onnx_engine_writes_the_same_masks_as_torch(capsys, runs):
+    code, _, err = seglab(capsys, "export", "binary", "--dynamic", "--runs-dir", str(runs))
+    assert code == 0, err
+    photos = FIXTURES / "oxford-pet-tiny" / "images"
     for engine in ("torch", "onnx"):
         code, _, err = seglab(capsys, "predict", "binary", "--engine", engine, "--name", engine, "--device", "cpu",
-                              "--runs-dir", str(runs))
+                              "--input", str(photos), "--runs-dir", str(runs))
         assert code == 0, err
     run = next(r for r in list_runs(runs) if r.name.endswith("-binary"))
     summary = json.loads((run.predictions_dir / "onnx" / "summary.json").read_text())
     assert summary["engine"] == "onnx" and summary["precision"] == "fp32"
     with open(run.predictions_dir / "onnx" / "results.csv", encoding="utf-8") as f:
         names = [row["name"] for row in csv.DictReader(f)]
-    assert len(names) == 4
+    assert len(names) == len(list(photos.glob("*.jpg")))
     for name in names:
         masks = [np.array(Image.open(run.predictions_dir / engine / f"{name}_mask.png"))
                  for engine in ("torch", "onnx")]
@@ -114,3 +117,36 @@ def test_without_the_export_extra_the_commands_name_it(capsys, runs, monkeypatch
         code, _, err = seglab(capsys, *args, "--runs-dir", str(runs))
         assert code == 2
         assert the_error_line(err) == "seglab: error: onnx export needs the export extra: pip install 'seglab[export]'"
+
+
+def test_a_corrupted_onnx_file_given_to_predict_is_one_line(capsys, runs):
+    run = next(r for r in list_runs(runs) if r.name.endswith("-three"))
+    broken = run.path / "export" / "best-dynamic.onnx"
+    broken.parent.mkdir(exist_ok=True)
+    broken.write_bytes(b"\x08\x07not an onnx model")  # newer than the checkpoint: it is taken as the export
+    code, _, err = seglab(capsys, "predict", "three", "--engine", "onnx", "--runs-dir", str(runs))
+    assert code == 2
+    line = the_error_line(err)
+    assert line.startswith(f"seglab: error: {broken}: not a usable ONNX model (") and "export it again" in line
+
+
+@pytest.mark.parametrize("name", ["unet", "resnet34_unet"])
+def test_tiny_models_export_to_onnx_and_torchscript_and_match_pytorch(tmp_path, name):
+    from core.inference.export import _export_onnx, _export_torchscript, load_exported
+    from core.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, num_classes=3, width=8).eval()
+    onnx_path, script_path = tmp_path / "m.onnx", tmp_path / "m.pt"
+    _export_onnx(model, torch.zeros(1, 3, 64, 64), onnx_path, dynamic=True)
+    _export_torchscript(model, torch.zeros(1, 3, 64, 64), script_path)
+    for shape in ((2, 3, 64, 64), (1, 3, 75, 113)):
+        images = torch.randn(*shape)
+        with torch.no_grad():
+            expected = torch.softmax(model(images), 1)
+        got = torch.softmax(load_exported(onnx_path, "onnx")(images), 1)
+        assert got.shape == expected.shape and (got - expected).abs().max() < 1e-4, shape
+    images = torch.randn(1, 3, 64, 64)  # a trace keeps its size
+    with torch.no_grad():
+        traced = load_exported(script_path, "torchscript")(images)
+        assert (torch.softmax(traced, 1) - torch.softmax(model(images), 1)).abs().max() < 1e-4
