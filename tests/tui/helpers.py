@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from rich.text import Text
@@ -71,3 +72,24 @@ async def runs_table(pilot: Pilot, rows: int) -> DataTable:
     table = screen.query_one("#runs-table", DataTable)
     await wait_for(pilot, lambda: table.row_count == rows, what=f"{rows} runs in the list")
     return table
+
+
+# `seglab train` on the Oxford fixture (8 trainval images, 4 test), tiny and on the CPU
+ON_THE_FIXTURE = ["--data", str(Path(__file__).parent.parent / "fixtures" / "oxford-pet-tiny"), "--width", "8",
+                  "--batch-size", "4", "--device", "cpu", "--workers", "0"]
+
+
+def train_with_the_cli(root: Path, trainings: list[list[str]]) -> Path:
+    """Runs trained by `seglab train` in this process into `root` (ON_THE_FIXTURE, then each argument list, then
+    --runs-dir), with their own cache folder: for module-scoped fixtures, which the per-test folders miss."""
+    import pytest
+
+    from tui.cli import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEGLAB_CACHE_DIR", str(root.parent / "cache"))
+        for arguments in trainings:
+            with pytest.raises(SystemExit) as exited:
+                main(["train", *ON_THE_FIXTURE, *arguments, "--runs-dir", str(root)])
+            assert exited.value.code == 0, arguments
+    return root

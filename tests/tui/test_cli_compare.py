@@ -15,6 +15,7 @@ from core.inference import compare as compare_module
 from core.inference.compare import compare_runs, open_runs
 from core.inference.compare_report import REPORT_FILES, curves_figure, predictions_figure, run_colour
 from core.runs.folders import create_run, list_runs
+from tests.tui.helpers import train_with_the_cli
 from tests.tui.test_cli import seglab, the_error_line
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -24,18 +25,9 @@ DATA = str(FIXTURES / "oxford-pet-tiny")
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory) -> Path:
     """A UNet and a ResNet18-UNet, 2 epochs each at 32 px on the fixture's 8 trainval images (test: 4)."""
-    from tui.cli import main
-
-    root = tmp_path_factory.mktemp("compare") / "runs"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SEGLAB_CACHE_DIR", str(root.parent / "cache"))
-        for model in ("unet", "resnet18_unet"):
-            with pytest.raises(SystemExit) as exited:
-                main(["train", "--model", model, "--data", DATA, "--epochs", "2", "--width", "8", "--image-size",
-                      "32", "--batch-size", "4", "--lr", "0.01", "--device", "cpu", "--workers", "0", "--name",
-                      model.replace("_", "-"), "--runs-dir", str(root)])
-            assert exited.value.code == 0
-    return root
+    quick = ["--epochs", "2", "--image-size", "32", "--lr", "0.01"]
+    return train_with_the_cli(tmp_path_factory.mktemp("compare") / "runs", [
+        [*quick, "--model", "unet", "--name", "unet"], [*quick, "--model", "resnet18_unet", "--name", "resnet18-unet"]])
 
 
 def test_compare_prints_the_table_and_writes_the_five_report_files(capsys, two_runs, tmp_path, monkeypatch):

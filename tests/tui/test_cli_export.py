@@ -18,6 +18,7 @@ from core.inference import export as export_module
 from core.inference.export import OnnxModel
 from core.runs.folders import list_runs
 from core.training.checkpoints import model_from_checkpoint
+from tests.tui.helpers import train_with_the_cli
 from tests.tui.test_cli import seglab, the_error_line
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -26,19 +27,11 @@ DATA = str(FIXTURES / "oxford-pet-tiny")
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    from tui.cli import main
-
-    root = tmp_path_factory.mktemp("export") / "runs"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SEGLAB_CACHE_DIR", str(root.parent / "cache"))
-        for extra in (["--model", "unet", "--name", "binary"],
-                      ["--model", "resnet18_unet", "--task", "multiclass", "--width", "32", "--name", "three"]):
-            with pytest.raises(SystemExit) as exited:
-                main(["train", "--data", DATA, "--epochs", "1", "--width", "8", "--image-size", "64", "--batch-size",
-                      "4", "--device", "cpu", "--precision", "fp32", "--workers", "0", "--runs-dir", str(root),
-                      *extra])
-            assert exited.value.code == 0
-    return root
+    """A binary UNet and a 3-class ResNet18-UNet, one epoch at 64 px on the fixture, in fp32."""
+    quick = ["--epochs", "1", "--image-size", "64", "--precision", "fp32"]
+    return train_with_the_cli(tmp_path_factory.mktemp("export") / "runs", [
+        [*quick, "--model", "unet", "--name", "binary"],
+        [*quick, "--model", "resnet18_unet", "--task", "multiclass", "--width", "32", "--name", "three"]])
 
 
 def test_a_dynamic_onnx_export_has_its_contract_and_matches_pytorch_at_any_size(capsys, runs, tmp_path):
