@@ -44,7 +44,7 @@ def middle_ellipsis(text: str, width: int) -> str:
         return text
     if width <= 1:
         return "…"[:width]
-    head = (width - 1 + 1) // 2
+    head = width // 2  # the time, then "…", then the end of the --name
     return f"{text[:head]}…{text[len(text) - (width - 1 - head):]}"
 
 

@@ -26,7 +26,7 @@ from core.runs.status import RunStatus
 # Fields that name or place a run rather than describe its recipe: never listed as "settings that differ".
 NOT_SETTINGS = {"name", "preset"}
 MASK_SIDE = 128  # masks are compared (and drawn in the grid) at this common size, whatever each run's image size
-Progress = Callable[[str, int, int], None]  # (what, done, total)
+Progress = Callable[[str, int, int], None]  # (what is being done, steps done, steps in all)
 
 
 @dataclass
@@ -55,16 +55,21 @@ class ComparedRun:
         return best[-1] if best else None
 
     @property
+    def history(self) -> list[EpochEvent]:
+        """One event per epoch, in order: a resumed run logs an epoch it had not finished again; the last counts."""
+        latest = {e.epoch: e for e in self.epochs}
+        return [latest[n] for n in sorted(latest)]
+
+    @property
     def train_seconds(self) -> float:
-        latest: dict[int, EpochEvent] = {e.epoch: e for e in self.epochs}  # a resumed epoch counts once
-        return sum(e.seconds for e in latest.values())
+        return sum(e.seconds for e in self.history)
 
     @property
     def images_per_second(self) -> float | None:
         seconds = self.train_seconds
         if not seconds or not self.status.train_images:
             return None
-        return self.status.train_images * len({e.epoch for e in self.epochs}) / seconds
+        return self.status.train_images * len(self.history) / seconds
 
 
 @dataclass
@@ -142,27 +147,27 @@ def compare_runs(runs: list[Run], split: str = "test", checkpoint: str = "best",
     from core.models import build_model, count_parameters
 
     report = progress or (lambda what, done, total: None)
+    steps = len(runs) * (2 if predictions else 1)  # an evaluation per run, then a prediction pass per run
     compared = []
     for index, run in enumerate(runs):
         if not run.checkpoint_path(checkpoint).is_file():
             raise ConfigError(f"compare: {run.name} has no checkpoints/{checkpoint}.pt")
         config = run.load_config()
-        report(f"evaluating {run.name}", index, len(runs))
+        report(f"evaluating {run.name}", index, steps)
         evaluation = matching_evaluation(run, split, checkpoint) or evaluate_run(run, split, checkpoint, device)
         with torch.device("meta"):
             parameters = count_parameters(build_model(config.model, num_classes=config.out_channels,
                                                       width=config.width))
         epochs = [e for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
         compared.append(ComparedRun(run, config, run.read_status(), epochs, evaluation, parameters))
-    report("evaluated", len(runs), len(runs))
     comparison = Comparison(compared, split, checkpoint, differing_settings([c.config for c in compared]))
     if predictions:
         for index, entry in enumerate(compared):
-            report(f"predicting {entry.run.name}", index, len(compared))
+            report(f"predicting {entry.run.name}", len(runs) + index, steps)
             entry.predictions = predict_split(entry.run, split, checkpoint, device)
-        report("predicted", len(compared), len(compared))
         comparison.disagreement = disagreement([c.predictions for c in compared if c.predictions])
         comparison.order = disputed_first(comparison.disagreement)
+    report("done", steps, steps)
     return comparison
 
 

@@ -81,8 +81,7 @@ def curves_figure(comparison: Comparison) -> Figure:
     fig = _figure(13, 3.8)
     panels = fig.subplots(1, 3)
     for index, entry in enumerate(comparison.runs):
-        latest = {e.epoch: e for e in entry.epochs}  # a resumed epoch once, its last record
-        epochs = [latest[n] for n in sorted(latest)]
+        epochs = entry.history
         x = [e.epoch for e in epochs]
         for ax, values in zip(panels, ([e.train_loss for e in epochs], [e.val_loss for e in epochs],
                                        [e.val_dice for e in epochs]), strict=True):

@@ -19,3 +19,23 @@ def test_images_are_ordered_by_the_share_of_pixels_the_runs_disagree_on():
     assert disputed_first(shares) == ["b", "a", "c"]
     comparison = Comparison([], "test", "best", order=disputed_first(shares), disagreement=shares)
     assert comparison.chosen_images(1) == ["b"] and comparison.chosen_images(3)[:2] == ["b", "a"]
+
+
+def test_a_resumed_epoch_counts_once_in_the_history_time_and_speed():
+    from pathlib import Path
+
+    from core.config import TrainConfig
+    from core.inference.compare import ComparedRun
+    from core.runs.events import EpochEvent
+    from core.runs.folders import Run
+    from core.runs.status import RunStatus
+
+    def epoch(n: int, seconds: float, loss: float) -> EpochEvent:
+        return EpochEvent(epoch=n, epochs=2, train_loss=loss, val_loss=loss, val_dice=0.5, val_iou=0.4, lr=1e-3,
+                          seconds=seconds, is_best=False, time=0.0)
+
+    # epoch 2 was cut short by a kill, then run again after --resume
+    events = [epoch(1, 10.0, 0.9), epoch(2, 4.0, 0.8), epoch(2, 10.0, 0.7)]
+    entry = ComparedRun(Run(Path("r")), TrainConfig(), RunStatus(train_images=40), events, {}, 0)
+    assert [(e.epoch, e.train_loss) for e in entry.history] == [(1, 0.9), (2, 0.7)]
+    assert entry.train_seconds == 20.0 and entry.images_per_second == 4.0  # 2 epochs x 40 images / 20 s

@@ -43,11 +43,10 @@ def compare_command(
     chosen = open_runs(runs, root, force=force)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
-        task = bar.add_task("comparing", total=2 * len(chosen))
-        steps = {"evaluat": 0, "predict": len(chosen)}
+        task = bar.add_task("comparing", total=None)
 
         def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what, completed=steps[what[:7]] + done)
+            bar.update(task, description=what, completed=done, total=total)
 
         comparison = compare_runs(chosen, split, checkpoint, device, predictions=True, progress=progress)
     rows = table_rows(comparison)

@@ -96,7 +96,7 @@ class CompareScreen(ReportsWorkerFailures, Screen):
         for row in rows:
             table.add_row(*row.values())
         self.query_one(CompareCurves).set_runs(
-            [(entry.run.name, run_colour(index), entry.epochs) for index, entry in enumerate(comparison.runs)])
+            [(entry.run.name, run_colour(index), entry.history) for index, entry in enumerate(comparison.runs)])
         self.show_image(0)
 
     def action_image(self, step: int) -> None:
