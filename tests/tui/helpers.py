@@ -75,8 +75,8 @@ async def runs_table(pilot: Pilot, rows: int) -> DataTable:
 
 
 # `seglab train` on the Oxford fixture (8 trainval images, 4 test), tiny and on the CPU
-ON_THE_FIXTURE = ["--data", str(Path(__file__).parent.parent / "fixtures" / "oxford-pet-tiny"), "--width", "8",
-                  "--batch-size", "4", "--device", "cpu", "--workers", "0"]
+OXFORD_TINY = Path(__file__).parent.parent / "fixtures" / "oxford-pet-tiny"
+ON_THE_FIXTURE = ["--data", str(OXFORD_TINY), "--width", "8", "--batch-size", "4", "--device", "cpu", "--workers", "0"]
 
 
 def train_with_the_cli(root: Path, trainings: list[list[str]]) -> Path:

@@ -15,11 +15,8 @@ from core.inference import compare as compare_module
 from core.inference.compare import compare_runs, open_runs
 from core.inference.compare_report import REPORT_FILES, curves_figure, predictions_figure, run_colour
 from core.runs.folders import create_run, list_runs
-from tests.tui.helpers import train_with_the_cli
+from tests.tui.helpers import OXFORD_TINY, train_with_the_cli
 from tests.tui.test_cli import seglab, the_error_line
-
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-DATA = str(FIXTURES / "oxford-pet-tiny")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +91,7 @@ def test_one_run_a_missing_run_and_runs_of_different_tasks_are_one_line_each(cap
     assert code == 2 and the_error_line(err) == "seglab: error: compare needs two or more runs, got 1"
     code, _, err = seglab(capsys, "compare", name, "no-such-run", "--runs-dir", str(two_runs))
     assert code == 2 and "no-such-run" in the_error_line(err)
-    other = create_run(TrainConfig(data=DATA, task="multiclass", loss="ce", name="three"), two_runs)
+    other = create_run(TrainConfig(data=str(OXFORD_TINY), task="multiclass", loss="ce", name="three"), two_runs)
     try:
         code, _, err = seglab(capsys, "compare", name, other.name, "--runs-dir", str(two_runs))
         assert code == 2

@@ -18,11 +18,8 @@ from core.inference import export as export_module
 from core.inference.export import OnnxModel
 from core.runs.folders import list_runs
 from core.training.checkpoints import model_from_checkpoint
-from tests.tui.helpers import train_with_the_cli
+from tests.tui.helpers import OXFORD_TINY, train_with_the_cli
 from tests.tui.test_cli import seglab, the_error_line
-
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-DATA = str(FIXTURES / "oxford-pet-tiny")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +66,7 @@ def test_a_multiclass_model_exports_at_a_fixed_size_with_its_class_names(capsys,
 def test_predict_with_the_onnx_engine_writes_the_same_masks_as_torch(capsys, runs):
     code, _, err = seglab(capsys, "export", "binary", "--dynamic", "--runs-dir", str(runs))
     assert code == 0, err
-    photos = FIXTURES / "oxford-pet-tiny" / "images"
+    photos = OXFORD_TINY / "images"
     for engine in ("torch", "onnx"):
         code, _, err = seglab(capsys, "predict", "binary", "--engine", engine, "--name", engine, "--device", "cpu",
                               "--input", str(photos), "--runs-dir", str(runs))
