@@ -213,17 +213,26 @@ def _blob_alpha(size: int, rng: np.random.Generator, small: bool) -> np.ndarray:
     radius = size * rng.uniform(*(DISTRACTOR_RADIUS if small else SHAPE_RADIUS))
     centre = rng.uniform(0.15 * size, 0.85 * size, 2)
     aspect, rotation = rng.uniform(0.6, 1.0), rng.uniform(0, np.pi)
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    harmonics = np.arange(2, 6)
+    amplitudes = rng.uniform(0.0, 0.3, harmonics.size) / harmonics  # higher harmonics smaller: a smooth outline
+    phases = rng.uniform(0, 2 * np.pi, harmonics.size)
+    # Only pixels within the outline's largest reach can be covered (the distance below is at least the pixel
+    # distance, as aspect <= 1): compute the box around the centre, the same numbers pixel by pixel.
+    reach = radius * (1.0 + amplitudes.sum()) + 1.0
+    top, left = (max(int(np.floor(c - reach)), 0) for c in (centre[1], centre[0]))
+    bottom, right = (min(int(np.ceil(c + reach)) + 1, size) for c in (centre[1], centre[0]))
+    alpha = np.zeros((size, size), dtype=np.float64)
+    if top >= bottom or left >= right:
+        return alpha
+    ys, xs = np.mgrid[top:bottom, left:right].astype(np.float64)
     dx, dy = xs - centre[0], ys - centre[1]
     along = dx * np.cos(rotation) + dy * np.sin(rotation)
     across = (-dx * np.sin(rotation) + dy * np.cos(rotation)) / aspect
     distance, theta = np.hypot(along, across), np.arctan2(across, along)
-    harmonics = np.arange(2, 6)
-    amplitudes = rng.uniform(0.0, 0.3, harmonics.size) / harmonics  # higher harmonics smaller: a smooth outline
-    phases = rng.uniform(0, 2 * np.pi, harmonics.size)
     wobble = (amplitudes * np.cos(harmonics * theta[..., None] + phases)).sum(axis=-1)
     edge = radius * (1.0 + wobble)
-    return np.clip(edge - distance + 0.5, 0.0, 1.0)
+    alpha[top:bottom, left:right] = np.clip(edge - distance + 0.5, 0.0, 1.0)
+    return alpha
 
 
 def _stripes(size: int, rng: np.random.Generator) -> np.ndarray:
