@@ -1,5 +1,5 @@
 """`python -m tui.cli`: the seglab command (training children and torchrun's workers start it this way)."""
 
-from tui.cli import main
+from tui.cli import console_main
 
-main()
+console_main()
