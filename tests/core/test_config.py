@@ -106,4 +106,4 @@ def test_the_small_data_and_demo_presets_expand_to_their_documented_settings():
     assert (small.loss, small.augment, small.scheduler, small.warmup_epochs, small.ema, small.preset) == (
         "bce+dice", "standard", "cosine", 3, 0.99, "small-data")
     demo = PRESETS["demo"]
-    assert (demo.model, demo.width, demo.image_size, demo.epochs, demo.data) == ("unet", 16, 128, 8, "synthetic")
+    assert (demo.model, demo.width, demo.image_size, demo.epochs, demo.data) == ("unet", 8, 64, 6, "synthetic")

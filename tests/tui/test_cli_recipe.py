@@ -149,5 +149,5 @@ def test_tta_flip_on_evaluate_and_predict_scores_the_mean_of_image_and_mirror_pr
 
 def test_the_demo_config_is_the_demo_preset():
     assert PRESETS["demo"].replace(preset="") == TrainConfig(
-        model="unet", data="synthetic", epochs=8, batch_size=16, image_size=128, width=16, name="demo",
-        synthetic_count=300, synthetic_size=128)
+        model="unet", data="synthetic", epochs=6, batch_size=8, lr=2e-3, image_size=64, width=8, scheduler="cosine",
+        warmup_epochs=1, name="demo", synthetic_count=300, synthetic_size=128)

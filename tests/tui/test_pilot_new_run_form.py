@@ -140,7 +140,7 @@ async def test_the_demo_preset_fills_in_the_demo_settings():
         await pilot.pause()
         values = {name: form.query_one(f"#field-{name}", Input).value
                   for name in ("width", "image_size", "epochs", "name")}
-        assert values == {"width": "16", "image_size": "128", "epochs": "8", "name": "demo"}
+        assert values == {"width": "8", "image_size": "64", "epochs": "6", "name": "demo"}
 
 
 async def test_a_run_started_from_the_form_trains_in_a_child_and_is_shown_live(monkeypatch):

@@ -1,0 +1,76 @@
+"""`seglab demo --headless` timed as a new user runs it: a fresh process, a fresh cache (so the synthetic set
+is generated), training + evaluation + overlays; with `--precision fp32` the CPU's bf16 is hidden, which is
+the path a CPU without AVX512-BF16/AMX takes.
+
+    python -m bench.demo_speed                        # this machine's own path (auto precision)
+    python -m bench.demo_speed --precision fp32 --reps 3
+
+Prints one JSON line per repetition (wall seconds, best val Dice, test Dice, precision) and appends them to
+bench/demo_speed_results.jsonl. On the project's machines the fp32 time on a Zen 4 EPYC, times the measured
+ratio of the AVX2-only EPYC (bench/README.md), is the estimate for that class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path("bench/demo_speed_results.jsonl")
+# Runs the CLI with bf16 hidden: auto precision then resolves as on a CPU without fast bf16.
+PLAIN_ENTRY = "from tui.cli import console_main; console_main()"
+FP32_ENTRY = "import core.device as d; d.cpu_has_fast_bf16 = lambda: False; " + PLAIN_ENTRY
+
+
+def run_demo(precision: str) -> dict:
+    """One `seglab demo --headless` in a child with an empty runs folder and cache; its wall time and scores."""
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "SEGLAB_CACHE_DIR": f"{scratch}/cache", "SEGLAB_RUNS_DIR": f"{scratch}/runs"}
+        entry = FP32_ENTRY if precision == "fp32" else PLAIN_ENTRY
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", entry, "demo", "--headless", "--runs-dir", f"{scratch}/runs"],
+                              env=env, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"demo failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        (run,) = Path(scratch, "runs").iterdir()
+        status = json.loads((run / "status.json").read_text())
+        config = json.loads((run / "config.json").read_text())
+        test = re.search(r"test Dice ([0-9.]+)", done.stdout)
+        return {"wall_s": round(wall, 1), "best_val_dice": round(status["best_dice"], 4),
+                "test_dice": float(test.group(1)) if test else None, "precision": config["runtime"]["precision"],
+                "overlays": len(list((run / "predictions" / "test").glob("*_overlay.png"))),
+                "cpu": platform.processor() or platform.machine(), "cpu_model": _cpu_model()}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--precision", choices=("auto", "fp32"), default="auto")
+    parser.add_argument("--reps", type=int, default=1)
+    args = parser.parse_args()
+    for _ in range(args.reps):
+        result = run_demo(args.precision)
+        print(json.dumps(result))
+        with RESULTS.open("a") as out:
+            out.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
