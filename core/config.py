@@ -73,6 +73,9 @@ class TrainConfig:
     data: str = setting(SYNTHETIC, "Dataset folder (Oxford-IIIT Pet layout or images/ + masks/) or 'synthetic'",
                         "data")
     epochs: int = setting(20, "Epochs to train (passes over the training split)", "epochs", minimum=1)
+    time_budget: float = setting(0.0, "Minutes to train for, instead of --epochs: the first epoch is timed and the "
+                                      "epoch count set so the lr schedule (warmup + cosine) ends on time; 0 = train "
+                                      "--epochs", "time budget (min)", minimum=0)
     batch_size: int = setting(16, "Images per optimizer step, the global batch: under torchrun each of N processes "
                                   "trains on batch/N", "batch size", minimum=1)
     lr: float = setting(5e-4, "AdamW learning rate", "learning rate", above=0, bound_text="must be a positive number")
@@ -273,14 +276,18 @@ def _from_dict(cls: type, values: dict[str, Any], source: str) -> Any:
         raise ConfigError(f"{source}: {error}") from None
 
 
-RECORD_KEYS = ("seglab_version", "runtime")  # written next to the fields, not part of the config
+RECORD_KEYS = ("seglab_version", "runtime", "time_budget_plan")  # written next to the fields, not part of the config
 
 
-def save_config(config: TrainConfig, path: Path, runtime: dict[str, Any] | None = None) -> None:
-    """Write every hyperparameter, the seglab version, and what 'auto' choices resolved to."""
+def save_config(config: TrainConfig, path: Path, runtime: dict[str, Any] | None = None,
+                time_budget_plan: dict[str, Any] | None = None) -> None:
+    """Write every hyperparameter, the seglab version, what 'auto' choices resolved to and (with --time-budget)
+    how the epoch count was decided."""
     record = {**config.to_dict(), "seglab_version": __version__}
     if runtime is not None:
         record["runtime"] = runtime
+    if time_budget_plan is not None:
+        record["time_budget_plan"] = time_budget_plan
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
 

@@ -5,6 +5,7 @@ alone writes. One epoch and one evaluation are core/training/loops.py."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import threading
@@ -44,6 +45,9 @@ from core.training.loops import (
 from core.training.preflight import ensure_disk_space
 from core.training.schedules import build_scheduler
 from core.training.state import PartialEpoch, TrainingProgress, TrainingState, build_ema, checkpoint_epoch_label
+from core.training.time_budget import EpochPlan, plan_epochs
+
+clock = time.monotonic  # what --time-budget measures epochs with (tests replace it with a fake clock)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class TrainingSummary:
     run: Path
     message: str
     skipped_samples: int = 0  # unreadable samples left out (skip_bad)
+    planned_epochs: int = 0  # the run's epoch count: config.epochs, or what its --time-budget decided
 
 
 class _RecordingSink:
@@ -154,6 +159,14 @@ def maybe_compile(model: nn.Module, config: TrainConfig, runtime: Runtime, emit:
 
 
 @dataclass
+class _EpochCount:
+    """The planned number of epochs: config.epochs, or (--time-budget) decided again after every epoch."""
+
+    total: int
+    plan: EpochPlan | None = None
+
+
+@dataclass
 class _Setup:
     """Everything the epoch loop works with, made once per call of `train`."""
 
@@ -171,6 +184,14 @@ class _Setup:
     train_loader: DataLoader
     val_loader: DataLoader
     progress: TrainingProgress  # where a resumed run stands, partial epoch included
+    planned: _EpochCount  # the lr schedule decays over planned.total epochs
+    runtime_record: dict = dataclasses.field(default_factory=dict)  # config.json's "runtime"
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether the epoch count is still to be decided by the time budget (a run resumed after its first
+        epoch keeps the count recorded then)."""
+        return self.config.time_budget > 0 and self.progress.epoch == 0
 
     @property
     def writes(self) -> bool:
@@ -202,8 +223,10 @@ def _set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distri
     train_loader = make_loader(train_set, config, runtime, shuffle=True, distributed=distributed)
     val_loader = make_loader(val_set, config, runtime, shuffle=False, distributed=distributed)
     optimizer = build_optimizer(model, config, runtime)
-    state = TrainingState(config, model, optimizer, build_scheduler(config, optimizer, len(train_loader)),
-                          runtime.grad_scaler(), build_ema(model, config.ema), labels.names)
+    planned = _EpochCount(config.epochs)
+    scheduler = build_scheduler(config, optimizer, len(train_loader), epochs=lambda: planned.total)
+    state = TrainingState(config, model, optimizer, scheduler, runtime.grad_scaler(), build_ema(model, config.ema),
+                          labels.names)
     if train_loader.num_workers == 0:  # with workers, they fill the cache in parallel during epoch 1
         train_set.fill_cache()
         val_set.fill_cache()
@@ -216,7 +239,7 @@ def _set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distri
     # plain module (after copying rank 0's buffers to all ranks). With an EMA, it is the averaged weights.
     eval_model = state.weights if distributed.enabled or state.ema is not None else train_model
     setup = _Setup(config, run, distributed, runtime, state, train_model, eval_model, loss_fn, labels,
-                   train_set, val_set, train_loader, val_loader, progress)
+                   train_set, val_set, train_loader, val_loader, progress, planned)
     _mark_running(setup, resume, malloc, emit)
     return setup
 
@@ -241,7 +264,7 @@ def _mark_running(setup: _Setup, resume: bool, malloc: str, emit: EventSink) -> 
     described = {**runtime.describe(), "malloc": malloc, "workers": setup.train_loader.num_workers,
                  "cache": setup.train_set.cache.mode if setup.train_set.cache else "none",
                  "processes": distributed.world_size, "batch_per_process": setup.train_loader.batch_size}
-    progress = setup.progress
+    progress, setup.runtime_record = setup.progress, described
     if setup.writes:
         save_config(config, setup.run.config_path, runtime=described)
         setup.run.update_status(
@@ -250,8 +273,10 @@ def _mark_running(setup: _Setup, resume: bool, malloc: str, emit: EventSink) -> 
             best_dice=progress.best_dice if progress.best_dice >= 0 else None, train_images=len(setup.train_set),
             val_images=len(setup.val_set), runtime=described, skipped_samples=len(skipped))
     processes = f", {distributed.world_size} processes" if distributed.enabled else ""
+    planned = (f" of a {config.time_budget:g}-minute time budget" if setup.budgeted
+               else f"/{config.epochs}")
     emit(StatusEvent(state=State.RUNNING, message=f"{'resumed at' if resume else 'started'} epoch "
-                     f"{progress.epoch + 1}/{config.epochs} on {runtime.device} ({runtime.precision}"
+                     f"{progress.epoch + 1}{planned} on {runtime.device} ({runtime.precision}"
                      f"{', channels_last' if runtime.channels_last else ''}{processes}), "
                      f"{len(setup.train_set)} train / {len(setup.val_set)} val images"))
 
@@ -267,7 +292,12 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
             save_checkpoint_atomically(path, payload)
             emit(CheckpointEvent(path=str(path), epoch=payload["epoch"], trained=checkpoint_epoch_label(payload)))
 
-    for epoch in range(progress.epoch + 1, config.epochs + 1):
+    budgeted, planned = setup.budgeted, setup.planned
+    budget_started = last_end = clock()
+    epoch_seconds: list[float] = []
+    epoch = progress.epoch
+    while epoch < planned.total:
+        epoch += 1
         started = time.perf_counter()
         torch.manual_seed(epoch_seed(config.seed, epoch, distributed.rank))  # augmentation draws (in this process)
         setup.train_loader.sampler.set_epoch(epoch)  # the shuffle order
@@ -284,23 +314,53 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
         distributed.sync_buffers(setup.eval_model)
         metrics = evaluate(setup.eval_model, setup.val_loader, setup.loss_fn, runtime, distributed,
                            labels=setup.labels)
+        if budgeted:
+            now = clock()
+            epoch_seconds.append(now - last_end)
+            last_end = now
+            _replan(setup, epoch_seconds, now - budget_started, emit)
         is_best = metrics["dice"] > progress.best_dice
         progress = TrainingProgress(epoch=epoch, best_dice=max(progress.best_dice, metrics["dice"]),
                                     epochs_since_best=0 if is_best else progress.epochs_since_best + 1)
         if is_best:
             save("best", state.weights_payload(progress, metrics))
         save("last", state.payload(progress, metrics))
-        emit(EpochEvent(epoch=epoch, epochs=config.epochs, train_loss=trained.mean_loss, val_loss=metrics["loss"],
+        emit(EpochEvent(epoch=epoch, epochs=planned.total, train_loss=trained.mean_loss, val_loss=metrics["loss"],
                         val_dice=metrics["dice"], val_iou=metrics["iou"], lr=lr,
                         seconds=time.perf_counter() - started, is_best=is_best, class_dice=_class_dice(setup, metrics)))
         if setup.writes:
             run.update_status(epoch=epoch, best_dice=progress.best_dice)
-        if config.patience and progress.epochs_since_best >= config.patience and epoch < config.epochs:
+        if config.patience and progress.epochs_since_best >= config.patience and epoch < planned.total:
             return _finished(setup, emit, progress, f"stopped early after epoch {epoch}: no better val Dice in "
                                                     f"{config.patience} epochs")
-        if distributed.any(stop.is_set(), runtime) and epoch < config.epochs:  # a signal during validation
+        if distributed.any(stop.is_set(), runtime) and epoch < planned.total:  # a signal during validation
             return _stopped(setup, emit, f"stopped after epoch {epoch}", progress)
-    return _finished(setup, emit, progress, f"finished {config.epochs} epochs, best val Dice {progress.best_dice:.4f}")
+    return _finished(setup, emit, progress, f"finished {planned.total} epochs, best val Dice {progress.best_dice:.4f}")
+
+
+def _replan(setup: _Setup, epoch_seconds: list[float], elapsed_s: float, emit: EventSink) -> None:
+    """--time-budget: the epoch total from the epochs so far (rank 0 decides for all), recorded in config.json
+    and status.json, and said in the log when it changes."""
+    config, planned = setup.config, setup.planned
+    plan = None
+    if setup.distributed.is_main:
+        plan = plan_epochs(config.time_budget, epoch_seconds, elapsed_s,
+                           first_filled_cache=setup.train_loader.num_workers > 0,
+                           current=planned.total if planned.plan is not None else None)
+    plan = setup.distributed.broadcast(plan)
+    changed = plan.epochs != planned.total or planned.plan is None
+    planned.total, planned.plan = plan.epochs, plan
+    if not changed:
+        return
+    setup.config = setup.state.config = config.replace(epochs=plan.epochs)  # a resumed run keeps this count
+    if setup.writes:
+        save_config(setup.config, setup.run.config_path, runtime=setup.runtime_record,
+                    time_budget_plan=plan.as_record())
+        setup.run.update_status(epochs=plan.epochs)
+    ends = plan.elapsed_s + (plan.epochs - plan.finished) * plan.epoch_s
+    emit(StatusEvent(state=State.RUNNING, message=(
+        f"time budget {config.time_budget:g} min: epochs take {plan.epoch_s:.1f} s, so {plan.epochs} epochs "
+        f"(ending about {ends / 60:.1f} min after the first began)")))
 
 
 def _class_dice(setup: _Setup, metrics: dict) -> dict[str, float]:
@@ -321,14 +381,15 @@ def _finished(setup: _Setup, emit: EventSink, progress: TrainingProgress, messag
         setup.run.update_status(state=State.FINISHED, finished=time.time(), message=message)
     emit(StatusEvent(state=State.FINISHED, message=message))
     return TrainingSummary(State.FINISHED, progress.epoch, progress.best_dice, setup.run.path, message,
-                           len(setup.skipped))
+                           len(setup.skipped), setup.planned.total)
 
 
 def _stopped(setup: _Setup, emit: EventSink, message: str, progress: TrainingProgress) -> TrainingSummary:
     if setup.writes:
         setup.run.update_status(state=State.STOPPED, finished=time.time(), message=message)
     emit(StatusEvent(state=State.STOPPED, message=message))
-    return TrainingSummary(State.STOPPED, progress.epoch, progress.best_dice, setup.run.path, message)
+    return TrainingSummary(State.STOPPED, progress.epoch, progress.best_dice, setup.run.path, message,
+                           planned_epochs=setup.planned.total)
 
 
 def _restore(run: Run, state: TrainingState, runtime: Runtime, distributed: Distributed) -> TrainingProgress:

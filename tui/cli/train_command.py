@@ -52,6 +52,7 @@ def train_command(
     model: Annotated[str | None, choice_option("model")] = None,
     data: Annotated[str | None, typer.Option(help=option_help("data"))] = None,
     epochs: Annotated[int | None, typer.Option(help=option_help("epochs"))] = None,
+    time_budget: Annotated[float | None, typer.Option(help=option_help("time_budget"), metavar="MINUTES")] = None,
     batch_size: Annotated[int | None, typer.Option(help=option_help("batch_size"))] = None,
     lr: Annotated[float | None, typer.Option(help=option_help("lr"))] = None,
     image_size: Annotated[int | None, typer.Option(help=option_help("image_size"))] = None,
@@ -180,11 +181,11 @@ def train_run(run: Run, config: TrainConfig, resume: bool, distributed: Distribu
     except KeyboardInterrupt:
         raise fail("stopped at once; checkpoints/last.pt holds the last finished epoch", 130) from None
     if summary.state == State.STOPPED:
-        console.print(f"stopped: {summary.epochs}/{config.epochs} epochs; continue with "
+        console.print(f"stopped: {summary.epochs}/{summary.planned_epochs} epochs; continue with "
                       f"`seglab train --resume {run.name}`", markup=False)
         raise typer.Exit(130)  # a script's `seglab train && ...` must not go on after a stop
     best = summary.best_dice
-    console.print(f"{summary.state}: {summary.epochs}/{config.epochs} epochs, best val Dice "
+    console.print(f"{summary.state}: {summary.epochs}/{summary.planned_epochs} epochs, best val Dice "
                   f"{best:.4f}" if best >= 0 else f"{summary.state}: no epoch finished", markup=False)
     if summary.skipped_samples:
         console.print(f"skipped {summary.skipped_samples} unreadable samples (see events.jsonl)", markup=False)

@@ -65,7 +65,8 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         self._stop_following = threading.Event()
 
     def compose(self) -> ComposeResult:
-        yield RunHeader(self.run.name, self.config.epochs, clock=self.app.clock, id="run-header")
+        yield RunHeader(self.run.name, self.config.epochs, clock=self.app.clock, time_budget=self.config.time_budget,
+                        id="run-header")
         with Horizontal(id="run-body"):
             yield EpochTable(id="epoch-table")
             with Vertical(id="run-side"):

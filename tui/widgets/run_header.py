@@ -27,9 +27,11 @@ def format_duration(seconds: float | None) -> str:
 class RunHeader(Vertical):
     """Title line plus a progress bar for the epoch in flight. `clock` is injectable for stable snapshots."""
 
-    def __init__(self, name: str, epochs: int, clock: Callable[[], float], **kwargs) -> None:
+    def __init__(self, name: str, epochs: int, clock: Callable[[], float], time_budget: float = 0.0,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.run_name, self.epochs, self.clock = name, epochs, clock
+        self.time_budget = time_budget  # minutes (--time-budget), 0 = none: the epoch count is then its plan
         self.state, self.done, self.started, self.finished = State.CREATED, 0, None, None
         self.runtime = ""  # e.g. "cpu · bf16 · channels_last", from status.json
         self.epoch_seconds: list[float] = []
@@ -60,6 +62,7 @@ class RunHeader(Vertical):
 
     def add_epoch(self, event: EpochEvent) -> None:
         self.done = max(self.done, event.epoch)
+        self.epochs = event.epochs  # a --time-budget run plans its count after its first epoch
         self.epoch_seconds.append(event.seconds)
         self.redraw()
 
@@ -80,7 +83,9 @@ class RunHeader(Vertical):
             eta = sum(self.epoch_seconds[-5:]) / len(self.epoch_seconds[-5:]) * (self.epochs - self.done)
         title = Text.assemble(
             (self.run_name, "bold"), " ─ ", (self.state, STATE_STYLES.get(self.state, "")),
-            f" ─ epoch {self.done}/{self.epochs} ─ {format_duration(elapsed)} elapsed",
+            f" ─ epoch {self.done}/{self.epochs}",
+            f" ({self.time_budget:g}-min budget)" if self.time_budget else "",
+            f" ─ {format_duration(elapsed)} elapsed",
             f" ─ ETA {format_duration(eta)}" if eta is not None else "",
             (f" ─ {self.runtime}", "dim") if self.runtime else "",
         )
