@@ -13,7 +13,7 @@ from core.data.folder import has_split_folders
 from core.data.images import load_pair
 from core.data.labels import BINARY, OXFORD_CLASSES, SYNTHETIC_CLASSES, Labels, folder_class_names
 from core.data.samples import Sample
-from core.data.synthetic import ensure_synthetic
+from core.data.synthetic import ensure_synthetic, synthetic_dir
 from core.errors import ConfigError, DataError
 from core.losses.weights import parse_class_weights
 
@@ -39,6 +39,12 @@ def resolve_data_root(config: TrainConfig) -> Path:
                                   "run from the folder it was made in)")
         raise DataError(root, "no such dataset folder")
     return root
+
+
+def synthetic_folder(config: TrainConfig) -> Path:
+    """Where the run's synthetic set is (or will be generated), without generating it."""
+    return synthetic_dir(cache_root() / "data", config.synthetic_count, config.synthetic_size, config.seed,
+                         classes=_synthetic_classes(config))
 
 
 def _synthetic_classes(config: TrainConfig) -> int:

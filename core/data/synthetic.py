@@ -54,7 +54,7 @@ def generate_synthetic(out: str | Path, count: int, size: int, seed: int, classe
     if size < MIN_SIZE:
         raise ConfigError(f"synthetic_size: need at least {MIN_SIZE} pixels, got {size}")
     out = Path(out)
-    counts = _split_counts(count)
+    counts = split_counts(count)
     index = 0
     for split, split_count in counts.items():
         for folder in ("images", "masks"):
@@ -183,7 +183,7 @@ def _polygon_alpha(size: int, rng: np.random.Generator, signed_distance) -> np.n
     return np.clip(signed_distance(along, across) + 0.5, 0.0, 1.0)
 
 
-def _split_counts(count: int) -> dict[str, int]:
+def split_counts(count: int) -> dict[str, int]:
     held_out = {split: max(1, round(count * share)) for split, share in SPLIT_SHARES}
     return {"train": count - sum(held_out.values()), **held_out}
 

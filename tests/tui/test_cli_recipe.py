@@ -4,6 +4,7 @@ run folder exists, ImageNet encoder weights from a local file, and --tta on eval
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -38,6 +39,21 @@ def test_a_preset_expands_in_full_into_config_json_with_the_options_given_beside
                                              synthetic_size=32, batch_size=4, device="cpu", workers=0)
     assert saved_config(run) == expected.to_dict()
     assert saved_config(run)["augment"] == "standard" and saved_config(run)["preset"] == "small-data"
+    # a long preset says how long it should take before it starts, and how to cap it
+    assert re.search(r"^seglab: expected about \d+ s on this CPU \(1 epochs of about \d+ s\); use --time-budget "
+                     r"MINUTES to cap it$", err, re.MULTILINE), err
+
+
+def test_train_estimate_prints_the_expected_duration_and_creates_nothing(capsys):
+    code, out, err = seglab(capsys, "train", "--estimate", "--width", "8", *TINY[:-4], "--epochs", "3")
+    assert code == 0, err
+    assert re.fullmatch(r"expected: about \d+ s on this CPU \(3 epochs of about \d+ s\)\n", out), out
+    assert list_runs(runs_root()) == []
+    code, out, err = seglab(capsys, "train", "--estimate", "--width", "8", *TINY, "--time-budget", "2")
+    assert code == 0 and out.startswith("expected: about 2 min on this CPU (the time budget: about "), out
+    code, out, err = seglab(capsys, "train", "--estimate", "--resume", "nothing")
+    assert code == 2 and the_error_line(err) == ("seglab: error: --estimate applies to a new run's options, not "
+                                                 "to --resume or --run-dir")
 
 
 def test_an_unknown_preset_is_one_line_listing_the_presets(capsys):
@@ -151,3 +167,14 @@ def test_the_demo_config_is_the_demo_preset():
     assert PRESETS["demo"].replace(preset="") == TrainConfig(
         model="unet", data="synthetic", epochs=6, batch_size=8, lr=2e-3, image_size=64, width=8, scheduler="cosine",
         warmup_epochs=1, name="demo", synthetic_count=300, synthetic_size=128)
+
+
+def test_train_with_a_time_budget_trains_the_planned_epochs_and_records_the_plan(capsys):
+    code, out, err = seglab(capsys, "train", "--width", "8", *TINY, "--time-budget", "0.05")  # 3 s
+    assert code == 0, err
+    (run,) = list_runs(runs_root())
+    recorded = json.loads(run.config_path.read_text())
+    planned = recorded["time_budget_plan"]["epochs"]
+    assert recorded["time_budget"] == 0.05 and recorded["epochs"] == planned == run.read_status().epoch
+    assert f"finished: {planned}/{planned} epochs" in out
+    assert "started epoch 1 of a 0.05-minute time budget" in out

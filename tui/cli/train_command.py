@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from core.training.engine import TrainingSummary
 
 DEFAULTS = TrainConfig()
+LONG_PRESETS = ("paper", "small-data")  # their runs say how long they will take before starting
 
 
 def option_help(name: str) -> str:
@@ -85,6 +86,9 @@ def train_command(
         help="Train into exactly this run folder: a new one, or one prepared with a config.json")] = None,
     resume: Annotated[str | None, typer.Option(
         help="Continue RUN from its checkpoints/last.pt with its saved config (under any process count)")] = None,
+    estimate: Annotated[bool, typer.Option(
+        "--estimate", help="Print the expected duration (a few timed training steps of the model on this device, "
+                           "times the run's steps) and exit without training")] = False,
     nproc: Annotated[int, typer.Option(
         "--nproc", help="Training processes on this machine, one per GPU (gloo on CPU): above 1 starts them "
                         "with torchrun's launcher. Several machines: run torchrun yourself (see the README).")] = 1,
@@ -98,6 +102,9 @@ def train_command(
     # options and TrainConfig fields map one to one: take every field's option by its name
     options = {f.name: arguments[f.name] for f in fields(TrainConfig)}
     given = {key: value for key, value in options.items() if value is not None}
+    if estimate:
+        _print_estimate(given, resume, run_dir)
+        return
     from core.host_memory import requested_malloc
     from core.runs.launch import (
         PlanFailed,
@@ -123,6 +130,8 @@ def train_command(
         if "val_fraction" in given:
             _warn_when_val_fraction_is_ignored(made.config)
         _warn_when_too_narrow(made.config)
+        if not made.resuming and run_dir is None and (made.config.preset in LONG_PRESETS or sys.stdout.isatty()):
+            _say_expected_duration(made.config)
         return made
 
     distributed = init_distributed()
@@ -133,6 +142,29 @@ def train_command(
         raise typer.Exit(failed.exit_code) from None  # rank 0 has said why
     finally:
         close_distributed()
+
+
+def _print_estimate(given: dict, resume: str | None, run_dir: Path | None) -> None:
+    """`seglab train --estimate`: the expected duration of the run the options describe; nothing is created."""
+    from core.runs.launch import config_from_options
+    from core.training.estimate import estimate_duration
+
+    if resume is not None or run_dir is not None:
+        raise fail("--estimate applies to a new run's options, not to --resume or --run-dir")
+    config = config_from_options(given)
+    with err_console.status("timing a few training steps on this device..."):
+        found = estimate_duration(config.with_absolute_paths())
+    console.print(f"expected: {found.describe()}", markup=False)
+
+
+def _say_expected_duration(config: TrainConfig) -> None:
+    """Before a preset's run (or any run in a terminal): how long it should take, from a short measured probe."""
+    from core.training.estimate import estimate_duration
+
+    with err_console.status("timing a few training steps on this device..."):
+        found = estimate_duration(config)
+    advice = "" if config.time_budget else "; use --time-budget MINUTES to cap it"
+    err_console.print(f"seglab: expected {found.describe()}{advice}", markup=False)
 
 
 def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:

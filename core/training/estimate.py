@@ -1,0 +1,236 @@
+"""How long a run will take, before it starts: a short measured probe of the chosen model's training step and
+evaluation pass on this device, plus the data's decode and augmentation costs, times the run's steps.
+
+A probe's result is kept in the cache folder (throughput.json) under everything that sets its speed, so the
+same settings on the same machine are estimated again at once ("recorded").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from core.atomic_files import atomic_write_text
+from core.config import SYNTHETIC, TrainConfig
+from core.data.augment import augment_pair
+from core.data.dataset import SegmentationDataset
+from core.data.sources import cache_root, run_labels, split_samples, synthetic_folder, with_resolved_classes
+from core.data.synthetic import split_counts
+from core.device import Runtime, resolve_runtime
+from core.losses import build_loss
+from core.models import build_model
+from core.training.loops import build_optimizer
+
+PROBE_SECONDS = 2.0  # a timed training step should take about this long: the probe batch is sized to it
+PROBE_STEPS = 2  # timed steps after the warm-up one
+DATA_PROBE_SAMPLES = 4
+THROUGHPUT_FILE = "throughput.json"
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Measured costs per image on one device for one model setting."""
+
+    train_s: float  # one image's share of a training step (forward, loss, backward, AdamW)
+    eval_s: float  # one image's share of an evaluation forward pass
+
+
+@dataclass(frozen=True)
+class DurationEstimate:
+    """The expected wall time of a run, and what it is made of."""
+
+    seconds: float  # data preparation + every epoch
+    epochs: int
+    epoch_s: float
+    prepare_s: float  # decoding and resizing every image once (the cache fill)
+    train_images: int
+    val_images: int
+    device: str  # "this CPU", "this GPU (name)"
+    source: str  # "probe" (measured now) or "recorded" (measured before, same settings and machine)
+    time_budget_min: float = 0.0
+
+    def describe(self) -> str:
+        """One line: "about 4 h 10 min on this CPU (170 epochs of about 88 s)"."""
+        if self.time_budget_min:
+            return (f"about {format_duration(self.time_budget_min * 60)} on {self.device} (the time budget: "
+                    f"about {self.epochs} epochs of {format_duration(self.epoch_s)})")
+        return (f"about {format_duration(self.seconds)} on {self.device} ({self.epochs} epochs of about "
+                f"{format_duration(self.epoch_s)})")
+
+
+def format_duration(seconds: float) -> str:
+    """Rounded the way people say it: 40 s, 3 min, 1 h 20 min, 14 h."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 10:
+        return f"{round(seconds / 3600)} h"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def estimate_duration(config: TrainConfig, use_recorded: bool = True) -> DurationEstimate:
+    """The run's expected duration on the device it would use (one process)."""
+    config = with_resolved_classes(config)
+    runtime = resolve_runtime(config.device, config.precision, config.memory_format)
+    train_images, val_images = split_sizes(config)
+    throughput, source = None, "probe"
+    key = _throughput_key(config, runtime)
+    if use_recorded:
+        throughput, source = _recorded(key), "recorded"
+    if throughput is None:
+        throughput, source = probe_throughput(config, runtime), "probe"
+        _record(key, throughput)
+    decode_s, augment_s = _data_costs(config)
+    steps = train_images // config.batch_size if train_images > config.batch_size else 1
+    trained = steps * config.batch_size
+    epoch_s = trained * (throughput.train_s + augment_s) + val_images * throughput.eval_s
+    if config.cache == "none":
+        epoch_s += (trained + val_images) * decode_s
+    prepare_s = 0.0 if config.cache == "none" else (train_images + val_images) * decode_s
+    epochs = config.epochs
+    if config.time_budget:
+        epochs = max(1, round(config.time_budget * 60 / max(epoch_s, 1e-9)))
+    return DurationEstimate(prepare_s + epochs * epoch_s, epochs, epoch_s, prepare_s, train_images, val_images,
+                            _device_words(runtime), source, config.time_budget)
+
+
+def split_sizes(config: TrainConfig) -> tuple[int, int]:
+    """Train and val images of the run's data (the synthetic set counted without generating it)."""
+    if config.data == SYNTHETIC:
+        counts = split_counts(config.synthetic_count)
+        return counts["train"], counts["val"]
+    return len(split_samples(config, "train")), len(split_samples(config, "val"))
+
+
+def probe_throughput(config: TrainConfig, runtime: Runtime) -> Throughput:
+    """Time training steps and an evaluation pass of the run's model on random data of its size.
+
+    One image's step first sizes the probe batch (the run's batch, or fewer images when a step of the run's
+    batch would take longer than PROBE_SECONDS: big models on a CPU scale per image); then one warm-up step
+    and PROBE_STEPS timed ones at that batch, and an evaluation pass.
+    """
+    torch.manual_seed(0)
+    model = runtime.prepare_model(build_model(config.model, num_classes=config.out_channels, width=config.width))
+    optimizer = build_optimizer(model, config, runtime)
+    loss_fn = build_loss(config.loss, config.task, None, config.ignore_index)
+    scaler = runtime.grad_scaler()
+    one = _timed_step(model, optimizer, loss_fn, scaler, runtime, config, 1)
+    batch = max(1, min(config.batch_size, int(PROBE_SECONDS / max(one, 1e-6))))
+    _timed_step(model, optimizer, loss_fn, scaler, runtime, config, batch)  # warm-up at this shape
+    train_s = statistics.median(_timed_step(model, optimizer, loss_fn, scaler, runtime, config, batch)
+                                for _ in range(PROBE_STEPS)) / batch
+    model.eval()
+    images = runtime.prepare_batch(torch.randn(batch, 3, config.image_size, config.image_size))
+    eval_times = []
+    for _ in range(2):  # warm-up, then timed
+        started = time.perf_counter()
+        with torch.inference_mode(), runtime.autocast():
+            model(images).float().sum().item()
+        eval_times.append(time.perf_counter() - started)
+    return Throughput(train_s=train_s, eval_s=eval_times[-1] / batch)
+
+
+def _timed_step(model, optimizer, loss_fn, scaler, runtime: Runtime, config: TrainConfig, batch: int) -> float:
+    size = config.image_size
+    images = runtime.prepare_batch(torch.randn(batch, 3, size, size))
+    if config.out_channels > 1:
+        masks = runtime.prepare_batch(torch.randint(0, config.out_channels, (batch, size, size)))
+    else:
+        masks = runtime.prepare_batch((torch.rand(batch, 1, size, size) > 0.5).float())
+    model.train()
+    started = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    with runtime.autocast():
+        logits = model(images)
+    loss = loss_fn(logits, masks)
+    loss.item()
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    if runtime.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def _data_costs(config: TrainConfig) -> tuple[float, float]:
+    """Seconds per image to decode and resize one sample (the cache fill), and to augment and normalise it
+    (every epoch), from a few of the train split's samples; the synthetic set before it exists: none."""
+    if config.data == SYNTHETIC and not _synthetic_exists(config):
+        return 0.0, 0.0
+    samples = split_samples(config, "train")[:DATA_PROBE_SAMPLES]
+    dataset = SegmentationDataset(samples, config.image_size, augment=config.augment, labels=run_labels(config))
+    started = time.perf_counter()
+    decoded = [dataset.decode(index) for index in range(len(samples))]
+    decode_s = (time.perf_counter() - started) / len(samples)
+    started = time.perf_counter()
+    for image, mask in decoded:
+        augment_pair(image, mask, config.augment)
+    augment_s = (time.perf_counter() - started) / len(samples)
+    return decode_s, augment_s
+
+
+def _synthetic_exists(config: TrainConfig) -> bool:
+    return (synthetic_folder(config) / "synthetic.json").is_file()
+
+
+def _device_words(runtime: Runtime) -> str:
+    if runtime.device.type == "cuda":
+        return f"this GPU ({torch.cuda.get_device_name(runtime.device)})"
+    return f"this {runtime.device.type.upper()}"
+
+
+def _throughput_key(config: TrainConfig, runtime: Runtime) -> str:
+    """Everything that sets a probe's speed: machine, torch, threads and the model's shape and numerics."""
+    machine = torch.cuda.get_device_name(runtime.device) if runtime.device.type == "cuda" else _cpu_model()
+    parts = (machine, torch.__version__, torch.get_num_threads(), config.model, config.width, config.image_size,
+             config.batch_size, config.out_channels, config.loss, runtime.precision, runtime.channels_last)
+    return "|".join(map(str, parts))
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _throughput_path() -> Path:
+    return cache_root() / THROUGHPUT_FILE
+
+
+def _recorded(key: str) -> Throughput | None:
+    try:
+        record = json.loads(_throughput_path().read_text()).get(key)
+        return Throughput(**record) if record else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None  # missing or unreadable: probe again
+
+
+def _record(key: str, throughput: Throughput) -> None:
+    path = _throughput_path()
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, ValueError):
+        records = {}
+    if not isinstance(records, dict):
+        records = {}
+    records[key] = asdict(throughput)
+    try:
+        os.makedirs(path.parent, exist_ok=True)
+        atomic_write_text(path, json.dumps(records, indent=1) + "\n")
+    except OSError:
+        pass  # a read-only cache folder only costs a probe next time
+

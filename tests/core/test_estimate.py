@@ -1,0 +1,58 @@
+"""The duration estimate shown before a run (core/training/estimate.py): its arithmetic on a known probe, the
+probe itself on a tiny model, and a probe's result kept for the same settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.data.sources import cache_root
+from core.training import estimate as estimate_module
+from core.training.estimate import DurationEstimate, Throughput, estimate_duration, format_duration, split_sizes
+
+
+def test_durations_read_the_way_people_say_them():
+    assert [format_duration(s) for s in (0.2, 40, 89, 95, 3599, 3600, 4500, 36000, 14.6 * 3600)] == [
+        "1 s", "40 s", "89 s", "2 min", "1 h", "1 h", "1 h 15 min", "10 h", "15 h"]
+
+
+def test_the_estimate_is_the_probed_cost_per_image_times_the_runs_steps(tiny_config, monkeypatch):
+    monkeypatch.setattr(estimate_module, "probe_throughput", lambda config, runtime: Throughput(0.1, 0.05))
+    config = tiny_config.replace(epochs=3)  # 24 synthetic images: 20 train, 2 val; batch 4: 5 full steps
+    assert split_sizes(config) == (20, 2)
+    found = estimate_duration(config)  # the set is not generated yet: no decode or augmentation cost to measure
+    assert (found.epochs, found.train_images, found.val_images, found.source) == (3, 20, 2, "probe")
+    assert found.epoch_s == pytest.approx(20 * 0.1 + 2 * 0.05)
+    assert found.seconds == pytest.approx(3 * 2.1)
+    assert found.describe() == "about 6 s on this CPU (3 epochs of about 2 s)"
+    budgeted = estimate_duration(config.replace(time_budget=0.5))
+    assert budgeted.epochs == round(30 / 2.1) and budgeted.describe().startswith("about 30 s on this CPU (the time")
+
+
+def test_a_probe_is_recorded_and_the_same_settings_are_estimated_again_without_one(tiny_config, monkeypatch):
+    first = estimate_duration(tiny_config)
+    assert first.source == "probe" and first.epoch_s > 0
+    records = json.loads((cache_root() / "throughput.json").read_text())
+    (key,) = records
+    assert "unet|8|32|4|1|bce" in key and records[key]["train_s"] > 0
+
+    def no_probe(config, runtime):
+        raise AssertionError("probed again")
+
+    monkeypatch.setattr(estimate_module, "probe_throughput", no_probe)
+    again = estimate_duration(tiny_config.replace(epochs=7))
+    assert again.source == "recorded" and again.epoch_s == pytest.approx(first.epoch_s, rel=0.5)
+    with pytest.raises(AssertionError, match="probed again"):
+        estimate_duration(tiny_config.replace(width=12))  # another model shape: not recorded
+
+
+def test_a_folder_runs_estimate_counts_its_splits_and_its_decoding(tiny_config, monkeypatch):
+    from tests.tui.helpers import OXFORD_TINY
+
+    monkeypatch.setattr(estimate_module, "probe_throughput", lambda config, runtime: Throughput(0.1, 0.05))
+    found = estimate_duration(tiny_config.replace(data=str(OXFORD_TINY)))
+    train, val = split_sizes(tiny_config.replace(data=str(OXFORD_TINY)))
+    assert (found.train_images, found.val_images) == (train, val) and train > 0 and val > 0
+    assert found.prepare_s > 0  # decoding every photo once: measured on a few of them
+    assert isinstance(found, DurationEstimate)
