@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -27,6 +28,9 @@ from tui.screens.predictions import PredictionsScreen
 from tui.screens.runs import RunsScreen
 from tui.settings import load_settings, save_setting
 from tui.worker_failures import ReportsWorkerFailures
+
+if TYPE_CHECKING:  # the dashboard starts without torch
+    from core.training.estimate import DurationEstimate
 
 
 def count_gpus() -> int:
@@ -58,6 +62,13 @@ class SeglabApp(ReportsWorkerFailures, App):
         self.start_demo_on_mount = start_demo
         self.clock = clock
         self.children_started: dict[Path, subprocess.Popen] = {}
+
+    def estimate_duration(self, config: TrainConfig) -> DurationEstimate:
+        """How long a config's run should take, for the new-run form (a short measured probe on this device, or
+        the throughput recorded for the same settings); called in a worker thread. Tests replace it."""
+        from core.training.estimate import estimate_duration
+
+        return estimate_duration(config.with_absolute_paths())
 
     def remember_theme(self, theme) -> None:
         save_setting("theme", theme.name)

@@ -7,7 +7,18 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.training.estimate import DurationEstimate
 from tui.app import SeglabApp
+
+# What the new-run form shows as expected in tests: the real probe takes seconds of CPU and varies with the machine.
+FIXED_ESTIMATE = DurationEstimate(seconds=1500.0, epochs=20, epoch_s=75.0, prepare_s=0.0, train_images=240,
+                                  val_images=30, device="this CPU", source="probe")
+
+
+@pytest.fixture(autouse=True)
+def fixed_estimates(monkeypatch) -> None:
+    """The form's duration estimate without a probe (tests of the estimate itself put theirs in)."""
+    monkeypatch.setattr(SeglabApp, "estimate_duration", lambda self, config: FIXED_ESTIMATE)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,8 @@ from textual.widgets import Input, OptionList, Select
 import core.runs.launch
 from core.config import TrainConfig
 from core.runs.folders import Run, runs_root
-from tui.app import make_app
+from core.training.estimate import DurationEstimate
+from tui.app import SeglabApp, make_app
 from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen
 from tui.widgets.epoch_table import EpochTable
@@ -278,3 +279,47 @@ async def test_going_back_to_binary_keeps_a_shared_loss_and_resets_the_multiclas
             "classes": "0", "class_weights": "", "ignore_index": "-1"}
         config = form.collect()  # core refuses multiclass fields on a binary run; the form never sends them
         assert (config.task, config.loss, config.classes, config.class_weights) == ("binary", "dice", 0, "")
+
+
+async def test_the_form_shows_the_expected_duration_of_its_settings_and_of_a_time_budget(monkeypatch):
+    asked: list[TrainConfig] = []
+
+    def estimate(app, config: TrainConfig) -> DurationEstimate:
+        asked.append(config)
+        return DurationEstimate(seconds=config.epochs * 90.0, epochs=config.epochs, epoch_s=90.0, prepare_s=0.0,
+                                train_images=216, val_images=24, device="this CPU", source="probe",
+                                time_budget_min=config.time_budget)
+
+    monkeypatch.setattr(SeglabApp, "estimate_duration", estimate)
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        note = form.query_one("#estimate")
+        form.query_one("#field-epochs", Input).value = "170"
+        await wait_for(pilot, lambda: "4 h" in shown(note), what="the estimate of 170 epochs")
+        assert shown(note) == ("expected: about 4 h 15 min on this CPU (170 epochs of about 90 s) · a time budget "
+                               "(min) caps it")
+        assert asked[-1].epochs == 170
+        form.query_one("#field-time_budget", Input).value = "3"
+        await wait_for(pilot, lambda: "time budget:" in shown(note), what="the estimate of the time budget")
+        assert shown(note).startswith("expected: about 3 min on this CPU (the time budget")
+        form.query_one("#field-width", Input).value = "-4"
+        await wait_for(pilot, lambda: "fix the settings" in shown(note), what="no estimate for bad settings")
+
+
+async def test_the_forms_estimate_measures_a_tiny_model_on_this_cpu(monkeypatch):
+    from core.training.estimate import estimate_duration
+
+    monkeypatch.setattr(SeglabApp, "estimate_duration",
+                        lambda app, config: estimate_duration(config.with_absolute_paths()))
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        typed = {"epochs": "3", "batch_size": "4", "image_size": "32", "width": "8", "synthetic_count": "24",
+                 "synthetic_size": "32"}
+        for name, value in typed.items():
+            form.query_one(f"#field-{name}", Input).value = value
+        form.query_one("#field-device", Select).value = "cpu"
+        note = form.query_one("#estimate")
+        await wait_for(pilot, lambda: "(3 epochs of about" in shown(note), what="a measured estimate", timeout=60)
+        assert shown(note).startswith("expected: about ") and "on this CPU" in shown(note)

@@ -70,8 +70,12 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "back"), Binding("ctrl+s", "start", "start")]
 
+    ESTIMATE_DELAY_S = 1.0  # settings unchanged this long are estimated (a probe takes a few seconds of CPU)
+
     def __init__(self, initial: TrainConfig | None = None, gpus: int = 0) -> None:
         super().__init__()
+        self._estimate_timer = None
+        self._estimate_asked = 0  # the latest request's number: an older probe's answer is dropped
         self.initial = initial or TrainConfig()
         self.gpus = gpus
         self._losses_offered = LOSSES_FOR_TASK[self.initial.task]  # what the loss Select lists
@@ -110,6 +114,7 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
                     yield Input("1", id="processes", compact=True, validators=[Integer(
                         minimum=1, maximum=self.gpus,
                         failure_description=f"processes: 1 to {self.gpus}, one per GPU")])
+            yield Static("", id="estimate", classes="form-note")
             yield Static("", id="form-errors", classes="form-errors")
             with Horizontal(id="form-buttons"):
                 yield Button("Start training", id="start", variant="success", compact=True)
@@ -219,6 +224,40 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
         # a slow check of a folder typed earlier must not overwrite the answer for the one there now
         if self.query_one("#data-path", Input).value.strip() == path:
             self.query_one("#data-check", Static).update(text)
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def settings_changed(self) -> None:
+        """Estimate the run's duration once the settings rest for ESTIMATE_DELAY_S."""
+        if self._estimate_timer is not None:
+            self._estimate_timer.stop()
+        self.query_one("#estimate", Static).update("expected: ...")
+        self._estimate_timer = self.set_timer(self.ESTIMATE_DELAY_S, self.ask_estimate)
+
+    def ask_estimate(self) -> None:
+        note = self.query_one("#estimate", Static)
+        try:
+            config = self.collect()
+        except SeglabError:
+            note.update("expected: (fix the settings above first)")
+            return
+        self._estimate_asked += 1
+        note.update("expected: timing a few training steps on this device...")
+        self.estimate(config, self._estimate_asked)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="estimate")
+    def estimate(self, config: TrainConfig, asked: int) -> None:
+        try:
+            found = self.app.estimate_duration(config)
+            advice = "" if found.time_budget_min else " · a time budget (min) caps it"
+            text = f"expected: {found.describe()}{advice}"
+        except (SeglabError, OSError, RuntimeError, ValueError) as error:
+            text = f"expected: unknown ({error})"
+        self.app.call_from_thread(self._show_estimate, asked, text)
+
+    def _show_estimate(self, asked: int, text: str) -> None:
+        if asked == self._estimate_asked:
+            self.query_one("#estimate", Static).update(text)
 
     def collect(self) -> TrainConfig:
         """The form's values as a TrainConfig; raises SeglabError naming the first bad field."""
