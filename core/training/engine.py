@@ -32,6 +32,7 @@ from core.runs.folders import Run
 from core.runs.status import State
 from core.training.checkpoints import load_checkpoint, save_checkpoint_atomically
 from core.training.distributed import NOT_DISTRIBUTED, Distributed, as_peer_failure, wrap_model
+from core.training.estimate import record_run_throughput
 from core.training.initial_weights import load_initial_weights
 from core.training.loops import (
     EventSink,
@@ -186,6 +187,8 @@ class _Setup:
     progress: TrainingProgress  # where a resumed run stands, partial epoch included
     planned: _EpochCount  # the lr schedule decays over planned.total epochs
     runtime_record: dict = dataclasses.field(default_factory=dict)  # config.json's "runtime"
+    train_seconds: list[float] = dataclasses.field(default_factory=list)  # each whole epoch's training phase
+    eval_seconds: list[float] = dataclasses.field(default_factory=list)  # and its validation
 
     @property
     def budgeted(self) -> bool:
@@ -305,6 +308,7 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
         lr = resumed.lr if resumed is not None and resumed.lr is not None else current_lr(state.optimizer)
         trained = train_one_epoch(setup.train_model, setup.train_loader, setup.loss_fn, state.optimizer,
                                   state.scaler, runtime, epoch, emit, stop, resumed, distributed, state.after_step)
+        trained_s = time.perf_counter() - started
         trained = _global_sums(trained, distributed, runtime)
         if stop.is_set() and trained.steps < steps:
             trained.lr, trained.steps_per_epoch = lr, steps
@@ -314,6 +318,9 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
         distributed.sync_buffers(setup.eval_model)
         metrics = evaluate(setup.eval_model, setup.val_loader, setup.loss_fn, runtime, distributed,
                            labels=setup.labels)
+        if resumed is None:  # an epoch resumed mid-way trained part of it: not a measure
+            setup.train_seconds.append(trained_s)
+            setup.eval_seconds.append(time.perf_counter() - started - trained_s)
         if budgeted:
             now = clock()
             epoch_seconds.append(now - last_end)
@@ -379,6 +386,10 @@ def _global_sums(partial: PartialEpoch, distributed: Distributed, runtime: Runti
 def _finished(setup: _Setup, emit: EventSink, progress: TrainingProgress, message: str) -> TrainingSummary:
     if setup.writes:
         setup.run.update_status(state=State.FINISHED, finished=time.time(), message=message)
+        if not setup.distributed.enabled:  # what the epochs took, for the next estimate of these settings
+            loader = setup.train_loader
+            record_run_throughput(setup.config, setup.runtime, setup.train_seconds, setup.eval_seconds,
+                                  len(loader) * (loader.batch_size or 1), len(setup.val_set))
     emit(StatusEvent(state=State.FINISHED, message=message))
     return TrainingSummary(State.FINISHED, progress.epoch, progress.best_dice, setup.run.path, message,
                            len(setup.skipped), setup.planned.total)

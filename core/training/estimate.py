@@ -1,8 +1,10 @@
-"""How long a run will take, before it starts: a short measured probe of the chosen model's training step and
-evaluation pass on this device, plus the data's decode and augmentation costs, times the run's steps.
+"""How long a run will take, before it starts: the throughput a finished run recorded on this machine for the
+same settings, else a short measured probe of the model's training step and evaluation pass on this device
+plus the data's decode and augmentation costs; times the run's steps.
 
-A probe's result is kept in the cache folder (throughput.json) under everything that sets its speed, so the
-same settings on the same machine are estimated again at once ("recorded").
+Runs record what their epochs really took (record_run_throughput, called by the engine) in the cache folder's
+throughput.json, under everything that sets the speed; a probe's answer is kept for the process only (a probe
+taken while the machine was busy must not outlive the moment).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from core.data.sources import cache_root, run_labels, split_samples, synthetic_f
 from core.data.synthetic import split_counts
 from core.device import Runtime, resolve_runtime
 from core.losses import build_loss
-from core.models import build_model
+from core.models import build_model, count_parameters
 from core.training.loops import build_optimizer
 
+RUN_OVERHEAD_S = 0.6  # per run: setup, the first epoch's kernel warm-up, curves.png (profiled on the demo)
+EPOCH_OVERHEAD_S = 0.05  # per epoch: status, events and the checkpoints' fixed costs
+CHECKPOINT_BYTES_PER_S = 500e6  # writing last.pt (weights, AdamW's two moments, EMA) and best.pt
 PROBE_SECONDS = 2.0  # a timed training step should take about this long: the probe batch is sized to it
 PROBE_STEPS = 2  # timed steps after the warm-up one
 DATA_PROBE_SAMPLES = 4
@@ -83,25 +88,51 @@ def estimate_duration(config: TrainConfig, use_recorded: bool = True) -> Duratio
     config = with_resolved_classes(config)
     runtime = resolve_runtime(config.device, config.precision, config.memory_format)
     train_images, val_images = split_sizes(config)
-    throughput, source = None, "probe"
-    key = _throughput_key(config, runtime)
-    if use_recorded:
-        throughput, source = _recorded(key), "recorded"
+    key = throughput_key(config, runtime)
+    throughput = _recorded(key) if use_recorded else None
+    source = "recorded" if throughput is not None else "probe"
     if throughput is None:
-        throughput, source = probe_throughput(config, runtime), "probe"
-        _record(key, throughput)
+        if key not in _PROBED:
+            _PROBED[key] = probe_throughput(config, runtime)
+        throughput = _PROBED[key]
     decode_s, augment_s = _data_costs(config)
+    if source == "recorded":
+        augment_s = 0.0  # a real epoch's training time already holds its data loading
     steps = train_images // config.batch_size if train_images > config.batch_size else 1
     trained = steps * config.batch_size
-    epoch_s = trained * (throughput.train_s + augment_s) + val_images * throughput.eval_s
+    epoch_s = (trained * (throughput.train_s + augment_s) + val_images * throughput.eval_s + EPOCH_OVERHEAD_S
+               + _checkpoint_bytes(config) / CHECKPOINT_BYTES_PER_S)
     if config.cache == "none":
         epoch_s += (trained + val_images) * decode_s
-    prepare_s = 0.0 if config.cache == "none" else (train_images + val_images) * decode_s
+    prepare_s = RUN_OVERHEAD_S + (0.0 if config.cache == "none" else (train_images + val_images) * decode_s)
     epochs = config.epochs
     if config.time_budget:
         epochs = max(1, round(config.time_budget * 60 / max(epoch_s, 1e-9)))
     return DurationEstimate(prepare_s + epochs * epoch_s, epochs, epoch_s, prepare_s, train_images, val_images,
                             _device_words(runtime), source, config.time_budget)
+
+
+_PROBED: dict[str, Throughput] = {}  # this process's probes, by throughput_key
+
+
+def _checkpoint_bytes(config: TrainConfig) -> int:
+    """About what an epoch writes: last.pt (fp32 weights, AdamW's two moments, the EMA's copy) and best.pt."""
+    with torch.device("meta"):  # the shapes only: no memory, no compute
+        parameters = count_parameters(build_model(config.model, num_classes=config.out_channels, width=config.width))
+    copies = 3 + (1 if config.ema else 0) + 1
+    return 4 * copies * parameters
+
+
+def record_run_throughput(config: TrainConfig, runtime: Runtime, train_seconds: list[float],
+                          eval_seconds: list[float], train_images: int, val_images: int) -> None:
+    """Keep what a finished run's epochs took per image (their median, the first epoch left out when there are
+    others: it warms kernels up and, with workers, fills the cache) for the next estimate of these settings."""
+    if not train_seconds or train_images <= 0:
+        return
+    steady = slice(1, None) if len(train_seconds) > 1 else slice(None)
+    throughput = Throughput(train_s=statistics.median(train_seconds[steady]) / train_images,
+                            eval_s=statistics.median(eval_seconds[steady]) / max(val_images, 1))
+    _record(throughput_key(config, runtime), throughput)
 
 
 def split_sizes(config: TrainConfig) -> tuple[int, int]:
@@ -189,7 +220,7 @@ def _device_words(runtime: Runtime) -> str:
     return f"this {runtime.device.type.upper()}"
 
 
-def _throughput_key(config: TrainConfig, runtime: Runtime) -> str:
+def throughput_key(config: TrainConfig, runtime: Runtime) -> str:
     """Everything that sets a probe's speed: machine, torch, threads and the model's shape and numerics."""
     machine = torch.cuda.get_device_name(runtime.device) if runtime.device.type == "cuda" else _cpu_model()
     parts = (machine, torch.__version__, torch.get_num_threads(), config.model, config.width, config.image_size,

@@ -9,7 +9,16 @@ import pytest
 
 from core.data.sources import cache_root
 from core.training import estimate as estimate_module
+from core.training.engine import train
 from core.training.estimate import DurationEstimate, Throughput, estimate_duration, format_duration, split_sizes
+
+from .helpers import new_run
+
+
+@pytest.fixture(autouse=True)
+def no_probes_from_other_tests(monkeypatch):
+    """Probes are kept per process: each test starts without them."""
+    monkeypatch.setattr(estimate_module, "_PROBED", {})
 
 
 def test_durations_read_the_way_people_say_them():
@@ -23,28 +32,37 @@ def test_the_estimate_is_the_probed_cost_per_image_times_the_runs_steps(tiny_con
     assert split_sizes(config) == (20, 2)
     found = estimate_duration(config)  # the set is not generated yet: no decode or augmentation cost to measure
     assert (found.epochs, found.train_images, found.val_images, found.source) == (3, 20, 2, "probe")
-    assert found.epoch_s == pytest.approx(20 * 0.1 + 2 * 0.05)
-    assert found.seconds == pytest.approx(3 * 2.1)
-    assert found.describe() == "about 6 s on this CPU (3 epochs of about 2 s)"
+    checkpoints = estimate_module._checkpoint_bytes(config) / estimate_module.CHECKPOINT_BYTES_PER_S
+    epoch_s = 20 * 0.1 + 2 * 0.05 + estimate_module.EPOCH_OVERHEAD_S + checkpoints
+    assert found.epoch_s == pytest.approx(epoch_s)
+    assert found.seconds == pytest.approx(estimate_module.RUN_OVERHEAD_S + 3 * epoch_s)
+    assert found.describe() == "about 7 s on this CPU (3 epochs of about 2 s)"
     budgeted = estimate_duration(config.replace(time_budget=0.5))
-    assert budgeted.epochs == round(30 / 2.1) and budgeted.describe().startswith("about 30 s on this CPU (the time")
+    assert budgeted.epochs == round(30 / epoch_s) and budgeted.describe().startswith("about 30 s on this CPU (the")
 
 
-def test_a_probe_is_recorded_and_the_same_settings_are_estimated_again_without_one(tiny_config, monkeypatch):
+def test_a_finished_run_records_its_throughput_and_the_next_estimate_of_its_settings_uses_it(tiny_config,
+                                                                                             monkeypatch):
     first = estimate_duration(tiny_config)
     assert first.source == "probe" and first.epoch_s > 0
+    assert not (cache_root() / "throughput.json").exists()  # a probe is kept for this process only
+    train(tiny_config.replace(epochs=3), new_run(tiny_config))
     records = json.loads((cache_root() / "throughput.json").read_text())
     (key,) = records
-    assert "unet|8|32|4|1|bce" in key and records[key]["train_s"] > 0
+    assert "|unet|8|32|4|1|bce|" in key and records[key]["train_s"] > 0 and records[key]["eval_s"] > 0
 
     def no_probe(config, runtime):
-        raise AssertionError("probed again")
+        raise AssertionError("probed")
 
     monkeypatch.setattr(estimate_module, "probe_throughput", no_probe)
+    monkeypatch.setattr(estimate_module, "_PROBED", {})
     again = estimate_duration(tiny_config.replace(epochs=7))
-    assert again.source == "recorded" and again.epoch_s == pytest.approx(first.epoch_s, rel=0.5)
-    with pytest.raises(AssertionError, match="probed again"):
-        estimate_duration(tiny_config.replace(width=12))  # another model shape: not recorded
+    assert again.source == "recorded"
+    assert again.epoch_s == pytest.approx(20 * records[key]["train_s"] + 2 * records[key]["eval_s"]
+                                          + estimate_module.EPOCH_OVERHEAD_S + estimate_module._checkpoint_bytes(
+                                              tiny_config) / estimate_module.CHECKPOINT_BYTES_PER_S, rel=1e-6)
+    with pytest.raises(AssertionError, match="probed"):
+        estimate_duration(tiny_config.replace(width=12))  # another model shape: nothing recorded for it
 
 
 def test_a_folder_runs_estimate_counts_its_splits_and_its_decoding(tiny_config, monkeypatch):
