@@ -286,7 +286,7 @@ async def test_the_form_shows_the_expected_duration_of_its_settings_and_of_a_tim
 
     def estimate(app, config: TrainConfig) -> DurationEstimate:
         asked.append(config)
-        return DurationEstimate(seconds=config.epochs * 90.0, epochs=config.epochs, epoch_s=90.0, prepare_s=0.0,
+        return DurationEstimate(seconds=config.epochs * 80.0, epochs=config.epochs, epoch_s=80.0, prepare_s=0.0,
                                 train_images=216, val_images=24, device="this CPU", source="probe",
                                 time_budget_min=config.time_budget)
 
@@ -296,8 +296,8 @@ async def test_the_form_shows_the_expected_duration_of_its_settings_and_of_a_tim
         form = await open_form(app, pilot)
         note = form.query_one("#estimate")
         form.query_one("#field-epochs", Input).value = "170"
-        await wait_for(pilot, lambda: "4 h" in shown(note), what="the estimate of 170 epochs")
-        assert shown(note) == ("expected: about 4 h 15 min on this CPU (170 epochs of about 90 s) · a time budget "
+        await wait_for(pilot, lambda: "3 h" in shown(note), what="the estimate of 170 epochs")
+        assert shown(note) == ("expected: about 3 h 47 min on this CPU (170 epochs of about 80 s) · a time budget "
                                "(min) caps it")
         assert asked[-1].epochs == 170
         form.query_one("#field-time_budget", Input).value = "3"

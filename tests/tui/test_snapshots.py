@@ -135,6 +135,7 @@ def test_new_run_form(snap_compare, runs, size):
         await pilot.press("n")
         form = await wait_for_screen(pilot, NewRunScreen)
         await wait_for(pilot, lambda: "synthetic images" in shown(form.query_one("#data-check")), what="the note")
+        await wait_for(pilot, lambda: "expected: about" in shown(form.query_one("#estimate")), what="the estimate")
 
     assert snap_compare(still(make_app(runs)), terminal_size=size, run_before=open_form)
 
