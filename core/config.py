@@ -321,7 +321,8 @@ PAPER_CONFIG = TrainConfig(model="unet", epochs=20, batch_size=16, lr=5e-4, imag
                            patience=0, preset="paper")
 
 # The best recipe found for a few hundred real photos on a small CPU (bench/README.md, bench/recipe.py):
-# about 19 minutes of training for oxford-pet-mini's 216 images on the project's 2-core CPU.
+# about 19 minutes of training for oxford-pet-mini's 216 images on a 2-core AMX Xeon, 23 on a Zen 4 EPYC, hours on
+# an AVX2-only CPU (its runs say their expected duration before starting; --time-budget caps them).
 SMALL_DATA_CONFIG = TrainConfig(model="unet", epochs=170, batch_size=16, lr=1e-3, image_size=128, width=32,
                                 loss="bce+dice", augment="standard", scheduler="cosine", warmup_epochs=3,
                                 weight_decay=1e-2, ema=0.99, patience=0, preset="small-data")
