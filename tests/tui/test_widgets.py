@@ -12,13 +12,14 @@ from PIL import Image
 from textual.app import App, ComposeResult
 
 from core.runs.events import CheckpointEvent, EpochEvent, ProgressEvent, StatusEvent
+from core.runs.status import State
 from tui.epoch_rows import EPOCH_COLUMNS, EPOCH_WIDTHS, class_columns, epoch_cells, epoch_columns, epoch_line
 from tui.screens.dashboard import log_line
 from tui.widgets.braille import braille_chart
 from tui.widgets.curves import Curves
 from tui.widgets.epoch_table import EpochTable
 from tui.widgets.image_preview import half_block_rows
-from tui.widgets.run_header import format_duration
+from tui.widgets.run_header import RunHeader, format_duration
 
 from .helpers import plain
 
@@ -167,6 +168,17 @@ async def test_the_curves_name_the_best_epoch():
         lines = str(curves.render()).splitlines()
         assert lines[-1] == "best Dice 0.900 at epoch 2"
         assert lines[0].startswith("train ") and lines[0].endswith(" 0.167")  # the last epoch's train loss
+
+
+async def test_a_budgeted_runs_header_takes_the_planned_epoch_count_from_its_epochs():
+    header = RunHeader("budget3", 20, clock=lambda: 1_700_000_100.0, time_budget=3)
+    async with OneWidget(header).run_test(size=(120, 6)) as pilot:
+        header.set_state(State.RUNNING, started=1_700_000_000.0)
+        header.add_epoch(EpochEvent(epoch=1, epochs=22, train_loss=0.5, val_loss=0.6, val_dice=0.5, val_iou=0.4,
+                                    lr=1e-4, seconds=8.2, is_best=True))
+        await pilot.pause()
+        title = plain(header.query_one("#run-title").render())
+        assert "epoch 1/22 (3-min budget) ─ 00:01:40 elapsed ─ ETA 00:02:52" in title
 
 
 def multiclass_epoch(n: int, names: tuple[str, ...], best: bool = False) -> EpochEvent:

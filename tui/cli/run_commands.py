@@ -236,7 +236,7 @@ def demo_command(
     )] = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """No data, no GPU needed: synthetic set, a small UNet, evaluation and overlays in a few minutes.
+    """No data, no GPU needed: synthetic set, a small UNet, evaluation and overlays in under a minute on a laptop CPU.
 
     In an interactive terminal it opens the dashboard on the live demo run, then its predictions.
     """
