@@ -60,7 +60,7 @@ if ((dry_run)); then
     total_s=240
     pytest_s=60
     sweep=(--models unet --compile-models unet --size 32 --batch 2 --reps 1 --warmup 1
-           --budget 100 --eager-timeout 40 --min-compile-s 20)
+           --budget 100 --eager-timeout 40 --min-compile-s 20 --compile-backend aot_eager)
     sweep_s=110
     demo=(--epochs 1) demo_s=60
     data=${data:-$repo/tests/fixtures/oxford-pet-tiny}

@@ -74,7 +74,8 @@ def train_step_process(args: argparse.Namespace, model: str, variants: str, comp
     """One `python -m bench.train_step` process: its rows (variant -> images/s) or why there are none."""
     command = [sys.executable, "-m", "bench.train_step", "--model", model, "--device", args.device,
                "--size", str(args.size), "--batch", str(args.batch), "--reps", str(args.reps),
-               "--warmup", str(args.warmup), "--variants", variants] + (["--compile"] if compile_model else [])
+               "--warmup", str(args.warmup), "--variants", variants]
+    command += ["--compile", "--compile-backend", args.compile_backend] if compile_model else []
     print("$ " + " ".join(command), file=log, flush=True)
     started = time.perf_counter()
     # its own process group, so a timeout also ends the compile workers torch.compile starts
@@ -446,6 +447,8 @@ def main() -> int:
     sweep.add_argument("--compile-models", default="", help="comma-separated, or all: timed compiled, in order")
     sweep.add_argument("--variants", default="fp32,bf16cl")
     sweep.add_argument("--compile-variants", default="bf16cl")
+    sweep.add_argument("--compile-backend", default="inductor",
+                       help="the dry run traces with aot_eager: the same path through torch.compile, no C++ build")
     sweep.add_argument("--budget", type=float, default=150, help="seconds for the whole sweep")
     sweep.add_argument("--eager-timeout", type=float, default=90, help="seconds for one model's eager process")
     sweep.add_argument("--min-compile-s", type=float, default=30,

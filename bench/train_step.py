@@ -58,10 +58,11 @@ def training_step(model: torch.nn.Module, runtime: Runtime, batch: int, size: in
     return step
 
 
-def seglab_step(model_name: str, runtime: Runtime, batch: int, size: int, compile_model: bool) -> Callable[[], None]:
+def seglab_step(model_name: str, runtime: Runtime, batch: int, size: int, compile_model: bool,
+                backend: str = "inductor") -> Callable[[], None]:
     torch.manual_seed(0)
     model = runtime.prepare_model(build_model(model_name).train())
-    return training_step(torch.compile(model) if compile_model else model, runtime, batch, size)
+    return training_step(torch.compile(model, backend=backend) if compile_model else model, runtime, batch, size)
 
 
 def smp_step(runtime: Runtime, batch: int, size: int) -> Callable[[], None] | None:
@@ -95,6 +96,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true", help="torch.compile seglab's model")
+    parser.add_argument("--compile-backend", default="inductor",
+                        help="torch.compile's backend (aot_eager: the same tracing without code generation, quick)")
     parser.add_argument("--reference", type=Path, help="train_step_reference.py to time beside seglab")
     parser.add_argument("--no-seglab", action="store_true", help="time only the reference")
     parser.add_argument("--peer", action="store_true", help="also time smp's Unet(resnet34) (needs smp)")
@@ -108,7 +111,8 @@ def main() -> None:
         precision, memory_format = VARIANTS[variant]
         runtime = runtimes[variant] = resolve_runtime(args.device, precision, memory_format)
         if not args.no_seglab:
-            steps[("seglab", variant)] = seglab_step(args.model, runtime, args.batch, args.size, args.compile)
+            steps[("seglab", variant)] = seglab_step(args.model, runtime, args.batch, args.size, args.compile,
+                                                       args.compile_backend)
         if args.peer and (peer := smp_step(runtime, args.batch, args.size)) is not None:
             steps[("smp", variant)] = peer
         if reference is not None and variant != "auto":
