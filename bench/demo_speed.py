@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.device import cpu_model
+
 RESULTS = Path("bench/demo_speed_results.jsonl")
 # Runs the CLI with bf16 hidden: auto precision then resolves as on a CPU without fast bf16.
 # console_main where it exists (older checkouts, timed with --checkout, have main only)
@@ -54,17 +56,7 @@ def run_demo(precision: str, checkout: Path | None = None) -> dict:
                 "overlays": len(list((run / "predictions" / "test").glob("*_overlay.png"))),
                 "checkout": str(checkout) if checkout else "this", "config": {
                     key: config[key] for key in ("width", "image_size", "batch_size", "epochs", "lr")},
-                "cpu": platform.processor() or platform.machine(), "cpu_model": _cpu_model()}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+                "cpu": platform.machine(), "cpu_model": cpu_model()}
 
 
 def main() -> None:

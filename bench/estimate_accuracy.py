@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 from core.config import PRESETS
+from core.device import cpu_model
 from core.runs.launch import prepare_run
 from core.training.engine import train
-from core.training.estimate import _cpu_model, estimate_duration
+from core.training.estimate import estimate_duration
 
 RESULTS = Path("bench/estimate_accuracy_results.jsonl")
 
@@ -34,7 +35,7 @@ def measure(name: str, config) -> dict:
         real = time.perf_counter() - started
     return {"case": name, "estimate_s": round(estimate.seconds, 1), "real_s": round(real, 1),
             "error": round(estimate.seconds / real - 1, 3), "probe_s": round(probe_s, 1),
-            "shown": estimate.describe(), "epochs": summary.epochs, "cpu": _cpu_model()}
+            "shown": estimate.describe(), "epochs": summary.epochs, "cpu": cpu_model()}
 
 
 def main() -> None:

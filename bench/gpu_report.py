@@ -304,14 +304,6 @@ def gpu_name() -> str | None:
     return done.stdout.strip().replace("\n", "; ") if done.returncode == 0 and done.stdout.strip() else None
 
 
-def cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)
@@ -328,7 +320,9 @@ def git_commit() -> str | None:
 
 
 def machine() -> dict:
-    return {"gpu": gpu_name(), "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch": version("torch"),
+    from core.device import cpu_model  # here, not at the top: the report's other commands need no torch
+
+    return {"gpu": gpu_name(), "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch": version("torch"),
             "python": platform.python_version(), "platform": platform.platform(), "commit": git_commit(),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
 

@@ -31,31 +31,18 @@ from core.config import TrainConfig
 from core.device import Runtime, resolve_runtime
 from core.losses import build_loss
 from core.models import MODEL_NAMES, build_model
+from core.training.estimate import random_training_step
 from core.training.loops import build_optimizer
 
 VARIANTS = {"fp32": ("fp32", "contiguous"), "cl": ("fp32", "channels_last"), "bf16": ("bf16", "contiguous"),
             "bf16cl": ("bf16", "channels_last"), "auto": ("auto", "auto")}
 
 
-def training_step(model: torch.nn.Module, runtime: Runtime, batch: int, size: int) -> Callable[[], None]:
-    """One optimizer step of `model` exactly as seglab's engine trains: autocast, fp32 loss, fused AdamW."""
-    loss_fn = build_loss("bce")
+def training_step(model: torch.nn.Module, runtime: Runtime, batch: int, size: int) -> Callable[[], float]:
+    """One optimizer step of `model` exactly as seglab's engine trains: autocast, fp32 loss, fused AdamW (the step
+    the duration estimate's probe times, core/training/estimate.py)."""
     optimizer = build_optimizer(model, TrainConfig(lr=5e-4), runtime)
-    scaler = runtime.grad_scaler()
-    x = runtime.prepare_batch(torch.randn(batch, 3, size, size))
-    y = runtime.prepare_batch((torch.rand(batch, 1, size, size) > 0.5).float())
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with runtime.autocast():
-            logits = model(x)
-        loss = loss_fn(logits, y)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        loss.item()
-
-    return step
+    return random_training_step(model, runtime, build_loss("bce"), optimizer, batch, size)
 
 
 def seglab_step(model_name: str, runtime: Runtime, batch: int, size: int, compile_model: bool,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,15 @@ def cpu_has_fast_bf16() -> bool:
         flags = Path("/proc/cpuinfo").read_text().split()
         return "amx_bf16" in flags or "avx512_bf16" in flags
     return False
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it ("AMD EPYC", "Intel(R) Xeon(R) ..."), for records of speed."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def auto_precision(device: torch.device) -> str:

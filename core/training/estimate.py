@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from core.atomic_files import atomic_write_text
 from core.config import SYNTHETIC, TrainConfig
 from core.data.augment import augment_pair
 from core.data.dataset import SegmentationDataset
+from core.data.samples import Sample
 from core.data.sources import cache_root, run_labels, split_samples, synthetic_folder, with_resolved_classes
 from core.data.synthetic import split_counts
-from core.device import Runtime, resolve_runtime
+from core.device import Runtime, cpu_model, resolve_runtime
 from core.losses import build_loss
 from core.models import build_model, count_parameters
 from core.training.loops import build_optimizer
@@ -83,19 +85,23 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def estimate_duration(config: TrainConfig, use_recorded: bool = True) -> DurationEstimate:
-    """The run's expected duration on the device it would use (one process)."""
+def estimate_duration(config: TrainConfig, use_recorded: bool = True, probe: bool = True) -> DurationEstimate | None:
+    """The run's expected duration on the device it would use (one process); None when nothing is recorded for
+    these settings and `probe` is off."""
     config = with_resolved_classes(config)
     runtime = resolve_runtime(config.device, config.precision, config.memory_format)
-    train_images, val_images = split_sizes(config)
     key = throughput_key(config, runtime)
     throughput = _recorded(key) if use_recorded else None
     source = "recorded" if throughput is not None else "probe"
     if throughput is None:
         if key not in _PROBED:
+            if not probe:
+                return None
             _PROBED[key] = probe_throughput(config, runtime)
         throughput = _PROBED[key]
-    decode_s, augment_s = _data_costs(config)
+    train_samples = None if config.data == SYNTHETIC else split_samples(config, "train")
+    train_images, val_images = split_sizes(config, train_samples)
+    decode_s, augment_s = _data_costs(config, train_samples)
     if source == "recorded":
         augment_s = 0.0  # a real epoch's training time already holds its data loading
     steps = train_images // config.batch_size if train_images > config.batch_size else 1
@@ -135,31 +141,33 @@ def record_run_throughput(config: TrainConfig, runtime: Runtime, train_seconds: 
     _record(throughput_key(config, runtime), throughput)
 
 
-def split_sizes(config: TrainConfig) -> tuple[int, int]:
-    """Train and val images of the run's data (the synthetic set counted without generating it)."""
+def split_sizes(config: TrainConfig, train_samples: list[Sample] | None = None) -> tuple[int, int]:
+    """Train and val images of the run's data (the synthetic set counted without generating it); a folder's
+    train split already listed can be handed in."""
     if config.data == SYNTHETIC:
         counts = split_counts(config.synthetic_count)
         return counts["train"], counts["val"]
-    return len(split_samples(config, "train")), len(split_samples(config, "val"))
+    train = train_samples if train_samples is not None else split_samples(config, "train")
+    return len(train), len(split_samples(config, "val"))
 
 
 def probe_throughput(config: TrainConfig, runtime: Runtime) -> Throughput:
     """Time training steps and an evaluation pass of the run's model on random data of its size.
 
-    One image's step first sizes the probe batch (the run's batch, or fewer images when a step of the run's
-    batch would take longer than PROBE_SECONDS: big models on a CPU scale per image); then one warm-up step
-    and PROBE_STEPS timed ones at that batch, and an evaluation pass.
+    One image's step (after a warm-up one) sizes the probe batch: the run's batch, or fewer images when a step
+    of the run's batch would take longer than PROBE_SECONDS (big models on a CPU scale per image); then one
+    warm-up step and PROBE_STEPS timed ones at that batch, and an evaluation pass.
     """
     torch.manual_seed(0)
     model = runtime.prepare_model(build_model(config.model, num_classes=config.out_channels, width=config.width))
     optimizer = build_optimizer(model, config, runtime)
     loss_fn = build_loss(config.loss, config.task, None, config.ignore_index)
-    scaler = runtime.grad_scaler()
-    one = _timed_step(model, optimizer, loss_fn, scaler, runtime, config, 1)
+    one_image = random_training_step(model, runtime, loss_fn, optimizer, 1, config.image_size, config.out_channels)
+    one = min(one_image() for _ in range(2))  # the first call warms kernels up
     batch = max(1, min(config.batch_size, int(PROBE_SECONDS / max(one, 1e-6))))
-    _timed_step(model, optimizer, loss_fn, scaler, runtime, config, batch)  # warm-up at this shape
-    train_s = statistics.median(_timed_step(model, optimizer, loss_fn, scaler, runtime, config, batch)
-                                for _ in range(PROBE_STEPS)) / batch
+    step = random_training_step(model, runtime, loss_fn, optimizer, batch, config.image_size, config.out_channels)
+    step()  # warm-up at this shape
+    train_s = statistics.median(step() for _ in range(PROBE_STEPS)) / batch
     model.eval()
     images = runtime.prepare_batch(torch.randn(batch, 3, config.image_size, config.image_size))
     eval_times = []
@@ -171,34 +179,43 @@ def probe_throughput(config: TrainConfig, runtime: Runtime) -> Throughput:
     return Throughput(train_s=train_s, eval_s=eval_times[-1] / batch)
 
 
-def _timed_step(model, optimizer, loss_fn, scaler, runtime: Runtime, config: TrainConfig, batch: int) -> float:
-    size = config.image_size
+def random_training_step(model: nn.Module, runtime: Runtime, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+                         batch: int, size: int, out_channels: int = 1) -> Callable[[], float]:
+    """One optimizer step of `model` on a fixed random batch as the engine trains (autocast forward, the loss in
+    fp32, the runtime's GradScaler): a callable that runs one and returns its seconds (a GPU synchronised)."""
+    scaler = runtime.grad_scaler()
     images = runtime.prepare_batch(torch.randn(batch, 3, size, size))
-    if config.out_channels > 1:
-        masks = runtime.prepare_batch(torch.randint(0, config.out_channels, (batch, size, size)))
+    if out_channels > 1:
+        masks = runtime.prepare_batch(torch.randint(0, out_channels, (batch, size, size)))
     else:
         masks = runtime.prepare_batch((torch.rand(batch, 1, size, size) > 0.5).float())
-    model.train()
-    started = time.perf_counter()
-    optimizer.zero_grad(set_to_none=True)
-    with runtime.autocast():
-        logits = model(images)
-    loss = loss_fn(logits, masks)
-    loss.item()
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
-    if runtime.device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - started
+
+    def step() -> float:
+        model.train()
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        with runtime.autocast():
+            logits = model(images)
+        loss = loss_fn(logits, masks)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        loss.item()
+        if runtime.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    return step
 
 
-def _data_costs(config: TrainConfig) -> tuple[float, float]:
-    """Seconds per image to decode and resize one sample (the cache fill), and to augment and normalise it
-    (every epoch), from a few of the train split's samples; the synthetic set before it exists: none."""
-    if config.data == SYNTHETIC and not _synthetic_exists(config):
-        return 0.0, 0.0
-    samples = split_samples(config, "train")[:DATA_PROBE_SAMPLES]
+def _data_costs(config: TrainConfig, train_samples: list[Sample] | None) -> tuple[float, float]:
+    """Seconds per image to decode and resize one sample (the cache fill), and to augment it (every epoch),
+    from a few of the train split's samples; the synthetic set before it exists: none."""
+    if train_samples is None:
+        if not _synthetic_exists(config):
+            return 0.0, 0.0
+        train_samples = split_samples(config, "train")
+    samples = train_samples[:DATA_PROBE_SAMPLES]
     dataset = SegmentationDataset(samples, config.image_size, augment=config.augment, labels=run_labels(config))
     started = time.perf_counter()
     decoded = [dataset.decode(index) for index in range(len(samples))]
@@ -221,21 +238,15 @@ def _device_words(runtime: Runtime) -> str:
 
 
 def throughput_key(config: TrainConfig, runtime: Runtime) -> str:
-    """Everything that sets a probe's speed: machine, torch, threads and the model's shape and numerics."""
-    machine = torch.cuda.get_device_name(runtime.device) if runtime.device.type == "cuda" else _cpu_model()
+    """Everything that sets an epoch's speed per image: machine, torch, threads, the model's shape and numerics,
+    and what a real epoch adds to the model's step (augmentation, the weights' moving average, compilation)."""
+    machine = torch.cuda.get_device_name(runtime.device) if runtime.device.type == "cuda" else cpu_model()
     parts = (machine, torch.__version__, torch.get_num_threads(), config.model, config.width, config.image_size,
-             config.batch_size, config.out_channels, config.loss, runtime.precision, runtime.channels_last)
+             config.batch_size, config.out_channels, config.loss, runtime.precision, runtime.channels_last,
+             config.augment, bool(config.ema), config.compile)
     return "|".join(map(str, parts))
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _throughput_path() -> Path:
