@@ -323,9 +323,10 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
             setup.eval_seconds.append(time.perf_counter() - started - trained_s)
         if budgeted:
             now = clock()
-            epoch_seconds.append(now - last_end)
+            if resumed is None:  # a first epoch resumed mid-way is no measure of an epoch
+                epoch_seconds.append(now - last_end)
+                _replan(setup, epoch_seconds, now - budget_started, emit)
             last_end = now
-            _replan(setup, epoch_seconds, now - budget_started, emit)
         is_best = metrics["dice"] > progress.best_dice
         progress = TrainingProgress(epoch=epoch, best_dice=max(progress.best_dice, metrics["dice"]),
                                     epochs_since_best=0 if is_best else progress.epochs_since_best + 1)

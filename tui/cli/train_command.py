@@ -3,6 +3,7 @@ torchrun every process runs it and rank 0 alone writes and prints. Starting a ru
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import fields
@@ -158,11 +159,16 @@ def _print_estimate(given: dict, resume: str | None, run_dir: Path | None) -> No
 
 
 def _say_expected_duration(config: TrainConfig) -> None:
-    """Before a preset's run (or any run in a terminal): how long it should take, from a short measured probe."""
+    """Before a long preset's run, how long it should take (measured by a short probe when nothing is recorded);
+    before any other run in a terminal, only when a finished run recorded these settings' speed: no probe
+    delays an ordinary start."""
     from core.training.estimate import estimate_duration
 
-    with err_console.status("timing a few training steps on this device..."):
-        found = estimate_duration(config)
+    probe = config.preset in LONG_PRESETS
+    with err_console.status("timing a few training steps on this device...") if probe else contextlib.nullcontext():
+        found = estimate_duration(config, probe=probe)
+    if found is None:
+        return
     advice = "" if config.time_budget else "; use --time-budget MINUTES to cap it"
     err_console.print(f"seglab: expected {found.describe()}{advice}", markup=False)
 
