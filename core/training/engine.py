@@ -365,10 +365,9 @@ def _replan(setup: _Setup, epoch_seconds: list[float], elapsed_s: float, emit: E
         save_config(setup.config, setup.run.config_path, runtime=setup.runtime_record,
                     time_budget_plan=plan.as_record())
         setup.run.update_status(epochs=plan.epochs)
-    ends = plan.elapsed_s + (plan.epochs - plan.finished) * plan.epoch_s
     emit(StatusEvent(state=State.RUNNING, message=(
         f"time budget {config.time_budget:g} min: epochs take {plan.epoch_s:.1f} s, so {plan.epochs} epochs "
-        f"(ending about {ends / 60:.1f} min after the first began)")))
+        f"(ending about {plan.expected_end_s / 60:.1f} min after the first began)")))
 
 
 def _class_dice(setup: _Setup, metrics: dict) -> dict[str, float]:

@@ -22,10 +22,15 @@ class EpochPlan:
     elapsed_s: float  # from the first epoch's start to the end of the last finished one
     epoch_s: float  # the mean epoch time used
 
+    @property
+    def expected_end_s(self) -> float:
+        """When the last planned epoch should end, counted from the first epoch's start."""
+        return self.elapsed_s + (self.epochs - self.finished) * self.epoch_s
+
     def as_record(self) -> dict[str, float | int]:
         return {"budget_min": round(self.budget_s / 60, 3), "epochs": self.epochs,
                 "epoch_s": round(self.epoch_s, 2), "decided_after_s": round(self.elapsed_s, 2),
-                "expected_end_s": round(self.elapsed_s + (self.epochs - self.finished) * self.epoch_s, 1)}
+                "expected_end_s": round(self.expected_end_s, 1)}
 
 
 def plan_epochs(budget_minutes: float, epoch_seconds: Sequence[float], elapsed_s: float,
@@ -46,8 +51,8 @@ def plan_epochs(budget_minutes: float, epoch_seconds: Sequence[float], elapsed_s
     per_epoch = max(sum(samples) / len(samples), 1e-6)
     budget_s = budget_minutes * 60
     if current is not None and current >= finished:
-        projected_end = elapsed_s + (current - finished) * per_epoch
-        if abs(projected_end - budget_s) <= per_epoch:
-            return EpochPlan(current, finished, budget_s, elapsed_s, per_epoch)
+        kept = EpochPlan(current, finished, budget_s, elapsed_s, per_epoch)
+        if abs(kept.expected_end_s - budget_s) <= per_epoch:
+            return kept
     more = max(0, round((budget_s - elapsed_s) / per_epoch))
     return EpochPlan(finished + more, finished, budget_s, elapsed_s, per_epoch)
