@@ -297,6 +297,8 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
 
     budgeted, planned = setup.budgeted, setup.planned
     budget_started = last_end = clock()
+    # with loader workers, this process's first epoch also fills the cache: not a fair measure once others exist
+    cache_filled_in_first = setup.train_loader.num_workers > 0 and progress.partial is None
     epoch_seconds: list[float] = []
     epoch = progress.epoch
     while epoch < planned.total:
@@ -325,7 +327,7 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
             now = clock()
             if resumed is None:  # a first epoch resumed mid-way is no measure of an epoch
                 epoch_seconds.append(now - last_end)
-                _replan(setup, epoch_seconds, now - budget_started, emit)
+                _replan(setup, epoch_seconds, now - budget_started, epoch, cache_filled_in_first, emit)
             last_end = now
         is_best = metrics["dice"] > progress.best_dice
         progress = TrainingProgress(epoch=epoch, best_dice=max(progress.best_dice, metrics["dice"]),
@@ -346,15 +348,15 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
     return _finished(setup, emit, progress, f"finished {planned.total} epochs, best val Dice {progress.best_dice:.4f}")
 
 
-def _replan(setup: _Setup, epoch_seconds: list[float], elapsed_s: float, emit: EventSink) -> None:
+def _replan(setup: _Setup, epoch_seconds: list[float], elapsed_s: float, finished: int, cache_filled_in_first: bool,
+            emit: EventSink) -> None:
     """--time-budget: the epoch total from the epochs so far (rank 0 decides for all), recorded in config.json
     and status.json, and said in the log when it changes."""
     config, planned = setup.config, setup.planned
     plan = None
     if setup.distributed.is_main:
-        plan = plan_epochs(config.time_budget, epoch_seconds, elapsed_s,
-                           first_filled_cache=setup.train_loader.num_workers > 0,
-                           current=planned.total if planned.plan is not None else None)
+        plan = plan_epochs(config.time_budget, epoch_seconds, elapsed_s, first_filled_cache=cache_filled_in_first,
+                           current=planned.total if planned.plan is not None else None, finished=finished)
     plan = setup.distributed.broadcast(plan)
     changed = plan.epochs != planned.total or planned.plan is None
     planned.total, planned.plan = plan.epochs, plan

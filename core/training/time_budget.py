@@ -34,8 +34,12 @@ class EpochPlan:
 
 
 def plan_epochs(budget_minutes: float, epoch_seconds: Sequence[float], elapsed_s: float,
-                first_filled_cache: bool = False, current: int | None = None) -> EpochPlan:
-    """The total epoch count after len(epoch_seconds) finished epochs, `elapsed_s` after the first began.
+                first_filled_cache: bool = False, current: int | None = None,
+                finished: int | None = None) -> EpochPlan:
+    """The total epoch count after the timed epochs `epoch_seconds`, `elapsed_s` after the first epoch began.
+
+    `finished` counts every epoch done, when more than the timed ones (a run resumed mid-epoch times only the
+    whole epochs after that one; its budget counts from the resume).
 
     The mean leaves out the first epoch when it also filled the image cache (loader workers decode while it
     trains) and a later epoch exists. The remaining time is divided by it and rounded to the nearest whole
@@ -44,10 +48,11 @@ def plan_epochs(budget_minutes: float, epoch_seconds: Sequence[float], elapsed_s
     """
     if budget_minutes <= 0:
         raise ValueError(f"time budget must be positive, got {budget_minutes}")
-    finished = len(epoch_seconds)
-    if finished == 0:
-        raise ValueError("plan_epochs needs at least one finished epoch")
-    samples = list(epoch_seconds[1:]) if first_filled_cache and finished > 1 else list(epoch_seconds)
+    timed = len(epoch_seconds)
+    if timed == 0:
+        raise ValueError("plan_epochs needs at least one timed epoch")
+    finished = timed if finished is None else max(finished, timed)
+    samples = list(epoch_seconds[1:]) if first_filled_cache and timed > 1 else list(epoch_seconds)
     per_epoch = max(sum(samples) / len(samples), 1e-6)
     budget_s = budget_minutes * 60
     if current is not None and current >= finished:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from itertools import count
 
 import pytest
 
-from core.runs.events import EpochEvent, StatusEvent, read_events
-from core.training import engine
+from core.runs.events import EpochEvent, ProgressEvent, StatusEvent, read_events
+from core.training import engine, loops
 from core.training.engine import train
 from core.training.time_budget import plan_epochs
 
@@ -40,6 +41,7 @@ def test_the_total_rounds_to_the_nearest_epoch_and_never_drops_below_the_finishe
     assert plan_epochs(1, [25.0], 25.0).epochs == 2  # 35 s left = 1.4 epochs -> 1 more
     assert plan_epochs(1, [25.0, 25.0], 50.0).epochs == 2  # 10 s left = 0.4 -> none
     assert plan_epochs(1, [90.0], 90.0).epochs == 1  # the first epoch alone overran: stop after it
+    assert plan_epochs(1, [10.0], 20.0, finished=2).epochs == 2 + 4  # an untimed epoch before the timed one
 
 
 def test_slower_epochs_cut_the_plan_and_the_run_ends_within_one_epoch_of_its_budget():
@@ -91,3 +93,28 @@ def test_a_budgeted_run_plans_its_epochs_after_the_first_and_its_cosine_ends_wit
                                             "decided_after_s": 10.0, "expected_end_s": 60.0}
     assert run.read_status().epochs == 6
     assert run.load_config().epochs == 6  # what a resume continues with
+
+
+def test_a_budgeted_run_resumed_mid_first_epoch_plans_from_its_next_whole_epoch(tiny_config, monkeypatch):
+    monkeypatch.setattr(loops, "PROGRESS_INTERVAL_S", 0)  # a progress event after every step
+    config = tiny_config.replace(epochs=20, time_budget=1.0, workers=0)
+    run, stop = new_run(config), threading.Event()
+    seen = []
+
+    def stop_in_epoch_one(event) -> None:
+        seen.append(event)
+        if sum(isinstance(e, ProgressEvent) and e.epoch == 1 for e in seen) == 2:
+            stop.set()
+
+    assert train(config, run, stop=stop, on_event=stop_in_epoch_one).state == "stopped"
+    assert "time_budget_plan" not in json.loads(run.config_path.read_text())  # nothing measured yet
+
+    ticks = count()
+    monkeypatch.setattr(engine, "clock", lambda: 10.0 * next(ticks))  # 10 s between the engine's readings
+    summary = train(config, run, resume=True)
+    # the rest of epoch 1 is no measure; epoch 2 took 10 s and ended 20 s in: 4 more fill the minute
+    assert (summary.state, summary.epochs, summary.planned_epochs) == ("finished", 6, 6)
+    recorded = json.loads(run.config_path.read_text())
+    assert recorded["epochs"] == 6
+    assert recorded["time_budget_plan"] == {"budget_min": 1.0, "epochs": 6, "epoch_s": 10.0,
+                                            "decided_after_s": 20.0, "expected_end_s": 60.0}
