@@ -307,6 +307,20 @@ async def test_the_form_shows_the_expected_duration_of_its_settings_and_of_a_tim
         await wait_for(pilot, lambda: "fix the settings" in shown(note), what="no estimate for bad settings")
 
 
+async def test_the_start_button_stays_put_when_the_estimate_arrives():
+    """A click aimed at Start just before the estimate (two lines at this width) arrived used to land on the
+    line above it: the button moved down."""
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        start, note = form.query_one("#start"), form.query_one("#estimate")
+        start.scroll_visible(animate=False)
+        await pilot.pause()
+        before = start.region
+        await wait_for(pilot, lambda: "25 min" in shown(note), what="the estimate")
+        assert note.region.height >= 2 and start.region == before
+
+
 async def test_the_forms_estimate_measures_a_tiny_model_on_this_cpu(monkeypatch):
     from core.training.estimate import estimate_duration
 
