@@ -22,9 +22,12 @@ from tui.screens.runs import RunsScreen
 S = TypeVar("S", bound=Screen)
 
 SIZE = (100, 30)  # the terminal of the Pilot tests
+# How long a wait may take before it fails: generous, for a slow 2-core machine under a whole suite (a wait
+# returns as soon as its condition holds; tests of responsiveness pass their own short limits).
+WAIT_S = 30.0
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0, what: str = "it") -> None:
+async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = WAIT_S, what: str = "it") -> None:
     """Let the app run until `condition()` is true; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -33,7 +36,7 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float
         await pilot.pause(0.05)
 
 
-async def wait_for_screen(pilot: Pilot, screen_type: type[S], timeout: float = 10.0) -> S:
+async def wait_for_screen(pilot: Pilot, screen_type: type[S], timeout: float = WAIT_S) -> S:
     """The app's screen once it is a mounted `screen_type` (pushing returns before the screen composes)."""
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, screen_type) and app.screen.is_mounted, timeout,
