@@ -205,7 +205,8 @@ def test_no_process_leaves_before_rank_0_has_written_the_end_of_the_run(tmp_path
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through /proc")
 def test_sigterm_to_one_rank_stops_both_with_one_last_checkpoint_and_resumes_under_one_process():
-    launcher = seglab(*TINY, "--epochs", str(EPOCHS := 16), "--nproc", "2")  # the signal lands long before the end
+    epochs = 16  # the signal lands after the first, long before the last
+    launcher = seglab(*TINY, "--epochs", str(epochs), "--nproc", "2")
     deadline = time.monotonic() + 120
     while not (list_runs(runs_root()) and any(isinstance(e, EpochEvent) for e in read_events(the_run().events_path))):
         assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[1]
@@ -218,7 +219,7 @@ def test_sigterm_to_one_rank_stops_both_with_one_last_checkpoint_and_resumes_und
     assert [e.state for e in events if isinstance(e, StatusEvent)] == ["running", "stopped"]
     stopped_at = next(i for i, e in enumerate(events) if isinstance(e, StatusEvent) and e.state == "stopped")
     finished_epochs = [e.epoch for e in events if isinstance(e, EpochEvent)]
-    assert finished_epochs == list(range(1, len(finished_epochs) + 1)) and len(finished_epochs) < EPOCHS
+    assert finished_epochs == list(range(1, len(finished_epochs) + 1)) and len(finished_epochs) < epochs
     last_saves = [e for e in events if isinstance(e, CheckpointEvent) and Path(e.path).name == "last.pt"]
     message = events[stopped_at].message
     if message.startswith("stopped at epoch"):  # mid-epoch: one more last.pt, written once, by rank 0 alone
@@ -233,5 +234,5 @@ def test_sigterm_to_one_rank_stops_both_with_one_last_checkpoint_and_resumes_und
     code, err = finish(seglab("--resume", str(run.path)))  # one process now
     assert code == 0, err
     resumed = [e.epoch for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
-    assert resumed == list(range(1, EPOCHS + 1))
+    assert resumed == list(range(1, epochs + 1))
     assert run.state() == "finished"
