@@ -31,8 +31,8 @@ from core.device import resolve_runtime
 from core.errors import ConfigError, DataError
 from core.inference.evaluation import check_task
 from core.inference.results import PredictionRow, mask_path, overlay_path, write_results
-from core.inference.tta import check_tta, predict_logits
 from core.metrics import confusion_per_image, dice_iou_from_counts
+from core.models.tta import check_tta, predict_logits
 from core.runs.folders import Run, resolve_inside
 from core.training.checkpoints import checkpoint_class_names, model_from_checkpoint
 from core.training.state import checkpoint_epoch_label

@@ -20,8 +20,8 @@ from core.config import TrainConfig
 from core.data.labels import BINARY, Labels
 from core.device import Runtime, auto_workers
 from core.errors import SeglabError
-from core.inference.tta import predict_logits
 from core.metrics import SegmentationMeter
+from core.models.tta import predict_logits
 from core.pause_points import pause_point
 from core.runs.events import Event, ProgressEvent
 from core.training.distributed import NOT_DISTRIBUTED, Distributed, ShardSampler

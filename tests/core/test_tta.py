@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from core.errors import ConfigError
-from core.inference.tta import predict_logits
+from core.models.tta import predict_logits
 
 
 class Pointwise(nn.Module):

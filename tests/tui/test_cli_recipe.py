@@ -111,7 +111,7 @@ def test_imagenet_encoder_weights_from_a_local_file_start_the_encoder(capsys, tm
 
 
 def scores_by_hand(run, flip: bool) -> dict[str, float]:
-    """The run's best checkpoint on its test split, scored without core.inference.tta or core.metrics: with `flip`, the
+    """The run's best checkpoint on its test split, scored without core.models.tta or core.metrics: with `flip`, the
     mean of sigmoid(model(image)) and sigmoid(model(mirrored image)) mirrored back, thresholded at 0.5; the
     Dice and IoU per image (averaged) and over all pixels (micro) counted with numpy."""
     model, config, _ = model_from_checkpoint(run.checkpoint_path("best"))

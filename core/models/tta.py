@@ -1,4 +1,5 @@
-"""Test-time augmentation: predict on the image and its mirror, average the probabilities."""
+"""Test-time augmentation of a model: predict on the image and its mirror, average the probabilities (used by
+validation, evaluation and prediction alike, so it sits with the models)."""
 
 from __future__ import annotations
 
