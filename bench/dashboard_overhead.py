@@ -23,7 +23,7 @@ from pathlib import Path
 from core.config import DEMO_CONFIG
 from core.runs.events import ProgressEvent, read_events
 from core.runs.folders import Run, create_run
-from core.runs.launch import training_command
+from core.training.launch import training_command
 from tui.app import make_app
 
 

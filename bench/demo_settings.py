@@ -19,8 +19,8 @@ from core.config import DEMO_CONFIG
 from core.inference.evaluation import evaluate_run
 from core.inference.predict import predict
 from core.runs.events import EpochEvent
-from core.runs.launch import prepare_run
 from core.training.engine import train
+from core.training.launch import prepare_run
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from core.config import PRESETS
 from core.device import cpu_model
-from core.runs.launch import prepare_run
 from core.training.engine import train
 from core.training.estimate import estimate_duration
+from core.training.launch import prepare_run
 
 RESULTS = Path("bench/estimate_accuracy_results.jsonl")
 

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from core.config import DEMO_CONFIG, TrainConfig
 from core.errors import SeglabError
 from core.runs.folders import Run, runs_root
-from core.runs.launch import check_launch, prepare_run, start_training_process, stop_run
+from core.training.launch import check_launch, prepare_run, start_training_process, stop_run
 from tui.screens.confirm import QuitScreen
 from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen
@@ -116,7 +116,7 @@ class SeglabApp(ReportsWorkerFailures, App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="start-run")
     def start_training(self, config: TrainConfig, predict_when_finished: bool = False, processes: int = 1) -> None:
-        """Check the config and create its run folder as `seglab train` does (core.runs.launch), off the UI thread:
+        """Check the config and create its run folder as `seglab train` does (core.training.launch), off the UI thread:
         the data check may generate the synthetic set. A config the CLI would refuse is refused with the same
         line, before any folder or process exists."""
         try:

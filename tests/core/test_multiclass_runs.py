@@ -21,9 +21,9 @@ from core.inference.evaluation import eval_path, evaluate_run
 from core.inference.predict import predict
 from core.runs.events import EpochEvent, read_events
 from core.runs.folders import Run, create_run, runs_root
-from core.runs.launch import check_before_run
 from core.training.checkpoints import load_checkpoint, model_from_checkpoint
 from core.training.engine import train
+from core.training.launch import check_before_run
 
 NAMES = ["background", "blob", "rectangle"]
 

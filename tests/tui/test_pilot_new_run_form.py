@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select
 
-import core.runs.launch
+import core.training.launch
 from core.config import TrainConfig
 from core.runs.folders import Run, runs_root
 from core.training.estimate import DurationEstimate
@@ -29,7 +29,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 @pytest.fixture
 def harmless_training(monkeypatch) -> None:
     """For tests that must not start training: should the app launch a child anyway, it only sleeps."""
-    monkeypatch.setattr(core.runs.launch, "training_command", lambda run, root, processes=1: ["sleep", "30"])
+    monkeypatch.setattr(core.training.launch, "training_command", lambda run, root, processes=1: ["sleep", "30"])
 
 
 async def open_form(app, pilot: Pilot) -> NewRunScreen:
@@ -180,7 +180,7 @@ async def test_the_form_offers_processes_and_sync_batchnorm_only_with_several_gp
 
 async def test_processes_chosen_in_the_form_launch_torchrun_with_that_count(monkeypatch):
     launched = []
-    monkeypatch.setattr(core.runs.launch, "training_command",
+    monkeypatch.setattr(core.training.launch, "training_command",
                         lambda run, root, processes=1: launched.append(processes) or ["sleep", "30"])
     app = make_app(runs_root(), gpus=4)
     async with app.run_test(size=SIZE) as pilot:
@@ -217,7 +217,7 @@ async def test_a_negative_seed_is_refused_in_the_form(harmless_training):
 
 
 async def test_a_training_child_that_dies_at_start_does_not_leave_the_run_looking_created(monkeypatch):
-    monkeypatch.setattr(core.runs.launch, "training_command",
+    monkeypatch.setattr(core.training.launch, "training_command",
                         lambda run, root, processes=1: [sys.executable, "-c", "raise SystemExit(3)"])
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:

@@ -22,9 +22,9 @@ from core.losses import build_loss
 from core.models import build_model
 from core.runs.events import CheckpointEvent, EpochEvent, StatusEvent, read_events
 from core.runs.folders import Run, list_runs, runs_root
-from core.runs.launch import torchrun_command, training_command
 from core.training.checkpoints import load_checkpoint
 from core.training.distributed import Distributed
+from core.training.launch import torchrun_command, training_command
 from core.training.loops import build_optimizer, make_loader
 
 # 48 synthetic images: 38 train, 5 val (an odd number, so the two evaluation shards differ in length)

@@ -251,7 +251,7 @@ def demo_command(
 
         run_dashboard(runs_dir, start_demo=True)
         return
-    from core.runs.launch import prepare_run
+    from core.training.launch import prepare_run
 
     started = time.perf_counter()
     with err_console.status("checking data (generating the synthetic set on first use)..."):

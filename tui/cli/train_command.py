@@ -1,5 +1,5 @@
 """`seglab train`: a new run from options (or a preset), a folder the dashboard prepared, or --resume; under
-torchrun every process runs it and rank 0 alone writes and prints. Starting a run is core/runs/launch.py."""
+torchrun every process runs it and rank 0 alone writes and prints. Starting a run is core/training/launch.py."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ def train_command(
         _print_estimate(given, resume, run_dir)
         return
     from core.host_memory import requested_malloc
-    from core.runs.launch import (
+    from core.training.distributed import close_distributed, init_distributed, launched_by_torchrun
+    from core.training.launch import (
         PlanFailed,
         agree_on_run,
         check_launch,
@@ -115,7 +116,6 @@ def train_command(
         plan_training,
         torchrun_command,
     )
-    from core.training.distributed import close_distributed, init_distributed, launched_by_torchrun
 
     requested_malloc()  # a bad SEGLAB_MALLOC is one line here, before any run folder exists
     root = runs_root(runs_dir)
@@ -147,8 +147,8 @@ def train_command(
 
 def _print_estimate(given: dict, resume: str | None, run_dir: Path | None) -> None:
     """`seglab train --estimate`: the expected duration of the run the options describe; nothing is created."""
-    from core.runs.launch import config_from_options
     from core.training.estimate import estimate_duration
+    from core.training.launch import config_from_options
 
     if resume is not None or run_dir is not None:
         raise fail("--estimate applies to a new run's options, not to --resume or --run-dir")

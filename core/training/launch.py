@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from core.config import PRESETS, TrainConfig, per_process_batch
 from core.errors import ConfigError, SeglabError
 from core.losses import LOSSES_FOR_TASK
-from core.training.preflight import ensure_writable_folder
-from core.runs.status import LIVE_STATES
 from core.runs.folders import Run, create_run, open_prepared_run, open_run, resolve_inside
+from core.runs.status import LIVE_STATES
+from core.training.preflight import ensure_writable_folder
 
 if TYPE_CHECKING:  # the dashboard imports this module and must not pay for torch
     from core.training.distributed import Distributed
