@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from core.data.sources import split_dataset
 from core.device import resolve_runtime
 from core.inference.evaluation import evaluate_run
 from core.metrics import SegmentationMeter
+from core.run_data import split_dataset
 from core.runs.events import EpochEvent, read_events
 from core.runs.folders import Run, list_runs
 from core.training.checkpoints import model_from_checkpoint

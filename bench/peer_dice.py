@@ -19,10 +19,10 @@ import time
 import torch
 
 from core.config import TrainConfig
-from core.data.sources import split_dataset
 from core.device import resolve_runtime
 from core.losses import build_loss
 from core.models import build_model
+from core.run_data import split_dataset
 from core.training.loops import build_optimizer, epoch_seed, evaluate, make_loader, train_one_epoch
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from core import __version__
 from core.atomic_files import atomic_write_text
 from core.data.augment_policies import AUGMENT_NAMES
+from core.data.cache_modes import CACHE_NAMES
 from core.data.labels import MAX_CLASSES, TASKS
 from core.errors import ConfigError
 from core.losses import LOSS_NAMES, LOSSES_FOR_TASK
@@ -25,7 +26,6 @@ SCHEDULER_CHOICES = ("none", "cosine")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 MEMORY_FORMAT_CHOICES = ("auto", "channels_last", "contiguous")
-CACHE_CHOICES = ("auto", "memory", "disk", "none")
 PRESET_NAMES = ("paper", "small-data", "demo")
 SYNTHETIC = "synthetic"
 MAX_NAME_LENGTH = 64
@@ -124,7 +124,7 @@ class TrainConfig:
     workers: int = setting(-1, "DataLoader worker processes; -1 = from the CPU count, 0 = none", "loader workers",
                            minimum=-1, bound_text="must be >= 0, or -1 for auto")
     cache: str = setting("auto", "Decoded-image cache: auto | memory | disk | none (auto = memory if it fits)",
-                         "image cache", choices=CACHE_CHOICES)
+                         "image cache", choices=CACHE_NAMES)
     compile: bool = setting(False, "torch.compile the model, for GPUs; falls back with a message if it fails",
                             "torch.compile", choices=(False, True))
     sync_bn: bool = setting(False, "SyncBatchNorm across processes under torchrun, GPUs only", "sync batchnorm",

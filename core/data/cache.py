@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
-from core.config import CACHE_CHOICES
 from core.data.cache_files import cache_file_path, create_cache_file, map_cache_file
+from core.data.cache_modes import CACHE_NAMES
 from core.data.samples import Sample
 from core.errors import ConfigError
 
-CACHE_MODES = CACHE_CHOICES  # the config field's choices, named for this module
+CACHE_MODES = CACHE_NAMES  # names: core/data/cache_modes.py
 CHANNEL_BYTES = 4  # per pixel: 3 for the RGB image, 1 for the mask
 MEMORY_SHARE = 4  # auto keeps a cache in memory while it is under a quarter of the machine's RAM
 SHARED_MEMORY_DIR = "/dev/shm"  # Linux shared memory; containers often give it only 64 MB

@@ -174,8 +174,8 @@ def compare_runs(runs: list[Run], split: str = "test", checkpoint: str = "best",
 @torch.inference_mode()
 def predict_split(run: Run, split: str, checkpoint: str, device: str = "auto") -> RunPredictions:
     """Each image of the split through the run's checkpoint: its Dice and its mask at MASK_SIDE px."""
-    from core.data.sources import run_labels, split_dataset
     from core.device import resolve_runtime
+    from core.run_data import run_labels, split_dataset
     from core.training.checkpoints import model_from_checkpoint
     from core.training.loops import make_loader, make_meter
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic_files import atomic_write_text
-from core.data.sources import run_labels, split_dataset
 from core.device import resolve_runtime
 from core.errors import ConfigError
 from core.losses import build_loss
 from core.models.tta import check_tta
+from core.run_data import run_labels, split_dataset
 from core.runs.folders import Run
 from core.training.checkpoints import model_from_checkpoint
 from core.training.loops import evaluate, make_loader

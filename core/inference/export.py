@@ -190,7 +190,7 @@ def onnx_model_for(run: Run, checkpoint: str = "best") -> OnnxModel:
 def check_parity(model: torch.nn.Module, path: Path, fmt: str, config, size: int, dynamic: bool) -> Parity:
     """PyTorch (fp32, eager) against the exported file on up to PARITY_IMAGES images of the run's data (test split,
     else val), at the export size, and for a dynamic export also at an odd size that needs the model's padding."""
-    from core.data.sources import split_dataset
+    from core.run_data import split_dataset
 
     exported = load_exported(path, fmt)
     dataset = split_dataset(config.replace(image_size=size), "test")

@@ -25,7 +25,6 @@ from core.config import validate_name
 from core.data.images import load_pair, open_rgb
 from core.data.labels import Labels, class_colour, palette
 from core.data.samples import Sample
-from core.data.sources import split_samples
 from core.data.transforms import normalize, resize_image
 from core.device import resolve_runtime
 from core.errors import ConfigError, DataError
@@ -33,6 +32,7 @@ from core.inference.evaluation import check_task
 from core.inference.results import PredictionRow, mask_path, overlay_path, write_results
 from core.metrics import confusion_per_image, dice_iou_from_counts
 from core.models.tta import check_tta, predict_logits
+from core.run_data import split_samples
 from core.runs.folders import Run, resolve_inside
 from core.training.checkpoints import checkpoint_class_names, model_from_checkpoint
 from core.training.state import checkpoint_epoch_label

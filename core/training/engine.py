@@ -20,12 +20,12 @@ from torch.utils.data import DataLoader
 from core.config import TrainConfig, save_config
 from core.data.dataset import SegmentationDataset
 from core.data.labels import Labels
-from core.data.sources import run_labels, split_dataset
 from core.device import Runtime, resolve_runtime
 from core.errors import SeglabError
 from core.losses import build_loss
 from core.losses.weights import inverse_sqrt_frequency, parse_class_weights
 from core.models import build_model
+from core.run_data import run_labels, split_dataset
 from core.runs.curves import plot_curves
 from core.runs.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent, read_events
 from core.runs.folders import Run

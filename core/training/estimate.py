@@ -25,11 +25,11 @@ from core.config import SYNTHETIC, TrainConfig
 from core.data.augment import augment_pair
 from core.data.dataset import SegmentationDataset
 from core.data.samples import Sample
-from core.data.sources import cache_root, run_labels, split_samples, synthetic_folder, with_resolved_classes
 from core.data.synthetic import split_counts
 from core.device import Runtime, cpu_model, resolve_runtime
 from core.losses import build_loss
 from core.models import build_model, count_parameters
+from core.run_data import cache_root, run_labels, split_samples, synthetic_folder, with_resolved_classes
 from core.training.loops import build_optimizer
 
 RUN_OVERHEAD_S = 0.6  # per run: setup, the first epoch's kernel warm-up, curves.png (profiled on the demo)

@@ -54,7 +54,7 @@ def check_before_run(config: TrainConfig, root: Path) -> TrainConfig:
     """Every check a new run must pass before its folder exists: a writable runs folder, readable train and val
     splits (generating the synthetic set on first use), and starting weights that fit. Returns the config with
     absolute paths, as the run stores it."""
-    from core.data.sources import split_samples, with_resolved_classes
+    from core.run_data import split_samples, with_resolved_classes
 
     config = with_resolved_classes(config.with_absolute_paths())
     ensure_writable_folder(root)

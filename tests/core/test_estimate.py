@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core.data.sources import cache_root
+from core.run_data import cache_root
 from core.training import estimate as estimate_module
 from core.training.engine import train
 from core.training.estimate import DurationEstimate, Throughput, estimate_duration, format_duration, split_sizes

@@ -15,9 +15,9 @@ from core.config import TrainConfig
 from core.data import check_dataset
 from core.data.images import open_mask
 from core.data.labels import BINARY, OXFORD_CLASSES, Labels, palette
-from core.data.sources import class_names, run_labels, split_dataset, with_resolved_classes
 from core.data.synthetic import generate_synthetic
 from core.errors import ConfigError, DataError
+from core.run_data import class_names, run_labels, split_dataset, with_resolved_classes
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 THREE = Labels("multiclass", ("background", "cat", "dog"))

@@ -15,10 +15,10 @@ from PIL import Image
 
 from core.config import TrainConfig
 from core.data.labels import class_colour
-from core.data.sources import split_samples
 from core.errors import ConfigError
 from core.inference.evaluation import eval_path, evaluate_run
 from core.inference.predict import predict
+from core.run_data import split_samples
 from core.runs.events import EpochEvent, read_events
 from core.runs.folders import Run, create_run, runs_root
 from core.training.checkpoints import load_checkpoint, model_from_checkpoint

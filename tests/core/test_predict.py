@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 from core.config import TrainConfig
-from core.data.sources import split_samples
 from core.errors import ConfigError, DataError
 from core.inference.evaluation import evaluate_run
 from core.inference.predict import OVERLAY_COLOR, predict
 from core.models import build_model
+from core.run_data import split_samples
 from core.runs.folders import Run, create_run, runs_root
 from core.training.checkpoints import save_checkpoint_atomically
 from core.training.engine import train

@@ -12,11 +12,11 @@ import torch
 
 import core.training.engine
 from core.config import TrainConfig
-from core.data.sources import split_dataset
 from core.device import resolve_runtime
 from core.inference.evaluation import eval_path
 from core.losses import build_loss
 from core.models import build_model
+from core.run_data import split_dataset
 from core.runs.events import EpochEvent, StatusEvent, read_events
 from core.training.checkpoints import load_checkpoint
 from core.training.engine import train

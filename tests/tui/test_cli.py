@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torchvision.datasets
 
-from core.data.sources import cache_root, split_samples
+from core.run_data import cache_root, split_samples
 from core.runs.folders import create_run, list_runs, runs_root
 from core.training.checkpoints import load_checkpoint
 from core.training.engine import train

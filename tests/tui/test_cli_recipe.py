@@ -13,9 +13,9 @@ import torchvision
 
 from core.config import PRESETS, TrainConfig
 from core.data.images import load_pair
-from core.data.sources import split_samples
 from core.data.transforms import normalize, resize_pair
 from core.device import resolve_runtime
+from core.run_data import split_samples
 from core.runs.folders import create_run, list_runs, runs_root
 from core.training.checkpoints import model_from_checkpoint
 from core.training.engine import train

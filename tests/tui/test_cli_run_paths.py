@@ -51,8 +51,8 @@ def test_a_run_on_a_relative_data_folder_evaluates_predicts_and_resumes_from_els
 
 def test_an_old_run_with_a_relative_data_path_names_the_path_it_tried(made_here, tmp_path, monkeypatch):
     from core.config import TrainConfig
-    from core.data.sources import resolve_data_root
     from core.errors import DataError
+    from core.run_data import resolve_data_root
 
     config = TrainConfig(data="mydata")  # as runs made before paths were stored absolute
     monkeypatch.chdir(tmp_path)

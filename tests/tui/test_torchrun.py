@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from core.config import TrainConfig
-from core.data.sources import split_dataset
 from core.device import resolve_runtime
 from core.inference.evaluation import evaluate_run
 from core.losses import build_loss
 from core.models import build_model
+from core.run_data import split_dataset
 from core.runs.events import CheckpointEvent, EpochEvent, StatusEvent, read_events
 from core.runs.folders import Run, list_runs, runs_root
 from core.training.checkpoints import load_checkpoint

@@ -22,7 +22,7 @@ from tui.run_rows import SORT_KEYS, format_started, middle_ellipsis, read_run_ro
 
 
 def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
-    from core.data.sources import val_doubles_as_test
+    from core.run_data import val_doubles_as_test
 
     if split == "test" and val_doubles_as_test(config):
         err_console.print("note: this folder has no held-out test set: its test split is the val split, whose "

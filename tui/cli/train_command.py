@@ -174,7 +174,7 @@ def _say_expected_duration(config: TrainConfig) -> None:
 
 
 def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:
-    from core.data.sources import val_fraction_applies
+    from core.run_data import val_fraction_applies
 
     if not val_fraction_applies(config):
         err_console.print(f"seglab: warning: --val-fraction is ignored: {config.data} comes split into train, val "
@@ -190,7 +190,7 @@ def _warn_when_too_narrow(config: TrainConfig) -> None:
 
 
 def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
-    from core.data.sources import val_doubles_as_test
+    from core.run_data import val_doubles_as_test
 
     if split == "test" and val_doubles_as_test(config):
         err_console.print("note: this folder has no held-out test set: its test split is the val split, whose "

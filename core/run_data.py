@@ -1,4 +1,5 @@
-"""Turn a TrainConfig's `data` (a folder or 'synthetic') into cached dataset splits the engine can load."""
+"""A run's data: turn a TrainConfig's `data` (a folder or 'synthetic') into its labels, samples and cached dataset
+splits. It reads the config, so it sits above core/data (which knows nothing of TrainConfig)."""
 
 from __future__ import annotations
 
