@@ -11,7 +11,7 @@ import torch
 
 from core.errors import CheckpointError
 from core.models import IMAGENET_WIDTH
-from core.models.resnet_unet import RESNET_LAYOUTS, ResNetEncoder
+from core.models.resnet_encoder import RESNET_LAYOUTS, ResNetEncoder
 
 _BLOCK_KEY = re.compile(r"^layer([1-4])\.(\d+)\.")
 
