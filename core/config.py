@@ -44,6 +44,7 @@ class FieldSpec:
     below: float | None = None
     bound_text: str = ""  # how the bounds read in an error ("a whole number >= 1"); derived when empty
     optional: bool = False  # an empty text means "not set"
+    metavar: str = ""  # the option's value in `--help` ("MINUTES"); empty: its type
 
     def describe_bounds(self) -> str:
         if self.bound_text:
@@ -65,6 +66,26 @@ def field_spec(name: str) -> FieldSpec:
     return FIELD_SPECS[name]
 
 
+FIELD_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One field of a config class as a front end needs it: name, Python type, default and FieldSpec."""
+
+    name: str
+    type: type
+    default: Any
+    spec: FieldSpec
+
+
+def config_fields(config_class: type | None = None) -> tuple[ConfigField, ...]:
+    """Every field of `config_class` (TrainConfig or a subclass) in order: what `seglab train`'s options and the
+    dashboard's form are generated from, so a new field reaches both by itself."""
+    return tuple(ConfigField(f.name, FIELD_TYPES[str(f.type)], f.default, f.metadata["spec"])
+                 for f in fields(config_class or TrainConfig))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. Defaults are the original experiment's (AdamW 5e-4, batch 16, BCE, 9:1 split)."""
@@ -75,7 +96,7 @@ class TrainConfig:
     epochs: int = setting(20, "Epochs to train (passes over the training split)", "epochs", minimum=1)
     time_budget: float = setting(0.0, "Minutes to train for, instead of --epochs: the first epoch is timed and the "
                                       "epoch count set so the lr schedule (warmup + cosine) ends on time; 0 = train "
-                                      "--epochs", "time budget (min)", minimum=0)
+                                      "--epochs", "time budget (min)", minimum=0, metavar="MINUTES")
     batch_size: int = setting(16, "Images per optimizer step, the global batch: under torchrun each of N processes "
                                   "trains on batch/N", "batch size", minimum=1)
     lr: float = setting(5e-4, "AdamW learning rate", "learning rate", above=0, bound_text="must be a positive number")

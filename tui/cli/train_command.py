@@ -6,15 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from core.config import FIELD_SPECS, TrainConfig
+from core.config import TrainConfig
 from core.runs.folders import Run, runs_root
 from core.runs.status import State
+from tui.cli.config_options import with_config_options
 from tui.cli.options import RunsDir, app, console, err_console, fail
 from tui.cli.training_view import TrainingView
 
@@ -22,23 +22,7 @@ if TYPE_CHECKING:
     from core.training.distributed import Distributed
     from core.training.engine import TrainingSummary
 
-DEFAULTS = TrainConfig()
 LONG_PRESETS = ("paper", "small-data")  # their runs say how long they will take before starting
-
-
-def option_help(name: str) -> str:
-    """A `seglab train` option's help: its config field's text and default (core/config.py describes each once)."""
-    default = getattr(DEFAULTS, name)
-    shown = ("on" if default else "off") if isinstance(default, bool) else (default if default != "" else "none")
-    return f"{FIELD_SPECS[name].help} (default: {shown})"
-
-
-def choice_option(name: str):
-    """The option of a field with choices: its help, and shell completion to the choices that fit what is typed."""
-    def complete(incomplete: str) -> list[str]:
-        return [str(choice) for choice in FIELD_SPECS[name].choices if str(choice).startswith(incomplete)]
-
-    return typer.Option(help=option_help(name), autocompletion=complete)
 
 
 @app.command(name="train",
@@ -46,42 +30,9 @@ def choice_option(name: str):
              "  seglab train --model resnet34_unet --data ~/data/oxford-iiit-pet --epochs 50\n\n"
              "  seglab train --data ~/data/oxford-iiit-pet --task multiclass --loss ce+dice\n\n"
              "  seglab train --resume 20261128-1425")
+@with_config_options(TrainConfig)
 def train_command(
-    task: Annotated[str | None, choice_option("task")] = None,
-    classes: Annotated[int | None, typer.Option(help=option_help("classes"))] = None,
-    class_weights: Annotated[str | None, typer.Option(help=option_help("class_weights"))] = None,
-    ignore_index: Annotated[int | None, typer.Option(help=option_help("ignore_index"))] = None,
-    model: Annotated[str | None, choice_option("model")] = None,
-    data: Annotated[str | None, typer.Option(help=option_help("data"))] = None,
-    epochs: Annotated[int | None, typer.Option(help=option_help("epochs"))] = None,
-    time_budget: Annotated[float | None, typer.Option(help=option_help("time_budget"), metavar="MINUTES")] = None,
-    batch_size: Annotated[int | None, typer.Option(help=option_help("batch_size"))] = None,
-    lr: Annotated[float | None, typer.Option(help=option_help("lr"))] = None,
-    image_size: Annotated[int | None, typer.Option(help=option_help("image_size"))] = None,
-    width: Annotated[int | None, typer.Option(help=option_help("width"))] = None,
-    loss: Annotated[str | None, choice_option("loss")] = None,
-    augment: Annotated[str | None, choice_option("augment")] = None,
-    scheduler: Annotated[str | None, choice_option("scheduler")] = None,
-    warmup_epochs: Annotated[int | None, typer.Option(help=option_help("warmup_epochs"))] = None,
-    weight_decay: Annotated[float | None, typer.Option(help=option_help("weight_decay"))] = None,
-    ema: Annotated[float | None, typer.Option(help=option_help("ema"))] = None,
-    patience: Annotated[int | None, typer.Option(help=option_help("patience"))] = None,
-    init_from: Annotated[str | None, typer.Option(help=option_help("init_from"))] = None,
-    encoder_weights: Annotated[str | None, typer.Option(help=option_help("encoder_weights"))] = None,
-    val_fraction: Annotated[float | None, typer.Option(help=option_help("val_fraction"))] = None,
-    seed: Annotated[int | None, typer.Option(help=option_help("seed"))] = None,
-    device: Annotated[str | None, choice_option("device")] = None,
-    precision: Annotated[str | None, choice_option("precision")] = None,
-    memory_format: Annotated[str | None, choice_option("memory_format")] = None,
-    workers: Annotated[int | None, typer.Option(help=option_help("workers"))] = None,
-    cache: Annotated[str | None, choice_option("cache")] = None,
-    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help=option_help("compile"))] = None,
-    sync_bn: Annotated[bool | None, typer.Option("--sync-bn/--no-sync-bn", help=option_help("sync_bn"))] = None,
-    skip_bad: Annotated[bool | None, typer.Option("--skip-bad/--no-skip-bad", help=option_help("skip_bad"))] = None,
-    name: Annotated[str | None, typer.Option(help=option_help("name"))] = None,
-    preset: Annotated[str | None, choice_option("preset")] = None,
-    synthetic_count: Annotated[int | None, typer.Option(help=option_help("synthetic_count"))] = None,
-    synthetic_size: Annotated[int | None, typer.Option(help=option_help("synthetic_size"))] = None,
+    given: dict[str, Any],
     runs_dir: RunsDir = None,
     run_dir: Annotated[Path | None, typer.Option(
         help="Train into exactly this run folder: a new one, or one prepared with a config.json")] = None,
@@ -99,10 +50,6 @@ def train_command(
     Under torchrun (`torchrun --nproc-per-node=N -m tui.cli train ...`) every process runs this and rank
     0 alone writes the run folder and prints.
     """
-    arguments = locals()
-    # options and TrainConfig fields map one to one: take every field's option by its name
-    options = {f.name: arguments[f.name] for f in fields(TrainConfig)}
-    given = {key: value for key, value in options.items() if value is not None}
     if estimate:
         _print_estimate(given, resume, run_dir)
         return

@@ -6,7 +6,6 @@ Each field maps one to one onto a TrainConfig field (and so onto a `seglab train
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 from functools import partial
 from pathlib import Path
 
@@ -18,17 +17,24 @@ from textual.screen import Screen
 from textual.validation import Function, Integer, ValidationResult, Validator
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from core.config import FIELD_SPECS, PRESET_LABELS, PRESETS, SYNTHETIC, TrainConfig, validate_name, value_in_bounds
+from core.config import (
+    PRESET_LABELS,
+    PRESETS,
+    SYNTHETIC,
+    ConfigField,
+    TrainConfig,
+    config_fields,
+    validate_name,
+    value_in_bounds,
+)
 from core.errors import SeglabError
 from core.losses import LOSSES_FOR_TASK
 from tui.worker_failures import ReportsWorkerFailures
 
 MULTI_GPU_FIELDS = {"sync_bn"}  # shown only where several GPUs can train one run
 NOT_IN_GRID = {"data", "preset"}  # the data and preset pickers above the grid set these
-# Every field's label, choices and bounds come from its FieldSpec in core/config.py, as `seglab train --help` does.
-CHOICE_FIELDS = {name: spec.choices for name, spec in FIELD_SPECS.items() if spec.choices and name not in NOT_IN_GRID}
-LABELS = {name: spec.label for name, spec in FIELD_SPECS.items()}
-OPTIONAL_TEXT = {name for name, spec in FIELD_SPECS.items() if spec.optional}
+# Every field's widget, label, choices and bounds come from its FieldSpec in core/config.py (config_fields), as
+# `seglab train`'s options do: a field added to the config class is in the form by itself.
 # Fields core refuses for a binary run unless they hold their default ("applies to --task multiclass only").
 MULTICLASS_ONLY = ("classes", "class_weights", "ignore_index")
 
@@ -43,26 +49,24 @@ def _name_ok(value: str) -> bool:
     return True
 
 
-def _number_ok(name: str, kind: type, text: str) -> bool:
+def _number_ok(field: ConfigField, text: str) -> bool:
     try:
-        value = kind(text)
+        value = field.type(text)
     except ValueError:
         return False
-    return value_in_bounds(FIELD_SPECS[name], value) and (kind is int or math.isfinite(value))
+    return value_in_bounds(field.spec, value) and (field.type is int or math.isfinite(value))
 
 
-def validators_for(field_name: str) -> list[Validator]:
+def validators_for(field: ConfigField) -> list[Validator]:
     """The field's checks, from the same FieldSpec that validates a TrainConfig."""
-    spec = FIELD_SPECS[field_name]
-    kind = {"int": int, "float": float}.get(TrainConfig.__dataclass_fields__[field_name].type)
-    if field_name == "name":
+    if field.name == "name":
         return [Function(_name_ok, "run name: no '/', '..' or control characters")]
-    if kind is None:
+    if field.type not in (int, float):
         return []
-    bounds = spec.describe_bounds().removeprefix("must be ")  # ">= 0", "a positive number", "between ..."
-    what = "a whole number " if kind is int else "a number "
-    text = f"{spec.label}: {what if bounds[:1] in '<>=' else ''}{bounds}"
-    return [Function(partial(_number_ok, field_name, kind), text)]
+    bounds = field.spec.describe_bounds().removeprefix("must be ")  # ">= 0", "a positive number", "between ..."
+    what = "a whole number " if field.type is int else "a number "
+    text = f"{field.spec.label}: {what if bounds[:1] in '<>=' else ''}{bounds}"
+    return [Function(partial(_number_ok, field), text)]
 
 
 class NewRunScreen(ReportsWorkerFailures, Screen):
@@ -80,10 +84,10 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
         self.gpus = gpus
         self._losses_offered = LOSSES_FOR_TASK[self.initial.task]  # what the loss Select lists
 
-    def form_fields(self) -> list[str]:
-        """The TrainConfig fields this form shows (the data field has its own widgets)."""
-        return [f.name for f in fields(TrainConfig)
-                if f.name not in NOT_IN_GRID and (self.gpus > 1 or f.name not in MULTI_GPU_FIELDS)]
+    def shown_fields(self) -> list[ConfigField]:
+        """The fields of the config class this form shows (the data and preset pickers have their own widgets)."""
+        return [field for field in config_fields(type(self.initial))
+                if field.name not in NOT_IN_GRID and (self.gpus > 1 or field.name not in MULTI_GPU_FIELDS)]
 
     def compose(self) -> ComposeResult:
         yield Static("seglab ─ new run", classes="screen-title")
@@ -100,15 +104,15 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
                 yield Input(placeholder="Oxford-IIIT Pet folder, or images/ + masks/", compact=True, id="data-path")
             yield Static("", id="data-check", classes="form-note")
             with Grid(id="form-fields"):
-                for name in self.form_fields():
-                    yield Label(LABELS[name], classes="form-label")
-                    if name in CHOICE_FIELDS:
-                        choices = LOSSES_FOR_TASK[self.initial.task] if name == "loss" else CHOICE_FIELDS[name]
+                for field in self.shown_fields():
+                    yield Label(field.spec.label, classes="form-label")
+                    if _choices(field):
+                        choices = LOSSES_FOR_TASK[self.initial.task] if field.name == "loss" else _choices(field)
                         yield Select([(_choice_label(c), c) for c in choices], allow_blank=False,
-                                     compact=True, id=f"field-{name}")
+                                     compact=True, id=f"field-{field.name}")
                     else:
-                        yield Input(validators=validators_for(name), id=f"field-{name}", compact=True,
-                                    valid_empty=name in OPTIONAL_TEXT)
+                        yield Input(validators=validators_for(field), id=f"field-{field.name}", compact=True,
+                                    valid_empty=field.spec.optional)
                 if self.gpus > 1:
                     yield Label("processes", classes="form-label")
                     yield Input("1", id="processes", compact=True, validators=[Integer(
@@ -127,9 +131,9 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
     def fill(self, config: TrainConfig) -> None:
         """Put a config's values into the form."""
         self.offer_task(config.task)  # first: the loss list must hold the config's loss before it is set
-        for name in self.form_fields():
-            value = getattr(config, name)
-            widget = self.query_one(f"#field-{name}")
+        for field in self.shown_fields():
+            value = getattr(config, field.name, field.default)  # a preset of the base class lacks a subclass's field
+            widget = self.query_one(f"#field-{field.name}")
             widget.value = value if isinstance(widget, Select) else str(value)
         folder = config.data != SYNTHETIC
         self.query_one("#data-source", Select).value = "folder" if folder else SYNTHETIC
@@ -152,7 +156,7 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
             loss.value = chosen
             self._losses_offered = losses
         binary = task == "binary"
-        defaults = TrainConfig()
+        defaults = type(self.initial)()
         for name in MULTICLASS_ONLY:
             widget = self.query_one(f"#field-{name}", Input)
             if binary:
@@ -266,10 +270,9 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
             results = [w.validate(w.value) for w in invalid]
             raise SeglabError("; ".join(_failures(r) for r in results if r is not None))
         values = {}
-        types = {f.name: f.type for f in fields(TrainConfig)}
-        for name in self.form_fields():
-            raw = self.query_one(f"#field-{name}").value
-            values[name] = {"int": int, "float": float, "str": str, "bool": bool}[types[name]](raw)
+        for field in self.shown_fields():
+            raw = self.query_one(f"#field-{field.name}").value
+            values[field.name] = raw if _choices(field) else field.type(raw)
         source = self.query_one("#data-source", Select).value
         values["data"] = SYNTHETIC if source == SYNTHETIC else self.query_one("#data-path", Input).value.strip()
         preset = self.query_one("#preset", Select).value
@@ -308,6 +311,11 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
         self.app.pop_screen()
+
+
+def _choices(field: ConfigField) -> tuple:
+    """What a field's Select offers: its choices (a bool field: off and on); empty for a typed-in field."""
+    return field.spec.choices or ((False, True) if field.type is bool else ())
 
 
 def _choice_label(choice: object) -> str:
