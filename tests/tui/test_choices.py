@@ -8,7 +8,7 @@ from textual.widgets import Select
 
 from core.config import FIELD_SPECS, PRESETS
 from core.data.augment_policies import AUGMENT_POLICIES
-from core.losses import LOSSES, LOSSES_FOR_TASK
+from core.losses import LOSS_NAMES, LOSSES_FOR_TASK
 from core.models import MODELS
 from core.runs.folders import list_runs, runs_root
 from tests.tui.helpers import wait_for_screen
@@ -16,7 +16,7 @@ from tests.tui.test_cli import seglab, the_error_line
 from tui.app import make_app
 from tui.screens.new_run import NewRunScreen
 
-REGISTRIES = {"model": tuple(MODELS), "loss": tuple(LOSSES), "augment": tuple(AUGMENT_POLICIES),
+REGISTRIES = {"model": tuple(MODELS), "loss": LOSS_NAMES, "augment": tuple(AUGMENT_POLICIES),
               "preset": tuple(PRESETS)}
 CHOICE_FIELDS = sorted(name for name, spec in FIELD_SPECS.items() if spec.choices and spec.choices != (False, True))
 
