@@ -144,7 +144,8 @@ def compare_runs(runs: list[Run], split: str = "test", checkpoint: str = "best",
     (writing it, as `seglab evaluate` does); with `predictions`, runs each model over the split for per-image
     Dice and masks and orders the images by how much the runs disagree."""
     from core.inference.evaluation import evaluate_run
-    from core.models import build_model, count_parameters
+    from core.models import count_parameters
+    from core.run_model import model_for
 
     report = progress or (lambda what, done, total: None)
     steps = len(runs) * (2 if predictions else 1)  # an evaluation per run, then a prediction pass per run
@@ -156,8 +157,7 @@ def compare_runs(runs: list[Run], split: str = "test", checkpoint: str = "best",
         report(f"evaluating {run.name}", index, steps)
         evaluation = matching_evaluation(run, split, checkpoint) or evaluate_run(run, split, checkpoint, device)
         with torch.device("meta"):
-            parameters = count_parameters(build_model(config.model, num_classes=config.out_channels,
-                                                      width=config.width))
+            parameters = count_parameters(model_for(config))
         epochs = [e for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
         compared.append(ComparedRun(run, config, run.read_status(), epochs, evaluation, parameters))
     comparison = Comparison(compared, split, checkpoint, differing_settings([c.config for c in compared]))

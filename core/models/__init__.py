@@ -1,6 +1,7 @@
 """Segmentation networks by name: the registry every model choice comes from (config, CLI, form), `build_model`
-to make one and `count_parameters` to size it. Importing this package does not import torch: the CLI and the
-dashboard read the registry at start-up; the networks load when one is built."""
+to make one and `count_parameters` to size it. Adding a model is one ModelSpec here and a class that keeps the
+contract in core/models/contract.py. Importing this package does not import torch: the CLI and the dashboard read
+the registry at start-up; the networks load when one is built."""
 
 from __future__ import annotations
 

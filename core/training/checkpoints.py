@@ -51,14 +51,14 @@ def model_from_checkpoint(path: Path, map_location: str | torch.device = "cpu"):
     """
     from core.config import TrainConfig
     from core.errors import ConfigError
-    from core.models import build_model
+    from core.run_model import model_for
 
     payload = load_checkpoint(path, map_location)
     try:
         config = TrainConfig.from_dict(payload["config"], source=f"{path} config")
     except ConfigError as error:
         raise CheckpointError(str(error)) from None
-    model = build_model(config.model, num_classes=config.out_channels, width=config.width)
+    model = model_for(config)
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, TypeError, AttributeError) as error:

@@ -24,8 +24,8 @@ from core.device import Runtime, resolve_runtime
 from core.errors import SeglabError
 from core.losses import build_loss
 from core.losses.weights import inverse_sqrt_frequency, parse_class_weights
-from core.models import build_model
 from core.run_data import run_labels, split_dataset
+from core.run_model import model_for
 from core.runs.curves import plot_curves
 from core.runs.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent, read_events
 from core.runs.folders import Run
@@ -211,7 +211,7 @@ def _set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distri
     malloc = runtime.prepare_host_memory()
     torch.manual_seed(config.seed)  # the same initial weights in every process
     labels = run_labels(config)
-    model = runtime.prepare_model(build_model(config.model, num_classes=config.out_channels, width=config.width))
+    model = runtime.prepare_model(model_for(config))
     if distributed.is_main:
         run.sweep_temp_files()  # a write killed by SIGKILL leaves its temp file; nothing else writes here now
         ensure_disk_space(run.path, model, ema=bool(config.ema))

@@ -28,9 +28,10 @@ from core.data.samples import Sample
 from core.data.synthetic import split_counts
 from core.device import Runtime, cpu_model, resolve_runtime
 from core.losses import build_loss
-from core.models import build_model, count_parameters
+from core.models import count_parameters
 from core.run_data import cache_root, run_labels, split_samples, synthetic_folder, with_resolved_classes
-from core.training.loops import build_optimizer
+from core.run_model import model_for
+from core.training.loops import build_optimizer, optimizer_step
 
 RUN_OVERHEAD_S = 0.6  # per run: setup, the first epoch's kernel warm-up, curves.png (profiled on the demo)
 EPOCH_OVERHEAD_S = 0.05  # per epoch: status, events and the checkpoints' fixed costs
@@ -124,7 +125,7 @@ _PROBED: dict[str, Throughput] = {}  # this process's probes, by throughput_key
 def _checkpoint_bytes(config: TrainConfig) -> int:
     """About what an epoch writes: last.pt (fp32 weights, AdamW's two moments, the EMA's copy) and best.pt."""
     with torch.device("meta"):  # the shapes only: no memory, no compute
-        parameters = count_parameters(build_model(config.model, num_classes=config.out_channels, width=config.width))
+        parameters = count_parameters(model_for(config))
     copies = 3 + (1 if config.ema else 0) + 1
     return 4 * copies * parameters
 
@@ -159,7 +160,7 @@ def probe_throughput(config: TrainConfig, runtime: Runtime) -> Throughput:
     warm-up step and PROBE_STEPS timed ones at that batch, and an evaluation pass.
     """
     torch.manual_seed(0)
-    model = runtime.prepare_model(build_model(config.model, num_classes=config.out_channels, width=config.width))
+    model = runtime.prepare_model(model_for(config))
     optimizer = build_optimizer(model, config, runtime)
     loss_fn = build_loss(config.loss, config.task, None, config.ignore_index)
     one_image = random_training_step(model, runtime, loss_fn, optimizer, 1, config.image_size, config.out_channels)
@@ -193,14 +194,7 @@ def random_training_step(model: nn.Module, runtime: Runtime, loss_fn: nn.Module,
     def step() -> float:
         model.train()
         started = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with runtime.autocast():
-            logits = model(images)
-        loss = loss_fn(logits, masks)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        loss.item()
+        optimizer_step(model, images, masks, loss_fn, optimizer, scaler, runtime)
         if runtime.device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - started

@@ -60,9 +60,9 @@ def load_initial_weights(model: nn.Module, config: TrainConfig, runs_root: Path)
 def check_initial_weights(config: TrainConfig, runs_root: Path) -> None:
     """Fail now, before a run folder exists, if the starting weights are missing or do not fit."""
     if config.init_from or config.encoder_weights:
-        from core.models import build_model
+        from core.run_model import model_for
 
-        model = build_model(config.model, num_classes=config.out_channels, width=config.width)
+        model = model_for(config)
         load_initial_weights(model, config, runs_root)
 
 

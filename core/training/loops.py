@@ -84,6 +84,25 @@ def build_optimizer(model: nn.Module, config: TrainConfig, runtime: Runtime) -> 
         return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
+def optimizer_step(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, loss_fn: nn.Module,
+                   optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, runtime: Runtime) -> float:
+    """One training step as every seglab run takes it: the forward under the runtime's autocast, the loss in fp32,
+    a backward scaled by the runtime's GradScaler (fp16), the optimizer's step. Returns the loss; a loss that is
+    not finite raises TrainingDiverged before any weight changes."""
+    optimizer.zero_grad(set_to_none=True)
+    with runtime.autocast():
+        logits = model(images)
+    loss = loss_fn(logits, masks)  # losses reduce in fp32 whatever the autocast dtype
+    value = loss.item()
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"loss became {value}")
+    scaler.scale(loss).backward()
+    pause_point("train-step")  # tests kill here: mid-step, weights not yet updated
+    scaler.step(optimizer)
+    scaler.update()
+    return value
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -113,17 +132,10 @@ def train_one_epoch(
         if index < skip:
             continue  # replaying the loader keeps shuffles and augmentation RNG exactly as uninterrupted
         images_batch, masks = runtime.prepare_batch(images_batch), runtime.prepare_batch(masks)
-        optimizer.zero_grad(set_to_none=True)
-        with runtime.autocast():
-            logits = model(images_batch)
-        loss = loss_fn(logits, masks)  # losses reduce in fp32 whatever the autocast dtype
-        value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {index + 1}/{steps}")
-        scaler.scale(loss).backward()
-        pause_point("train-step")  # tests kill here: mid-step, weights not yet updated
-        scaler.step(optimizer)
-        scaler.update()
+        try:
+            value = optimizer_step(model, images_batch, masks, loss_fn, optimizer, scaler, runtime)
+        except TrainingDiverged as diverged:
+            raise TrainingDiverged(f"{diverged} at epoch {epoch}, step {index + 1}/{steps}") from None
         if after_step is not None:
             after_step()  # the lr schedule and the weights' moving average
         batch = images_batch.shape[0]

@@ -20,7 +20,7 @@ from core.run_data import split_dataset
 from core.runs.events import EpochEvent, StatusEvent, read_events
 from core.training.checkpoints import load_checkpoint
 from core.training.engine import train
-from core.training.loops import build_optimizer, make_loader
+from core.training.loops import build_optimizer, make_loader, optimizer_step
 from tests.core.helpers import new_run
 
 pytestmark = [pytest.mark.cuda,
@@ -36,7 +36,8 @@ def cuda_config(tiny_config):
 def train_steps(runtime, steps: int = 3, size: int = 64) -> tuple[list[float], torch.Tensor, torch.amp.GradScaler,
                                                                   float]:
     """A few optimizer steps of a width-8 UNet as seglab's engine trains: autocast forward, fp32 loss, the
-    runtime's GradScaler. Returns the losses, the last logits, the scaler and how far the weights moved."""
+    runtime's GradScaler (core.training.loops.optimizer_step). Returns the losses, the trained model's logits
+    under the runtime's autocast, the scaler and how far the weights moved."""
     torch.manual_seed(0)
     model = runtime.prepare_model(build_model("unet", width=8).train())
     before = [p.detach().clone() for p in model.parameters()]
@@ -47,14 +48,9 @@ def train_steps(runtime, steps: int = 3, size: int = 64) -> tuple[list[float], t
     masks = runtime.prepare_batch((torch.rand(4, 1, size, size) > 0.5).float())
     losses = []
     for _ in range(steps):
-        optimizer.zero_grad(set_to_none=True)
-        with runtime.autocast():
-            logits = model(images)
-        loss = loss_fn(logits, masks)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        losses.append(loss.item())
+        losses.append(optimizer_step(model, images, masks, loss_fn, optimizer, scaler, runtime))
+    with torch.no_grad(), runtime.autocast():
+        logits = model(images)
     moved = max((p.detach() - b).abs().max().item() for p, b in zip(model.parameters(), before, strict=True))
     return losses, logits, scaler, moved
 
