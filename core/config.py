@@ -116,8 +116,8 @@ class TrainConfig:
     loss: str = setting("bce", " | ".join(LOSS_NAMES), "loss", choices=LOSS_NAMES)
     augment: str = setting("flip", "none | flip | standard (crop, flip, rotate, colour) | strong (more, + elastic) | "
                                    "elastic (flip + elastic deformation)", "augmentation", choices=AUGMENT_NAMES)
-    scheduler: str = setting("none", "none | cosine: lr decay over all steps after the warmup", "lr schedule",
-                             choices=SCHEDULER_CHOICES)
+    scheduler: str = setting("none", " | ".join(SCHEDULER_CHOICES) + ": lr decay over all steps after the warmup",
+                             "lr schedule", choices=SCHEDULER_CHOICES)
     warmup_epochs: int = setting(0, "Epochs of linear lr warmup from lr/100 (with either scheduler)",
                                  "warmup epochs", minimum=0)
     weight_decay: float = setting(1e-2, "AdamW weight decay", "weight decay", minimum=0)
@@ -137,14 +137,14 @@ class TrainConfig:
                                   bound_text="must be between 0 and 1 (exclusive)")
     seed: int = setting(0, "Random seed: weights, split, shuffling and augmentation", "seed", minimum=0)
     device: str = setting("auto", " | ".join(DEVICE_CHOICES), "device", choices=DEVICE_CHOICES)
-    precision: str = setting("auto", "auto | fp32 | bf16 | fp16: autocast precision; auto = bf16 on GPUs and CPUs "
-                                     "with fast bf16 (AMX/AVX512-BF16), fp16 on older GPUs, else fp32", "precision",
+    precision: str = setting("auto", " | ".join(PRECISION_CHOICES) + ": autocast precision; auto = bf16 on GPUs and "
+                             "CPUs with fast bf16 (AMX/AVX512-BF16), fp16 on older GPUs, else fp32", "precision",
                              choices=PRECISION_CHOICES)
-    memory_format: str = setting("auto", "auto | channels_last | contiguous (auto = channels_last on CPU and CUDA)",
-                                 "memory format", choices=MEMORY_FORMAT_CHOICES)
+    memory_format: str = setting("auto", " | ".join(MEMORY_FORMAT_CHOICES) + " (auto = channels_last on CPU and "
+                                 "CUDA)", "memory format", choices=MEMORY_FORMAT_CHOICES)
     workers: int = setting(-1, "DataLoader worker processes; -1 = from the CPU count, 0 = none", "loader workers",
                            minimum=-1, bound_text="must be >= 0, or -1 for auto")
-    cache: str = setting("auto", "Decoded-image cache: auto | memory | disk | none (auto = memory if it fits)",
+    cache: str = setting("auto", "Decoded-image cache: " + " | ".join(CACHE_NAMES) + " (auto = memory if it fits)",
                          "image cache", choices=CACHE_NAMES)
     compile: bool = setting(False, "torch.compile the model, for GPUs; falls back with a message if it fails",
                             "torch.compile", choices=(False, True))
@@ -205,16 +205,6 @@ def validate_name(name: str, what: str = "run name") -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise ConfigError(f"{what}: longer than {MAX_NAME_LENGTH} characters")
     return name
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}")
-
-
-def _check_positive(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name}: must be a positive number, got {value!r}")
 
 
 def validate_train_config(config: TrainConfig) -> None:

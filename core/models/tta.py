@@ -1,12 +1,15 @@
 """Test-time augmentation of a model: predict on the image and its mirror, average the probabilities (used by
-validation, evaluation and prediction alike, so it sits with the models)."""
+validation, evaluation and prediction alike, so it sits with the models). The choices import without torch."""
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 TTA_CHOICES = ("none", "flip")
 # Averaged probabilities are turned back into logits (for the loss and the > 0 threshold) with this clamp.
@@ -23,6 +26,8 @@ def predict_logits(model: nn.Module, images: torch.Tensor, tta: str = "none", mu
     """Logits of `images`; with tta='flip' the logits of the mean of the probabilities predicted for the
     images and for their left-right mirrors (mirrored back), in fp32. Multiclass averages the softmax
     probabilities and returns their logarithm, whose softmax (and argmax) they are."""
+    import torch
+
     logits = model(images)
     if check_tta(tta) == "none":
         return logits

@@ -8,24 +8,19 @@ options or input), never a traceback.
 from __future__ import annotations
 
 import atexit
+import importlib
+import inspect
 import os
+import pkgutil
 import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from core.errors import SeglabError
-from tui.cli import (  # noqa: F401 - importing them registers their commands
-    compare_command,
-    export_command,
-    models_command,
-    run_commands,
-    serve_command,
-    train_command,
-)
-from tui.cli.data_commands import data_app
 from tui.cli.options import RunsDir, app, err_console
 
 # Newer Typer vendors click, older releases use click itself: reach the exception classes through the
@@ -33,7 +28,19 @@ from tui.cli.options import RunsDir, app, err_console
 UsageError = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError")
 ClickException = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
 
-app.add_typer(data_app, name="data")
+COMMAND_MODULE_SUFFIXES = ("_command", "_commands")
+
+
+def register_commands() -> list[str]:
+    """Import every command module of this package (a name ending in _command or _commands): each registers its
+    commands on `app` as it is imported, so a new command file needs no edit here. Returns the modules' names."""
+    names = [module.name for module in pkgutil.iter_modules(__path__) if module.name.endswith(COMMAND_MODULE_SUFFIXES)]
+    for name in names:
+        importlib.import_module(f"{__name__}.{name}")
+    return names
+
+
+register_commands()
 
 
 def run_dashboard(runs_dir: Path | None, start_demo: bool = False) -> None:
@@ -58,11 +65,23 @@ def tui_command(runs_dir: RunsDir = None) -> None:
     run_dashboard(runs_dir)
 
 
+def reflow_help(command: Any) -> None:
+    """Join each paragraph of the command's help (and its subcommands') into one line, so the terminal wraps it:
+    Typer's Rich help keeps a docstring's line breaks, which cut sentences wherever the source line ended."""
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(paragraph if paragraph.startswith("\b") else " ".join(paragraph.split())
+                                    for paragraph in paragraphs)
+    for subcommand in getattr(command, "commands", {}).values():
+        reflow_help(subcommand)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the Typer app and turns errors into one line each."""
     # seglab refuses images over Pillow's pixel limit itself, with one line; Pillow's own warning is noise
     warnings.filterwarnings("ignore", message=".*could be decompression bomb.*")
     command = typer.main.get_command(app)
+    reflow_help(command)
     try:
         code = command.main(args=argv, prog_name="seglab", standalone_mode=False)
     except typer.Abort:

@@ -29,10 +29,12 @@ def compare_command(
     device: DeviceOpt = "auto",
     runs_dir: RunsDir = None,
 ) -> None:
-    """Compare runs: a table (model, task, parameters, epochs, best val Dice, split Dice and IoU per image and
-    micro, per class when multiclass, training time, images/s, and the settings that differ) and a report
-    folder: compare.md, compare.csv, curves.png, dice.png, predictions.png. Runs without an eval of the split
-    for this checkpoint are evaluated first (as `seglab evaluate` would, writing its eval-<split>.json)."""
+    """Compare runs side by side: a table of scores and differing settings, and a report folder.
+
+    The table: model, task, parameters, epochs, best val Dice, split Dice and IoU per image and micro (per class
+    when multiclass), training time, images/s, and the settings that differ. The report folder: compare.md,
+    compare.csv, curves.png, dice.png, predictions.png. Runs without an eval of the split for this checkpoint are
+    evaluated first (as `seglab evaluate` would, writing its eval-<split>.json)."""
     from core.errors import ConfigError
     from core.inference.compare import compare_runs, open_runs, table_rows
     from core.inference.compare_report import write_report

@@ -6,16 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from core.models import RESNET_DEPTHS
-
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+from tui.cli.options import app, console, err_console
 
 data_app = typer.Typer(help="Make, check and download datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 @data_app.command(epilog="Example:\n\n  seglab data synth --out data/synth --count 200 --size 128 --seed 0")
@@ -44,8 +42,9 @@ def check(
                                               "(0 = as many as the largest id found)")] = 0,
     ignore_index: Annotated[int, typer.Option(help="Mask value to ignore (e.g. 255); -1 = none")] = -1,
 ) -> None:
-    """Open every image and mask, report counts per split and every problem found (multiclass: the classes found
-    and each one's share of the pixels)."""
+    """Open every image and mask; report counts per split and every problem found.
+
+    Multiclass: also the classes found and each one's share of the pixels."""
     from core.data import check_dataset
     from core.data.labels import TASKS
     from core.errors import ConfigError
@@ -97,8 +96,7 @@ def download(
              "--encoder-weights)")],
     to: Annotated[Path, typer.Option(help="Folder to download and unpack the dataset into")] = Path("data"),
 ) -> None:
-    """Download the Oxford-IIIT Pet dataset (about 800 MB) or a ResNet's ImageNet weights (45-240 MB), through
-    torchvision."""
+    """Download Oxford-IIIT Pet (about 800 MB) or a ResNet's ImageNet weights (45-240 MB), through torchvision."""
     from core.errors import ConfigError
 
     if what in WEIGHTS_NAMES:

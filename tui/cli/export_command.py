@@ -26,9 +26,10 @@ def export_command(
                                                            "<checkpoint>-<size|dynamic>.onnx or .pt).")] = None,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Export a run's model (ONNX: the `seglab[export]` extra) and check it against PyTorch on the run's own
-    images: the largest probability difference and the share of mask pixels that agree. Exits 1 when the
-    difference is above 1e-3 or the agreement below 99.9 %."""
+    r"""Export a run's model to ONNX or TorchScript, checked against PyTorch on the run's own images.
+
+    ONNX needs the extra: pip install 'seglab\[export]'. The check: the largest probability difference and the
+    share of mask pixels that agree; exits 1 when the difference is above 1e-3 or the agreement below 99.9 %."""
     from core.errors import ConfigError
     from core.inference.export import MAX_PROBABILITY_DIFFERENCE, MIN_MASK_AGREEMENT, export_run
 

@@ -16,8 +16,10 @@ def models_command(
     image_size: Annotated[int, typer.Option("--image-size", min=32, help="Square input size for the GFLOPs.")] = 256,
     width: Annotated[int, typer.Option("--width", min=1, help="The --width the sizes are for.")] = 64,
 ) -> None:
-    """List the models: parameters and forward GFLOPs (one image; 2 per multiply-add) at --width, and whether
-    ImageNet encoder weights apply (`seglab data download resnetN-weights`, then --encoder-weights)."""
+    """List the models: parameters, forward GFLOPs and whether ImageNet encoder weights apply.
+
+    GFLOPs are of one image at --image-size (2 per multiply-add), at --width. ImageNet weights: `seglab data
+    download resnetN-weights`, then --encoder-weights."""
     from core.models.summary import model_sizes
 
     table = Table(title=f"models at width {width}, one {image_size} px image, binary head", title_justify="left")

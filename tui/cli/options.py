@@ -8,11 +8,29 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from core.config import DEVICE_CHOICES
+from core.data.labels import TASKS
+from core.models.tta import TTA_CHOICES
+
+# The order of `seglab --help`'s command list (commands not named here follow, in the order they registered).
+HELP_ORDER = ("train", "demo", "runs", "watch", "evaluate", "predict", "compare", "export", "models", "data", "tui",
+              "serve")
+
+
+class OrderedCommands(typer.core.TyperGroup):
+    """The seglab group: lists its commands in HELP_ORDER, whichever module registered them first."""
+
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda name: HELP_ORDER.index(name) if name in HELP_ORDER else len(HELP_ORDER))
+
+
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="seglab",
+    cls=OrderedCommands,
     help="Train, watch and run segmentation models (UNet, ResNet18-152 UNets; binary or multiclass) from the terminal.",
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
@@ -33,12 +51,13 @@ def complete_run_names(ctx: typer.Context, incomplete: str) -> list[str]:
 
 RunRef = Annotated[str, typer.Argument(help="A run folder, a unique prefix of a run name in the runs folder, or the "
                                             "--name it was given.", autocompletion=complete_run_names)]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help=" | ".join(DEVICE_CHOICES) + ".")]
 TtaOpt = Annotated[str, typer.Option(
-    "--tta", help="Test-time augmentation: none | flip (average the probabilities of each image and its mirror).")]
+    "--tta", help="Test-time augmentation: " + " | ".join(TTA_CHOICES) + " (flip: average the probabilities of "
+                  "each image and its mirror).")]
 
 TaskOpt = Annotated[str | None, typer.Option(
-    "--task", help="binary | multiclass: the task you expect the run's checkpoint to hold (it knows its own; a "
+    "--task", help=" | ".join(TASKS) + ": the task you expect the run's checkpoint to hold (it knows its own; a "
                    "mismatch is an error rather than a silent surprise).")]
 
 

@@ -40,8 +40,9 @@ def evaluate_command(
     device: DeviceOpt = "auto",
     runs_dir: RunsDir = None,
 ) -> None:
-    """Evaluate a run's checkpoint on a split: loss, Dice, IoU (multiclass: per class, and the confusion matrix);
-    writes eval-<split>.json in the run."""
+    """Evaluate a run's checkpoint on a split: loss, Dice, IoU; writes eval-<split>.json in the run.
+
+    Multiclass: per class too, and the confusion matrix."""
     from core.inference.evaluation import eval_path, evaluate_run
 
     the_run = open_run(run, runs_root(runs_dir))
@@ -103,8 +104,9 @@ def predict_command(
     device: DeviceOpt = "auto",
     runs_dir: RunsDir = None,
 ) -> None:
-    """Predict masks and overlays; writes PNGs, results.csv and summary.json under predictions/. A multiclass run's
-    masks are palette PNGs of class ids, with a Dice column per class in results.csv."""
+    """Predict masks and overlays; writes PNGs, results.csv and summary.json under predictions/.
+
+    A multiclass run's masks are palette PNGs of class ids, with a Dice column per class in results.csv."""
     from rich.progress import Progress
 
     from core.inference.predict import predict as predict_images
@@ -236,9 +238,10 @@ def demo_command(
     )] = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """No data, no GPU needed: synthetic set, a small UNet, evaluation and overlays in under a minute on a laptop CPU.
+    """No data, no GPU needed: a small UNet trained on a synthetic set, evaluated and its overlays written.
 
-    In an interactive terminal it opens the dashboard on the live demo run, then its predictions.
+    Under a minute on a laptop CPU. In an interactive terminal it opens the dashboard on the live demo run, then
+    its predictions.
     """
     from core.inference.evaluation import evaluate_run
     from core.inference.predict import predict as predict_images

@@ -29,8 +29,10 @@ def serve_command(
                              "local port, a proxy).")] = None,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Serve the dashboard to a browser (textual-serve); every browser tab gets its own dashboard over the same
-    runs folder. Ctrl-C stops the server; runs started from a browser keep training, as from the terminal."""
+    r"""Serve the dashboard to a browser (textual-serve, the seglab\[web] extra).
+
+    Every browser tab gets its own dashboard over the same runs folder. Ctrl-C stops the server; runs started from
+    a browser keep training, as from the terminal."""
     if host not in LOCAL_HOSTS and not allow_remote:
         raise fail(f"--host {host} lets other machines reach the dashboard, which has no login; use an SSH tunnel "
                    "(ssh -L 8000:localhost:8000 HOST) or add --allow-remote")

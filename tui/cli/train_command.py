@@ -136,14 +136,6 @@ def _warn_when_too_narrow(config: TrainConfig) -> None:
         err_console.print(f"seglab: warning: {warning}", markup=False)
 
 
-def _say_when_test_is_val(config: TrainConfig, split: str) -> None:
-    from core.run_data import val_doubles_as_test
-
-    if split == "test" and val_doubles_as_test(config):
-        err_console.print("note: this folder has no held-out test set: its test split is the val split, whose "
-                          "images also chose best.pt", markup=False)
-
-
 def train_run(run: Run, config: TrainConfig, resume: bool, distributed: Distributed) -> TrainingSummary:
     from core.training.engine import train
     from core.training.stopping import stop_on_signals
