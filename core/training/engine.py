@@ -1,52 +1,38 @@
-"""Fitting a run: `train` sets the run up (model, data, optimizer, resumed state), then runs its epochs,
-writing checkpoints, status and events into the run folder. Under torchrun every process runs it; rank 0
-alone writes. One epoch and one evaluation are core/training/loops.py."""
+"""Fitting a run: `train` sets the run up (core/training/setup.py: model, data, optimizer, resumed state), then
+runs its epochs, writing checkpoints, status and events into the run folder. Under torchrun every process runs it;
+rank 0 alone writes. One epoch and one evaluation are core/training/loops.py."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader
 
 from core.config import TrainConfig, save_config
-from core.data.dataset import SegmentationDataset
-from core.data.labels import Labels
-from core.device import Runtime, resolve_runtime
+from core.device import Runtime
 from core.errors import SeglabError
-from core.losses import build_loss
-from core.losses.weights import inverse_sqrt_frequency, parse_class_weights
-from core.run_data import run_labels, split_dataset
-from core.run_model import model_for
 from core.runs.curves import plot_curves
 from core.runs.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent, read_events
 from core.runs.folders import Run
 from core.runs.status import State
-from core.training.checkpoints import load_checkpoint, save_checkpoint_atomically
-from core.training.distributed import NOT_DISTRIBUTED, Distributed, as_peer_failure, wrap_model
+from core.training.checkpoints import save_checkpoint_atomically
+from core.training.distributed import NOT_DISTRIBUTED, Distributed, as_peer_failure
 from core.training.estimate import record_run_throughput
-from core.training.initial_weights import load_initial_weights
 from core.training.loops import (
     EventSink,
-    build_optimizer,
     current_lr,
     epoch_seed,
     evaluate,
-    make_loader,
     train_one_epoch,
 )
-from core.training.preflight import ensure_disk_space
-from core.training.schedules import build_scheduler
-from core.training.state import PartialEpoch, TrainingProgress, TrainingState, build_ema, checkpoint_epoch_label
-from core.training.time_budget import EpochPlan, plan_epochs
+from core.training.setup import RunSetup, set_up
+from core.training.state import PartialEpoch, TrainingProgress, checkpoint_epoch_label
+from core.training.time_budget import plan_epochs
 
 clock = time.monotonic  # what --time-budget measures epochs with (tests replace it with a fake clock)
 
@@ -114,7 +100,7 @@ def train(
 def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, on_event: EventSink | None,
            distributed: Distributed) -> TrainingSummary:
     if not distributed.is_main:
-        return _run_epochs(_set_up(config, run, resume, _ignore, distributed), stop, _ignore)
+        return _run_epochs(set_up(config, run, resume, _ignore, distributed), stop, _ignore)
     status = run.read_status()
     if run.state() == State.RUNNING and status.pid != os.getpid():
         raise SeglabError(f"{run.path}: still running (process {status.pid} on this host); "
@@ -122,7 +108,7 @@ def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, o
     with EventLog(run.events_path) as log:
         emit = _RecordingSink(log, on_event)
         try:
-            return _run_epochs(_set_up(config, run, resume, emit, distributed), stop, emit)
+            return _run_epochs(set_up(config, run, resume, emit, distributed), stop, emit)
         except BaseException as error:
             peer_failure = as_peer_failure(error) if distributed.enabled else None
             message = str(peer_failure or error) or type(error).__name__
@@ -143,148 +129,7 @@ def _write_curves(run: Run) -> None:
         plot_curves(epochs, run.curves_path)
 
 
-def maybe_compile(model: nn.Module, config: TrainConfig, runtime: Runtime, emit: EventSink) -> nn.Module:
-    """torch.compile the model when asked; any failure falls back to eager mode with a message."""
-    if not config.compile:
-        return model
-    try:
-        compiled = torch.compile(model)
-        probe = runtime.prepare_batch(torch.zeros(2, 3, config.image_size, config.image_size))
-        with torch.no_grad(), runtime.autocast():
-            compiled(probe)  # compilation happens on the first call: fail here, not mid-epoch
-    except Exception as error:  # noqa: BLE001 - any backend failure means "run eager"
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        emit(StatusEvent(state=State.RUNNING, message=f"torch.compile failed ({reason}); training without it"))
-        return model
-    return compiled
-
-
-@dataclass
-class _EpochCount:
-    """The planned number of epochs: config.epochs, or (--time-budget) decided again after every epoch."""
-
-    total: int
-    plan: EpochPlan | None = None
-
-
-@dataclass
-class _Setup:
-    """Everything the epoch loop works with, made once per call of `train`."""
-
-    config: TrainConfig
-    run: Run
-    distributed: Distributed
-    runtime: Runtime
-    state: TrainingState  # the plain model, optimizer, schedule, scaler and EMA
-    train_model: nn.Module  # what trains: DDP's wrapper and/or torch.compile around the model
-    eval_model: nn.Module  # what validation scores and checkpoints hold
-    loss_fn: nn.Module
-    labels: Labels
-    train_set: SegmentationDataset
-    val_set: SegmentationDataset
-    train_loader: DataLoader
-    val_loader: DataLoader
-    progress: TrainingProgress  # where a resumed run stands, partial epoch included
-    planned: _EpochCount  # the lr schedule decays over planned.total epochs
-    runtime_record: dict = dataclasses.field(default_factory=dict)  # config.json's "runtime"
-    train_seconds: list[float] = dataclasses.field(default_factory=list)  # each whole epoch's training phase
-    eval_seconds: list[float] = dataclasses.field(default_factory=list)  # and its validation
-
-    @property
-    def budgeted(self) -> bool:
-        """Whether the epoch count is still to be decided by the time budget (a run resumed after its first
-        epoch keeps the count recorded then)."""
-        return self.config.time_budget > 0 and self.progress.epoch == 0
-
-    @property
-    def writes(self) -> bool:
-        return self.distributed.is_main
-
-    @property
-    def skipped(self) -> list[str]:
-        return self.train_set.skipped + self.val_set.skipped
-
-
-def _set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distributed: Distributed) -> _Setup:
-    """Model, data, optimizer and (resuming) the saved state; marks the run running."""
-    runtime = distributed.place(resolve_runtime(config.device, config.precision, config.memory_format))
-    malloc = runtime.prepare_host_memory()
-    torch.manual_seed(config.seed)  # the same initial weights in every process
-    labels = run_labels(config)
-    model = runtime.prepare_model(model_for(config))
-    if distributed.is_main:
-        run.sweep_temp_files()  # a write killed by SIGKILL leaves its temp file; nothing else writes here now
-        ensure_disk_space(run.path, model, ema=bool(config.ema))
-        # rank 0 loads starting weights; DDP hands them to the other processes
-        loaded = None if resume and run.checkpoint_path("last").is_file() else load_initial_weights(
-            model, config, run.path.parent)
-        if loaded:
-            emit(StatusEvent(state=State.CREATED, message=f"starting from {loaded}"))
-    wrapped = wrap_model(model, distributed, runtime, config.sync_bn)  # `model` stays the plain module
-    train_set = split_dataset(config, "train", augment=config.augment)
-    val_set = split_dataset(config, "val")
-    train_loader = make_loader(train_set, config, runtime, shuffle=True, distributed=distributed)
-    val_loader = make_loader(val_set, config, runtime, shuffle=False, distributed=distributed)
-    optimizer = build_optimizer(model, config, runtime)
-    planned = _EpochCount(config.epochs)
-    scheduler = build_scheduler(config, optimizer, len(train_loader), epochs=lambda: planned.total)
-    state = TrainingState(config, model, optimizer, scheduler, runtime.grad_scaler(), build_ema(model, config.ema),
-                          labels.names)
-    if train_loader.num_workers == 0:  # with workers, they fill the cache in parallel during epoch 1
-        train_set.fill_cache()
-        val_set.fill_cache()
-    loss_fn = build_loss(config.loss, config.task, _class_weights(config, labels, train_set, emit), config.ignore_index)
-    progress = _restore(run, state, runtime, distributed) if resume else TrainingProgress()
-    if progress.partial is not None and not distributed.is_main:  # the saved sums are global: count them once
-        progress.partial = PartialEpoch(steps=progress.partial.steps, lr=progress.partial.lr)
-    train_model = maybe_compile(wrapped, config, runtime, emit)
-    # DDP's forward syncs buffers, a collective; evaluation shards may differ in length, so evaluate the
-    # plain module (after copying rank 0's buffers to all ranks). With an EMA, it is the averaged weights.
-    eval_model = state.weights if distributed.enabled or state.ema is not None else train_model
-    setup = _Setup(config, run, distributed, runtime, state, train_model, eval_model, loss_fn, labels,
-                   train_set, val_set, train_loader, val_loader, progress, planned)
-    _mark_running(setup, resume, malloc, emit)
-    return setup
-
-
-def _class_weights(config: TrainConfig, labels: Labels, train_set: SegmentationDataset,
-                   emit: EventSink) -> list[float] | None:
-    """The cross-entropy's class weights: given, or (auto) from the train split's pixel counts, said in the log."""
-    if not config.class_weights:
-        return None
-    if config.class_weights != "auto":
-        return parse_class_weights(config.class_weights, labels.classes)
-    weights = inverse_sqrt_frequency(train_set.class_pixel_counts())
-    shown = ", ".join(f"{name} {weight:.3g}" for name, weight in zip(labels.names, weights, strict=True))
-    emit(StatusEvent(state=State.CREATED, message=f"class weights (auto, from train pixel shares): {shown}"))
-    return weights
-
-
-def _mark_running(setup: _Setup, resume: bool, malloc: str, emit: EventSink) -> None:
-    config, runtime, distributed, skipped = setup.config, setup.runtime, setup.distributed, setup.skipped
-    if skipped:
-        emit(StatusEvent(state=State.CREATED, message=f"skipped {len(skipped)} unreadable samples, e.g. {skipped[0]}"))
-    described = {**runtime.describe(), "malloc": malloc, "workers": setup.train_loader.num_workers,
-                 "cache": setup.train_set.cache.mode if setup.train_set.cache else "none",
-                 "processes": distributed.world_size, "batch_per_process": setup.train_loader.batch_size}
-    progress, setup.runtime_record = setup.progress, described
-    if setup.writes:
-        save_config(config, setup.run.config_path, runtime=described)
-        setup.run.update_status(
-            state=State.RUNNING, pid=os.getpid(), host=socket.gethostname(), started=time.time(), finished=None,
-            message="", epoch=progress.epoch, epochs=config.epochs,
-            best_dice=progress.best_dice if progress.best_dice >= 0 else None, train_images=len(setup.train_set),
-            val_images=len(setup.val_set), runtime=described, skipped_samples=len(skipped))
-    processes = f", {distributed.world_size} processes" if distributed.enabled else ""
-    planned = (f" of a {config.time_budget:g}-minute time budget" if setup.budgeted
-               else f"/{config.epochs}")
-    emit(StatusEvent(state=State.RUNNING, message=f"{'resumed at' if resume else 'started'} epoch "
-                     f"{progress.epoch + 1}{planned} on {runtime.device} ({runtime.precision}"
-                     f"{', channels_last' if runtime.channels_last else ''}{processes}), "
-                     f"{len(setup.train_set)} train / {len(setup.val_set)} val images"))
-
-
-def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> TrainingSummary:
+def _run_epochs(setup: RunSetup, stop: threading.Event, emit: EventSink) -> TrainingSummary:
     """The epoch loop from where the run stands; returns when it finishes, stops or stops early."""
     config, run, distributed, runtime, state = setup.config, setup.run, setup.distributed, setup.runtime, setup.state
     progress, steps = setup.progress, len(setup.train_loader)
@@ -348,7 +193,7 @@ def _run_epochs(setup: _Setup, stop: threading.Event, emit: EventSink) -> Traini
     return _finished(setup, emit, progress, f"finished {planned.total} epochs, best val Dice {progress.best_dice:.4f}")
 
 
-def _replan(setup: _Setup, epoch_seconds: list[float], elapsed_s: float, finished: int, cache_filled_in_first: bool,
+def _replan(setup: RunSetup, epoch_seconds: list[float], elapsed_s: float, finished: int, cache_filled_in_first: bool,
             emit: EventSink) -> None:
     """--time-budget: the epoch total from the epochs so far (rank 0 decides for all), recorded in config.json
     and status.json, and said in the log when it changes."""
@@ -372,7 +217,7 @@ def _replan(setup: _Setup, epoch_seconds: list[float], elapsed_s: float, finishe
         f"(ending about {plan.expected_end_s / 60:.1f} min after the first began)")))
 
 
-def _class_dice(setup: _Setup, metrics: dict) -> dict[str, float]:
+def _class_dice(setup: RunSetup, metrics: dict) -> dict[str, float]:
     """Val Dice of each class by name, for a multiclass run's epoch event (empty for binary)."""
     if not setup.labels.multiclass:
         return {}
@@ -385,7 +230,7 @@ def _global_sums(partial: PartialEpoch, distributed: Distributed, runtime: Runti
     return PartialEpoch(steps=partial.steps, loss_sum=loss_sum, samples=int(samples))
 
 
-def _finished(setup: _Setup, emit: EventSink, progress: TrainingProgress, message: str) -> TrainingSummary:
+def _finished(setup: RunSetup, emit: EventSink, progress: TrainingProgress, message: str) -> TrainingSummary:
     if setup.writes:
         setup.run.update_status(state=State.FINISHED, finished=time.time(), message=message)
         if not setup.distributed.enabled:  # what the epochs took, for the next estimate of these settings
@@ -397,25 +242,9 @@ def _finished(setup: _Setup, emit: EventSink, progress: TrainingProgress, messag
                            len(setup.skipped), setup.planned.total)
 
 
-def _stopped(setup: _Setup, emit: EventSink, message: str, progress: TrainingProgress) -> TrainingSummary:
+def _stopped(setup: RunSetup, emit: EventSink, message: str, progress: TrainingProgress) -> TrainingSummary:
     if setup.writes:
         setup.run.update_status(state=State.STOPPED, finished=time.time(), message=message)
     emit(StatusEvent(state=State.STOPPED, message=message))
     return TrainingSummary(State.STOPPED, progress.epoch, progress.best_dice, setup.run.path, message,
                            planned_epochs=setup.planned.total)
-
-
-def _restore(run: Run, state: TrainingState, runtime: Runtime, distributed: Distributed) -> TrainingProgress:
-    """Load last.pt on rank 0 and hand it to every process (other machines need not see the run folder).
-
-    The checkpoint does not depend on the number of processes, so a run resumes under any count.
-    """
-    payload = None
-    if distributed.is_main:
-        path = run.checkpoint_path("last")
-        if path.is_file():
-            payload = load_checkpoint(path, map_location="cpu" if distributed.enabled else runtime.device)
-    payload = distributed.broadcast(payload)
-    if payload is None:  # stopped or killed before its first epoch ended: start from the beginning
-        return TrainingProgress()
-    return state.restore(payload)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import core.training.engine
 import core.training.loops
+import core.training.setup
 from core.errors import SeglabError
 from core.inference.evaluation import evaluate_run
 from core.losses import build_loss
@@ -192,7 +192,7 @@ def loss_that_turns_nan_on_call(number: int):
 
 def test_nan_loss_fails_the_run_naming_epoch_and_step_and_keeps_the_last_checkpoint(tiny_config, monkeypatch):
     # Epoch 1 makes 5 training calls and 1 validation call: call 9 is step 3 of epoch 2.
-    monkeypatch.setattr(core.training.engine, "build_loss", loss_that_turns_nan_on_call(9))
+    monkeypatch.setattr(core.training.setup, "build_loss", loss_that_turns_nan_on_call(9))
     run = new_run(tiny_config)
     with pytest.raises(TrainingDiverged, match="epoch 2, step 3/5"):
         train(tiny_config, run)

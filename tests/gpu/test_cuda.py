@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-import core.training.engine
+import core.training.setup
 from core.config import TrainConfig
 from core.device import resolve_runtime
 from core.inference.evaluation import eval_path
@@ -123,14 +123,14 @@ def test_the_loader_pins_host_memory_for_a_gpu_run(cuda_config):
 
 def test_compile_trains_compiled_or_falls_back_with_a_message(cuda_config, monkeypatch):
     compiled = []
-    original = core.training.engine.maybe_compile
+    original = core.training.setup.maybe_compile
 
     def recording(model, config, runtime, emit):
         result = original(model, config, runtime, emit)
         compiled.append((model, result))
         return result
 
-    monkeypatch.setattr(core.training.engine, "maybe_compile", recording)
+    monkeypatch.setattr(core.training.setup, "maybe_compile", recording)
     config = cuda_config.replace(compile=True, epochs=1)
     run = new_run(config)
     summary = train(config, run)
