@@ -27,6 +27,7 @@ from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
 from tui.screens.runs import RunsScreen
 from tui.settings import load_settings, save_setting
+from tui.widgets.key_panel import KeysPanel
 from tui.worker_failures import ReportsWorkerFailures
 
 if TYPE_CHECKING:  # the dashboard starts without torch
@@ -179,10 +180,10 @@ class SeglabApp(ReportsWorkerFailures, App):
 
     def action_toggle_help(self) -> None:
         """`?`: the keys of this screen and of the app, one line each, beside the screen (again to hide)."""
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+        if self.screen.query(KeysPanel):
+            self.screen.query(KeysPanel).remove()
         else:
-            self.action_show_help_panel()
+            self.screen.mount(KeysPanel())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette: Textual's own commands, then every key of the screen on show, by its name."""

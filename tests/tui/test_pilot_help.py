@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import DataTable, KeyPanel
+from textual.widgets import DataTable
 
 from core.runs.folders import runs_root
 from tui.app import make_app
@@ -14,16 +14,16 @@ from tui.screens.compare import CompareScreen
 from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
+from tui.widgets.key_panel import KeysPanel, KeyTable
 
-from .helpers import SIZE, wait_for, wait_for_screen
+from .helpers import SIZE, shown, wait_for, wait_for_screen
 from .test_snapshots import finished_run, fixed_comparison, running_run, write_predictions
 
 
 def key_lines(pilot: Pilot) -> str:
     """The key panel's table as the user reads it."""
     console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115 - closed with console
-    for table in pilot.app.screen.query_one(KeyPanel).query("BindingsTable"):
-        console.print(table.render())
+    console.print(pilot.app.screen.query_one(KeysPanel).query_one(KeyTable).render())
     return console.export_text()
 
 
@@ -71,12 +71,35 @@ async def test_question_mark_shows_the_screens_keys_and_the_apps(monkeypatch, go
     async with app.run_test(size=SIZE) as pilot:
         await go(pilot)
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: app.screen.query("HelpPanel"), what="the help panel")
+        await wait_for(pilot, lambda: app.screen.query(KeysPanel), what="the keys panel")
         shown = key_lines(pilot)
         for key in [*keys, "quit", "keys"]:
             assert key in shown, (key, shown)
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: not app.screen.query("HelpPanel"), what="the panel to close")
+        await wait_for(pilot, lambda: not app.screen.query(KeysPanel), what="the panel to close")
+
+
+async def test_the_runs_screens_own_keys_come_first_and_fit_without_scrolling():
+    """At 100x30, `?` on the runs screen shows its keys as the footer names them (enter: open, not the table's
+    "Select") before the app's and before the table's cursor keys, all above the fold."""
+    finished_run(runs_root())
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#runs-table", DataTable).row_count == 1, what="runs")
+        assert "─ 1 run · 0 live" in shown(app.screen.query_one("#runs-title"))  # not "1 runs"
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: app.screen.query(KeysPanel), what="the keys panel")
+        await pilot.pause()
+        rows = [" ".join(line.split()) for line in key_lines(pilot).splitlines()]
+        panel = app.screen.query_one(KeysPanel)
+        visible = panel.scrollable_content_region.height
+        assert panel.scroll_y == 0
+        for wanted in ("⏎ open", "n new run", "c compare", "q quit", "? keys"):
+            assert wanted in rows and rows.index(wanted) < visible, (wanted, rows[:visible])
+        assert "Select" not in " ".join(rows)
+        sections = [row for row in rows if row in ("runs", "app", "navigation")]
+        assert sections == ["runs", "app", "navigation"]
+        assert rows.index("navigation") > rows.index("? keys")  # the table's cursor keys after seglab's
 
 
 async def test_the_command_palette_offers_the_screens_actions():

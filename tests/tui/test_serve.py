@@ -80,7 +80,7 @@ def test_serve_streams_the_runs_screen_and_ctrl_c_ends_server_and_dashboard():
         wait_for_port(port, server)
         status, page, streamed = asyncio.run(first_screen(port))
         assert status == 200 and f"ws://localhost:{port}/ws" in page
-        assert "runs in" in streamed and "1 runs" in streamed, streamed[-2000:]
+        assert "runs in" in streamed and "1 run ·" in streamed, streamed[-2000:]
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)

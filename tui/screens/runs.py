@@ -120,8 +120,8 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         except ConfigError as error:
             self.rows, problem = select_rows(self.every, "", self.sort), f" ─ ✗ {error}"
         live = sum(row.state == State.RUNNING for row in self.every)
-        shown = f"{len(self.rows)} of {len(self.every)} runs" if len(self.rows) < len(self.every) else \
-            f"{len(self.every)} runs"
+        total = f"{len(self.every)} run{'' if len(self.every) == 1 else 's'}"
+        shown = f"{len(self.rows)} of {total}" if len(self.rows) < len(self.every) else total
         marks = f" · {len(self.marked)} marked" if self.marked else ""
         view = f" ─ sort: {self.sort}" + (f" · filter: {self.filter_text}" if self.filter_text else "")
         self.query_one("#runs-title", Static).update(
