@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from core.errors import SeglabError
-from tui.cli.options import RunsDir, app, err_console
+from tui.cli.options import RunsDir, app, err_console, fail
 
 # Newer Typer vendors click, older releases use click itself: reach the exception classes through the
 # public BadParameter instead of either import path.
@@ -57,6 +57,15 @@ def dashboard(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
     """Train, watch and run segmentation models. With no command, opens the dashboard."""
     if ctx.invoked_subcommand is None:
         run_dashboard(runs_dir)
+    elif runs_dir is not None and not takes_runs_dir(ctx.command.get_command(ctx, ctx.invoked_subcommand)):
+        raise fail(f"--runs-dir: `seglab {ctx.invoked_subcommand}` reads no runs folder; leave --runs-dir out")
+
+
+def takes_runs_dir(command: Any) -> bool:
+    """Whether a command has a --runs-dir (which then defaults to the one given before the command)."""
+    if command is None:
+        return False
+    return any(param.name == "runs_dir" for param in command.params)
 
 
 @app.command(name="tui", epilog="Example:\n\n  seglab tui --runs-dir /data/seglab-runs")

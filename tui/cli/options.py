@@ -37,15 +37,23 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+def inherit_runs_dir(ctx: typer.Context, value: Path | None) -> Path | None:
+    """A command's --runs-dir, else the one given before the command (`seglab --runs-dir DIR runs`)."""
+    if value is not None or ctx.parent is None:
+        return value
+    return ctx.find_root().params.get("runs_dir")
+
+
 RunsDir = Annotated[
     Path | None,
-    typer.Option("--runs-dir", help="Folder holding run folders (default: $SEGLAB_RUNS_DIR or ./runs)."),
+    typer.Option("--runs-dir", help="Folder holding run folders (default: $SEGLAB_RUNS_DIR or ./runs).",
+                 callback=inherit_runs_dir),
 ]
 def complete_run_names(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of a run argument: the names in the runs folder (--runs-dir if already typed)."""
     from core.runs.folders import list_runs, runs_root
 
-    root = runs_root(ctx.params.get("runs_dir"))
+    root = runs_root(ctx.params.get("runs_dir") or ctx.find_root().params.get("runs_dir"))
     return [run.name for run in list_runs(root) if run.name.startswith(incomplete)]
 
 
