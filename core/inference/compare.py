@@ -1,6 +1,7 @@
 """Comparing runs side by side: each run's history, its scores on a split (an existing eval-<split>.json when it
 matches the checkpoint, else a fresh evaluation), its per-image Dice and masks, the settings that differ, and the
-images on which the runs disagree most. The report's files are written by core/runs/compare_report.py."""
+images on which the runs disagree most, and a short name for each. The report's files are written by
+core/inference/compare_report.py."""
 
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ class ComparedRun:
     evaluation: dict[str, Any]
     parameters: int
     predictions: RunPredictions | None = None
+    label: str = ""  # what tables and figures call the run (display_names); empty: its folder name without the time
+
+    @property
+    def display_name(self) -> str:
+        return self.label or short_name(self.run.name)
 
     @property
     def best_epoch(self) -> EpochEvent | None:
@@ -95,6 +101,17 @@ class Comparison:
 def short_name(name: str) -> str:
     """A run's name without its leading time (20261128-142501-unet-pets -> unet-pets), for narrow titles."""
     return re.sub(r"^\d{8}-\d{6}-", "", name)
+
+
+def display_names(entries: list[ComparedRun]) -> list[str]:
+    """What tables, legends and figures call each run: its --name, else its folder name without the leading time
+    (20261206-064657-unet-study -> unet-study); a name two runs share falls back to the folder name, which is unique
+    (the folder itself stays in compare.csv)."""
+    candidates = [entry.config.name or short_name(entry.run.name) for entry in entries]
+    chosen = [name if candidates.count(name) == 1 else entry.run.name for name, entry in zip(candidates, entries,
+                                                                                             strict=True)]
+    return [name if chosen.count(name) == 1 else str(entry.run.path) for name, entry in zip(chosen, entries,
+                                                                                             strict=True)]
 
 
 def open_runs(refs: list[str], root: Path, force: bool = False) -> list[Run]:
@@ -160,6 +177,8 @@ def compare_runs(runs: list[Run], split: str = "test", checkpoint: str = "best",
             parameters = count_parameters(model_for(config))
         epochs = [e for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
         compared.append(ComparedRun(run, config, run.read_status(), epochs, evaluation, parameters))
+    for entry, label in zip(compared, display_names(compared), strict=True):
+        entry.label = label
     comparison = Comparison(compared, split, checkpoint, differing_settings([c.config for c in compared]))
     if predictions:
         for index, entry in enumerate(compared):
@@ -217,13 +236,15 @@ def disputed_first(shares: dict[str, float]) -> list[str]:
     return sorted(shares, key=lambda name: -shares[name])
 
 
-def table_rows(comparison: Comparison) -> list[dict[str, str]]:
-    """The comparison table, one dict per run, columns in display order; only the settings that differ."""
+def table_rows(comparison: Comparison, folders: bool = False) -> list[dict[str, str]]:
+    """The comparison table, one dict per run, columns in display order; only the settings that differ. Runs go by
+    their display name; `folders` adds each run's folder name beside it (compare.csv)."""
     rows = []
     for entry in comparison.runs:
         result, best = entry.evaluation, entry.best_epoch
-        row = {
-            "run": entry.run.name, "model": entry.config.model, "task": entry.config.task,
+        row = {"run": entry.display_name, **({"folder": entry.run.name} if folders else {})}
+        row |= {
+            "model": entry.config.model, "task": entry.config.task,
             "parameters": f"{entry.parameters:,}", "epochs": f"{entry.status.epoch}/{entry.config.epochs}",
             "best val Dice": f"{best.val_dice:.4f} (ep {best.epoch})" if best else "-",
             f"{comparison.split} Dice": _score(result.get("dice")),

@@ -13,7 +13,7 @@ import numpy as np
 
 from core.atomic_files import atomic_write_text
 from core.data.labels import class_colour
-from core.inference.compare import MASK_SIDE, Comparison, short_name, table_rows
+from core.inference.compare import MASK_SIDE, Comparison, table_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,9 +35,8 @@ def write_report(comparison: Comparison, folder: Path, images: int = 4) -> list[
     """Write the report's files into `folder` (created); returns their paths. predictions.png needs the runs'
     predictions (compare_runs with predictions=True) and is left out without them."""
     folder.mkdir(parents=True, exist_ok=True)
-    rows = table_rows(comparison)
-    written = [_write(folder / "compare.md", markdown_table(rows, comparison)),
-               _write(folder / "compare.csv", csv_table(rows))]
+    written = [_write(folder / "compare.md", markdown_table(table_rows(comparison), comparison)),
+               _write(folder / "compare.csv", csv_table(table_rows(comparison, folders=True)))]
     written.append(_save(curves_figure(comparison), folder / "curves.png"))
     if all(entry.predictions for entry in comparison.runs):
         written.append(_save(dice_figure(comparison), folder / "dice.png"))
@@ -85,7 +84,7 @@ def curves_figure(comparison: Comparison) -> Figure:
         x = [e.epoch for e in epochs]
         for ax, values in zip(panels, ([e.train_loss for e in epochs], [e.val_loss for e in epochs],
                                        [e.val_dice for e in epochs]), strict=True):
-            ax.plot(x, values, color=run_colour(index), marker=".", label=entry.run.name)
+            ax.plot(x, values, color=run_colour(index), marker=".", label=entry.display_name)
     from matplotlib.ticker import MaxNLocator
 
     for ax, title in zip(panels, ("train loss", "val loss", "val Dice (per-image mean)"), strict=True):
@@ -106,7 +105,7 @@ def dice_figure(comparison: Comparison) -> Figure:
     for index, dice in enumerate(values):
         spread = np.random.default_rng(index).uniform(-0.12, 0.12, len(dice))
         ax.scatter(index + 1 + spread, dice, s=8, color=run_colour(index), alpha=0.7)
-    ax.set_xticks(range(1, len(values) + 1), [entry.run.name for entry in comparison.runs], rotation=15,
+    ax.set_xticks(range(1, len(values) + 1), [entry.display_name for entry in comparison.runs], rotation=15,
                   fontsize="small")
     ax.set_ylabel(f"per-image Dice ({comparison.split})")
     ax.set_ylim(-0.02, 1.02)
@@ -126,7 +125,7 @@ def predictions_figure(comparison: Comparison, names: list[str]) -> Figure:
         for entry in comparison.runs:
             assert entry.predictions is not None
             dice = entry.predictions.dice[entry.predictions.names.index(name)]
-            title = f"{short_name(entry.run.name)}\nDice {dice:.3f}"
+            title = f"{entry.display_name}\nDice {dice:.3f}"
             cells.append((overlay(image, entry.predictions.masks[name]), title))
         for column, (picture, title) in enumerate(cells):
             ax = axes[row, column]

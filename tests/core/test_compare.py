@@ -39,3 +39,28 @@ def test_a_resumed_epoch_counts_once_in_the_history_time_and_speed():
     entry = ComparedRun(Run(Path("r")), TrainConfig(), RunStatus(train_images=40), events, {}, 0)
     assert [(e.epoch, e.train_loss) for e in entry.history] == [(1, 0.9), (2, 0.7)]
     assert entry.train_seconds == 20.0 and entry.images_per_second == 4.0  # 2 epochs x 40 images / 20 s
+
+
+def test_runs_go_by_their_given_name_else_the_folder_without_its_time_and_the_folder_where_names_clash():
+    from pathlib import Path
+
+    from core.config import TrainConfig
+    from core.inference.compare import ComparedRun, Comparison, display_names, table_rows
+    from core.runs.folders import Run
+    from core.runs.status import RunStatus
+
+    def entry(folder: str, name: str = "") -> ComparedRun:
+        return ComparedRun(Run(Path("/runs") / folder), TrainConfig(name=name), RunStatus(), [], {}, 0)
+
+    given = [entry("20261206-064657-unet-study", "study"), entry("20261206-070000-resnet34_unet-r34", "r34")]
+    assert display_names(given) == ["study", "r34"]
+    unnamed = [entry("20261206-064657-unet"), entry("20261206-070000-resnet34_unet")]
+    assert display_names(unnamed) == ["unet", "resnet34_unet"]
+    clash = [entry("20261206-064657-unet-a", "same"), entry("20261206-070000-unet-b", "same"), entry("x-1", "other")]
+    assert display_names(clash) == ["20261206-064657-unet-a", "20261206-070000-unet-b", "other"]
+    for compared, label in zip(given, display_names(given), strict=True):
+        compared.label = label
+    rows = table_rows(Comparison(given, "test", "best"), folders=True)
+    assert [(row["run"], row["folder"]) for row in rows] == [("study", "20261206-064657-unet-study"),
+                                                           ("r34", "20261206-070000-resnet34_unet-r34")]
+    assert "folder" not in table_rows(Comparison(given, "test", "best"))[0]

@@ -28,25 +28,27 @@ def two_runs(tmp_path_factory) -> Path:
 
 
 def test_compare_prints_the_table_and_writes_the_five_report_files(capsys, two_runs, tmp_path, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")  # run names head the table's columns; narrower, they fold
+    monkeypatch.setenv("COLUMNS", "200")
     by_model = {run.load_config().model: run.name for run in list_runs(two_runs)}
     unet, resnet = by_model["unet"], by_model["resnet18_unet"]
     code, out, err = seglab(capsys, "compare", unet, resnet, "--split", "test", "--runs-dir", str(two_runs),
                             "--out", str(tmp_path / "report"), "--images", "2")
     assert code == 0, err
     flat = " ".join(out.replace("│", " ").replace("┃", " ").split())
-    assert f"{unet} {resnet}" in flat and "model unet resnet18_unet" in flat and "task binary binary" in flat
+    # the runs go by their --name (unet, resnet18-unet), not by their 40-character folder names
+    assert " unet resnet18-unet " in flat and "model unet resnet18_unet" in flat and "task binary binary" in flat
+    assert unet not in flat and resnet not in flat
     assert sorted(path.name for path in (tmp_path / "report").iterdir()) == sorted(REPORT_FILES)
     with open(tmp_path / "report" / "compare.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert [row["run"] for row in rows] == [unet, resnet]
+    assert [(row["run"], row["folder"]) for row in rows] == [("unet", unet), ("resnet18-unet", resnet)]
     for row in rows:  # the table's scores are the evaluation's, which compare wrote as `seglab evaluate` does
-        evaluation = json.loads((two_runs / row["run"] / "eval-test.json").read_text())
+        evaluation = json.loads((two_runs / row["folder"] / "eval-test.json").read_text())
         assert row["test Dice"] == f"{evaluation['dice']:.4f}" and row["test IoU"] == f"{evaluation['iou']:.4f}"
         assert row["model"] in ("unet", "resnet18_unet") and row["task"] == "binary"
     assert "model" in rows[0] and "lr" not in rows[0]  # only the settings that differ get a column
     markdown = (tmp_path / "report" / "compare.md").read_text()
-    assert f"| {unet} | unet |" in markdown and "Settings that differ: model." in markdown
+    assert "| unet | unet |" in markdown and "Settings that differ: model." in markdown
 
 
 def test_curves_have_a_line_per_run_per_panel_and_the_grid_the_same_images_for_each_run(two_runs):
@@ -57,7 +59,8 @@ def test_curves_have_a_line_per_run_per_panel_and_the_grid_the_same_images_for_e
         lines = ax.get_lines()
         assert [line.get_color() for line in lines] == [run_colour(0), run_colour(1)]
         assert [len(line.get_xdata()) for line in lines] == [2, 2]  # two epochs each
-    assert [text.get_text() for text in figure.axes[2].get_legend().get_texts()] == [r.name for r in runs]
+    assert [text.get_text() for text in figure.axes[2].get_legend().get_texts()] == [r.load_config().name
+                                                                                      for r in runs]
 
     names = comparison.chosen_images(4)
     assert sorted(names) == sorted(comparison.runs[0].predictions.names)  # the fixture's 4 test images

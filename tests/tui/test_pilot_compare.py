@@ -26,7 +26,7 @@ async def test_marking_two_runs_and_pressing_c_compares_them(tiny_config):
         config = tiny_config.replace(model=model, name=model.replace("_", "-"))
         run = create_run(config, runs_root())
         train(config, run)
-        names.append(run.name)
+        names.append(config.name)  # what the comparison calls the run (its folder name is 40 characters)
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one("#runs-table", DataTable)

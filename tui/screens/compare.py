@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.errors import SeglabError
-from core.inference.compare import Comparison, compare_runs, open_runs, short_name, table_rows
+from core.inference.compare import Comparison, compare_runs, open_runs, table_rows
 from core.inference.compare_report import grid_row, run_colour
 from tui.widgets.compare_curves import CompareCurves
 from tui.widgets.image_preview import ImagePreview
@@ -96,7 +96,7 @@ class CompareScreen(ReportsWorkerFailures, Screen):
         for row in rows:
             table.add_row(*row.values())
         self.query_one(CompareCurves).set_runs(
-            [(entry.run.name, run_colour(index), entry.history) for index, entry in enumerate(comparison.runs)])
+            [(entry.display_name, run_colour(index), entry.history) for index, entry in enumerate(comparison.runs)])
         self.show_image(0)
 
     def action_image(self, step: int) -> None:
@@ -115,7 +115,7 @@ class CompareScreen(ReportsWorkerFailures, Screen):
         self.query_one("#compare-caption", Static).update(
             f"{index + 1}/{len(self.comparison.order)} {name} · differ on "
             f"{self.comparison.disagreement[name]:.0%} of pixels · Dice {scores}\nimage · truth · "
-            + " · ".join(short_name(entry.run.name) for entry in self.comparison.runs))
+            + " · ".join(entry.display_name for entry in self.comparison.runs))
         self.load_image(name)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare-image")
