@@ -1,5 +1,6 @@
 """Datasets on disk: recognise a folder's layout, list its samples per split, and check every file in it (for a
-multiclass task also counting each class's pixels)."""
+multiclass task also counting each class's pixels). Knows nothing of TrainConfig: core/run_data.py reads a
+config's data through this package."""
 
 from __future__ import annotations
 
