@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from core.data.image_files import decode, one_line
 from core.data.labels import BINARY, TRIMAP_TO_CLASS, Labels
 from core.data.samples import MASK_KINDS, Sample
 from core.errors import ConfigError, DataError
@@ -15,19 +16,18 @@ from core.errors import ConfigError, DataError
 TRIMAP_VALUES = frozenset({1, 2, 3})
 TRIMAP_FOREGROUND = (1, 3)  # pet and its border count as pet, as in the original experiment
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
-EXIF_ORIENTATION = 0x0112
 
 
 def open_rgb(path: str | Path) -> Image.Image:
     """The image at `path` as a fully loaded 8-bit RGB image, whatever its real format or mode."""
-    image = _decode(Path(path))
+    image = decode(Path(path))
     if image.mode in _SIXTEEN_BIT_MODES or image.mode in ("I", "F"):
         # Pillow's own convert clips 16-bit values at 255, which turns most of a 16-bit photo white.
         image = Image.fromarray(_scale_to_uint8(np.asarray(image)), mode="L")
     try:
         return image.convert("RGB")
     except (ValueError, OSError) as error:
-        raise DataError(path, f"cannot convert image mode {image.mode} to RGB ({_one_line(error)})") from error
+        raise DataError(path, f"cannot convert image mode {image.mode} to RGB ({one_line(error)})") from error
 
 
 def open_mask(path: str | Path, kind: str, labels: Labels = BINARY) -> np.ndarray:
@@ -41,7 +41,7 @@ def open_mask(path: str | Path, kind: str, labels: Labels = BINARY) -> np.ndarra
     if kind not in MASK_KINDS:
         raise ConfigError(f"mask kind: {kind!r} is not one of {', '.join(MASK_KINDS)}")
     path = Path(path)
-    values = _mask_values(path, _decode(path), one_channel=kind == "trimap" or labels.multiclass)
+    values = _mask_values(path, decode(path), one_channel=kind == "trimap" or labels.multiclass)
     if kind == "binary":
         return _class_ids(path, values, labels) if labels.multiclass else (values != 0).astype(np.uint8)
     found = {int(value) for value in np.unique(values)}
@@ -87,44 +87,6 @@ def load_pair(sample: Sample, labels: Labels = BINARY) -> tuple[Image.Image, np.
     return image, mask
 
 
-def _decode(path: Path) -> Image.Image:
-    """Open and fully decode frame 0 of `path`, sniffing the format from the content, not the suffix."""
-    if not path.is_file():
-        raise DataError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise DataError(path, "cannot read image (empty file, 0 bytes)")
-    try:
-        with Image.open(path) as opened:
-            # Pillow only raises for images over twice MAX_IMAGE_PIXELS and merely warns above it; a warning
-            # filter is not thread-safe, so the lower limit is checked here by hand.
-            limit = Image.MAX_IMAGE_PIXELS
-            if limit is not None and opened.width * opened.height > limit:
-                raise DataError(path, _too_large(opened.width, opened.height, limit))
-            opened.seek(0)
-            opened.load()
-            # A phone photo's pixels are stored sideways with an EXIF orientation tag; turn them the way every
-            # viewer shows them, so a mask drawn on the shown image fits. Both return a copy detached from the
-            # file, which the with block closes.
-            return ImageOps.exif_transpose(opened) if _exif_orientation(opened) > 1 else opened.copy()
-    except DataError:
-        raise
-    except Image.DecompressionBombError as error:
-        raise DataError(path, f"image too large ({_one_line(error)})") from error
-    # Decoders raise many types for damaged files (OSError, SyntaxError, ValueError, EOFError, struct.error...);
-    # all of them mean the same to the user: this file cannot be read.
-    except Exception as error:
-        raise DataError(path, f"cannot read image ({_one_line(error)})") from error
-
-
-def _exif_orientation(image: Image.Image) -> int:
-    """The EXIF orientation tag (1 = upright, 2-8 = flipped and/or turned), 1 where there is none."""
-    try:
-        value = image.getexif().get(EXIF_ORIENTATION, 1)
-    except Exception:  # noqa: BLE001 - a damaged EXIF block must not make a readable image unreadable
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
 def _mask_values(path: Path, mask: Image.Image, one_channel: bool) -> np.ndarray:
     """The mask's per-pixel values as an HxW array (palette indices for "P", as Oxford trimaps may be saved)."""
     if mask.mode in ("L", "P", "1", "I", "F") or mask.mode in _SIXTEEN_BIT_MODES:
@@ -162,12 +124,3 @@ def _format_values(values) -> str:
     shown = ", ".join(str(value) for value in ordered[:10])
     more = f", ... ({len(ordered)} values)" if len(ordered) > 10 else ""
     return "{" + shown + more + "}"
-
-
-def _too_large(width: int, height: int, limit: int) -> str:
-    return f"image too large ({width}x{height} = {width * height} pixels, limit {limit})"
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
