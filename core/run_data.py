@@ -10,7 +10,9 @@ from core.config import SYNTHETIC, TrainConfig
 from core.data import detect_layout, list_samples
 from core.data.cache import build_cache
 from core.data.dataset import SegmentationDataset
-from core.data.folder import has_split_folders
+from core.data.export_splits import comes_split, test_is_val
+from core.data.exports import EXPORT_FORMATS, read_export
+from core.data.folder import has_split_folders, has_test_folder
 from core.data.images import load_pair
 from core.data.labels import BINARY, OXFORD_CLASSES, SYNTHETIC_CLASSES, Labels, folder_class_names
 from core.data.samples import Sample
@@ -65,7 +67,14 @@ def class_names(config: TrainConfig) -> tuple[str, ...]:
     if config.data == SYNTHETIC:
         return SYNTHETIC_CLASSES[: _synthetic_classes(config)]
     root = resolve_data_root(config)
-    if detect_layout(root) == "oxford-pet":
+    layout = detect_layout(root)
+    if layout in EXPORT_FORMATS:
+        names = read_export(root, layout).class_names
+        if config.classes not in (0, len(names)):
+            raise ConfigError(f"classes: {root} names {len(names)} classes ({', '.join(names)}), not "
+                              f"{config.classes}")
+        return names
+    if layout == "oxford-pet":
         if config.classes not in (0, len(OXFORD_CLASSES)):
             raise ConfigError(f"classes: Oxford-IIIT Pet's trimaps hold {len(OXFORD_CLASSES)} classes "
                               f"({', '.join(OXFORD_CLASSES)}), not {config.classes}")
@@ -80,8 +89,20 @@ def class_names(config: TrainConfig) -> tuple[str, ...]:
 def run_labels(config: TrainConfig) -> Labels:
     """How the config's masks are read and named: binary, or its data's classes."""
     if config.task == "binary":
-        return BINARY
+        return Labels("binary", _one_class_export_names(config) or BINARY.names)
     return Labels("multiclass", class_names(config), config.ignore_index)
+
+
+def _one_class_export_names(config: TrainConfig) -> tuple[str, ...] | None:
+    """A one-class export's names (background, its class), so a binary run on it names what it predicts."""
+    if config.data == SYNTHETIC:
+        return None
+    root = resolve_data_root(config)
+    layout = detect_layout(root)
+    if layout not in EXPORT_FORMATS:
+        return None
+    names = read_export(root, layout).class_names
+    return names if len(names) == 2 else None
 
 
 def with_resolved_classes(config: TrainConfig) -> TrainConfig:
@@ -97,7 +118,13 @@ def with_resolved_classes(config: TrainConfig) -> TrainConfig:
 def val_fraction_applies(config: TrainConfig) -> bool:
     """Whether the data is split by val_fraction: Oxford's trainval and a flat images/ + masks/ folder are;
     the synthetic set and train/ val/ test/ subfolders come split already."""
-    return config.data != SYNTHETIC and not has_split_folders(resolve_data_root(config))
+    if config.data == SYNTHETIC:
+        return False
+    root = resolve_data_root(config)
+    layout = detect_layout(root)
+    if layout in EXPORT_FORMATS:
+        return not comes_split(read_export(root, layout))
+    return not has_split_folders(root)
 
 
 def val_doubles_as_test(config: TrainConfig) -> bool:
@@ -106,7 +133,27 @@ def val_doubles_as_test(config: TrainConfig) -> bool:
     if config.data == SYNTHETIC:
         return False
     root = resolve_data_root(config)
-    return detect_layout(root) == "folder" and not has_split_folders(root)
+    layout = detect_layout(root)
+    if layout in EXPORT_FORMATS:
+        return test_is_val(read_export(root, layout))
+    return layout == "folder" and not (has_split_folders(root) and has_test_folder(root))
+
+
+def export_defaults(data: str) -> dict[str, object]:
+    """Settings a labelling tool's export implies unless given: multiclass with its classes when it names more than
+    one (binary for one), and its ignore value (VOC's 255). Nothing for other data, or data that cannot be read
+    yet (the run's checks say why)."""
+    if data == SYNTHETIC:
+        return {}
+    root = Path(data).expanduser()
+    try:
+        layout = detect_layout(root)
+        export = read_export(root, layout) if layout in EXPORT_FORMATS else None
+    except (DataError, OSError):
+        return {}
+    if export is None or export.classes < 2:
+        return {}
+    return {"task": "multiclass", **({"ignore_index": export.ignore_index} if export.ignore_index >= 0 else {})}
 
 
 def split_samples(config: TrainConfig, split: str) -> list[Sample]:

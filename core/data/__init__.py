@@ -5,68 +5,59 @@ config's data through this package."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from core.data.export_check import check_export
+from core.data.export_splits import export_samples
+from core.data.exports import EXPORT_FORMATS, detect_export, read_export
 from core.data.folder import folder_samples, is_folder_dataset
 from core.data.images import load_pair
 from core.data.labels import MAX_CLASSES, NO_IGNORE, OXFORD_CLASSES, Labels, folder_class_names, generic_names
 from core.data.oxford_pet import TORCHVISION_FOLDER, is_oxford_pet, oxford_pet_samples
+from core.data.report import DatasetReport
 from core.data.samples import Sample
 from core.errors import DataError
 
-LAYOUTS = ("oxford-pet", "folder")
+LAYOUTS = ("oxford-pet", "folder", *EXPORT_FORMATS)  # an export's layout is its format's name (coco, voc, ...)
 CHECKED_SPLITS = ("train", "val", "test")
 
 
-@dataclass
-class DatasetReport:
-    """What `check_dataset` found: samples per split and one line per problem (empty when all is well)."""
-
-    root: Path
-    layout: str  # one of LAYOUTS
-    counts: dict[str, int] = field(default_factory=dict)  # split -> number of samples listed (opened or not)
-    problems: list[str] = field(default_factory=list)  # DataError messages, "path: problem"
-    pairs: int = 0  # distinct image/mask pairs listed (a folder set's test may be its val part)
-    class_names: tuple[str, ...] = ()  # multiclass: the classes, background first
-    class_pixels: list[int] = field(default_factory=list)  # multiclass: pixels of each class over the pairs read
-
-    def class_shares(self) -> list[float]:
-        """Each class's share of the counted pixels (ignored pixels not counted)."""
-        total = sum(self.class_pixels)
-        return [count / total if total else 0.0 for count in self.class_pixels]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
 def detect_layout(root: str | Path) -> str:
-    """The layout of `root`: "oxford-pet" or "folder" (Oxford wins if it has both)."""
+    """The layout of `root`: "oxford-pet", "folder", or a labelling tool's export format ("coco", "voc", "labelme",
+    "yolo"; a COCO .json file too). Oxford wins over the rest, seglab's folder over the exports."""
     root = Path(root)
+    if root.is_file() and detect_export(root) is not None:
+        return detect_export(root)
     if not root.is_dir():
         raise DataError(root, "no such folder")
     if is_oxford_pet(root):
         return "oxford-pet"
     if is_folder_dataset(root):
         return "folder"
+    export = detect_export(root)
+    if export is not None:
+        return export
     hint = ""
     if is_oxford_pet(root / TORCHVISION_FOLDER):
         hint = f"; did you mean {root / TORCHVISION_FOLDER}?"
     raise DataError(
         root,
-        "not a dataset: expected images/ + annotations/trimaps/ (Oxford-IIIT Pet), or images/ + masks/ "
-        f"(optionally inside train/, val/, test/){hint}",
+        "not a dataset: expected images/ + annotations/trimaps/ (Oxford-IIIT Pet), images/ + masks/ "
+        "(optionally inside train/, val/, test/), or a COCO, Pascal VOC/CVAT mask, LabelMe or YOLO segmentation "
+        f"export{hint}",
     )
 
 
 def list_samples(root: str | Path, split: str, val_fraction: float = 0.1, seed: int = 0) -> list[Sample]:
     """The samples of `split` in the dataset at `root`, whichever its layout."""
-    if detect_layout(root) == "oxford-pet":
+    layout = detect_layout(root)
+    if layout == "oxford-pet":
         return oxford_pet_samples(root, split, val_fraction, seed)
-    return folder_samples(root, split, val_fraction, seed)
+    if layout == "folder":
+        return folder_samples(root, split, val_fraction, seed)
+    return export_samples(read_export(root, layout), split, val_fraction, seed)
 
 
 def check_dataset(
@@ -86,6 +77,8 @@ def check_dataset(
     """
     root = Path(root)
     report = DatasetReport(root=root, layout=detect_layout(root))
+    if report.layout in EXPORT_FORMATS:
+        return check_export(report, val_fraction, seed, on_progress)
     labels = _check_labels(report, task, classes, ignore_index)
     pixels = [0] * (labels.classes if labels is not None else 0)
     list_split = oxford_pet_samples if report.layout == "oxford-pet" else folder_samples

@@ -39,6 +39,8 @@ def dataset_key(samples: Sequence[Sample], image_size: int, labels_key: str = ""
         f"seglab decoded cache {CACHE_FORMAT} Pillow {PIL.__version__} {image_size}px{labels_key}".encode())
     for sample in samples:
         digest.update(f"\0{sample.mask_kind}\0{_file_identity(sample.image)}\0{_file_identity(sample.mask)}".encode())
+        if sample.mask_key or sample.context is not None:  # an export's: which annotations, read with which classes
+            digest.update(f"\0{sample.mask_key}\0{_file_identity(sample.context)}".encode())
     return digest.hexdigest()[:KEY_HEX_CHARS]
 
 

@@ -1,7 +1,8 @@
 """List the samples of a user's own dataset: images/NAME.(jpg|jpeg|png) with masks/NAME.png, non-zero = foreground.
 
 Two layouts: flat `images/` + `masks/`, split 9:1 into train/val by seed, where "test" is that same val part
-(there is nothing else held out); or `train/`, `val/`, `test/` subfolders, each with its own images/ + masks/.
+(there is nothing else held out); or `train/`, `val/`, `test/` subfolders, each with its own images/ + masks/
+(without test/, val doubles as test).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def has_split_folders(root: str | Path) -> bool:
     return _has_pairs_folders(Path(root) / "train")
 
 
+def has_test_folder(root: str | Path) -> bool:
+    """Whether split subfolders include test/ (without one, the val split doubles as test)."""
+    return _has_pairs_folders(Path(root) / "test")
+
+
 def folder_samples(
     root: str | Path,
     split: str,
@@ -47,7 +53,8 @@ def folder_samples(
     if not root.is_dir():
         raise DataError(root, "no such folder")
     if has_split_folders(root):
-        folders = SPLIT_FOLDERS if split == "all" else (split,)
+        present = [name for name in SPLIT_FOLDERS if name != "test" or has_test_folder(root)]
+        folders = present if split == "all" else ("val",) if split == "test" and not has_test_folder(root) else (split,)
         return [sample for name in folders for sample in _pairs_in(root / name, problems)]
     samples = _pairs_in(root, problems)
     if split == "all":

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from core.data.exports import render_mask
 from core.data.image_files import decode, one_line
+from core.data.labelme import embedded_image
 from core.data.labels import BINARY, TRIMAP_TO_CLASS, Labels
-from core.data.samples import MASK_KINDS, Sample
+from core.data.samples import EXPORT_MASK_KINDS, FILE_MASK_KINDS, Sample
 from core.errors import ConfigError, DataError
 
 TRIMAP_VALUES = frozenset({1, 2, 3})
@@ -19,8 +21,9 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
 def open_rgb(path: str | Path) -> Image.Image:
-    """The image at `path` as a fully loaded 8-bit RGB image, whatever its real format or mode."""
-    image = decode(Path(path))
+    """The image at `path` as a fully loaded 8-bit RGB image, whatever its real format or mode (a LabelMe JSON: the
+    image its imageData holds)."""
+    image = embedded_image(Path(path)) if Path(path).suffix.lower() == ".json" else decode(Path(path))
     if image.mode in _SIXTEEN_BIT_MODES or image.mode in ("I", "F"):
         # Pillow's own convert clips 16-bit values at 255, which turns most of a 16-bit photo white.
         image = Image.fromarray(_scale_to_uint8(np.asarray(image)), mode="L")
@@ -38,8 +41,8 @@ def open_mask(path: str | Path, kind: str, labels: Labels = BINARY) -> np.ndarra
     kind "binary" (a folder's masks): binary: any non-zero value (in any colour channel) is foreground;
     multiclass: the values are class ids 0..classes-1 (grey or palette PNG), `labels.ignore_index` kept as is.
     """
-    if kind not in MASK_KINDS:
-        raise ConfigError(f"mask kind: {kind!r} is not one of {', '.join(MASK_KINDS)}")
+    if kind not in FILE_MASK_KINDS:
+        raise ConfigError(f"mask kind: {kind!r} is not one of {', '.join(FILE_MASK_KINDS)}")
     path = Path(path)
     values = _mask_values(path, decode(path), one_channel=kind == "trimap" or labels.multiclass)
     if kind == "binary":
@@ -73,18 +76,29 @@ def _class_ids(path: Path, values: np.ndarray, labels: Labels) -> np.ndarray:
 
 def load_pair(sample: Sample, labels: Labels = BINARY) -> tuple[Image.Image, np.ndarray]:
     """The sample's RGB image and its mask (0/1, or class ids for a multiclass `labels`), checked to be the same
-    size."""
+    size. A labelling tool's export has its mask painted from the annotations (any class but 0 is foreground for a
+    binary task)."""
+    if sample.mask_kind in EXPORT_MASK_KINDS:
+        image = open_rgb(sample.image)
+        ids = render_mask(sample, image.size)
+        source = sample.mask or sample.image
+        mask = _class_ids(source, ids, labels) if labels.multiclass else (ids != 0).astype(np.uint8)
+        return image, _same_size(sample, image, mask)
     if sample.mask is None:
         raise DataError(sample.image, "has no mask to train or evaluate on")
     image = open_rgb(sample.image)
     mask = open_mask(sample.mask, sample.mask_kind, labels)
+    return image, _same_size(sample, image, mask)
+
+
+def _same_size(sample: Sample, image: Image.Image, mask: np.ndarray) -> np.ndarray:
     mask_height, mask_width = mask.shape
     if image.size != (mask_width, mask_height):
         raise DataError(
-            sample.mask,
+            sample.mask or sample.image,
             f"image is {image.width}x{image.height} but mask is {mask_width}x{mask_height} (image: {sample.image})",
         )
-    return image, mask
+    return mask
 
 
 def _mask_values(path: Path, mask: Image.Image, one_channel: bool) -> np.ndarray:

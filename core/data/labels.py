@@ -49,7 +49,7 @@ class Labels:
 
     def cache_key(self) -> str:
         """What the decoded masks depend on beyond the files: empty for binary, so its caches stay as they were."""
-        return f" {self.task} {self.classes} ignore {self.ignore_index}" if self.multiclass else ""
+        return f" {self.task} {self.names} ignore {self.ignore_index}" if self.multiclass else ""
 
     def legend(self) -> list[dict]:
         """Class id, name and overlay colour of every class, for summary.json and the dashboard."""

@@ -150,6 +150,7 @@ def predict(
     return write_results(out_dir, rows, labels, {
         "run": str(run.path), "checkpoint": str(run.checkpoint_path(checkpoint)), "epoch": payload["epoch"],
         "trained": checkpoint_epoch_label(payload), "precision": runtime.precision, "tta": tta, "engine": engine,
+        "class_names": list(labels.names),
         "input": [str(p) for p in inputs] if inputs else f"split:{split}",
         "seconds": round(time.perf_counter() - started, 3), "skipped": len(skipped), "skipped_examples": skipped[:5],
     })
@@ -203,7 +204,8 @@ def _write_one(out_dir: Path, opened: _Opened, logit: torch.Tensor, alpha: float
         tp, fp, fn = confusion_per_image(full[None], truth[None, None].float())
         dice_t, iou_t = dice_iou_from_counts(tp, fp, fn)
         dice, iou = float(dice_t[0]), float(iou_t[0])
-    return PredictionRow(stem, width, height, float(mask.float().mean()), dice, iou, out_dir)
+    return PredictionRow(stem, width, height, float(mask.float().mean()), dice, iou, out_dir,
+                         image=str(opened.sample.image))
 
 
 def _write_classes(out_dir: Path, opened: _Opened, full: torch.Tensor, pixels: torch.Tensor, alpha: float,
@@ -230,7 +232,7 @@ def _write_classes(out_dir: Path, opened: _Opened, full: torch.Tensor, pixels: t
         dice, iou = _foreground_mean(dices), _foreground_mean(ious)
     width, height = opened.image.size
     return PredictionRow(opened.stem, width, height, float((class_map > 0).float().mean()), dice, iou, out_dir,
-                         class_dice)
+                         class_dice, image=str(opened.sample.image))
 
 
 def _present(value: float) -> float | None:

@@ -16,7 +16,7 @@ from core.data.labels import Labels
 
 RESULTS_CSV = "results.csv"
 SUMMARY_JSON = "summary.json"
-COLUMNS = ("name", "width", "height", "foreground", "dice", "iou")
+COLUMNS = ("name", "width", "height", "foreground", "dice", "iou", "image")  # image: the file predicted on
 CLASS_COLUMN = "dice_"  # + class name: a multiclass image's Dice of that class (empty: in neither mask)
 
 
@@ -41,6 +41,7 @@ class PredictionRow:
     iou: float | None
     folder: Path
     class_dice: dict[str, float | None] = field(default_factory=dict)  # multiclass with truth: Dice per class
+    image: str = ""  # the image file predicted on (empty in folders written before it was recorded)
 
     @property
     def overlay(self) -> Path:
@@ -61,6 +62,7 @@ def write_results(folder: Path, rows: list[PredictionRow], labels: Labels, info:
         for row in rows:
             writer.writerow({"name": row.name, "width": row.width, "height": row.height,
                              "foreground": f"{row.foreground:.6f}", "dice": _number(row.dice), "iou": _number(row.iou),
+                             "image": row.image,
                              **{CLASS_COLUMN + name: _number(row.class_dice.get(name)) for name in
                                 (labels.names if labels.multiclass else ())}})
     scored = [row for row in rows if row.dice is not None]
@@ -87,7 +89,8 @@ def read_results(folder: Path) -> list[PredictionRow]:
                               foreground=float(record["foreground"]), dice=_optional(record["dice"]),
                               iou=_optional(record["iou"]), folder=folder,
                               class_dice={key[len(CLASS_COLUMN):]: _optional(value) for key, value in record.items()
-                                          if key.startswith(CLASS_COLUMN)})
+                                          if key.startswith(CLASS_COLUMN)},
+                              image=record.get("image") or "")
                 for record in csv.DictReader(f)]
 
 

@@ -43,7 +43,10 @@ def config_from_options(given: dict[str, Any]) -> TrainConfig:
     name = given.get("preset")
     if name is not None and name not in PRESETS:
         raise ConfigError(f"preset: {name!r} is not one of {', '.join(PRESETS)}")
+    from core.run_data import export_defaults  # not at the top: the dashboard imports this module without torch
+
     base = PRESETS[name] if name else TrainConfig()
+    given = {**export_defaults(given.get("data", base.data)), **given}  # e.g. a 3-class COCO export: multiclass
     task = given.get("task", base.task)
     if "loss" not in given and base.loss not in LOSSES_FOR_TASK.get(task, (base.loss,)):
         given = {**given, "loss": LOSSES_FOR_TASK[task][0]}

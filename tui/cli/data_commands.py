@@ -1,4 +1,5 @@
-"""`seglab data`: generate the synthetic set, check a dataset folder, download Oxford-IIIT Pet."""
+"""`seglab data`: generate the synthetic set, check a dataset (a folder, or a labelling tool's export), import an
+export into seglab's folder layout, download Oxford-IIIT Pet or ImageNet weights."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from core.data.exports import FORMAT_CHOICES
 from core.models import RESNET_DEPTHS
 from tui.cli.options import app, console, err_console
 
-data_app = typer.Typer(help="Make, check and download datasets.", no_args_is_help=True)
+data_app = typer.Typer(help="Make, check, import and download datasets.", no_args_is_help=True)
+MAX_LINES = 50  # problems and warnings printed before "... and N more"
 app.add_typer(data_app, name="data")
 
 
@@ -31,9 +34,11 @@ def synth(
     console.print(f"wrote {count} pairs to {folder}", markup=False)
 
 
-@data_app.command(epilog="Examples:\n\n  seglab data check ~/data/oxford-iiit-pet\n\n  seglab data check data/synth")
+@data_app.command(epilog="Examples:\n\n  seglab data check ~/data/oxford-iiit-pet\n\n  seglab data check data/synth\n\n"
+                  "  seglab data check ~/exports/cvat-task-12/annotations/instances_default.json")
 def check(
-    folder: Annotated[Path, typer.Argument(help="Dataset folder: Oxford-IIIT Pet layout or images/ + masks/")],
+    folder: Annotated[Path, typer.Argument(help="Dataset: an Oxford-IIIT Pet or images/ + masks/ folder, or a COCO, "
+                                                "VOC/CVAT mask, LabelMe or YOLO export (a folder, or a COCO .json)")],
     val_fraction: Annotated[float, typer.Option(help="Share of trainval counted as val")] = 0.1,
     seed: Annotated[int, typer.Option(help="Split seed")] = 0,
     task: Annotated[str, typer.Option(help="binary | multiclass: read masks as class ids and report each class's "
@@ -57,6 +62,8 @@ def check(
         report = check_dataset(folder, val_fraction=val_fraction, seed=seed, task=task, classes=classes,
                                ignore_index=ignore_index,
                                on_progress=lambda done, total: progress.update(bar, completed=done, total=total))
+    if report.summary:
+        console.print(report.summary, markup=False)
     table = Table(title=f"{report.root} ({report.layout} layout)")
     table.add_column("split")
     table.add_column("pairs", justify="right")
@@ -75,13 +82,44 @@ def check(
                                                           report.class_shares(), strict=True)):
             classes_table.add_row(str(index), name, str(pixels), f"{share:.1%}")
         console.print(classes_table)
+    _print_lines("warning", report.warnings)
     if report.problems:
-        for problem in report.problems[:50]:
-            err_console.print(f"problem: {problem}", markup=False)
-        if len(report.problems) > 50:
-            err_console.print(f"... and {len(report.problems) - 50} more problems", markup=False)
+        _print_lines("problem", report.problems)
         raise typer.Exit(1)
     console.print("ok: every pair opened", markup=False)
+
+
+def _print_lines(kind: str, lines: list[str]) -> None:
+    for line in lines[:MAX_LINES]:
+        err_console.print(f"{kind}: {line}", markup=False)
+    if len(lines) > MAX_LINES:
+        err_console.print(f"... and {len(lines) - MAX_LINES} more {kind}s", markup=False)
+
+
+@data_app.command(name="import", epilog="Examples:\n\n  seglab data import ~/exports/cvat-task-12 --out data/pets\n\n"
+                  "  seglab data import labels/instances.json --out data/pets --format coco")
+def import_command(
+    source: Annotated[Path, typer.Argument(help="The export: a folder, or a COCO .json with its images beside it")],
+    out: Annotated[Path, typer.Option(help="New folder to write seglab's layout into")],
+    fmt: Annotated[str, typer.Option("--format", help=f"{' | '.join(FORMAT_CHOICES)} (auto: detected)",
+                                     autocompletion=lambda incomplete: [c for c in FORMAT_CHOICES
+                                                                         if c.startswith(incomplete)])] = "auto",
+) -> None:
+    """Copy a labelling tool's export into seglab's folder layout: images/, masks/ of class ids, classes.txt.
+
+    The export's train/val/test splits are kept as subfolders. Every image is opened and every mask painted; the
+    first unusable file stops the import and nothing is written (it is built in a temporary folder)."""
+    from core.data.importing import import_export
+
+    with Progress(console=err_console, transient=True) as progress:
+        bar = progress.add_task("importing", total=None)
+        done = import_export(source, out, fmt,
+                             on_progress=lambda count, total: progress.update(bar, completed=count, total=total))
+    _print_lines("warning", done.warnings)
+    splits = ", ".join(f"{count} {split}" for split, count in done.counts.items())
+    console.print(f"{done.title} -> {done.out}: {splits} images, classes {', '.join(done.class_names)}", markup=False)
+    task = "--task multiclass " if len(done.class_names) > 2 else ""
+    console.print(f"train with `seglab train --data {done.out} {task}`".rstrip(" `") + "`", markup=False)
 
 
 WEIGHTS_NAMES = {f"resnet{depth}-weights": depth for depth in RESNET_DEPTHS}

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from core.config import DEMO_CONFIG, TrainConfig
+from core.inference.writers import WRITER_NAMES
 from core.runs.events import StatusEvent, follow_events, read_events
 from core.runs.folders import Run, open_run, runs_root
 from core.runs.status import ENDED_STATES, FINAL_STATES, State
@@ -102,17 +103,28 @@ def predict_command(
         "--engine", help="torch | onnx: ONNX Runtime on the CPU (the seglab[export] extra; the run's dynamic "
                          "ONNX export is made and checked on first use).")] = "torch",
     device: DeviceOpt = "auto",
+    export: Annotated[str | None, typer.Option(
+        "--export", help="Also write the predicted masks for a labelling tool to load as pre-annotations: "
+                         + " | ".join(WRITER_NAMES) + " (coco: RLE; coco-polygons: polygons)",
+        autocompletion=lambda incomplete: [name for name in WRITER_NAMES if name.startswith(incomplete)])] = None,
+    export_out: Annotated[Path | None, typer.Option(
+        "--out", help="New folder for --export (default: export-<format> in the predictions folder, replaced)")] = None,
     runs_dir: RunsDir = None,
 ) -> None:
     """Predict masks and overlays; writes PNGs, results.csv and summary.json under predictions/.
 
-    A multiclass run's masks are palette PNGs of class ids, with a Dice column per class in results.csv."""
+    A multiclass run's masks are palette PNGs of class ids, with a Dice column per class in results.csv. With
+    --export the masks are also written in a labelling tool's import format, with the run's class names."""
     from rich.progress import Progress
 
     from core.inference.predict import predict as predict_images
 
     if batch_size <= 0:
         raise fail(f"--batch-size: must be a positive number, got {batch_size}")
+    if export is None and export_out is not None:
+        raise fail("--out is where --export writes; give --export FORMAT too")
+    if export is not None and export not in WRITER_NAMES:
+        raise fail(f"--export: {export!r} is not one of {', '.join(WRITER_NAMES)}")
     the_run = open_run(run, runs_root(runs_dir))
     if not input:
         _say_when_test_is_val(the_run.load_config(), split)
@@ -133,6 +145,23 @@ def predict_command(
     for name, dice in summary.get("mean_class_dice", {}).items():
         console.print(f"  {name}: mean Dice {dice:.4f}" if dice is not None else f"  {name}: in no image",
                       markup=False)
+    if export is not None:
+        _export_predictions(Path(summary["output"]), export, export_out)
+
+
+def _export_predictions(folder: Path, fmt: str, out: Path | None) -> None:
+    import shutil
+
+    from core.inference.writers import predicted_labels, write_labels
+
+    if out is None:
+        out = folder / f"export-{fmt}"
+        if out.exists():  # seglab's own default folder: replaced by the new export
+            shutil.rmtree(out)
+    names, images = predicted_labels(folder)
+    with err_console.status(f"writing {fmt}..."):
+        count = write_labels(fmt, images, names, out)
+    console.print(f"{fmt}: {count} images -> {out}", markup=False)
 
 
 MIN_NAME_WIDTH = 24  # enough for a run's time and the start of its model and name

@@ -1,0 +1,73 @@
+"""What reading a labelling tool's export gives: its class names, its images as samples per split, and what was
+found wrong but could be read anyway (warnings). Each format's reader (coco, voc, labelme, yolo) returns one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.data.samples import Sample
+from core.errors import DataError
+
+ALL = "all"  # the one split of an export that comes unsplit (seglab splits it 9:1 by seed)
+
+
+@dataclass
+class LabelledExport:
+    root: Path  # what was given: the export's folder, or a COCO .json
+    format: str  # "coco", "voc", "cvat", "labelme" or "yolo"
+    title: str  # how `data check` names it: "COCO export", "CVAT mask export"
+    class_names: tuple[str, ...]  # background first; class id i is class_names[i]
+    splits: dict[str, list[Sample]]  # "train", "val", "test" as the export has them, or ALL
+    annotated: int = 0  # images with at least one annotation
+    ignore_index: int = -1  # the mask value its masks use for "ignore" (VOC's 255 boundary), -1 for none
+    warnings: list[str] = field(default_factory=list)  # one line each: clipped coordinates, images left blank
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [sample for samples in self.splits.values() for sample in samples]
+
+    @property
+    def images(self) -> int:
+        return len(self.samples)
+
+    @property
+    def classes(self) -> int:
+        """Object classes, background not counted."""
+        return len(self.class_names) - 1
+
+    def describe(self) -> str:
+        """One line for `data check` and the form: "COCO export: 3 classes, 412 images, 97 % annotated"."""
+        share = self.annotated / self.images if self.images else 0.0
+        plural = "" if self.classes == 1 else "es"
+        names = ", ".join(self.class_names[1:])
+        return f"{self.title}: {self.classes} class{plural} ({names}), {self.images} images, {share:.0%} annotated" \
+            .replace("%", " %")
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content; a missing, unreadable or truncated file is one DataError naming where it broke."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(path, f"cannot read ({error})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        truncated = " (truncated?)" if error.pos >= len(text.rstrip()) else ""
+        raise DataError(path, f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+                              f"{truncated}") from None
+
+
+def unique_names(samples: list[Sample], source: Path, what: str = "images") -> None:
+    """Refuse two images of one export that share a file name: their outputs and cache entries would collide."""
+    seen: dict[str, Sample] = {}
+    for sample in samples:
+        other = seen.setdefault(sample.name, sample)
+        if other is not sample:
+            raise DataError(source, f"two {what} share the file name {sample.name!r}: {other.image} and "
+                                    f"{sample.image}")

@@ -1,0 +1,155 @@
+"""Reading labelling tools' exports written by hand from their specs (tests/core/export_fixtures.py): class ids, pixel
+values checked by hand, overlaps, ignore values, splits, detection and the line `data check` prints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as coco_mask
+
+from core.data import check_dataset, detect_layout, list_samples
+from core.data.export_splits import export_samples
+from core.data.exports import read_export
+from core.data.images import load_pair
+from core.data.labels import Labels
+
+from .export_fixtures import (
+    HEIGHT,
+    SQUARE,
+    SQUARE_PIXELS,
+    WIDTH,
+    coco_export,
+    cvat_export,
+    labelme_file,
+    voc_export,
+    yolo_export,
+)
+
+
+def mask_of(export, name: str) -> np.ndarray:
+    (sample,) = [s for s in export.samples if s.name == name]
+    return load_pair(sample, Labels("multiclass", export.class_names, export.ignore_index))[1]
+
+
+def test_coco_categories_become_classes_in_id_order_and_each_segmentation_kind_paints(tmp_path):
+    single = np.zeros((HEIGHT, WIDTH), dtype=np.uint8, order="F")
+    single[0, 7] = 1
+    compressed = coco_mask.encode(single)
+    annotations = [
+        {"id": 1, "image_id": 1, "category_id": 3, "segmentation": [SQUARE], "iscrowd": 0},
+        # uncompressed RLE, column-major: 38 background pixels, 2 of the object (column 6, rows 2-3), 8 background
+        {"id": 2, "image_id": 1, "category_id": 7, "segmentation": {"size": [HEIGHT, WIDTH], "counts": [38, 2, 8]},
+         "iscrowd": 1},
+        {"id": 3, "image_id": 2, "category_id": 7, "iscrowd": 1,
+         "segmentation": {"size": [HEIGHT, WIDTH], "counts": compressed["counts"].decode("ascii")}},
+    ]
+    export = read_export(coco_export(tmp_path / "coco", annotations).parent.parent)
+    assert export.format == "coco" and export.class_names == ("background", "dog", "cat")  # ids 3 < 7
+    a = mask_of(export, "a")
+    assert (a[SQUARE_PIXELS] == 1).all() and a[1:4, 1:5].sum() == 12
+    assert a[0, 1] == a[4, 1] == a[1, 0] == a[1, 5] == 0  # just outside the square, on every side
+    assert a[2, 6] == a[3, 6] == 2 and a[1, 6] == a[4, 6] == 0  # the RLE's two pixels, iscrowd painted as its class
+    b = mask_of(export, "b")
+    assert b[0, 7] == 2 and b.sum() == 2
+    assert export.describe() == "COCO export: 2 classes (dog, cat), 2 images, 100 % annotated"
+
+
+def test_coco_overlaps_paint_the_smaller_object_over_the_larger(tmp_path):
+    whole = [0, 0, 8, 0, 8, 6, 0, 6]
+    annotations = [{"id": 1, "image_id": 1, "category_id": 7, "segmentation": [SQUARE], "iscrowd": 0},
+                   {"id": 2, "image_id": 1, "category_id": 3, "segmentation": [whole], "iscrowd": 0}]  # listed last
+    export = read_export(coco_export(tmp_path / "c", annotations))  # the .json itself, images found beside
+    a = mask_of(export, "a")
+    assert (a[SQUARE_PIXELS] == 2).all() and a[0, 0] == 1 and a[5, 7] == 1
+    assert export.annotated == 1 and "1 image without annotations (all background), e.g. b.png" in \
+        " ".join(export.warnings)
+
+
+def test_voc_palette_masks_are_class_ids_with_255_ignored_and_imagesets_give_the_splits(tmp_path):
+    first = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    first[SQUARE_PIXELS] = 8  # cat, in VOC's 20 classes
+    first[0, :] = 255  # boundary
+    second = np.full((HEIGHT, WIDTH), 12, dtype=np.uint8)  # dog
+    root = voc_export(tmp_path / "VOC", {"first": first, "second": second, "third": second},
+                      {"train": ["first", "second"], "val": ["third"]})
+    export = read_export(root)
+    assert (export.format, export.title, export.ignore_index) == ("voc", "Pascal VOC export", 255)
+    assert export.class_names[8] == "cat" and export.class_names[12] == "dog" and len(export.class_names) == 21
+    assert [s.name for s in export_samples(export, "train")] == ["first", "second"]
+    assert [s.name for s in export_samples(export, "val")] == ["third"]
+    assert [s.name for s in export_samples(export, "test")] == ["third"]  # no test.txt: val doubles as test
+    mask = mask_of(export, "first")
+    assert mask[2, 2] == 8 and mask[0, 3] == 255 and mask[5, 0] == 0
+
+
+def test_cvat_rgb_masks_are_read_through_labelmap_colours(tmp_path):
+    rgb = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+    rgb[SQUARE_PIXELS] = (0, 0, 142)  # car
+    rgb[5, :] = (128, 64, 128)  # road
+    export = read_export(cvat_export(tmp_path / "cvat", {"x": rgb, "y": rgb}))
+    assert (export.format, export.title) == ("cvat", "CVAT mask export")
+    assert export.class_names == ("background", "road", "car")
+    mask = mask_of(export, "x")
+    assert mask[2, 2] == 2 and mask[5, 3] == 1 and mask[0, 0] == 0
+
+
+def test_labelme_polygon_rectangle_circle_and_an_embedded_image(tmp_path):
+    folder = tmp_path / "labelme"
+    labelme_file(folder, "one", [{"label": "cat", "points": [[1, 1], [5, 1], [5, 4], [1, 4]]},
+                                 {"label": "dog", "points": [[6, 0], [8, 2]], "type": "rectangle"}])
+    labelme_file(folder, "two", [{"label": "dog", "points": [[4, 3], [6, 3]], "type": "circle"}], embed=True)
+    export = read_export(folder)
+    assert export.format == "labelme" and export.class_names == ("background", "cat", "dog")  # labels, sorted
+    one = mask_of(export, "one")
+    assert (one[SQUARE_PIXELS] == 1).all() and (one[0:2, 6:8] == 2).all() and one[2, 6] == 0
+    two = mask_of(export, "two")
+    assert two[3, 4] == 2 and two[0, 0] == 0  # the circle's centre pixel, a far corner
+    (embedded,) = [s for s in export.samples if s.name == "two"]
+    assert embedded.image.suffix == ".json"  # the image comes out of imageData
+
+
+def test_yolo_normalised_polygons_with_class_k_as_seglab_class_k_plus_1(tmp_path):
+    square = "1 0.125 0.166667 0.625 0.166667 0.625 0.666667 0.125 0.666667\n"
+    root = yolo_export(tmp_path / "yolo", {"a": square, "b": None})
+    export = read_export(root)
+    assert export.format == "yolo" and export.class_names == ("background", "cat", "dog")
+    a = mask_of(export, "a")
+    assert (a[SQUARE_PIXELS] == 2).all() and a.sum() == 24
+    assert mask_of(export, "b").sum() == 0  # no label file: all background
+    assert export.annotated == 1 and len(export.splits["all"]) == 2  # val: the train folder again -> one set
+
+
+@pytest.mark.parametrize("make", ["coco", "voc", "labelme", "yolo"])
+def test_exports_are_detected_as_layouts_and_listed_per_split(tmp_path, make):
+    if make == "coco":
+        root = coco_export(tmp_path / "x").parent.parent
+    elif make == "voc":
+        root = voc_export(tmp_path / "x", {f"m{i}": np.zeros((HEIGHT, WIDTH)) for i in range(4)})
+    elif make == "labelme":
+        root = tmp_path / "x"
+        for i in range(4):
+            labelme_file(root, f"m{i}", [{"label": "cat", "points": [[1, 1], [5, 1], [5, 4]]}])
+    else:
+        root = yolo_export(tmp_path / "x", {f"m{i}": "0 0.1 0.1 0.5 0.1 0.5 0.5\n" for i in range(4)})
+    assert detect_layout(root) == make
+    train, val = list_samples(root, "train", 0.5, seed=0), list_samples(root, "val", 0.5, seed=0)
+    assert {s.name for s in train} | {s.name for s in val} == {s.name for s in list_samples(root, "all")}
+    assert not {s.name for s in train} & {s.name for s in val}
+
+
+def test_data_check_names_the_export_and_counts_each_class(tmp_path):
+    root = coco_export(tmp_path / "coco").parent.parent
+    report = check_dataset(root, val_fraction=0.5)
+    assert report.ok, report.problems
+    assert report.summary == "COCO export: 2 classes (dog, cat), 2 images, 50 % annotated"
+    assert report.class_names == ("background", "dog", "cat") and report.class_pixels[1] == 12
+    assert report.class_pixels[2] == 0 and sum(report.class_pixels) == 2 * WIDTH * HEIGHT
+
+
+def test_a_coco_json_given_directly_is_the_dataset(tmp_path):
+    path = coco_export(tmp_path / "given")
+    assert detect_layout(path) == "coco"
+    assert json.loads(path.read_text())["images"][0]["file_name"] == "a.png"
+    assert {s.name for s in list_samples(path, "all")} == {"a", "b"}
