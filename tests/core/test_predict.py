@@ -78,8 +78,9 @@ def test_predicting_the_test_split_writes_masks_overlays_and_tables(trained_run)
         assert set(np.unique(np.asarray(mask)).tolist()) <= {0, 255}
 
     header, rows = read_csv(out / "results.csv")
-    assert header == ["name", "width", "height", "foreground", "dice", "iou"]
+    assert header == ["name", "width", "height", "foreground", "dice", "iou", "image"]
     assert [row["name"] for row in rows] == [sample.name for sample in samples]
+    assert [row["image"] for row in rows] == [str(sample.image) for sample in samples]
     for row in rows:
         assert 0 <= float(row["dice"]) <= 1 and 0 <= float(row["iou"]) <= 1
         assert (int(row["width"]), int(row["height"])) == (32, 32)
