@@ -91,8 +91,8 @@ class TrainConfig:
     """One training run. Defaults are the original experiment's (AdamW 5e-4, batch 16, BCE, 9:1 split)."""
 
     model: str = setting("unet", "Network: " + " | ".join(MODEL_NAMES), "model", choices=MODEL_NAMES)
-    data: str = setting(SYNTHETIC, "Dataset folder (Oxford-IIIT Pet layout or images/ + masks/) or 'synthetic'",
-                        "data")
+    data: str = setting(SYNTHETIC, "Dataset: a folder (Oxford-IIIT Pet, images/ + masks/, or a COCO, Pascal VOC/CVAT "
+                              "mask, LabelMe or YOLO export), a COCO .json, or 'synthetic'", "data")
     epochs: int = setting(20, "Epochs to train (passes over the training split)", "epochs", minimum=1)
     time_budget: float = setting(0.0, "Minutes to train for, instead of --epochs: the first epoch is timed and the "
                                       "epoch count set so the lr schedule (warmup + cosine) ends on time; 0 = train "

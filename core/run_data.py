@@ -36,6 +36,8 @@ def resolve_data_root(config: TrainConfig) -> Path:
         return ensure_synthetic(cache_root() / "data", config.synthetic_count, config.synthetic_size, config.seed,
                                 classes=_synthetic_classes(config))
     root = Path(config.data).expanduser()
+    if root.is_file():  # a COCO .json given as the dataset: its layout check says whether it is one
+        return root
     if not root.is_dir():
         if not root.is_absolute():  # runs made before paths were stored absolute
             raise DataError(root, f"no such dataset folder (the run stores a relative path; tried {root.resolve()}: "

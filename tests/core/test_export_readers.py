@@ -153,3 +153,15 @@ def test_a_coco_json_given_directly_is_the_dataset(tmp_path):
     assert detect_layout(path) == "coco"
     assert json.loads(path.read_text())["images"][0]["file_name"] == "a.png"
     assert {s.name for s in list_samples(path, "all")} == {"a", "b"}
+
+
+def test_data_check_warns_about_voc_masks_that_look_like_binary_masks(tmp_path):
+    binary = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    binary[SQUARE_PIXELS] = 255  # a 0/255 mask: VOC reads 255 as "ignore"
+    ones = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    ones[SQUARE_PIXELS] = 1  # a 0/1 mask: without a labelmap, 1 is VOC's aeroplane
+    report = check_dataset(voc_export(tmp_path / "v", {"a": binary, "b": ones, "c": ones}))
+    assert report.ok, report.problems
+    warnings = " ".join(report.warnings)
+    assert "1 mask(s) hold only 0 and 255, e.g. a: in VOC, 255 marks pixels to ignore" in warnings
+    assert "2 mask(s) hold only ids 0 and 1, e.g. b: without labelmap.txt, id 1 is VOC's 'aeroplane'" in warnings
