@@ -337,3 +337,25 @@ async def test_the_forms_estimate_measures_a_tiny_model_on_this_cpu(monkeypatch)
         note = form.query_one("#estimate")
         await wait_for(pilot, lambda: "(3 epochs of about" in shown(note), what="a measured estimate", timeout=60)
         assert shown(note).startswith("expected: about ") and "on this CPU" in shown(note)
+
+
+async def test_a_labelling_tools_export_is_named_in_the_data_check_and_trains_as_multiclass(tmp_path):
+    from core.data import list_samples
+    from core.data.images import load_pair
+    from core.data.labels import OXFORD_CLASSES, Labels
+    from core.inference.writers import LabelledImage, write_labels
+
+    labels = Labels("multiclass", OXFORD_CLASSES)
+    samples = list_samples(FIXTURES / "oxford-pet-tiny", "test")
+    write_labels("cvat", [LabelledImage(s.name, s.image, load_pair(s, labels)[1]) for s in samples],
+                 OXFORD_CLASSES, tmp_path / "cvat")
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        await choose_folder_data(pilot, form, str(tmp_path / "cvat"))
+        note = form.query_one("#data-check")
+        await wait_for(pilot, lambda: shown(note).startswith("CVAT mask export"), what="the data check")
+        assert shown(note).startswith(f"CVAT mask export: 2 classes (pet, border), {len(samples)} images")
+        assert shown(note).endswith("trains as multiclass")
+        config = form.collect()
+        assert (config.task, config.ignore_index, config.loss) == ("multiclass", 255, "ce")

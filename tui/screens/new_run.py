@@ -213,21 +213,40 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-check")
     def count_samples(self, path: str, val_fraction: float, seed: int) -> None:
+        """The data check line: the layout (a labelling tool's export by name, classes and images) and the images
+        per split; an export of several classes also switches the form to multiclass, as `seglab train` does."""
         from core.data import detect_layout, list_samples
+        from core.data.exports import EXPORT_FORMATS, read_export
 
+        multiclass_ignore = None
         try:
             root = Path(path).expanduser()
             layout = detect_layout(root)
             counts = {split: len(list_samples(root, split, val_fraction, seed)) for split in ("train", "val", "test")}
-            text = f"{layout} layout: " + " · ".join(f"{n} {split}" for split, n in counts.items())
+            split_counts = " · ".join(f"{n} {split}" for split, n in counts.items())
+            if layout in EXPORT_FORMATS:
+                export = read_export(root, layout)
+                text = f"{export.describe()} · {split_counts}"
+                if export.classes > 1:
+                    multiclass_ignore = export.ignore_index
+            else:
+                text = f"{layout} layout: {split_counts}"
         except (SeglabError, OSError) as error:
             text = f"✗ {error}"
-        self.app.call_from_thread(self._show_data_check, path, text)
+        self.app.call_from_thread(self._show_data_check, path, text, multiclass_ignore)
 
-    def _show_data_check(self, path: str, text: str) -> None:
+    def _show_data_check(self, path: str, text: str, multiclass_ignore: int | None = None) -> None:
         # a slow check of a folder typed earlier must not overwrite the answer for the one there now
-        if self.query_one("#data-path", Input).value.strip() == path:
-            self.query_one("#data-check", Static).update(text)
+        if self.query_one("#data-path", Input).value.strip() != path:
+            return
+        task = self.query_one("#field-task", Select)
+        if multiclass_ignore is not None and task.value == "binary":
+            task.value = "multiclass"
+            self.offer_task("multiclass")
+            if multiclass_ignore >= 0:
+                self.query_one("#field-ignore_index", Input).value = str(multiclass_ignore)
+            text += " · trains as multiclass"
+        self.query_one("#data-check", Static).update(text)
 
     @on(Input.Changed)
     @on(Select.Changed)
