@@ -141,6 +141,15 @@ def val_doubles_as_test(config: TrainConfig) -> bool:
     return layout == "folder" and not (has_split_folders(root) and has_test_folder(root))
 
 
+def export_warnings(config: TrainConfig) -> list[str]:
+    """What reading the run's labelling-tool export clipped or left out (empty for other data)."""
+    if config.data == SYNTHETIC:
+        return []
+    root = resolve_data_root(config)
+    layout = detect_layout(root)
+    return list(read_export(root, layout).warnings) if layout in EXPORT_FORMATS else []
+
+
 def export_defaults(data: str) -> dict[str, object]:
     """Settings a labelling tool's export implies unless given: multiclass with its classes when it names more than
     one (binary for one), and its ignore value (VOC's 255). Nothing for other data, or data that cannot be read

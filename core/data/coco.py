@@ -120,11 +120,13 @@ def _cached_index(path: Path, _mtime_ns: int, _size: int) -> CocoIndex:
         if checked is not None:
             index.annotations.setdefault(checked["image_id"], []).append(checked)
     if outside:
-        index.warnings.append(f"{path}: annotation{'s' if len(outside) > 1 else ''} {_some(outside)} reach outside "
-                              "their image; clipped to it")
+        several = len(outside) > 1
+        index.warnings.append(f"{path}: annotation{'s' if several else ''} {_some(outside)} reach"
+                              f"{'' if several else 'es'} outside {'their' if several else 'its'} image; clipped to it")
     if boxes:
-        index.warnings.append(f"{path}: annotation{'s' if len(boxes) > 1 else ''} {_some(boxes)} have no "
-                              "segmentation (a box only); left out")
+        several = len(boxes) > 1
+        index.warnings.append(f"{path}: annotation{'s' if several else ''} {_some(boxes)} ha{'ve' if several else 's'}"
+                              " no segmentation (a box only); left out")
     blank = [index.images[image_id][0] for image_id in index.images if not index.annotations.get(image_id)]
     if blank:
         index.warnings.append(f"{path}: {len(blank)} image{'s' if len(blank) > 1 else ''} without annotations "

@@ -107,7 +107,7 @@ def test_coordinates_outside_the_image_are_clipped_with_a_warning_naming_the_ann
     path = coco_with(tmp_path, annotations=[{"id": 17, "image_id": 1, "category_id": 3, "segmentation": [outside]}])
     code, out, err = seglab(capsys, "data", "import", str(path), "--out", str(tmp_path / "imported"))
     assert code == 0, err
-    assert f"warning: {path}: annotation 17 reach outside their image; clipped to it" in err
+    assert f"warning: {path}: annotation 17 reaches outside its image; clipped to it" in err
     classes = (tmp_path / "imported" / "classes.txt").read_text().split()
     assert classes == ["background", "dog", "cat"]
     assert json.loads(path.read_text())["annotations"][0]["segmentation"] == [outside]  # the export is untouched
@@ -119,3 +119,12 @@ def test_an_image_without_annotations_is_a_warning_not_an_error(capsys, tmp_path
     code, _, err = seglab(capsys, "data", "check", str(path))
     assert code == 0, err
     assert "1 image without annotations (all background), e.g. b.png" in err
+
+
+def test_training_says_what_the_export_clipped(capsys, tmp_path):
+    outside = [-3, -3, 5, 1, 5, 4, 1, 12]
+    path = coco_with(tmp_path, annotations=[{"id": 17, "image_id": 1, "category_id": 3, "segmentation": [outside]}])
+    code, _, err = seglab(capsys, "train", "--data", str(path), "--epochs", "1", "--image-size", "32", "--width", "8",
+                          "--val-fraction", "0.5")
+    assert code == 0, err
+    assert f"seglab: warning: {path}: annotation 17 reaches outside its image; clipped to it" in err

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from core.training.engine import TrainingSummary
 
 LONG_PRESETS = ("paper", "small-data")  # their runs say how long they will take before starting
+MAX_WARNINGS = 10  # an export's warnings printed before training (data check lists them all)
 
 
 @app.command(name="train",
@@ -78,6 +79,8 @@ def train_command(
         if "val_fraction" in given:
             _warn_when_val_fraction_is_ignored(made.config)
         _warn_when_too_narrow(made.config)
+        if not made.resuming:
+            _warn_about_the_export(made.config)
         if not made.resuming and run_dir is None and (made.config.preset in LONG_PRESETS or sys.stdout.isatty()):
             _say_expected_duration(made.config)
         return made
@@ -126,6 +129,14 @@ def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:
     if not val_fraction_applies(config):
         err_console.print(f"seglab: warning: --val-fraction is ignored: {config.data} comes split into train, val "
                           "and test already", markup=False)
+
+
+def _warn_about_the_export(config: TrainConfig) -> None:
+    """A labelling tool's export: what was clipped or left out of it (each line names the file)."""
+    from core.run_data import export_warnings
+
+    for warning in export_warnings(config)[:MAX_WARNINGS]:
+        err_console.print(f"seglab: warning: {warning}", markup=False)
 
 
 def _warn_when_too_narrow(config: TrainConfig) -> None:
