@@ -75,10 +75,11 @@ def read_labelme(root: Path) -> LabelledExport:
     unique_names([sample for samples in splits.values() for sample in samples], root)
     warnings = []
     if outside:
-        warnings.append(f"{root}: {_some(outside)} reach outside the image; clipped to it")
+        warnings.append(f"{root}: {_some(outside)} reach{'' if len(outside) > 1 else 'es'} outside the image; "
+                        "clipped to it")
     if not_areas:
-        warnings.append(f"{root}: {_some(not_areas)} are not areas (only polygon, rectangle and circle are); left "
-                        "out")
+        warnings.append(f"{root}: {_some(not_areas)} {'are' if len(not_areas) > 1 else 'is'} not an area (only "
+                        "polygon, rectangle and circle are); left out")
     if unlabelled:
         warnings.append(f"{root}: {len(unlabelled)} JSON file{'s' if len(unlabelled) > 1 else ''} without shapes "
                         f"(all background), e.g. {', '.join(unlabelled[:3])}")

@@ -84,7 +84,8 @@ def read_yolo(root: Path) -> LabelledExport:
             blank.append(sample.image.name)
     warnings = []
     if outside:
-        warnings.append(f"{root}: {_some(outside)} have coordinates outside 0..1; clipped to the image")
+        warnings.append(f"{root}: {_some(outside)} ha{'ve' if len(outside) > 1 else 's'} coordinates outside 0..1; "
+                        "clipped to the image")
     if blank:
         warnings.append(f"{root}: {len(blank)} image{'s' if len(blank) > 1 else ''} without labels (all background), "
                         f"e.g. {', '.join(blank[:3])}")
