@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from core.data.export_types import ALL, LabelledExport, read_json, unique_names
+from core.data.export_types import ALL, LabelledExport, read_json, some, unique_names
 from core.data.polygons import clip_ring, rasterise, rle_to_mask
 from core.data.samples import Sample
 from core.errors import DataError
 
 SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 IMAGE_FOLDERS = (".", "images", "../images", "..")  # where an export's images lie, from its JSON's folder
-SHOWN = 3  # examples named in a warning before "and N more"
 
 
 @dataclass
@@ -121,16 +120,16 @@ def _cached_index(path: Path, _mtime_ns: int, _size: int) -> CocoIndex:
             index.annotations.setdefault(checked["image_id"], []).append(checked)
     if outside:
         several = len(outside) > 1
-        index.warnings.append(f"{path}: annotation{'s' if several else ''} {_some(outside)} reach"
+        index.warnings.append(f"{path}: annotation{'s' if several else ''} {some(outside)} reach"
                               f"{'' if several else 'es'} outside {'their' if several else 'its'} image; clipped to it")
     if boxes:
         several = len(boxes) > 1
-        index.warnings.append(f"{path}: annotation{'s' if several else ''} {_some(boxes)} ha{'ve' if several else 's'}"
+        index.warnings.append(f"{path}: annotation{'s' if several else ''} {some(boxes)} ha{'ve' if several else 's'}"
                               " no segmentation (a box only); left out")
     blank = [index.images[image_id][0] for image_id in index.images if not index.annotations.get(image_id)]
     if blank:
         index.warnings.append(f"{path}: {len(blank)} image{'s' if len(blank) > 1 else ''} without annotations "
-                              f"(all background), e.g. {', '.join(blank[:SHOWN])}")
+                              f"(all background), e.g. {', '.join(blank[:3])}")
     return index
 
 
@@ -254,7 +253,3 @@ def _split_of(path: Path, root: Path) -> str | None:
                 return split
     return None
 
-
-def _some(items: list[str]) -> str:
-    shown = ", ".join(items[:SHOWN])
-    return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")

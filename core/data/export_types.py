@@ -63,6 +63,14 @@ def read_json(path: Path) -> Any:
                               f"{truncated}") from None
 
 
+SHOWN = 3  # examples a warning names before "and N more"
+
+
+def some(items: list[str]) -> str:
+    """A few of `items` for a warning: "a, b, c and 4 more"."""
+    return ", ".join(items[:SHOWN]) + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+
+
 def unique_names(samples: list[Sample], source: Path, what: str = "images") -> None:
     """Refuse two images of one export that share a file name: their outputs and cache entries would collide."""
     seen: dict[str, Sample] = {}

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from core.data.export_types import ALL, LabelledExport, read_json, unique_names
+from core.data.export_types import ALL, LabelledExport, read_json, some, unique_names
 from core.data.image_files import decode
 from core.data.polygons import circle, clip_ring, rasterise, rectangle
 from core.data.samples import Sample
@@ -75,10 +75,10 @@ def read_labelme(root: Path) -> LabelledExport:
     unique_names([sample for samples in splits.values() for sample in samples], root)
     warnings = []
     if outside:
-        warnings.append(f"{root}: {_some(outside)} reach{'' if len(outside) > 1 else 'es'} outside the image; "
+        warnings.append(f"{root}: {some(outside)} reach{'' if len(outside) > 1 else 'es'} outside the image; "
                         "clipped to it")
     if not_areas:
-        warnings.append(f"{root}: {_some(not_areas)} {'are' if len(not_areas) > 1 else 'is'} not an area (only "
+        warnings.append(f"{root}: {some(not_areas)} {'are' if len(not_areas) > 1 else 'is'} not an area (only "
                         "polygon, rectangle and circle are); left out")
     if unlabelled:
         warnings.append(f"{root}: {len(unlabelled)} JSON file{'s' if len(unlabelled) > 1 else ''} without shapes "
@@ -191,6 +191,3 @@ def _image_of(path: Path, data: dict[str, Any]) -> Path:
         return path  # the image is inside the JSON
     raise DataError(path, f"its image {image_path!r} is not beside it, and it has no imageData")
 
-
-def _some(items: list[str]) -> str:
-    return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")

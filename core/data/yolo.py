@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from core.data.export_types import ALL, LabelledExport, unique_names
+from core.data.export_types import ALL, LabelledExport, some, unique_names
 from core.data.polygons import rasterise
 from core.data.samples import Sample
 from core.errors import DataError
@@ -84,7 +84,7 @@ def read_yolo(root: Path) -> LabelledExport:
             blank.append(sample.image.name)
     warnings = []
     if outside:
-        warnings.append(f"{root}: {_some(outside)} ha{'ve' if len(outside) > 1 else 's'} coordinates outside 0..1; "
+        warnings.append(f"{root}: {some(outside)} ha{'ve' if len(outside) > 1 else 's'} coordinates outside 0..1; "
                         "clipped to the image")
     if blank:
         warnings.append(f"{root}: {len(blank)} image{'s' if len(blank) > 1 else ''} without labels (all background), "
@@ -182,6 +182,3 @@ def _images(path: Path, base: Path, entry: Any) -> list[Path]:
         raise DataError(path, f"{missing[0]}: listed, but no such image")
     return found
 
-
-def _some(items: list[str]) -> str:
-    return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
