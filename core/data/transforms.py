@@ -6,8 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the ResNet34 encoder's pretrained weights expect these statistics
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from core.image_statistics import IMAGENET_MEAN, IMAGENET_STD
 
 
 def resize_image(image: Image.Image, size: int) -> torch.Tensor:

@@ -151,7 +151,7 @@ def display_images(comparison: Comparison, names: list[str]) -> dict[str, tuple[
     """Each named image (RGB uint8) and its truth (class ids) at MASK_SIDE px, from the first run's data."""
     import torch
 
-    from core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from core.image_statistics import IMAGENET_MEAN, IMAGENET_STD
     from core.run_data import split_dataset
 
     dataset = split_dataset(comparison.runs[0].config, comparison.split)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from core.atomic_files import atomic_write_text
-from core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from core.errors import ConfigError
+from core.image_statistics import IMAGENET_MEAN, IMAGENET_STD
 from core.runs.folders import Run
 
 FORMATS = ("onnx", "torchscript")

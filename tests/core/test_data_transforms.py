@@ -12,8 +12,9 @@ from PIL import Image
 from core.data.augment import AUGMENT_NAMES, augment_pair, elastic_deform, random_hflip
 from core.data.dataset import SegmentationDataset
 from core.data.oxford_pet import oxford_pet_samples
-from core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize, resize_pair
+from core.data.transforms import normalize, resize_pair
 from core.errors import ConfigError
+from core.image_statistics import IMAGENET_MEAN, IMAGENET_STD
 
 TINY = Path(__file__).parents[1] / "fixtures" / "oxford-pet-tiny"
 
