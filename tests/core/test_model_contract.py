@@ -32,7 +32,7 @@ class HeadlessNet(nn.Module):
 
 
 class MislabelledEncoder(nn.Module):
-    depth = 18
+    name = "resnet18"
     out_channels = (4, 99)  # the second stage really has 8
 
     def __init__(self, in_channels: int):
@@ -60,6 +60,9 @@ class MislabelledEncoderNet(nn.Module):
         size = images.shape[-2:]
         return nn.functional.interpolate(self.head(self.encoder(images)[-1]), size=size)
 
+    def load_encoder_weights(self, path) -> None:
+        pass
+
 
 class BadArgumentsNet(nn.Module):
     def __init__(self, channels: int = 3, classes: int = 1):
@@ -71,7 +74,7 @@ def registered(monkeypatch):
     """Register a class under a name for one test."""
     def register(name: str, cls: type, pretrained: bool = False) -> None:
         monkeypatch.setitem(core.models.MODELS, name, ModelSpec(name, f"{__name__}:{cls.__name__}", "a test model",
-                                                               pretrained_encoder=pretrained))
+                                                               imagenet="torchvision:resnet18" if pretrained else ""))
     return register
 
 

@@ -15,11 +15,16 @@ from core.errors import CheckpointError, ConfigError
 from core.models import MODEL_NAMES, RESNET_DEPTHS, ResNet34UNet, build_model, count_parameters
 from core.models.blocks import DoubleConv, conv_over_concat
 
+from .helpers import every_model
+
 TEST_WIDTH = 8
 # Parameter counts at the default width 64 (the README quotes them). UNet matches the
 # well-known 31.0M of Ronneberger's UNet with BatchNorm; resnet34's encoder is 21.28M of its total.
 PARAMETERS_AT_WIDTH_64 = {"unet": 31_037_633, "resnet18_unet": 14_328_081, "resnet34_unet": 24_436_241,
-                          "resnet50_unet": 32_520_977, "resnet101_unet": 51_513_105, "resnet152_unet": 67_156_753}
+                          "resnet50_unet": 32_520_977, "resnet101_unet": 51_513_105, "resnet152_unet": 67_156_753,
+                          "efficientnet_lite0_unet": 5_198_033, "deeplabv3_resnet50": 39_633_729,
+                          "deeplabv3_resnet101": 58_625_857, "deeplabv3_mobilenet_v3_large": 11_020_337,
+                          "lraspp_mobilenet_v3_large": 3_218_138, "fcn_resnet50": 32_946_753}
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +36,7 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
     return next(module for module in model.modules() if isinstance(module, nn.Conv2d))
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", every_model())
 @pytest.mark.parametrize("height,width", [(75, 113), (257, 300), (33, 47)])
 def test_output_has_input_size_and_backward_reaches_first_conv(name, height, width):
     model = build_model(name, width=TEST_WIDTH).train()
@@ -56,7 +61,7 @@ def test_parameter_count_at_width_64_matches_the_documented_size(name):
     assert f"| `{name}` |" in readme and f"| {PARAMETERS_AT_WIDTH_64[name]:,} |" in readme
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", every_model())
 def test_eval_mode_forward_is_deterministic(name):
     model = build_model(name, width=TEST_WIDTH).eval()
     images = torch.randn(1, 3, 40, 56)

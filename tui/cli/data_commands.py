@@ -11,7 +11,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from core.data.exports import FORMAT_CHOICES
-from core.models import RESNET_DEPTHS
+from core.models import MODELS, RESNET_DEPTHS
 from tui.cli.options import app, console, err_console
 
 data_app = typer.Typer(help="Make, check, import and download datasets.", no_args_is_help=True)
@@ -118,33 +118,36 @@ def import_command(
     _print_lines("warning", done.warnings)
     splits = ", ".join(f"{count} {split}" for split, count in done.counts.items())
     console.print(f"{done.title} -> {done.out}: {splits} images, classes {', '.join(done.class_names)}", markup=False)
-    task = "--task multiclass " if len(done.class_names) > 2 else ""
-    console.print(f"train with `seglab train --data {done.out} {task}`".rstrip(" `") + "`", markup=False)
+    command = f"seglab train --data {done.out}" + (" --task multiclass" if len(done.class_names) > 2 else "")
+    console.print(f"train with `{command}`", markup=False)
 
 
-WEIGHTS_NAMES = {f"resnet{depth}-weights": depth for depth in RESNET_DEPTHS}
+WEIGHTS_NAMES = {f"{name}-weights": name for name, spec in MODELS.items()
+                 if spec.pretrained_encoder and not spec.imagenet.startswith("package:")}
+WEIGHTS_NAMES |= {f"resnet{depth}-weights": f"resnet{depth}_unet" for depth in RESNET_DEPTHS}  # the older names
 
 
 @data_app.command(epilog="Examples:\n\n  seglab data download oxford-pet --to ~/data\n\n"
-                  "  seglab data download resnet50-weights")
+                  "  seglab data download resnet34_unet-weights\n\n  seglab data download deeplabv3_resnet50-weights")
 def download(
     what: Annotated[str, typer.Argument(
-        help="oxford-pet (the dataset, into --to) | resnetN-weights, N one of "
-             f"{', '.join(map(str, RESNET_DEPTHS))} (torchvision's ImageNet ResNetN, into torch's cache, for "
-             "--encoder-weights)")],
+        help="oxford-pet (the dataset, into --to) | MODEL-weights: torchvision's ImageNet weights of a model's "
+             "encoder or backbone, into torch's cache, for --encoder-weights imagenet (MODEL one of "
+             f"{', '.join(name.removesuffix('-weights') for name in WEIGHTS_NAMES if '_' in name)})",
+        autocompletion=lambda incomplete: [n for n in ("oxford-pet", *WEIGHTS_NAMES) if n.startswith(incomplete)])],
     to: Annotated[Path, typer.Option(help="Folder to download and unpack the dataset into")] = Path("data"),
 ) -> None:
-    """Download Oxford-IIIT Pet (about 800 MB) or a ResNet's ImageNet weights (45-240 MB), through torchvision."""
+    """Download Oxford-IIIT Pet (about 800 MB) or a model's ImageNet weights (15-240 MB), through torchvision."""
     from core.errors import ConfigError
 
     if what in WEIGHTS_NAMES:
-        from core.training.initial_weights import download_encoder_weights
+        from core.models.imagenet import download_imagenet_weights
 
-        depth = WEIGHTS_NAMES[what]
-        with err_console.status(f"downloading torchvision's ImageNet ResNet{depth} weights..."):
-            path = download_encoder_weights(depth)
-        console.print(f"weights: {path}; train with `seglab train --model resnet{depth}_unet --encoder-weights "
-                      f"{path}`", markup=False)
+        model = WEIGHTS_NAMES[what]
+        with err_console.status(f"downloading {model}'s ImageNet weights..."):
+            path = download_imagenet_weights(model)
+        console.print(f"weights: {path}; train with `seglab train --model {model} --encoder-weights imagenet`",
+                      markup=False)
         return
     if what != "oxford-pet":
         raise ConfigError(f"what: {what!r} is not one of oxford-pet, {', '.join(WEIGHTS_NAMES)}")
