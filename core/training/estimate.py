@@ -155,7 +155,7 @@ def split_sizes(config: TrainConfig, train_samples: list[Sample] | None = None) 
 def probe_throughput(config: TrainConfig, runtime: Runtime) -> Throughput:
     """Time training steps and an evaluation pass of the run's model on random data of its size.
 
-    One image's step (after a warm-up one) sizes the probe batch: the run's batch, or fewer images when a step
+    A two-image step (after a warm-up one) sizes the probe batch: the run's batch, or fewer images when a step
     of the run's batch would take longer than PROBE_SECONDS (big models on a CPU scale per image); then one
     warm-up step and PROBE_STEPS timed ones at that batch, and an evaluation pass.
     """
@@ -163,9 +163,11 @@ def probe_throughput(config: TrainConfig, runtime: Runtime) -> Throughput:
     model = runtime.prepare_model(model_for(config))
     optimizer = build_optimizer(model, config, runtime)
     loss_fn = build_loss(config.loss, config.task, None, config.ignore_index)
-    one_image = random_training_step(model, runtime, loss_fn, optimizer, 1, config.image_size, config.out_channels)
-    one = min(one_image() for _ in range(2))  # the first call warms kernels up
-    batch = max(1, min(config.batch_size, int(PROBE_SECONDS / max(one, 1e-6))))
+    # Two images, not one: BatchNorm after a global pooling (DeepLab's ASPP) cannot train on a batch of one.
+    smallest = min(2, config.batch_size)
+    first = random_training_step(model, runtime, loss_fn, optimizer, smallest, config.image_size, config.out_channels)
+    one = min(first() for _ in range(2)) / smallest  # the first call warms kernels up
+    batch = max(smallest, min(config.batch_size, int(PROBE_SECONDS / max(one, 1e-6))))
     step = random_training_step(model, runtime, loss_fn, optimizer, batch, config.image_size, config.out_channels)
     step()  # warm-up at this shape
     train_s = statistics.median(step() for _ in range(PROBE_STEPS)) / batch
@@ -241,6 +243,38 @@ def throughput_key(config: TrainConfig, runtime: Runtime) -> str:
     return "|".join(map(str, parts))
 
 
+
+
+@dataclass(frozen=True)
+class RecordedSpeed:
+    """What finished runs of one model measured on this machine, at one width and image size."""
+
+    model: str
+    width: int
+    image_size: int
+    train_images_s: float
+    eval_images_s: float
+
+
+def recorded_speeds() -> dict[str, list[RecordedSpeed]]:
+    """The training and evaluation images/s that finished runs recorded on this machine (this CPU, or GPU by
+    name), by model, fastest first; empty when none did."""
+    try:
+        records = json.loads(_throughput_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    machines = {cpu_model(), *(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))}
+    found: dict[str, list[RecordedSpeed]] = {}
+    for key, record in (records.items() if isinstance(records, dict) else ()):
+        parts = str(key).split("|")
+        try:
+            machine, model, width, size = parts[0], parts[3], int(parts[4]), int(parts[5])
+            speed = RecordedSpeed(model, width, size, 1 / float(record["train_s"]), 1 / float(record["eval_s"]))
+        except (IndexError, ValueError, KeyError, TypeError, ZeroDivisionError):
+            continue
+        if machine in machines:
+            found.setdefault(model, []).append(speed)
+    return {model: sorted(speeds, key=lambda s: -s.train_images_s) for model, speeds in found.items()}
 
 
 def _throughput_path() -> Path:

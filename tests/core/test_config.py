@@ -40,11 +40,13 @@ def test_defaults_are_the_original_experiments():
         ({"compile": 1}, "compile: expected bool, got 1"),
         ({"epochs": True}, "epochs: expected int, got True"),
         ({"loss": "focal"}, "loss: 'focal' is not one of bce, dice, bce+dice, ce, ce+dice"),
-        ({"preset": "fast"}, "preset: 'fast' is not one of paper, small-data, demo"),
+        ({"preset": "fast"}, "preset: 'fast' is not one of paper, small-data, pretrained, demo"),
         ({"data": ""}, "data: give a dataset folder or 'synthetic'"),
         ({"name": "a/b"}, "run name: 'a/b' must not contain '/', '\\' or '..'"),
         ({"encoder_weights": "w.pth"}, "encoder_weights: apply to resnet18_unet, resnet34_unet, resnet50_unet, "
-                                       "resnet101_unet, resnet152_unet only, not unet"),
+                                       "resnet101_unet, resnet152_unet, efficientnet_lite0_unet, deeplabv3_resnet50, "
+                                       "deeplabv3_resnet101, deeplabv3_mobilenet_v3_large, lraspp_mobilenet_v3_large, "
+                                       "fcn_resnet50 only, not unet"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_field_and_the_value(changes, message):

@@ -11,7 +11,7 @@ import torch
 
 from core.device import resolve_runtime
 from core.losses import build_loss
-from core.models import build_model
+from core.models import MODEL_NAMES, build_model
 from core.training.loops import optimizer_step
 
 from .helpers import every_model
@@ -53,8 +53,13 @@ def test_the_logits_keep_the_inputs_size(name, size):
     assert logits.shape == (1, 3, *size)
 
 
+# Deeper copies of exported layer types (ResNet101/152 UNets and DeepLabV3-ResNet101 add Bottleneck blocks to what
+# resnet50_unet and deeplabv3_resnet50 export): left out of the export test, which takes 20-60 s a model.
+SAME_LAYERS_DEEPER = {"resnet101_unet", "resnet152_unet", "deeplabv3_resnet101"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", every_model())
+@pytest.mark.parametrize("name", [name for name in MODEL_NAMES if name not in SAME_LAYERS_DEEPER])
 def test_an_onnx_export_matches_pytorch_within_1e_4_binary_and_3_class(tmp_path, name):
     from core.inference.export import _export_onnx, load_exported
 

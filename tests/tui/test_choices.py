@@ -36,7 +36,8 @@ def test_the_cli_refuses_a_choice_outside_the_field_listing_exactly_its_choices(
 
 
 @pytest.mark.parametrize("name", CHOICE_FIELDS)
-def test_train_help_names_every_choice_of_the_field(capsys, name):
+def test_train_help_names_every_choice_of_the_field(capsys, monkeypatch, name):
+    monkeypatch.setenv("COLUMNS", "1000")  # no long choice name folded across two lines
     code, out, _ = seglab(capsys, "train", "--help")
     assert code == 0
     flat = " ".join(out.replace("│", " ").split())

@@ -29,10 +29,11 @@ def only_run():
 def test_models_lists_every_model_with_its_exact_parameter_count_and_weights_name(capsys):
     code, out, _ = seglab(capsys, "models")
     assert code == 0
-    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│") and line.split()[1] != "│"}
     assert set(rows) == set(MODEL_NAMES)
     assert "24,436,241" in rows["resnet34_unet"] and "15.6" in rows["resnet34_unet"]  # GFLOPs at 256 px
-    assert "67,156,753" in rows["resnet152_unet"] and "resnet152-weights" in rows["resnet152_unet"]
+    assert "67,156,753" in rows["resnet152_unet"] and "download" in rows["resnet152_unet"]
+    assert "pip: seglab[lite0]" in rows["efficientnet_lite0_unet"] and "3,218,138" in rows["lraspp_mobilenet_v3_large"]
     assert "31,037,633" in rows["unet"] and "weights" not in rows["unet"]
 
 
@@ -93,5 +94,6 @@ def test_compile_that_fails_falls_back_to_eager_for_a_bottleneck_encoder(capsys,
 def test_download_names_every_weights_file_it_knows(capsys, what):
     code, _, err = seglab(capsys, "data", "download", what)
     assert code == 2
-    assert the_error_line(err) == (f"seglab: error: what: {what!r} is not one of oxford-pet, resnet18-weights, "
-                                   "resnet34-weights, resnet50-weights, resnet101-weights, resnet152-weights")
+    assert the_error_line(err).startswith(f"seglab: error: what: {what!r} is neither oxford-pet nor MODEL-weights "
+                                          "(MODEL one of resnet18_unet, resnet34_unet, ")
+    assert "deeplabv3_resnet50, " in err and "efficientnet_lite0_unet" not in err  # pip brings those

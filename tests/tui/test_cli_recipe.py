@@ -59,7 +59,7 @@ def test_train_estimate_prints_the_expected_duration_and_creates_nothing(capsys)
 def test_an_unknown_preset_is_one_line_listing_the_presets(capsys):
     code, _, err = seglab(capsys, "train", "--preset", "fast", *TINY)
     assert code == 2
-    assert the_error_line(err) == "seglab: error: preset: 'fast' is not one of paper, small-data, demo"
+    assert the_error_line(err) == "seglab: error: preset: 'fast' is not one of paper, small-data, pretrained, demo"
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,10 @@ def test_an_unknown_preset_is_one_line_listing_the_presets(capsys):
                      id="missing-encoder-file"),
         pytest.param(["--model", "unet", "--width", "8", "--encoder-weights", "/no/such/resnet34.pth"],
                      "seglab: error: encoder_weights: apply to resnet18_unet, resnet34_unet, resnet50_unet, "
-                     "resnet101_unet, resnet152_unet only, not unet", id="encoder-on-unet"),
+                     "resnet101_unet, resnet152_unet, efficientnet_lite0_unet, deeplabv3_resnet50, "
+                     "deeplabv3_resnet101, deeplabv3_mobilenet_v3_large, lraspp_mobilenet_v3_large, fcn_resnet50 only, "
+                     "not unet",
+                     id="encoder-on-unet"),
         pytest.param(["--width", "8", "--init-from", "nosuchrun"],
                      "seglab: error: nosuchrun: no run folder, run name starting with it or run named so in ",
                      id="unknown-run"),

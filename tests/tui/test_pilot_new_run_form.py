@@ -136,7 +136,7 @@ async def test_the_demo_preset_fills_in_the_demo_settings():
         preset = form.query_one("#preset", Select)
         preset.focus()
         await pilot.press("enter")  # open the list
-        await pilot.press("down", "down", "down", "enter")  # paper, small-data, demo
+        await pilot.press("down", "down", "down", "down", "enter")  # paper, small-data, pretrained, demo
         await wait_for(pilot, lambda: preset.value == "demo", what="the preset")
         await pilot.pause()
         values = {name: form.query_one(f"#field-{name}", Input).value

@@ -20,7 +20,8 @@ def option_help(field: ConfigField) -> str:
     """An option's help: its field's text and default."""
     default = field.default
     shown = ("on" if default else "off") if isinstance(default, bool) else (default if default != "" else "none")
-    return f"{field.spec.help} (default: {shown})"
+    text = f"{field.spec.help} (default: {shown})"
+    return text.replace("[", "\\[")  # Rich reads [lite0] as markup and would drop it from the help
 
 
 def _completer(choices: tuple) -> Callable[[str], list[str]]:

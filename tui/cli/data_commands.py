@@ -150,7 +150,8 @@ def download(
                       markup=False)
         return
     if what != "oxford-pet":
-        raise ConfigError(f"what: {what!r} is not one of oxford-pet, {', '.join(WEIGHTS_NAMES)}")
+        models = ", ".join(dict.fromkeys(WEIGHTS_NAMES.values()))
+        raise ConfigError(f"what: {what!r} is neither oxford-pet nor MODEL-weights (MODEL one of {models})")
     from core.data.oxford_pet import download_oxford_pet
 
     with err_console.status(f"downloading Oxford-IIIT Pet into {to}..."):

