@@ -101,6 +101,11 @@ class SeglabApp(ReportsWorkerFailures, App):
     def open_new_run_form(self, initial: TrainConfig | None = None) -> None:
         self.push_screen(NewRunScreen(initial, gpus=self.gpus))
 
+    def open_sweep(self, name: str) -> None:
+        from tui.screens.sweep import SweepScreen
+
+        self.push_screen(SweepScreen(self.runs_root, name))
+
     def open_compare(self, paths: list[Path]) -> None:
         from tui.screens.compare import CompareScreen
 

@@ -1,5 +1,5 @@
 """Rows for the runs list (screen and `seglab runs`), read from each run's status.json (called from a worker
-thread), and their filtering and sort order."""
+thread), their filtering and sort order, and (the dashboard) each sweep's trials folded into one row."""
 
 from __future__ import annotations
 
@@ -23,18 +23,53 @@ class RunRow:
     epochs: int
     best_dice: float | None
     started: float | None
+    sweep: str = ""  # the sweep the run is a trial of; a folded sweep row: its name
+    is_sweep: bool = False  # a row standing for a whole sweep (epoch/epochs: trials done/planned)
 
 
 def read_run_rows(root: Path) -> list[RunRow]:
+    from core.sweeps.trial_run import sweep_tag
+
     rows = []
     for run in list_runs(root):
         status = run.read_status()
+        tag = sweep_tag(run)
         rows.append(RunRow(
             path=run.path, name=run.name, model=status.model or "?", data=Path(status.data).name or "?",
             state=run.state(), epoch=status.epoch, epochs=status.epochs, best_dice=status.best_dice,
-            started=status.started_or_created,
+            started=status.started_or_created, sweep=str(tag["sweep"]) if tag else "",
         ))
     return rows
+
+
+def fold_sweeps(rows: list[RunRow], root: Path) -> list[RunRow]:
+    """The runs with each sweep's trials folded into one row: trials done of planned, its best val Dice, running
+    while a trial runs (the dashboard's runs screen; `seglab runs` lists the trials themselves)."""
+    from core.errors import SeglabError
+    from core.runs.status import State
+    from core.sweeps.storage import sweep_folder
+    from core.sweeps.sweep import read_plan
+
+    trials: dict[str, list[RunRow]] = {}
+    folded = []
+    for row in rows:
+        (trials.setdefault(row.sweep, []) if row.sweep else folded).append(row)
+    for name, members in trials.items():
+        try:
+            planned = read_plan(root, name).trials
+        except SeglabError:
+            planned = len(members)
+        done = sum(row.state in (State.FINISHED, State.PRUNED) for row in members)
+        running = any(row.state == State.RUNNING for row in members)
+        state = State.RUNNING if running else State.FINISHED if done >= planned else State.STOPPED
+        scores = [row.best_dice for row in members if row.best_dice is not None and row.state == State.FINISHED]
+        models = {row.model for row in members}
+        folded.append(RunRow(
+            path=sweep_folder(root, name), name=f"{name} (sweep of {len(members)})",
+            model=models.pop() if len(models) == 1 else "several", data=members[0].data, state=state, epoch=done,
+            epochs=planned, best_dice=max(scores, default=None),
+            started=min((row.started for row in members if row.started), default=None), sweep=name, is_sweep=True))
+    return folded
 
 
 def middle_ellipsis(text: str, width: int) -> str:

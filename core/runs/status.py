@@ -19,10 +19,11 @@ class State:
     FINISHED = "finished"  # every epoch, or an early stop
     STOPPED = "stopped"  # a signal or the dashboard's stop; resumable
     FAILED = "failed"
+    PRUNED = "pruned"  # a sweep's pruner stopped the trial (like a stop: last.pt saved)
     INTERRUPTED = "interrupted"  # shown, never written: marked running, but its process is gone
 
 
-FINAL_STATES = (State.FINISHED, State.FAILED, State.STOPPED)  # written when training ends
+FINAL_STATES = (State.FINISHED, State.FAILED, State.STOPPED, State.PRUNED)  # written when training ends
 LIVE_STATES = (State.CREATED, State.RUNNING)  # a process may still be training the run
 ENDED_STATES = (*FINAL_STATES, State.INTERRUPTED)  # nothing more will happen without a resume
 

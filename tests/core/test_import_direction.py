@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Top to bottom. Packages of one layer do not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("tui",),  # Typer commands and the Textual dashboard
-    ("core.inference",),  # evaluation, prediction, compare, export: read runs and rebuild their models
+    ("core.inference", "core.sweeps"),  # using trained runs; searching settings with runs as trials
     ("core.training",),  # the engine, starting runs (launch), checkpoints, estimates
     ("core.runs",),  # the run folder: config.json, events, status, curves
     ("core.run_data", "core.run_model", "core.device"),  # a config's datasets and network; where tensors run

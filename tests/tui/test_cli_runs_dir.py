@@ -50,6 +50,11 @@ def test_a_run_is_looked_up_in_the_given_folder(capsys, given_dir, command):
                                         f"{given_dir}")
 
 
+def test_a_sweep_is_looked_up_in_the_given_folder(capsys, given_dir):
+    code, _, err = seglab(capsys, "--runs-dir", str(given_dir), "sweep", "show", "pets")
+    assert code == 2 and the_error_line(err).startswith(f"seglab: error: no sweep 'pets' in {given_dir} ")
+
+
 def test_demo_trains_into_the_given_folder(capsys, monkeypatch, given_dir):
     def refuse(config, root, run_dir=None):
         raise SeglabError(f"would train {config.name} in {root}")
@@ -100,7 +105,7 @@ def test_commands_that_read_no_runs_folder_refuse_it(capsys, given_dir, tmp_path
 
 def test_every_command_with_a_runs_folder_is_tested_here():
     """A new command that reads a runs folder gets a test above."""
-    tested = {"runs", "watch", "evaluate", "predict", "export", "compare", "train", "demo", "tui", "serve"}
+    tested = {"runs", "watch", "evaluate", "predict", "export", "compare", "train", "demo", "tui", "serve", "sweep"}
     commands = typer.main.get_command(app).commands
     reading = {name for name, command in commands.items() if tui.cli.takes_runs_dir(command)}
     assert reading == tested

@@ -15,11 +15,31 @@ from core.runs.folders import runs_root
 from tui.cli.options import DeviceOpt, RunsDir, app, complete_run_names, console, err_console
 
 
+def best_trial_runs(root: Path, sweep: str, top: int) -> list[str]:
+    """The run folders of a sweep's `top` best finished trials on this machine, best first."""
+    from core.errors import ConfigError
+    from core.sweeps.summary import trial_rows
+    from core.sweeps.sweep import open_study, read_plan
+
+    plan = read_plan(root, sweep)
+    rows = [row for row in trial_rows(open_study(plan, plan.dimensions()))
+            if row.state == "finished" and row.run and (root / row.run / "config.json").is_file()]
+    chosen = sorted(rows, key=lambda row: -(row.best_dice or 0.0))[:top]
+    if len(chosen) < 2:
+        raise ConfigError(f"compare --sweep {sweep}: {len(chosen)} finished trial(s) on this machine; two or more "
+                          "are needed")
+    return [row.run for row in chosen]
+
+
 @app.command(name="compare", epilog="Examples:\n\n  seglab compare 20261128-1425 20261128-1530 --split test\n\n"
-             "  seglab compare unet-pets resnet34-pets --images 6 --out report/")
+             "  seglab compare unet-pets resnet34-pets --images 6 --out report/\n\n"
+             "  seglab compare --sweep pets --top 3")
 def compare_command(
-    runs: Annotated[list[str], typer.Argument(help="Two or more runs: folders, names or unique name prefixes.",
-                                             autocompletion=complete_run_names)],
+    runs: Annotated[list[str] | None, typer.Argument(
+        help="Two or more runs: folders, names or unique name prefixes.", autocompletion=complete_run_names,
+        show_default=False)] = None,
+    sweep: Annotated[str | None, typer.Option("--sweep", help="Compare a sweep's best trials (see --top).")] = None,
+    top: Annotated[int, typer.Option("--top", min=2, help="With --sweep: how many of its best trials.")] = 3,
     split: Annotated[str, typer.Option("--split", help="Split to score: test | val | train.")] = "test",
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="best | last")] = "best",
     images: Annotated[int, typer.Option("--images", min=1, max=32,
@@ -42,7 +62,11 @@ def compare_command(
     if checkpoint not in ("best", "last"):
         raise ConfigError(f"checkpoint: {checkpoint!r} is not one of best, last")
     root = runs_root(runs_dir)
-    chosen = open_runs(runs, root, force=force)
+    if sweep is not None:
+        if runs:
+            raise ConfigError("compare: give runs or --sweep NAME, not both")
+        runs = best_trial_runs(root, sweep, top)
+    chosen = open_runs(runs or [], root, force=force)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task("comparing", total=None)

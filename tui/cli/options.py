@@ -13,8 +13,8 @@ from core.data.labels import TASKS
 from core.models.tta import TTA_CHOICES
 
 # The order of `seglab --help`'s command list (commands not named here follow, in the order they registered).
-HELP_ORDER = ("train", "demo", "runs", "watch", "evaluate", "predict", "compare", "export", "models", "data", "tui",
-              "serve")
+HELP_ORDER = ("train", "demo", "sweep", "runs", "watch", "evaluate", "predict", "compare", "export", "models", "data",
+              "tui", "serve")
 
 
 class OrderedCommands(typer.core.TyperGroup):

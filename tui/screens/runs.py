@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from core.errors import ConfigError
 from core.runs.status import State
-from tui.run_rows import SORT_KEYS, RunRow, format_started, middle_ellipsis, read_run_rows, select_rows
+from tui.run_rows import SORT_KEYS, RunRow, fold_sweeps, format_started, middle_ellipsis, read_run_rows, select_rows
 from tui.widgets.run_header import STATE_STYLES
 from tui.worker_failures import ReportsWorkerFailures
 
@@ -102,7 +102,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-refresh")
     def load_rows(self) -> None:
-        rows = read_run_rows(self.runs_root)
+        rows = fold_sweeps(read_run_rows(self.runs_root), self.runs_root)
         self.app.call_from_thread(self.show_rows, rows)
 
     def show_rows(self, rows: list[RunRow]) -> None:
@@ -150,7 +150,9 @@ class RunsScreen(ReportsWorkerFailures, Screen):
     @on(DataTable.RowSelected)
     def action_open_run(self) -> None:
         row = self.selected_row()
-        if row is not None:
+        if row is not None and row.is_sweep:
+            self.app.open_sweep(row.sweep)
+        elif row is not None:
             self.app.open_run(row.path)
 
     def action_new_run(self) -> None:
@@ -158,7 +160,9 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     def action_predict(self) -> None:
         row = self.selected_row()
-        if row is not None:
+        if row is not None and row.is_sweep:
+            self.notify("a sweep: open it (enter) and predict with one of its trials", severity="warning")
+        elif row is not None:
             self.app.open_predictions(row.path)
 
     def action_demo(self) -> None:
@@ -167,6 +171,9 @@ class RunsScreen(ReportsWorkerFailures, Screen):
     def action_mark(self) -> None:
         row = self.selected_row()
         if row is None:
+            return
+        if row.is_sweep:
+            self.notify("a sweep: open it (enter) to mark and compare its trials", severity="warning")
             return
         self.marked ^= {row.path}
         self.redraw()

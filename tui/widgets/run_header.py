@@ -13,7 +13,8 @@ from core.runs.events import EpochEvent, ProgressEvent
 from core.runs.status import State
 
 STATE_STYLES = {State.RUNNING: "bold green", State.FINISHED: "bold blue", State.STOPPED: "bold yellow",
-                State.FAILED: "bold red", State.INTERRUPTED: "bold red", State.CREATED: "dim"}
+                State.FAILED: "bold red", State.INTERRUPTED: "bold red", State.CREATED: "dim",
+                State.PRUNED: "yellow"}
 
 
 def format_duration(seconds: float | None) -> str:

@@ -1,0 +1,266 @@
+"""Running a sweep: its plan (checked and recorded before any trial), the Optuna study (TPE or grid, a median or
+Hyperband pruner, maximising the objective), trials one after another until N have finished or the total budget
+would be passed, and recovery of trials whose process died (failed, their parameters tried again)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.atomic_files import atomic_write_text
+from core.errors import ConfigError, SeglabError
+from core.runs.folders import pid_is_alive
+from core.sweeps.space import Dimension, parse_space
+from core.sweeps.storage import default_storage, open_storage, sweep_folder, this_host
+from core.sweeps.trial_run import TrialEvent, TrialStopped, run_trial
+
+PRUNERS = ("median", "hyperband", "none")
+SAMPLERS = ("tpe", "grid")
+OBJECTIVES = ("val_dice",)
+RECORD = "sweep.json"  # in the sweep's folder: how it was started
+RETRY_OF = "retry_of"
+CREATED_BY = "created_by"  # host:pid of the process that created the study (it queues the first trials)
+JOINED = "workers_joined"  # how many worker processes have opened the study (each seeds its sampler apart)
+PLANNED = "planned"  # on each trial the sweep queued: workers take queued trials only, so N trials run in all
+MAX_FAILURES_IN_A_ROW = 3  # then the sweep stops: its settings, not one unlucky trial, are at fault
+
+
+@dataclass
+class SweepPlan:
+    """Everything a sweep runs with, as `seglab sweep` was given it."""
+
+    name: str
+    root: Path
+    search: list[str]  # the SPECs
+    base: dict[str, Any] = field(default_factory=dict)  # train options for every trial
+    trials: int = 10
+    trial_budget: float = 0.0  # minutes per trial (0: the base options' epochs)
+    total_budget: float = 0.0  # minutes for the sweep (0: none)
+    prune: str = "median"
+    sampler: str = "tpe"
+    objective: str = "val_dice"
+    storage: str = ""  # empty: the SQLite file in the sweep's folder
+    seed: int = 0
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or default_storage(self.root, self.name)
+
+    def dimensions(self) -> list[Dimension]:
+        return parse_space(self.search)
+
+    def check(self) -> list[Dimension]:
+        """Every refusal before a trial starts: names, SPECs, choices, budgets and the base options."""
+        sweep_folder(self.root, self.name)  # a bad name is one line
+        for value, choices, what in ((self.prune, PRUNERS, "--prune"), (self.sampler, SAMPLERS, "--sampler"),
+                                     (self.objective, OBJECTIVES, "--objective")):
+            if value not in choices:
+                raise ConfigError(f"{what}: {value!r} is not one of {', '.join(choices)}")
+        if self.trials < 1:
+            raise ConfigError(f"--trials: must be at least 1, got {self.trials}")
+        if self.trial_budget < 0 or self.total_budget < 0:
+            raise ConfigError("--trial-budget and --total-budget: minutes, 0 or more")
+        dimensions = self.dimensions()
+        if self.sampler == "grid" and any(not d.choices for d in dimensions):
+            raise ConfigError("--sampler grid: every SPEC must list its values (a grid has no ranges)")
+        from core.sweeps.trial_run import trial_config
+
+        trial_config(self.base, {}, self.name, 0, self.trial_budget)  # the base options make a valid run
+        return dimensions
+
+    def record(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["root"] = str(self.root)
+        return values
+
+
+def read_plan(root: Path, name: str) -> SweepPlan:
+    """The plan a sweep was started with (its sweep.json)."""
+    path = sweep_folder(root, name) / RECORD
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SeglabError(f"no sweep {name!r} in {root} (no {path})") from None
+    except (OSError, ValueError) as error:
+        raise SeglabError(f"{path}: unreadable ({error})") from None
+    values["root"] = Path(root)
+    return SweepPlan(**{key: value for key, value in values.items() if key in SweepPlan.__dataclass_fields__})
+
+
+def open_study(plan: SweepPlan, dimensions: list[Dimension], join: bool = False) -> Any:
+    """The sweep's study, created on first use, the same one on every later call and every machine; `join`: as a
+    worker that will run trials (its sampler seeded apart from the other workers')."""
+    import optuna
+
+    storage = open_storage(plan.storage_url)
+    if plan.sampler == "grid":
+        sampler = optuna.samplers.GridSampler({d.name: list(d.choices) for d in dimensions}, seed=plan.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=plan.seed, n_startup_trials=min(10, max(2, plan.trials // 3)))
+    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+              "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1),
+              "none": optuna.pruners.NopPruner}[plan.prune]()
+    try:
+        try:  # one process creates the study, and it alone queues the first trials
+            study = optuna.create_study(storage=storage, study_name=plan.name, direction="maximize", sampler=sampler,
+                                        pruner=pruner)
+            study.set_user_attr(CREATED_BY, f"{this_host()}:{os.getpid()}")
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.load_study(storage=storage, study_name=plan.name, sampler=sampler, pruner=pruner)
+    except Exception as error:  # noqa: BLE001 - storage errors come from SQLAlchemy and its drivers
+        raise ConfigError(f"--storage: cannot open study {plan.name!r} ({' '.join(str(error).split())[:200]})") \
+            from None
+    if join and plan.sampler != "grid":  # each worker draws from a seed of its own: the first, plan.seed
+        joined = int(study.user_attrs.get(JOINED, 0))
+        study.set_user_attr(JOINED, joined + 1)
+        study.sampler = optuna.samplers.TPESampler(seed=plan.seed + joined,
+                                                   n_startup_trials=min(10, max(2, plan.trials // 3)))
+    space = [d.describe() for d in dimensions]
+    recorded = study.user_attrs.get("space")
+    if recorded is None:
+        study.set_user_attr("space", space)
+    elif recorded != space:
+        raise ConfigError(f"sweep {plan.name!r} searches {' '.join(recorded)}; give the same --search, or a new "
+                          "name for another space")
+    return study
+
+
+def queue_trials(study: Any, trials: int) -> None:
+    """Queue the sweep's trials in its storage, up to `trials` in all (a later, larger --trials adds the rest).
+    The process that created the study queues the first ones; workers on every machine take queued trials one at a
+    time, atomically, so the count is exact."""
+    if study.user_attrs.get(CREATED_BY) == f"{this_host()}:{os.getpid()}" and PLANNED not in study.user_attrs:
+        study.set_user_attr(PLANNED, trials)
+        for _ in range(trials):
+            study.enqueue_trial({}, user_attrs={PLANNED: True})
+        return
+    deadline = time.monotonic() + 10
+    while PLANNED not in study.user_attrs and time.monotonic() < deadline:
+        time.sleep(0.2)  # the creating worker is queueing them
+    queued = int(study.user_attrs.get(PLANNED, 0))
+    if trials > queued:
+        study.set_user_attr(PLANNED, trials)
+        for _ in range(queued, trials):
+            study.enqueue_trial({}, user_attrs={PLANNED: True})
+
+
+def counts(study: Any) -> dict[str, int]:
+    """Trials by state: COMPLETE, PRUNED, RUNNING, WAITING, FAIL."""
+    found: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        found[trial.state.name] = found.get(trial.state.name, 0) + 1
+    return found
+
+
+def finished(study: Any) -> int:
+    found = counts(study)
+    return found.get("COMPLETE", 0) + found.get("PRUNED", 0)
+
+
+def recover_dead_trials(study: Any) -> list[int]:
+    """Trials left running by a process of this machine that is gone (a kill -9): failed, and their parameters
+    queued again (once). Other machines' stale trials are failed by Optuna's heartbeat check."""
+    import optuna
+    from optuna.trial import TrialState
+
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        if attrs.get("host") != this_host() or not attrs.get("pid") or pid_is_alive(int(attrs["pid"])):
+            continue
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        replace_failed(study, trial)
+        recovered.append(trial.number)
+    optuna.storages.fail_stale_trials(study)
+    return recovered
+
+
+def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: TrialEvent | None = None,
+              on_line: Any = None) -> Any:
+    """Run trials of `plan` in this process until the study has plan.trials finished ones, the total budget would be
+    passed by another trial, or `stop` is set. Returns the study."""
+
+    stop = stop or threading.Event()
+    dimensions = plan.check()
+    folder = sweep_folder(plan.root, plan.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / RECORD).is_file():
+        atomic_write_text(folder / RECORD, json.dumps(plan.record(), indent=2) + "\n")
+    study = open_study(plan, dimensions, join=True)
+    queue_trials(study, plan.trials)
+    recovered = recover_dead_trials(study)
+    if recovered and on_line is not None:
+        on_line(f"trial{'s' if len(recovered) > 1 else ''} {', '.join(map(str, recovered))} had lost their process: "
+                "failed, and queued again")
+    started = time.monotonic()
+
+    def objective(trial: Any) -> float:
+        if not trial.user_attrs.get(PLANNED) and RETRY_OF not in trial.user_attrs:
+            raise SurplusTrial  # another worker took the last queued trial first
+        try:
+            return run_trial(trial, dimensions, plan.base, plan.root, plan.name, plan.trial_budget, stop, on_event)
+        except SeglabError as error:
+            trial.set_user_attr("error", str(error))
+            if on_line is not None:
+                on_line(f"trial {trial.number} failed: {error}")
+            study.enqueue_trial({}, user_attrs={PLANNED: True})  # another trial in its place
+            raise
+        except TrialStopped:
+            study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})  # the next run tries again
+            raise
+
+    failures = 0
+    while not stop.is_set():
+        if not counts(study).get("WAITING", 0):
+            break  # every queued trial is taken (other workers may still be running theirs)
+        elapsed_min = (time.monotonic() - started) / 60
+        if plan.total_budget and plan.trial_budget and elapsed_min + plan.trial_budget > plan.total_budget:
+            if on_line is not None:
+                on_line(f"total budget: {elapsed_min:.1f} of {plan.total_budget:g} min used, no room for another "
+                        f"{plan.trial_budget:g}-minute trial")
+            break
+        try:
+            study.optimize(objective, n_trials=1, catch=(SeglabError,))
+        except (TrialStopped, SurplusTrial):
+            break
+        last = study.get_trials(deepcopy=False)[-1]
+        failures = failures + 1 if last.state.name == "FAIL" else 0
+        if failures >= MAX_FAILURES_IN_A_ROW:
+            raise SeglabError(f"sweep {plan.name}: {failures} trials in a row failed, the last with: "
+                              f"{last.user_attrs.get('error', 'see its run folder')}")
+        if plan.sampler == "grid" and _grid_done(study, dimensions):
+            break
+    return study
+
+
+def replace_failed(study: Any, trial: Any) -> None:
+    """Queue what a trial that did not finish leaves undone: its parameters again (once), else a fresh trial."""
+    if trial.user_attrs.get(RETRY_OF) is None:
+        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
+    else:
+        study.enqueue_trial({}, user_attrs={PLANNED: True})
+
+
+class SurplusTrial(Exception):
+    """A trial no queue entry was left for (two workers reached for the last one): failed at once, unrun."""
+
+
+def best_trial(study: Any) -> Any | None:
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(complete, key=lambda trial: trial.value) if complete else None
+
+
+def _grid_done(study: Any, dimensions: list[Dimension]) -> bool:
+    size = 1
+    for dimension in dimensions:
+        size *= len(dimension.choices)
+    return len(study.get_trials(deepcopy=False)) >= size
+
+
