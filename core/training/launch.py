@@ -40,7 +40,7 @@ class TrainingPlan:
 def config_from_options(given: dict[str, Any]) -> TrainConfig:
     """The options given, over the preset's settings when one is named (else over the defaults). A task without
     a loss given trains with that task's default loss (multiclass: ce) whatever the preset's."""
-    name = given.get("preset")
+    name = given.get("preset") or None  # a saved config's "" is no preset
     if name is not None and name not in PRESETS:
         raise ConfigError(f"preset: {name!r} is not one of {', '.join(PRESETS)}")
     from core.run_data import export_defaults  # not at the top: the dashboard imports this module without torch
@@ -51,6 +51,21 @@ def config_from_options(given: dict[str, Any]) -> TrainConfig:
     if "loss" not in given and base.loss not in LOSSES_FOR_TASK.get(task, (base.loss,)):
         given = {**given, "loss": LOSSES_FOR_TASK[task][0]}
     return base.replace(**given)
+
+
+def with_saved_settings(given: dict[str, Any], root: Path, config_file: str | Path | None = None,
+                        fork: str | None = None) -> dict[str, Any]:
+    """The options of a new run from files: RUN's settings (`fork`: `seglab train --from RUN`, a new run, not a
+    resume, with fresh weights unless --init-from is among them), under a config file's, under the options given."""
+    settings: dict[str, Any] = {}
+    if fork is not None:
+        settings = open_run(fork, root).load_config().to_dict()
+        settings["name"] = ""  # the fork is a run of its own: the name given, or none
+    if config_file is not None:
+        from core.config_files import read_config_file
+
+        settings.update(read_config_file(config_file))
+    return {**settings, **given}
 
 
 def check_before_run(config: TrainConfig, root: Path) -> TrainConfig:

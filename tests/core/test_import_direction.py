@@ -17,7 +17,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core.inference", "core.sweeps"),  # using trained runs; searching settings with runs as trials
     ("core.training",),  # the engine, starting runs (launch), checkpoints, estimates
     ("core.runs",),  # the run folder: config.json, events, status, curves
-    ("core.run_data", "core.run_model", "core.device"),  # a config's datasets and network; where tensors run
+    # a config's datasets and network, its files; where tensors run
+    ("core.run_data", "core.run_model", "core.device", "core.config_files"),
     ("core.config",),  # TrainConfig and its FieldSpecs, naming the choices the layers below implement
     ("core.data", "core.models", "core.losses"),  # datasets on disk, networks, losses: each knows no config
     ("core.metrics", "core.class_metrics", "core.host_memory", "core.pause_points"),

@@ -31,6 +31,9 @@ MAX_WARNINGS = 10  # an export's warnings printed before training (data check li
              epilog="Examples:\n\n  seglab train --data synthetic --epochs 5 --width 16 --image-size 128\n\n"
              "  seglab train --model resnet34_unet --data ~/data/oxford-iiit-pet --epochs 50\n\n"
              "  seglab train --data ~/data/oxford-iiit-pet --task multiclass --loss ce+dice\n\n"
+             "  seglab train --preset small-data --data ~/data/pets --print-config > pets.yaml\n\n"
+             "  seglab train --config pets.yaml --lr 3e-4\n\n"
+             "  seglab train --from 20261128-1425 --lr 1e-4\n\n"
              "  seglab train --resume 20261128-1425")
 @with_config_options(TrainConfig)
 def train_command(
@@ -43,6 +46,14 @@ def train_command(
     estimate: Annotated[bool, typer.Option(
         "--estimate", help="Print the expected duration (a few timed training steps of the model on this device, "
                            "times the run's steps) and exit without training")] = False,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", metavar="FILE", help="A YAML or JSON file of train options (what --print-config writes); "
+                                         "options given beside it win")] = None,
+    fork: Annotated[str | None, typer.Option(
+        "--from", metavar="RUN", help="A new run with RUN's settings and the options given changed (a fork: fresh "
+                                      "weights unless --init-from, RUN itself untouched)")] = None,
+    print_config: Annotated[bool, typer.Option(
+        "--print-config", help="Print the resolved settings as YAML (what --config reads back) and exit")] = False,
     nproc: Annotated[int, typer.Option(
         "--nproc", help="Training processes on this machine, one per GPU (gloo on CPU): above 1 starts them "
                         "with torchrun's launcher. Several machines: run torchrun yourself (see the README).")] = 1,
@@ -52,6 +63,10 @@ def train_command(
     Under torchrun (`torchrun --nproc-per-node=N -m tui.cli train ...`) every process runs this and rank
     0 alone writes the run folder and prints.
     """
+    if config_file is not None or fork is not None or print_config:
+        given = _with_saved_settings(given, runs_dir, config_file, fork, print_config, resume, run_dir)
+        if print_config:
+            return
     if estimate:
         _print_estimate(given, resume, run_dir)
         return
@@ -95,6 +110,23 @@ def train_command(
         raise typer.Exit(failed.exit_code) from None  # rank 0 has said why
     finally:
         close_distributed()
+
+
+def _with_saved_settings(given: dict[str, Any], runs_dir: Path | None, config_file: Path | None, fork: str | None,
+                         print_config: bool, resume: str | None, run_dir: Path | None) -> dict[str, Any]:
+    """--config FILE and --from RUN under the options given; --print-config prints the result as YAML."""
+    from core.config_files import config_as_yaml
+    from core.training.launch import config_from_options, with_saved_settings
+
+    for flag, value in (("--config", config_file), ("--from", fork), ("--print-config", print_config)):
+        if value and (resume is not None or run_dir is not None):
+            raise fail(f"{flag} makes a new run's settings; --resume and --run-dir train saved ones")
+    given = with_saved_settings(given, runs_root(runs_dir), config_file, fork)
+    if print_config:
+        config = config_from_options(given).with_absolute_paths()
+        sys.stdout.write(config_as_yaml(config, header="seglab train settings: seglab train --config FILE reads "
+                                                       "them back; options given beside it win"))
+    return given
 
 
 def _print_estimate(given: dict, resume: str | None, run_dir: Path | None) -> None:
