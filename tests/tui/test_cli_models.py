@@ -97,3 +97,14 @@ def test_download_names_every_weights_file_it_knows(capsys, what):
     assert the_error_line(err).startswith(f"seglab: error: what: {what!r} is neither oxford-pet nor MODEL-weights "
                                           "(MODEL one of resnet18_unet, resnet34_unet, ")
     assert "deeplabv3_resnet50, " in err and "efficientnet_lite0_unet" not in err  # pip brings those
+
+
+def test_a_finished_run_from_scratch_on_few_images_is_told_about_pretrained_encoders(capsys):
+    code, _, err = seglab(capsys, "train", *QUICK, "--width", "8")
+    assert code == 0, err
+    tip = [line for line in err.splitlines() if line.startswith("seglab: tip:")]
+    assert len(tip) == 1 and tip[0].startswith("seglab: tip: 7 training images: an ImageNet-pretrained encoder")
+    assert "--preset pretrained" in tip[0]
+    # with weights, or on synthetic data, there is nothing to tell
+    code, _, err = seglab(capsys, "train", *QUICK[2:], "--data", "synthetic", "--synthetic-count", "12", "--width", "8")
+    assert code == 0 and "seglab: tip:" not in err

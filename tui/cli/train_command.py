@@ -97,7 +97,6 @@ def train_command(
         _warn_when_too_narrow(made.config)
         if not made.resuming:
             _warn_about_the_export(made.config)
-            _suggest_a_pretrained_encoder(made.config)
         if not made.resuming and run_dir is None and (made.config.preset in LONG_PRESETS or sys.stdout.isatty()):
             _say_expected_duration(made.config)
         return made
@@ -232,4 +231,6 @@ def train_run(run: Run, config: TrainConfig, resume: bool, distributed: Distribu
         console.print(f"skipped {summary.skipped_samples} unreadable samples (see events.jsonl)", markup=False)
     if (run.curves_path).is_file():
         console.print(f"curves: {run.curves_path}", markup=False)
+    if not resume:
+        _suggest_a_pretrained_encoder(config)  # after the run: a failing one has something else to say
     return summary
