@@ -44,14 +44,14 @@ def open_storage(url: str) -> Any:
     if url.startswith(JOURNAL):
         return _journal(Path(url.removeprefix(JOURNAL)))
     scheme = url.split(":", 1)[0].split("+", 1)[0]
-    url = _with_driver(url, scheme)
+    engine_url = _with_driver(url, scheme)  # messages keep showing the URL as the user gave it
     options: dict[str, Any] = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else \
         {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}} if scheme.startswith("postgres") else {}
     if scheme == "sqlite":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            return RDBStorage(url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            return RDBStorage(engine_url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
         except Exception as error:  # noqa: BLE001 - SQLAlchemy and its drivers raise their own types
             # two workers creating a new database's tables at once: the slower one fails; a moment later it opens
