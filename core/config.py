@@ -29,6 +29,7 @@ MEMORY_FORMAT_CHOICES = ("auto", "channels_last", "contiguous")
 PRESET_NAMES = ("paper", "small-data", "pretrained", "demo")
 SYNTHETIC = "synthetic"
 MAX_NAME_LENGTH = 64
+LOGGER_NAMES = ("tensorboard", "mlflow")  # --log: trackers a run also logs to
 IMAGENET_WEIGHTS = "imagenet"  # --encoder-weights imagenet: the model's ImageNet weights, from where they live
 
 
@@ -156,6 +157,26 @@ class TrainConfig:
                             choices=(False, True))
     skip_bad: bool = setting(False, "Leave out unreadable samples (counted) instead of failing", "skip bad files",
                              choices=(False, True))
+    progress_images: int = setting(4, "Validation images whose predicted masks are saved as one picture every "
+                                      "--progress-every epochs (progress/epoch-NNN.png: the live screen pages "
+                                      "them, TensorBoard gets them); 0 = none", "progress images", minimum=0,
+                                   below=17, bound_text="must be 0..16")
+    progress_every: int = setting(1, "Epochs between progress pictures", "progress every", minimum=1)
+    log: str = setting("", "Also log to " + " | ".join(LOGGER_NAMES) + ", or both comma-separated (extras "
+                           "seglab[tensorboard], seglab[mlflow])", "loggers", optional=True)
+    mlflow_uri: str = setting("", "MLflow tracking URI for --log mlflow; empty = $MLFLOW_TRACKING_URI, else a local "
+                                  "mlruns/ beside the runs folder", "MLflow URI", optional=True, metavar="URI")
+    mlflow_checkpoint: bool = setting(False, "With --log mlflow, upload best.pt as an artifact when the run ends",
+                                      "MLflow checkpoint", choices=(False, True))
+    notify: str = setting("", "POST a JSON (run, state, epoch, best Dice, elapsed, host) to this URL when the run "
+                              "finishes, fails, is stopped or stalls; empty = settings.json's notify",
+                          "notify URL", optional=True, metavar="URL")
+    notify_command: str = setting("", "Run this shell command with SEGLAB_RUN, SEGLAB_STATE, SEGLAB_EPOCH, "
+                                      "SEGLAB_BEST_DICE... set, at the same moments as --notify",
+                                  "notify command", optional=True, metavar="CMD")
+    stall_minutes: float = setting(5.0, "A run quiet this long (and 10x its median step) is marked stalled and "
+                                        "notifies; 0 = no watchdog", "stall after (min)", minimum=0,
+                                   metavar="MINUTES")
     name: str = setting("", "Run name, part of the run folder's name", "run name", optional=True)
     preset: str = setting("", "paper (the original experiment) | small-data (the best recipe for few real images) | "
                               "pretrained (few images, EfficientNet-Lite0's ImageNet encoder: seglab[lite0]) | "
@@ -230,6 +251,9 @@ def validate_train_config(config: TrainConfig) -> None:
         raise ConfigError("data: give a dataset folder or 'synthetic'")
     if config.name:
         validate_name(config.name)
+    unknown = [name for name in loggers_of(config) if name not in LOGGER_NAMES]
+    if unknown:
+        raise ConfigError(f"log: {unknown[0]!r} is not one of {', '.join(LOGGER_NAMES)}")
     _validate_task(config)
     if config.encoder_weights and not model_spec(config.model).pretrained_encoder:
         takes_them = ", ".join(name for name, spec in MODELS.items() if spec.pretrained_encoder)
@@ -238,6 +262,11 @@ def validate_train_config(config: TrainConfig) -> None:
     if config.encoder_weights and fitting_width and config.width != fitting_width:
         raise ConfigError(f"width: ImageNet encoder weights fit width {fitting_width} only (torchvision's ResNet "
                           f"stem), not {config.width}; leave --width out with --encoder-weights")
+
+
+def loggers_of(config: TrainConfig) -> tuple[str, ...]:
+    """--log's trackers, in the order given, each once."""
+    return tuple(dict.fromkeys(part.strip() for part in config.log.split(",") if part.strip()))
 
 
 def _validate_task(config: TrainConfig) -> None:

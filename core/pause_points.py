@@ -4,7 +4,8 @@ Set SEGLAB_PAUSE_AT to a point's name and SEGLAB_PAUSE_MARKER to a file path: on
 point (after passing it SEGLAB_PAUSE_SKIP times, default 0) the process creates the marker and
 sleeps, so the test knows where it is when it kills. Points: train-step, checkpoint-write, and
 event-write-<type> (status, progress, epoch, checkpoint), which leaves half the line written.
-Under torchrun, SEGLAB_PAUSE_RANK limits the pause to the process of that rank.
+Under torchrun, SEGLAB_PAUSE_RANK limits the pause to the process of that rank. With SEGLAB_PAUSE_RELEASE set to
+a path, the process waits there only until that file exists, then goes on (a hung loader that recovers).
 Unset (always, outside tests), a pause point costs one dictionary lookup.
 """
 
@@ -28,5 +29,6 @@ def pause_point(name: str) -> None:
     marker = os.environ.get("SEGLAB_PAUSE_MARKER")
     if marker:
         Path(marker).write_text(f"{os.getpid()} {name}\n")
-    while True:  # wait here to be killed
-        time.sleep(60)
+    release = os.environ.get("SEGLAB_PAUSE_RELEASE")
+    while not (release and Path(release).exists()):  # wait here to be killed, or released
+        time.sleep(0.1 if release else 60)

@@ -21,12 +21,12 @@ from core.config import DEMO_CONFIG, TrainConfig
 from core.errors import SeglabError
 from core.runs.folders import Run, runs_root
 from core.training.launch import check_launch, prepare_run, start_training_process, stop_run
+from core.user_settings import load_settings, save_setting
 from tui.screens.confirm import QuitScreen
 from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
 from tui.screens.runs import RunsScreen
-from tui.settings import load_settings, save_setting
 from tui.widgets.key_panel import KeysPanel
 from tui.worker_failures import ReportsWorkerFailures
 

@@ -68,6 +68,8 @@ class EpochEvent(Event):
     seconds: float
     is_best: bool
     class_dice: dict[str, float] = field(default_factory=dict)  # multiclass: val Dice per class name, in order
+    class_iou: dict[str, float] = field(default_factory=dict)  # multiclass: val IoU per class name, in order
+    images_per_s: float = 0.0  # training images a second over the epoch's training (0: not recorded)
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,25 @@ class CheckpointEvent(Event):
     trained: str = ""  # "3", or "3 + 6/15 steps" for weights saved by a mid-epoch stop
 
 
+@dataclass(frozen=True)
+class PictureEvent(Event):
+    """A progress picture was saved: the model's masks on the same few validation images after `epoch`."""
+
+    type: ClassVar[str] = "picture"
+    epoch: int
+    path: str
+
+
+@dataclass(frozen=True)
+class WarningEvent(Event):
+    """Something beside training went wrong and training goes on (a logger's server gone, a notification lost)."""
+
+    type: ClassVar[str] = "warning"
+    message: str
+
+
 EVENT_CLASSES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (StatusEvent, ProgressEvent, EpochEvent, CheckpointEvent)
+    cls.type: cls for cls in (StatusEvent, ProgressEvent, EpochEvent, CheckpointEvent, PictureEvent, WarningEvent)
 }
 
 

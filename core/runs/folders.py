@@ -79,6 +79,10 @@ class Run:
     def curves_path(self) -> Path:
         return self.path / "curves.png"
 
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.csv"
+
     def checkpoint_path(self, which: str) -> Path:
         """'best' or 'last' name the run's own checkpoints; anything else is a file path."""
         if which in ("best", "last"):
@@ -110,12 +114,25 @@ class Run:
         return leftovers
 
     def state(self) -> str:
-        """The state to show: a run marked running whose process is gone here is 'interrupted'."""
+        """The state to show: a run marked running whose process is gone here is 'interrupted'; one whose process
+        has written nothing for longer than its watchdog's limit (a process paused outright, whose watchdog is
+        paused too) is 'stalled'."""
         status = self.read_status()
         here = status.host == socket.gethostname()
         if status.state in LIVE_STATES and status.pid and here and not pid_is_alive(int(status.pid)):
             return State.INTERRUPTED
+        if status.state == State.RUNNING and status.stall_after_s and self.quiet_s(status) > status.stall_after_s:
+            return State.STALLED
         return status.state
+
+    def quiet_s(self, status: RunStatus | None = None) -> float:
+        """Seconds since the run last wrote an event or its status."""
+        status = status or self.read_status()
+        try:
+            last = max(self.events_path.stat().st_mtime, status.updated or 0.0)
+        except OSError:
+            last = status.updated or 0.0
+        return time.time() - last if last else 0.0
 
 
 def data_tag(data: str) -> str:

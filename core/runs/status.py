@@ -20,11 +20,12 @@ class State:
     STOPPED = "stopped"  # a signal or the dashboard's stop; resumable
     FAILED = "failed"
     PRUNED = "pruned"  # a sweep's pruner stopped the trial (like a stop: last.pt saved)
+    STALLED = "stalled"  # its process lives but has made no progress for far longer than its usual step
     INTERRUPTED = "interrupted"  # shown, never written: marked running, but its process is gone
 
 
 FINAL_STATES = (State.FINISHED, State.FAILED, State.STOPPED, State.PRUNED)  # written when training ends
-LIVE_STATES = (State.CREATED, State.RUNNING)  # a process may still be training the run
+LIVE_STATES = (State.CREATED, State.RUNNING, State.STALLED)  # a process may still be training the run
 ENDED_STATES = (*FINAL_STATES, State.INTERRUPTED)  # nothing more will happen without a resume
 
 
@@ -49,6 +50,7 @@ class RunStatus:
     val_images: int | None = None
     skipped_samples: int = 0
     runtime: dict[str, Any] | None = None  # what 'auto' choices resolved to (device, precision, processes...)
+    stall_after_s: float | None = None  # quiet this long, a running run is stalled (its watchdog's current limit)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunStatus:

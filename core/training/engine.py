@@ -17,8 +17,18 @@ from core.config import TrainConfig, save_config
 from core.device import Runtime
 from core.errors import SeglabError
 from core.runs.curves import plot_curves
-from core.runs.events import CheckpointEvent, EpochEvent, Event, EventLog, StatusEvent, read_events
+from core.runs.events import (
+    CheckpointEvent,
+    EpochEvent,
+    Event,
+    EventLog,
+    PictureEvent,
+    StatusEvent,
+    WarningEvent,
+    read_events,
+)
 from core.runs.folders import Run
+from core.runs.results_table import write_results_table
 from core.runs.status import State
 from core.training.checkpoints import save_checkpoint_atomically
 from core.training.distributed import NOT_DISTRIBUTED, Distributed, as_peer_failure
@@ -30,6 +40,8 @@ from core.training.loops import (
     evaluate,
     train_one_epoch,
 )
+from core.training.progress_images import ProgressPictures
+from core.training.run_watchers import RunWatchers
 from core.training.setup import RunSetup, set_up
 from core.training.state import PartialEpoch, TrainingProgress, checkpoint_epoch_label
 from core.training.time_budget import plan_epochs
@@ -51,13 +63,22 @@ class TrainingSummary:
 
 
 class _RecordingSink:
-    """The event sink of rank 0: every event goes to the run's log, then to the caller's `on_event`."""
+    """The event sink of rank 0: every event goes to the run's log, each finished epoch into results.csv, then
+    every event to the caller's `on_event`."""
 
-    def __init__(self, log: EventLog, on_event: EventSink | None):
-        self.log, self.on_event = log, on_event
+    def __init__(self, log: EventLog, run: Run, on_event: EventSink | None):
+        self.log, self.run, self.on_event = log, run, on_event
+        self.epochs = [event for event in read_events(run.events_path) if isinstance(event, EpochEvent)]  # resumed
+        self.watchers: RunWatchers | None = None
 
     def __call__(self, event: Event) -> None:
         self.log.write(event)
+        if isinstance(event, EpochEvent):
+            self.epochs.append(event)
+            with contextlib.suppress(OSError):  # a table for people: the log and checkpoints are what count
+                write_results_table(self.epochs, self.run.results_path)
+        if self.watchers is not None:
+            self.watchers.observe(event)
         if self.on_event is not None:
             self.on_event(event)
 
@@ -106,7 +127,8 @@ def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, o
         raise SeglabError(f"{run.path}: still running (process {status.pid} on this host); "
                           "stop it first (Ctrl-C there, or the dashboard's stop)")
     with EventLog(run.events_path) as log:
-        emit = _RecordingSink(log, on_event)
+        emit = _RecordingSink(log, run, on_event)
+        emit.watchers = RunWatchers(config, run, run.path.parent, emit)
         try:
             return _run_epochs(set_up(config, run, resume, emit, distributed), stop, emit)
         except BaseException as error:
@@ -121,6 +143,7 @@ def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, o
             raise
         finally:
             _write_curves(run)
+            emit.watchers.close()
 
 
 def _write_curves(run: Run) -> None:
@@ -145,6 +168,8 @@ def _run_epochs(setup: RunSetup, stop: threading.Event, emit: EventSink) -> Trai
     # with loader workers, this process's first epoch also fills the cache: not a fair measure once others exist
     cache_filled_in_first = setup.train_loader.num_workers > 0 and progress.partial is None
     epoch_seconds: list[float] = []
+    pictures = ProgressPictures(setup.val_set, config.progress_images, setup.labels, runtime, run.path) \
+        if setup.writes and config.progress_images else None
     epoch = progress.epoch
     while epoch < planned.total:
         epoch += 1
@@ -182,15 +207,31 @@ def _run_epochs(setup: RunSetup, stop: threading.Event, emit: EventSink) -> Trai
         save("last", state.payload(progress, metrics))
         emit(EpochEvent(epoch=epoch, epochs=planned.total, train_loss=trained.mean_loss, val_loss=metrics["loss"],
                         val_dice=metrics["dice"], val_iou=metrics["iou"], lr=lr,
-                        seconds=time.perf_counter() - started, is_best=is_best, class_dice=_class_dice(setup, metrics)))
+                        seconds=time.perf_counter() - started, is_best=is_best,
+                        class_dice=_per_class(setup, metrics, "class_dice"),
+                        class_iou=_per_class(setup, metrics, "class_iou"),
+                        images_per_s=trained.samples / trained_s if trained_s > 0 else 0.0))
         if setup.writes:
             run.update_status(epoch=epoch, best_dice=progress.best_dice)
+        if pictures is not None and (epoch % config.progress_every == 0 or epoch == planned.total):
+            _draw_progress(pictures, setup, epoch, emit)
         if config.patience and progress.epochs_since_best >= config.patience and epoch < planned.total:
             return _finished(setup, emit, progress, f"stopped early after epoch {epoch}: no better val Dice in "
                                                     f"{config.patience} epochs")
         if distributed.any(stop.is_set(), runtime) and epoch < planned.total:  # a signal during validation
             return _stopped(setup, emit, f"stopped after epoch {epoch}", progress)
     return _finished(setup, emit, progress, f"finished {planned.total} epochs, best val Dice {progress.best_dice:.4f}")
+
+
+def _draw_progress(pictures: ProgressPictures, setup: RunSetup, epoch: int, emit: EventSink) -> None:
+    """The epoch's progress picture; a failure to write it is a warning, never the run's end."""
+    try:
+        path = pictures.draw(setup.eval_model, epoch)
+    except OSError as error:
+        emit(WarningEvent(message=f"progress picture of epoch {epoch} not saved: {error.strerror or error}"))
+        return
+    if path is not None:
+        emit(PictureEvent(epoch=epoch, path=str(path)))
 
 
 def _replan(setup: RunSetup, epoch_seconds: list[float], elapsed_s: float, finished: int, cache_filled_in_first: bool,
@@ -217,11 +258,12 @@ def _replan(setup: RunSetup, epoch_seconds: list[float], elapsed_s: float, finis
         f"(ending about {plan.expected_end_s / 60:.1f} min after the first began)")))
 
 
-def _class_dice(setup: RunSetup, metrics: dict) -> dict[str, float]:
-    """Val Dice of each class by name, for a multiclass run's epoch event (empty for binary)."""
+def _per_class(setup: RunSetup, metrics: dict, key: str) -> dict[str, float]:
+    """A val score (class_dice, class_iou) of each class by name, for a multiclass run's epoch event (empty for
+    binary)."""
     if not setup.labels.multiclass:
         return {}
-    return dict(zip(setup.labels.names, metrics["class_dice"], strict=True))
+    return dict(zip(setup.labels.names, metrics[key], strict=True))
 
 
 def _global_sums(partial: PartialEpoch, distributed: Distributed, runtime: Runtime) -> PartialEpoch:

@@ -82,6 +82,10 @@ def check_before_run(config: TrainConfig, root: Path) -> TrainConfig:
         from core.training.initial_weights import check_initial_weights
 
         check_initial_weights(config, root)
+    if config.log:
+        from core.training.loggers import check_loggers
+
+        check_loggers(config)
     return config
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import threading
@@ -70,6 +71,15 @@ def test_a_finished_run_leaves_events_status_checkpoints_and_curves(tiny_config)
     assert last["epoch"] == 2 and last["config"] == tiny_config.to_dict()
     assert best["epoch"] == next(e.epoch for e in epochs if e.val_dice == status.best_dice)
     assert run.curves_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = list(csv.DictReader(run.results_path.open()))
+    assert list(table[0]) == ["epoch", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds",
+                              "images_per_s"]
+    for row, event in zip(table, epochs, strict=True):  # one row an epoch, the event's numbers
+        assert int(row["epoch"]) == event.epoch and float(row["val_dice"]) == pytest.approx(event.val_dice, abs=1e-6)
+        assert float(row["train_loss"]) == pytest.approx(event.train_loss, abs=1e-6)
+        assert float(row["lr"]) == pytest.approx(event.lr) and float(row["seconds"]) > 0
+        assert float(row["images_per_s"]) == pytest.approx(event.images_per_s, abs=0.01)
+        assert event.images_per_s > 0
 
 
 def test_best_checkpoint_holds_the_epoch_with_the_highest_val_dice(tiny_config):
@@ -155,6 +165,9 @@ def test_resume_gives_same_weights_as_uninterrupted_run(tiny_config, monkeypatch
         assert got.val_dice == pytest.approx(want.val_dice, abs=1e-6)
         assert got.lr == pytest.approx(want.lr)
     assert [e.lr for e in history][0] > [e.lr for e in history][-1]  # the cosine schedule survived the stop
+    table = list(csv.DictReader(resumed.results_path.open()))  # the epochs before the stop kept, none twice
+    assert [(int(row["epoch"]), float(row["val_dice"])) for row in table] == \
+        [(e.epoch, pytest.approx(e.val_dice, abs=1e-6)) for e in history]
 
 
 def test_a_stop_during_the_last_step_of_the_last_epoch_still_finishes_the_run(tiny_config, monkeypatch):

@@ -59,6 +59,16 @@ def test_the_run_stores_its_classes_and_each_epoch_logs_every_class_dice(trained
         assert list(event.class_dice) == NAMES
         foreground = [value for name, value in event.class_dice.items() if name != "background" and value == value]
         assert event.val_dice == pytest.approx(sum(foreground) / len(foreground), abs=1e-12)
+        assert list(event.class_iou) == NAMES
+    table = list(csv.DictReader(trained_run.results_path.open()))
+    assert [column for column in table[0] if column.startswith(("dice_", "iou_"))] == \
+        [f"dice_{name}" for name in NAMES] + [f"iou_{name}" for name in NAMES]
+    for row, event in zip(table, epochs, strict=True):
+        for name in NAMES:
+            for kind, scores in (("dice", event.class_dice), ("iou", event.class_iou)):
+                value = scores[name]
+                assert row[f"{kind}_{name}"] == "" if value != value else \
+                    float(row[f"{kind}_{name}"]) == pytest.approx(value, abs=1e-6)
     payload = load_checkpoint(trained_run.checkpoint_path("best"))
     assert payload["task"] == "multiclass" and payload["class_names"] == NAMES
     model, _, _ = model_from_checkpoint(trained_run.checkpoint_path("best"))

@@ -118,7 +118,7 @@ async def test_the_command_palette_offers_the_screens_actions():
 
 
 async def test_the_theme_chosen_is_remembered_at_the_next_start():
-    from tui.settings import load_settings
+    from core.user_settings import load_settings
 
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:

@@ -359,3 +359,37 @@ async def test_a_labelling_tools_export_is_named_in_the_data_check_and_trains_as
         assert shown(note).endswith("trains as multiclass")
         config = form.collect()
         assert (config.task, config.ignore_index, config.loss) == ("multiclass", 255, "ce")
+
+
+async def test_the_form_loads_a_config_file_and_saves_its_settings_to_one(tmp_path):
+    from core.config_files import read_config_file
+
+    source = tmp_path / "pets.yaml"
+    source.write_text("preset: small-data\nlr: 3e-4\nwidth: 16\naugment: strong\n")
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        form.query_one("#config-path", Input).value = str(source)
+        form.query_one("#load-config").press()
+        await wait_for(pilot, lambda: "loaded 4 settings" in shown(form.query_one("#form-errors")), what="loading")
+        assert form.query_one("#field-lr", Input).value == "0.0003"
+        assert form.query_one("#field-epochs", Input).value == "170"  # the preset's, under the file's
+        assert form.query_one("#field-augment", Select).value == "strong"
+        loaded = form.collect()
+        saved = tmp_path / "saved" / "again.yaml"
+        form.query_one("#config-path", Input).value = str(saved)
+        form.query_one("#save-config").press()
+        await wait_for(pilot, lambda: "saved to" in shown(form.query_one("#form-errors")), what="saving")
+    assert TrainConfig(**read_config_file(saved)) == loaded
+    assert loaded.lr == 3e-4 and loaded.width == 16 and loaded.preset == "small-data"
+
+
+async def test_a_bad_config_file_is_one_line_in_the_form(tmp_path):
+    (tmp_path / "bad.yaml").write_text("learning_rate: 1\n")
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        form.query_one("#config-path", Input).value = str(tmp_path / "bad.yaml")
+        form.query_one("#load-config").press()
+        await wait_for(pilot, lambda: "✗" in shown(form.query_one("#form-errors")), what="the error")
+        assert "unknown train option 'learning_rate'" in shown(form.query_one("#form-errors"))

@@ -160,6 +160,24 @@ def test_live_screen_of_a_finished_run(snap_compare, runs, size):
     assert snap_compare(app, terminal_size=size, run_before=history_shown)
 
 
+def test_live_screen_with_the_masks_pane(snap_compare, runs):
+    run = finished_run(runs)
+    path = run.path / "progress" / "epoch-0005.png"
+    path.parent.mkdir()
+    picture = Image.new("RGB", (128, 142), (40, 40, 60))
+    ImageDraw.Draw(picture).ellipse((20, 30, 100, 120), fill=(200, 60, 60))
+    picture.save(path)
+
+    async def masks_shown(pilot: Pilot) -> None:
+        await open_the_only_run(pilot, epochs=5)
+        await pilot.press("m")
+        preview = pilot.app.screen.query_one("#progress-image", ImagePreview)
+        await wait_for(pilot, lambda: preview.image is not None, what="the picture")
+
+    app = still(make_app(runs, clock=lambda: STARTED + 3 * 3600))
+    assert snap_compare(app, terminal_size=SIZE, run_before=masks_shown)
+
+
 def test_live_screen_of_a_running_run(snap_compare, runs):
     running_run(runs)
 

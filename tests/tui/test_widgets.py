@@ -158,7 +158,7 @@ async def test_a_history_replaces_the_rows_and_stars_its_own_best():
         assert ep_column(table) == ["1", "2★", "3"]
 
 
-async def test_the_curves_name_the_best_epoch():
+async def test_the_curves_show_their_values_and_name_the_best_epoch():
     curves = Curves()
     async with OneWidget(curves).run_test(size=(60, 12)) as pilot:
         assert "after the first epoch" in str(curves.render())
@@ -166,8 +166,14 @@ async def test_the_curves_name_the_best_epoch():
             curves.add_epoch(epoch(n, dice, best))
         await pilot.pause()
         lines = str(curves.render()).splitlines()
-        assert lines[-1] == "best Dice 0.900 at epoch 2"
-        assert lines[0].startswith("train ") and lines[0].endswith(" 0.167")  # the last epoch's train loss
+        assert lines[-1] == "best Dice 0.9000 at epoch 2"
+        # three rows a chart, each chart's top and bottom value beside it, the last value after its first row
+        assert lines[0].startswith(" 0.500 ") and lines[0].endswith(" train 0.1667")
+        assert lines[2].startswith(" 0.167 ")
+        assert lines[6].startswith(" 1.000 ") and lines[6].endswith(" dice  0.5000")
+        assert lines[8].startswith(" 0.000 ")
+        axis = lines[9].split()
+        assert axis == ["1", "epoch", "3"] and lines[9].startswith(" " * 7 + "1")
 
 
 async def test_a_budgeted_runs_header_takes_the_planned_epoch_count_from_its_epochs():

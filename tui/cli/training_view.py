@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from core.runs.events import EpochEvent, Event, ProgressEvent, StatusEvent
+from core.runs.events import EpochEvent, Event, ProgressEvent, StatusEvent, WarningEvent
 from tui.epoch_rows import class_columns, epoch_cells, epoch_columns, epoch_line
 
 TABLE_ROWS = 15  # the live table keeps the latest epochs; the full history is in events.jsonl
@@ -52,8 +52,9 @@ class TrainingView:
             self.epochs.append(event)
             if not self.live_mode:
                 self.console.print(epoch_line(event), highlight=False)
-        elif isinstance(event, StatusEvent):
-            line = f"[{event.state}] {event.message}".rstrip()
+        elif isinstance(event, (StatusEvent, WarningEvent)):
+            line = f"[{event.state}] {event.message}".rstrip() if isinstance(event, StatusEvent) else \
+                f"warning: {event.message}"
             if self.live is not None:
                 self.live.console.print(line, highlight=False, markup=False)
             else:

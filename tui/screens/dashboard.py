@@ -1,4 +1,5 @@
-"""Live run screen: header with state/epoch/elapsed/ETA, epoch progress, epoch table, curves, event log.
+"""Live run screen: header with state/epoch/elapsed/ETA, epoch progress, epoch table, curves with their values,
+event log, and the progress pictures (`m`: the model's masks after each epoch, paged with [ and ]).
 
 It reads only the run's event log and status (through tui.run_follower), so it shows a run started
 from the form, from `seglab train` elsewhere, or one that finished long ago, all the same way.
@@ -18,8 +19,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, RichLog
 from textual.worker import Worker, WorkerState
 
-from core.runs.events import CheckpointEvent, EpochEvent, Event, ProgressEvent, StatusEvent
+from core.runs.events import CheckpointEvent, EpochEvent, Event, PictureEvent, ProgressEvent, StatusEvent, WarningEvent
 from core.runs.folders import Run
+from core.runs.pictures import progress_path, progress_pictures
 from core.runs.status import FINAL_STATES, State
 from tui.epoch_rows import class_columns, class_dice_text
 from tui.messages import RunEvent, RunHistory
@@ -27,6 +29,7 @@ from tui.run_follower import follow_run
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.curves import Curves
 from tui.widgets.epoch_table import EpochTable
+from tui.widgets.progress_pane import ProgressPane
 from tui.widgets.run_header import RunHeader
 from tui.worker_failures import ReportsWorkerFailures
 
@@ -36,6 +39,8 @@ def log_line(event: Event) -> str | None:
     stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
     if isinstance(event, StatusEvent):
         return f"{stamp} {event.state}{': ' + event.message if event.message else ''}"
+    if isinstance(event, WarningEvent):
+        return f"{stamp} warning: {event.message}"
     if isinstance(event, CheckpointEvent):
         return f"{stamp} saved {os.path.basename(event.path)} (epoch {event.trained or event.epoch})"
     if isinstance(event, EpochEvent):
@@ -53,6 +58,9 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         Binding("s", "stop", "stop"),
         Binding("e", "evaluate", "evaluate"),
         Binding("p", "predict", "predict"),
+        Binding("m", "toggle_masks", "masks"),
+        Binding("left_square_bracket", "page(-1)", "earlier masks", show=False),
+        Binding("right_square_bracket", "page(1)", "later masks", show=False),
         Binding("escape", "back", "back"),
     ]
 
@@ -72,10 +80,12 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
             with Vertical(id="run-side"):
                 yield Curves(id="curves")
                 yield RichLog(id="event-log", max_lines=500, wrap=True, markup=False, min_width=0)
+                yield ProgressPane(id="progress-pane")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self.run.name
+        self.query_one(ProgressPane).display = False
         self.follow()
         self.set_interval(1.0, self.tick)
 
@@ -87,13 +97,18 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         follow_run(self, self.run, self._stop_following)
 
     def tick(self) -> None:
-        """Once a second: the elapsed clock, and a run whose process vanished shows as interrupted."""
+        """Once a second: the elapsed clock; a run whose process vanished shows as interrupted, one whose process
+        stopped writing (paused outright, so its own watchdog cannot say so) as stalled."""
         header = self.query_one(RunHeader)
-        if self.state == State.RUNNING and self.app.run_state(self.run) == State.INTERRUPTED:
+        seen = self.app.run_state(self.run) if self.state in (State.RUNNING, State.STALLED) else self.state
+        if seen == State.INTERRUPTED:
             self.state = State.INTERRUPTED
             header.set_state(State.INTERRUPTED, finished=self.app.clock())
             self.query_one(RichLog).write("training process is gone: interrupted (resume with seglab train "
                                           f"--resume {self.run.name})")
+        elif seen != self.state and seen in (State.RUNNING, State.STALLED):
+            self.state = seen
+            header.set_state(seen)
         exit_code = self.app.child_exit_code(self.run)
         if self.state == State.CREATED and exit_code is not None:
             # the child died before it could mark the run running: its reason is in train.log
@@ -119,6 +134,7 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         for event in message.events[-200:]:
             if (line := log_line(event)) is not None:
                 log.write(line)
+        self.query_one(ProgressPane).set_pictures(progress_pictures(self.run.path))
         if self.state == State.FINISHED and self.predict_when_finished:
             self.open_predictions_once()
 
@@ -132,9 +148,12 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
             self.query_one(EpochTable).add_epoch(event)
             self.query_one(Curves).add_epoch(event)
             header.add_epoch(event)
+        elif isinstance(event, PictureEvent):
+            self.query_one(ProgressPane).add_picture(event.epoch, progress_path(self.run.path, event.epoch))
         elif isinstance(event, StatusEvent):
+            moving_again = self.state == State.STALLED and event.state == State.RUNNING
             self.state = event.state
-            started = event.time if event.state == State.RUNNING else None
+            started = event.time if event.state == State.RUNNING and not moving_again else None
             finished = event.time if event.state in FINAL_STATES else None
             header.set_state(event.state, started=started, finished=finished)
             if event.state == State.RUNNING:
@@ -149,7 +168,7 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         self.app.open_predictions(self.run.path, autostart=True)
 
     def action_stop(self) -> None:
-        if self.state != State.RUNNING:
+        if self.state not in (State.RUNNING, State.STALLED):
             self.notify(f"the run is {self.state}; nothing to stop", severity="warning")
             return
         self.app.push_screen(
@@ -187,6 +206,17 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
                       f"loss {r['loss']:.4f} -> eval-test.json")
         elif event.state == WorkerState.ERROR:  # the notification comes from ReportsWorkerFailures
             log.write(f"evaluation failed: {event.worker.error}")
+
+    def action_toggle_masks(self) -> None:
+        """Swap the event log for the progress pictures, and back."""
+        pane, log = self.query_one(ProgressPane), self.query_one(RichLog)
+        pane.display, log.display = not pane.display, pane.display
+
+    def action_page(self, step: int) -> None:
+        pane = self.query_one(ProgressPane)
+        if not pane.display:
+            pane.display, self.query_one(RichLog).display = True, False
+        pane.page(step)
 
     def action_predict(self) -> None:
         self.app.open_predictions(self.run.path)

@@ -1,4 +1,5 @@
-"""New-run form: every training option with the original experiment's defaults, presets, inline validation.
+"""New-run form: every training option with the original experiment's defaults, presets, inline validation, and
+config files (load the settings of a YAML/JSON file, save the form's to one: what `seglab train --config` reads).
 
 Each field maps one to one onto a TrainConfig field (and so onto a `seglab train` option).
 """
@@ -103,6 +104,12 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
                 yield Label("data folder", classes="form-label")
                 yield Input(placeholder="Oxford-IIIT Pet folder, or images/ + masks/", compact=True, id="data-path")
             yield Static("", id="data-check", classes="form-note")
+            with Horizontal(classes="form-wide", id="config-file-row"):
+                yield Label("config file", classes="form-label")
+                yield Input(placeholder="settings.yaml: what seglab train --config reads", compact=True,
+                            id="config-path")
+                yield Button("Load", id="load-config", compact=True)
+                yield Button("Save", id="save-config", compact=True)
             with Grid(id="form-fields"):
                 for field in self.shown_fields():
                     yield Label(field.spec.label, classes="form-label")
@@ -326,6 +333,40 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
         if not field.is_valid:
             raise SeglabError(_failures(field.validate(field.value)))
         return int(field.value)
+
+    @on(Button.Pressed, "#load-config")
+    def load_config_file(self) -> None:
+        """Fill the form from a config file: its settings over its preset's (or the defaults), as --config does."""
+        from core.config_files import read_config_file
+        from core.training.launch import config_from_options
+
+        path = self.query_one("#config-path", Input).value.strip()
+        note = self.query_one("#form-errors", Static)
+        try:
+            settings = read_config_file(path or "settings.yaml")
+            config = config_from_options(settings)
+        except SeglabError as error:
+            note.update(f"✗ {error}")
+            return
+        self.fill(config)
+        preset = self.query_one("#preset", Select)
+        with preset.prevent(Select.Changed):  # the file's values stand; choosing the preset would refill
+            preset.value = config.preset if config.preset in PRESETS else Select.BLANK
+        note.update(f"loaded {len(settings)} settings from {path or 'settings.yaml'}")
+
+    @on(Button.Pressed, "#save-config")
+    def save_config_file(self) -> None:
+        from core.config_files import write_config_file
+
+        path = self.query_one("#config-path", Input).value.strip() or "settings.yaml"
+        note = self.query_one("#form-errors", Static)
+        try:
+            written = write_config_file(self.collect(), path, header="seglab train settings, saved from the "
+                                                                     "dashboard: seglab train --config FILE")
+        except SeglabError as error:
+            note.update(f"✗ {error}")
+            return
+        note.update(f"saved to {written}: seglab train --config {written}")
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:

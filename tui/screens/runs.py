@@ -119,7 +119,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
             problem = ""
         except ConfigError as error:
             self.rows, problem = select_rows(self.every, "", self.sort), f" ─ ✗ {error}"
-        live = sum(row.state == State.RUNNING for row in self.every)
+        live = sum(row.state in (State.RUNNING, State.STALLED) for row in self.every)
         total = f"{len(self.every)} run{'' if len(self.every) == 1 else 's'}"
         shown = f"{len(self.rows)} of {total}" if len(self.rows) < len(self.every) else total
         marks = f" · {len(self.marked)} marked" if self.marked else ""

@@ -1,4 +1,5 @@
-"""Several runs' val loss and val Dice per epoch overlaid in braille charts, one colour per run, with a legend.
+"""Several runs' val loss and val Dice per epoch overlaid in braille charts, one colour per run, with y ticks, an
+epoch axis and a legend.
 Where two runs' lines share a cell, the cell takes the colour of the run with more dots in it."""
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from textual.widget import Widget
 
 from core.runs.events import EpochEvent
 from tui.widgets.braille import braille_chart
+from tui.widgets.chart_axes import AXIS_WIDTH, epoch_axis, value_range, y_labels
 
-LABEL_WIDTH = 6
+NAME_WIDTH = 6  # " loss " / " dice " after each chart's first row
 
 
 def overlay_charts(series: Sequence[Sequence[float]], width: int, height: int, low: float | None = None,
@@ -55,17 +57,23 @@ class CompareCurves(Widget):
     def render(self) -> Text:
         if not self.runs:
             return Text("loading the runs' histories...", style="dim")
-        chart_width = max(self.size.width - LABEL_WIDTH, 4)
-        rows = max((self.size.height - 1) // 2, 1)
+        chart_width = max(self.size.width - AXIS_WIDTH - NAME_WIDTH, 4)
+        rows = max((self.size.height - 2) // 2, 1)  # an epoch axis and the legend below the two charts
         text = Text()
         for label, pick, bounds in (("loss", lambda e: e.val_loss, None), ("dice", lambda e: e.val_dice, (0.0, 1.0))):
             series = [[pick(e) for e in epochs] for _, _, epochs in self.runs]
-            low, high = bounds if bounds else (None, None)
-            for y, row in enumerate(overlay_charts(series, chart_width, rows, low, high)):
-                text.append(f"{label:<{LABEL_WIDTH}}" if y == 0 else " " * LABEL_WIDTH, style="bold")
+            low, high = value_range([v for values in series for v in values], bounds)
+            for y, (tick_label, row) in enumerate(zip(y_labels(low, high, rows),
+                                                      overlay_charts(series, chart_width, rows, low, high),
+                                                      strict=True)):
+                text.append(tick_label, style="dim")
                 for char, owner in row:
                     text.append(char, style=self.runs[owner][1] if owner is not None else None)
+                text.append(f" {label}" if y == 0 else "", style="bold")
                 text.append("\n")
+        longest = max((len(epochs) for _, _, epochs in self.runs), default=0)
+        if longest:
+            text.append(epoch_axis(1, longest, chart_width) + "\n", style="dim")
         for name, colour, epochs in self.runs:
             best = max((e.val_dice for e in epochs), default=float("nan"))
             text.append("━━ ", style=colour)

@@ -14,7 +14,7 @@ from core.runs.status import State
 
 STATE_STYLES = {State.RUNNING: "bold green", State.FINISHED: "bold blue", State.STOPPED: "bold yellow",
                 State.FAILED: "bold red", State.INTERRUPTED: "bold red", State.CREATED: "dim",
-                State.PRUNED: "yellow"}
+                State.PRUNED: "yellow", State.STALLED: "bold magenta"}
 
 
 def format_duration(seconds: float | None) -> str:

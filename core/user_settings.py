@@ -1,5 +1,6 @@
-"""The dashboard's remembered preferences (today: its theme), in settings.json under the user's config folder
-($SEGLAB_CONFIG_DIR, else the platform's, e.g. ~/.config/seglab). A missing or broken file means defaults."""
+"""The user's settings.json under their config folder ($SEGLAB_CONFIG_DIR, else the platform's, e.g.
+~/.config/seglab): the dashboard's theme, and defaults for every run (notify, notify_command). A missing or broken
+file means defaults."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def load_settings() -> dict[str, object]:
 
 
 def save_setting(key: str, value: object) -> None:
-    """Remember one preference; a folder that cannot be written leaves the dashboard working, only forgetful."""
+    """Remember one setting; a folder that cannot be written leaves seglab working, only forgetful."""
     path = settings_path()
     settings = {**load_settings(), key: value}
     try:

@@ -1,0 +1,83 @@
+"""What watches a training run from beside it, on rank 0: notifications when it ends or stalls, the stall watchdog,
+and the trackers of --log. Each sees every event the run emits; none can stop or slow training (their work runs on
+threads of their own, their failures become warning events)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from core.config import TrainConfig
+from core.runs.events import EpochEvent, Event, PictureEvent, ProgressEvent, StatusEvent, WarningEvent
+from core.runs.folders import Run
+from core.runs.notifications import Notice, Notifier, this_host
+from core.runs.status import State
+from core.training.loggers import start_loggers
+from core.training.stall_watchdog import StallWatchdog
+from core.user_settings import load_settings
+
+NOTIFIED_STATES = (State.FINISHED, State.FAILED, State.STOPPED)  # and stalls; a sweep's pruned trials are not news
+
+
+class RunWatchers:
+    def __init__(self, config: TrainConfig, run: Run, runs_root, emit: Callable[[Event], None]):
+        self.run, self.emit = run, emit
+        settings = load_settings()
+        self.notifier = Notifier(config.notify or str(settings.get("notify") or ""),
+                                 config.notify_command or str(settings.get("notify_command") or ""), warn=self.warn)
+        self.watchdog = StallWatchdog(config.stall_minutes * 60, self._stall_changed)
+        self.final_state = State.FAILED  # until a final status event says otherwise
+        run.update_status(stall_after_s=self.watchdog.limit_s if config.stall_minutes else None)
+        self.loggers = start_loggers(config, run.path, runs_root, self.warn)
+        self.watchdog.start()
+
+    def observe(self, event: Event) -> None:
+        self.watchdog.observe(event)
+        if isinstance(event, EpochEvent):
+            self._to_loggers("epoch", event)
+            if self.watchdog.minimum_s:
+                self.run.update_status(stall_after_s=round(self.watchdog.limit_s, 1))
+        elif isinstance(event, ProgressEvent):
+            self._to_loggers("progress", event, (event.epoch - 1) * event.steps + event.step)
+        elif isinstance(event, PictureEvent):
+            self._to_loggers("picture", event)
+        elif isinstance(event, StatusEvent) and event.state in (*NOTIFIED_STATES, State.PRUNED):
+            self.final_state = event.state
+            if event.state in NOTIFIED_STATES:
+                self.notifier.send(self._notice(event.state, event.message))
+
+    def close(self) -> None:
+        """The run has ended: stop the watchdog, let the trackers and notifications send what is queued."""
+        self.watchdog.close()
+        for logger in self.loggers:
+            logger.close(self.final_state)
+        self.notifier.close()
+
+    def warn(self, message: str) -> None:
+        try:
+            self.emit(WarningEvent(message=message))
+        except (OSError, ValueError):  # the log is closed: the run is over
+            print(f"seglab: warning: {message}", flush=True)
+
+    def _to_loggers(self, method: str, *args: object) -> None:
+        for logger in self.loggers:
+            logger.call(method, *args)
+
+    def _stall_changed(self, stalled: bool, quiet_s: float, limit_s: float) -> None:
+        if stalled:
+            message = (f"no progress for {quiet_s / 60:.1f} min (stalled after {limit_s / 60:.1f}): a hung data "
+                       "loader, disk or collective?")
+            self.run.update_status(state=State.STALLED, message=message)
+            self.emit(StatusEvent(state=State.STALLED, message=message))
+            self.notifier.send(self._notice(State.STALLED, message))
+        else:
+            self.run.update_status(state=State.RUNNING, message="")
+            self.emit(StatusEvent(state=State.RUNNING, message=f"moving again after {quiet_s / 60:.1f} min "
+                                                               "without progress"))
+
+    def _notice(self, state: str, message: str) -> Notice:
+        status = self.run.read_status()
+        started = status.started or status.created or time.time()
+        return Notice(run=self.run.path.name, state=state, epoch=status.epoch, epochs=status.epochs,
+                      best_dice=status.best_dice, elapsed_s=round(time.time() - started, 1), host=this_host(),
+                      message=message or status.message, folder=str(self.run.path))

@@ -1,0 +1,78 @@
+"""--log tensorboard and --log mlflow: read back with each tracker's own reader, and a tracker whose server is gone
+costs one warning event, never the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.config import TrainConfig
+from core.errors import ConfigError
+from core.runs.events import EpochEvent, PictureEvent, WarningEvent, read_events
+from core.runs.folders import create_run, runs_root
+from core.training.engine import train
+from core.training.loggers import check_loggers
+
+
+def trained(config: TrainConfig):
+    run = create_run(config, runs_root())
+    assert train(config, run).state == "finished"
+    return run, [event for event in read_events(run.events_path) if isinstance(event, EpochEvent)]
+
+
+def test_tensorboard_holds_every_epochs_val_dice_and_the_progress_pictures(tiny_config):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, epochs = trained(tiny_config.replace(log="tensorboard", epochs=3))
+    board = EventAccumulator(str(run.path / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    board.Reload()
+    assert [(s.step, s.value) for s in board.Scalars("val/dice")] == \
+        [(e.epoch, pytest.approx(e.val_dice, abs=1e-6)) for e in epochs]
+    assert [s.value for s in board.Scalars("lr")] == [pytest.approx(e.lr) for e in epochs]
+    assert len(board.Scalars("train/loss_step")) >= 3
+    pictures = [e for e in read_events(run.events_path) if isinstance(e, PictureEvent)]
+    images = board.Images("progress")
+    assert [image.step for image in images] == [p.epoch for p in pictures] == [1, 2, 3]
+    assert images[0].encoded_image_string[:4] == b"\x89PNG"
+
+
+def test_mlflow_on_a_local_store_holds_the_params_and_each_epochs_metrics(tiny_config):
+    from mlflow.tracking import MlflowClient
+
+    run, epochs = trained(tiny_config.replace(log="mlflow", lr=2e-3))
+    store = runs_root().resolve().parent / "mlruns" / "mlflow.db"  # beside the runs folder
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    (logged,) = client.search_runs([client.get_experiment_by_name("seglab").experiment_id])
+    assert logged.info.run_name == run.path.name and logged.info.status == "FINISHED"
+    assert logged.data.params["lr"] == "0.002" and logged.data.params["model"] == "unet"
+    history = client.get_metric_history(logged.info.run_id, "val_dice")
+    assert [(m.step, m.value) for m in history] == [(e.epoch, pytest.approx(e.val_dice)) for e in epochs]
+    artifacts = {item.path for item in client.list_artifacts(logged.info.run_id)}
+    assert {"config.json", "curves.png", "results.csv", "progress"} <= artifacts
+
+
+def test_an_unreachable_tracking_server_is_one_warning_and_the_run_finishes(tiny_config):
+    run, epochs = trained(tiny_config.replace(log="mlflow", mlflow_uri="http://127.0.0.1:9"))
+    assert len(epochs) == 2 and run.read_status().state == "finished"
+    warnings = [e.message for e in read_events(run.events_path) if isinstance(e, WarningEvent)]
+    assert len(warnings) == 1 and warnings[0].startswith("mlflow: ")
+    assert "retrying every 30 s" in warnings[0]
+
+
+def test_a_tracker_not_installed_is_one_line_naming_its_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "mlflow" else real(name))
+    with pytest.raises(ConfigError, match=r"log: mlflow needs the mlflow package: pip install 'seglab\[mlflow\]'"):
+        check_loggers(TrainConfig(log="tensorboard,mlflow"))
+
+
+def test_an_unknown_tracker_is_refused():
+    with pytest.raises(ConfigError, match="log: 'wandb' is not one of tensorboard, mlflow"):
+        TrainConfig(log="tensorboard,wandb")
+
+
+def test_logs_stay_out_of_the_checkout():
+    assert not (Path(__file__).resolve().parents[2] / "mlruns").exists()

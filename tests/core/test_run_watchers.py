@@ -1,0 +1,91 @@
+"""What watches a run from beside it: notifications when it finishes, is stopped or fails, and the stall watchdog
+(a loop blocked while its process lives is marked stalled, notifies once, and runs again when it moves)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import core.training.loops
+import core.training.setup
+from core.runs.events import StatusEvent, read_events
+from core.runs.folders import create_run, runs_root
+from core.training.engine import train
+from core.training.loops import TrainingDiverged
+from tests.core.notify_server import NotifyServer
+from tests.core.test_engine import loss_that_turns_nan_on_call, stop_after
+
+
+def new_run(config):
+    return create_run(config, runs_root())
+
+
+def wait_for(condition, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_the_notify_url_hears_a_finish_a_stop_and_a_failure(tiny_config, monkeypatch):
+    with NotifyServer() as server:
+        config = tiny_config.replace(notify=server.url)
+        finished = new_run(config)
+        train(config, finished)  # returns once the notification went out
+        stop = threading.Event()
+        stopped = new_run(config)
+        train(config, stopped, stop=stop, on_event=stop_after(stop, lambda e: getattr(e, "epoch", 0) == 1 and
+                                                              e.type == "epoch"))
+        monkeypatch.setattr(core.training.setup, "build_loss", loss_that_turns_nan_on_call(9))
+        failed = new_run(config)
+        with pytest.raises(TrainingDiverged):
+            train(config, failed)
+    assert server.states() == ["finished", "stopped", "failed"]
+    first = server.received[0]
+    assert first["run"] == finished.path.name and first["folder"] == str(finished.path)
+    assert first["epoch"] == first["epochs"] == 2 and first["best_dice"] == finished.read_status().best_dice
+    assert first["elapsed_s"] > 0 and first["host"]
+    assert server.received[1]["message"] == "stopped after epoch 1"
+    assert "epoch 2, step 3/5" in server.received[2]["message"]
+
+
+def test_a_default_url_in_settings_json_is_used_when_the_run_names_none(tiny_config, isolated_seglab_dirs):
+    with NotifyServer() as server:
+        (isolated_seglab_dirs / "config").mkdir()
+        (isolated_seglab_dirs / "config" / "settings.json").write_text(f'{{"notify": "{server.url}"}}')
+        train(tiny_config, new_run(tiny_config))
+    assert server.states() == ["finished"]
+
+
+def test_a_blocked_loop_is_stalled_notifies_once_and_runs_again_when_it_moves(tiny_config, monkeypatch, tmp_path):
+    release = tmp_path / "release"
+    monkeypatch.setattr(core.training.loops, "PROGRESS_INTERVAL_S", 0)  # every step is progress
+    monkeypatch.setenv("SEGLAB_PAUSE_AT", "train-step")
+    monkeypatch.setenv("SEGLAB_PAUSE_SKIP", "7")  # step 3 of epoch 2 hangs, as a stuck data loader would
+    monkeypatch.setenv("SEGLAB_PAUSE_RELEASE", str(release))
+    with NotifyServer() as server:
+        config = tiny_config.replace(stall_minutes=0.03, notify=server.url)  # 1.8 s without progress
+        run = new_run(config)
+        training = threading.Thread(target=train, args=(config, run))
+        training.start()
+        wait_for(lambda: run.read_status().state == "stalled")
+        assert run.state() == "stalled" and "no progress for" in run.read_status().message
+        wait_for(lambda: server.received)
+        time.sleep(2.5)  # more than the limit again: still one notification
+        release.touch()
+        training.join(60)
+    assert server.states() == ["stalled", "finished"]
+    states = [(event.state, event.message) for event in read_events(run.events_path) if isinstance(event, StatusEvent)]
+    stalled_at = [state for state, _ in states].index("stalled")
+    assert states[stalled_at + 1][0] == "running" and states[stalled_at + 1][1].startswith("moving again after")
+    assert states[-1][0] == "finished" and run.read_status().state == "finished"
+    assert run.read_status().stall_after_s >= 1.8
+
+
+def test_no_watchdog_with_stall_minutes_zero(tiny_config):
+    config = tiny_config.replace(stall_minutes=0)
+    run = new_run(config)
+    train(config, run)
+    assert run.read_status().stall_after_s is None
