@@ -17,6 +17,7 @@ from core.data.dataset import SegmentationDataset
 from core.data.labels import Labels, class_colour
 from core.data.transforms import normalize
 from core.device import Runtime
+from core.errors import DataError
 from core.runs.pictures import progress_path
 
 TRUTH_COLOUR = (40, 220, 90)  # the true mask, green; predictions take the class colours (binary: red)
@@ -31,7 +32,12 @@ class ProgressPictures:
     def __init__(self, dataset: SegmentationDataset, count: int, labels: Labels, runtime: Runtime, run_path: Path):
         size = len(dataset)
         indices = sorted({index * size // count for index in range(min(count, size))}) if count else []
-        self.samples = [dataset.decode(index) for index in indices]  # uint8 3xSxS image, uint8 1xSxS mask
+        self.samples = []  # uint8 3xSxS image, uint8 1xSxS mask
+        for index in indices:
+            try:
+                self.samples.append(dataset.decode(index))
+            except (DataError, OSError):  # an unreadable image (skip_bad) is left out of the pictures, not fatal
+                continue
         self.labels, self.runtime, self.run_path = labels, runtime, Path(run_path)
 
     def draw(self, model: torch.nn.Module, epoch: int) -> Path | None:

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from core.data.labels import Labels, class_colour
+from core.errors import DataError
 from core.runs.events import EpochEvent, PictureEvent, read_events
 from core.runs.folders import create_run, runs_root
 from core.runs.pictures import progress_pictures
@@ -108,3 +109,18 @@ def test_tiles_show_the_true_and_the_predicted_classes_in_their_colours(tmp_path
     assert close(left, blend(class_colour(1)))  # truth: class 1 on the left half
     assert right == (100, 100, 100)  # truth: background on the right, the image as it is
     assert close(predicted, blend(class_colour(2)))  # the prediction: class 2 everywhere
+
+
+class OneUnreadable(HalfAndHalf):
+    def decode(self, index: int):
+        if index == 0:
+            raise DataError("img00.jpg", "cannot read image (truncated)")
+        return super().decode(index)
+
+
+def test_an_unreadable_validation_image_is_left_out_of_the_pictures_not_fatal(tmp_path):
+    labels = Labels(task="multiclass", names=("background", "cat", "dog"))
+    pictures = ProgressPictures(OneUnreadable(), 2, labels, PlainRuntime(), tmp_path)
+    assert len(pictures.samples) == 1
+    with Image.open(pictures.draw(AlwaysClassTwo(), 1)) as picture:
+        assert picture.height == 14 + 32 * (MIN_TILE_PX // 32)  # one row
