@@ -27,7 +27,8 @@ class RunWatchers:
                                  config.notify_command or str(settings.get("notify_command") or ""), warn=self.warn)
         self.watchdog = StallWatchdog(config.stall_minutes * 60, self._stall_changed)
         self.final_state = State.FAILED  # until a final status event says otherwise
-        run.update_status(stall_after_s=self.watchdog.limit_s if config.stall_minutes else None)
+        self.armed = False  # readers judge stalls from the first step on, as the watchdog does
+        run.update_status(stall_after_s=None)
         self.loggers = start_loggers(config, run.path, runs_root, self.warn)
         self.watchdog.start()
 
@@ -39,6 +40,9 @@ class RunWatchers:
                 self.run.update_status(stall_after_s=round(self.watchdog.limit_s, 1))
         elif isinstance(event, ProgressEvent):
             self._to_loggers("progress", event, (event.epoch - 1) * event.steps + event.step)
+            if not self.armed and self.watchdog.minimum_s:
+                self.armed = True
+                self.run.update_status(stall_after_s=round(self.watchdog.limit_s, 1))
         elif isinstance(event, PictureEvent):
             self._to_loggers("picture", event)
         elif isinstance(event, StatusEvent) and event.state in (*NOTIFIED_STATES, State.PRUNED):

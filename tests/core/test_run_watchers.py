@@ -89,3 +89,21 @@ def test_no_watchdog_with_stall_minutes_zero(tiny_config):
     run = new_run(config)
     train(config, run)
     assert run.read_status().stall_after_s is None
+
+
+def test_readers_get_a_stall_limit_from_the_first_step_on(tiny_config):
+    """Setting up (generating data, filling a cache) has no pace yet: status.json has no limit until a step."""
+    from core.runs.events import ProgressEvent
+    from core.training.run_watchers import RunWatchers
+
+    run = new_run(tiny_config)
+    run.update_status(stall_after_s=123.0)  # left by an earlier process of the run
+    watchers = RunWatchers(tiny_config.replace(stall_minutes=2), run, runs_root(), lambda event: None)
+    try:
+        assert run.read_status().stall_after_s is None
+        watchers.observe(StatusEvent(state="running", message="started epoch 1/2"))
+        assert run.read_status().stall_after_s is None
+        watchers.observe(ProgressEvent(epoch=1, step=1, steps=5, loss=0.5, images_per_s=10.0))
+        assert run.read_status().stall_after_s == 120.0
+    finally:
+        watchers.close()
