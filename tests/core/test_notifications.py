@@ -4,6 +4,7 @@ for the endpoint."""
 from __future__ import annotations
 
 import threading
+import time
 
 from core.runs.notifications import Notice, Notifier
 from tests.core.notify_server import NotifyServer
@@ -65,3 +66,29 @@ def test_a_failing_command_is_one_warning_naming_its_exit():
     notifier.send(NOTICE)
     notifier.close()
     assert warnings == ["notification command 'echo nope >&2; exit 3' failed after 3 tries: exit 3: nope"]
+
+
+def test_a_slow_webhook_does_not_hold_the_command_back(tmp_path):
+    hold, out = threading.Event(), tmp_path / "notified.txt"
+    with NotifyServer(hold=hold) as server:
+        notifier = Notifier(server.url, command=f'echo "$SEGLAB_STATE" > {out}')
+        notifier.send(NOTICE)
+        deadline = time.monotonic() + 20
+        while not out.exists() and time.monotonic() < deadline:  # the webhook is still held
+            time.sleep(0.02)
+        assert out.read_text() == "finished\n" and server.received == []
+        hold.set()
+        notifier.close()
+    assert server.states() == ["finished"]
+
+
+def test_the_end_of_a_run_waits_for_a_dead_endpoint_only_so_long():
+    warnings: list[str] = []
+    hold = threading.Event()
+    with NotifyServer(hold=hold) as server:
+        notifier = Notifier(server.url, warn=warnings.append, timeout_s=0.2, backoff_s=0.05)
+        notifier.send(NOTICE)
+        started = time.monotonic()
+        notifier.close(wait_s=5)
+        waited = time.monotonic() - started
+    assert waited < 5 and warnings and warnings[0].endswith("failed after 3 tries: timed out")
