@@ -6,13 +6,13 @@ inputs reach them at even sizes because the UNet pads to a multiple of 32."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from core.errors import CheckpointError
+from core.models.weight_files import load_weights_file
 
 # repeats, kernel, stride, expansion, input and output channels of each stage (EfficientNet-B0's, as Lite0 keeps)
 STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
@@ -107,14 +107,7 @@ def load_lite0_weights(network: EfficientNetLite0, path: str | Path) -> None:
     """Load the packaged checkpoint (or a file with its keys) into `network`, the head's keys only when it has a
     classifier; every mismatch is one CheckpointError naming the file."""
     path = Path(path)
-    try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: encoder weights file not found") from None
-    except Exception as error:
-        raise CheckpointError(f"{path}: not a readable torch weights file ({type(error).__name__})") from error
-    if not isinstance(weights, Mapping):
-        raise CheckpointError(f"{path}: not a state dict (expected EfficientNet-Lite0's)")
+    weights = load_weights_file(path, "EfficientNet-Lite0's")
     expected = network.state_dict()
     chosen = {key: value for key, value in weights.items() if key in expected}
     missing = sorted(expected.keys() - chosen.keys())

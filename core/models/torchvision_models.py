@@ -7,13 +7,13 @@ upsamples to it), `.encoder` is the backbone, `.head` the last classifier conv. 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from core.errors import CheckpointError
+from core.models.weight_files import load_weights_file
 
 
 class TorchvisionSegmentation(nn.Module):
@@ -58,14 +58,7 @@ class TorchvisionSegmentation(nn.Module):
         """torchvision's ImageNet weights of the backbone's classification network (a local file) into the
         backbone, strictly: its classifier left out, MobileNet's `features.` prefix dropped."""
         path = Path(path)
-        try:
-            weights = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise CheckpointError(f"{path}: encoder weights file not found") from None
-        except Exception as error:
-            raise CheckpointError(f"{path}: not a readable torch weights file ({type(error).__name__})") from error
-        if not isinstance(weights, Mapping):
-            raise CheckpointError(f"{path}: not a state dict (expected torchvision {self.backbone_name} weights)")
+        weights = load_weights_file(path, f"torchvision {self.backbone_name} weights")
         renamed = {key.removeprefix("features."): value for key, value in weights.items()
                    if not key.startswith(("fc.", "classifier."))}
         expected = self.encoder.state_dict()
