@@ -24,29 +24,33 @@ def trained(config: TrainConfig):
 def test_tensorboard_holds_every_epochs_val_dice_and_the_progress_pictures(tiny_config):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run, epochs = trained(tiny_config.replace(log="tensorboard", epochs=3))
+    run, epochs = trained(tiny_config.replace(log="tensorboard", epochs=4, lr=5e-3, synthetic_count=48))
     board = EventAccumulator(str(run.path / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
     board.Reload()
     assert [(s.step, s.value) for s in board.Scalars("val/dice")] == \
         [(e.epoch, pytest.approx(e.val_dice, abs=1e-6)) for e in epochs]
     assert [s.value for s in board.Scalars("lr")] == [pytest.approx(e.lr) for e in epochs]
     assert len(board.Scalars("train/loss_step")) >= 3
+    (best,) = board.Scalars("hparam/best_val_dice")  # the hparams with the final metrics
+    top = max(e.val_dice for e in epochs)
+    assert top > 0 and best.value == pytest.approx(top, abs=1e-6)
     pictures = [e for e in read_events(run.events_path) if isinstance(e, PictureEvent)]
     images = board.Images("progress")
-    assert [image.step for image in images] == [p.epoch for p in pictures] == [1, 2, 3]
+    assert [image.step for image in images] == [p.epoch for p in pictures] == [1, 2, 3, 4]
     assert images[0].encoded_image_string[:4] == b"\x89PNG"
 
 
 def test_mlflow_on_a_local_store_holds_the_params_and_each_epochs_metrics(tiny_config):
     from mlflow.tracking import MlflowClient
 
-    run, epochs = trained(tiny_config.replace(log="mlflow", lr=2e-3))
+    run, epochs = trained(tiny_config.replace(log="mlflow", lr=5e-3, epochs=4, synthetic_count=48))
     store = runs_root().resolve().parent / "mlruns" / "mlflow.db"  # beside the runs folder
     client = MlflowClient(tracking_uri=f"sqlite:///{store}")
     (logged,) = client.search_runs([client.get_experiment_by_name("seglab").experiment_id])
     assert logged.info.run_name == run.path.name and logged.info.status == "FINISHED"
-    assert logged.data.params["lr"] == "0.002" and logged.data.params["model"] == "unet"
+    assert logged.data.params["lr"] == "0.005" and logged.data.params["model"] == "unet"
     history = client.get_metric_history(logged.info.run_id, "val_dice")
+    assert max(e.val_dice for e in epochs) > 0  # values that tell val Dice from a metric that stays 0
     assert [(m.step, m.value) for m in history] == [(e.epoch, pytest.approx(e.val_dice)) for e in epochs]
     artifacts = {item.path for item in client.list_artifacts(logged.info.run_id)}
     assert {"config.json", "curves.png", "results.csv", "progress"} <= artifacts

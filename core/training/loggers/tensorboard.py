@@ -37,8 +37,8 @@ class TensorBoardLogger:
         for tag, value in scalars.items():
             if value == value:  # a class never seen has a NaN Dice: nothing to draw
                 self.writer.add_scalar(tag, value, event.epoch)
-        self.best_dice = max(self.best_dice or 0.0, event.val_dice) if event.val_dice == event.val_dice else \
-            self.best_dice
+        if event.val_dice == event.val_dice:  # NaN (no image scored) leaves the best as it was
+            self.best_dice = max(self.best_dice or 0.0, event.val_dice)
         self.last = {"val/loss": event.val_loss, "val/iou": event.val_iou}
         self.writer.flush()
 
