@@ -1,0 +1,94 @@
+"""`seglab predict`: masks, overlays and results.csv for a run's split or a user's images, and their export for a
+labelling tool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.inference.writers import WRITER_NAMES
+from core.runs.folders import open_run, runs_root
+from tui.cli.options import DeviceOpt, RunRef, RunsDir, TaskOpt, TtaOpt, app, console, err_console, fail
+from tui.cli.run_commands import say_when_test_is_val
+
+
+@app.command(name="predict", epilog="Examples:\n\n  seglab predict 20261128-1425 --split test\n\n"
+             "  seglab predict 20261128-1425 --input photos/ --input cat.jpg --name mine")
+def predict_command(
+    run: RunRef,
+    input: Annotated[list[Path] | None, typer.Option(
+        "--input", "-i", help="Image file or folder (repeatable); without it, --split of the run's data")] = None,
+    split: Annotated[str, typer.Option(help="Split of the run's data when no --input: train | val | test")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
+    name: Annotated[str | None, typer.Option(
+        help="Output folder name under predictions/ (default: the split, or 'files')")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass")] = 8,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (counted) instead of failing")
+                        ] = False,
+    tta: TtaOpt = "none",
+    task: TaskOpt = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="torch | onnx: ONNX Runtime on the CPU (the seglab[export] extra; the run's dynamic "
+                         "ONNX export is made and checked on first use).")] = "torch",
+    device: DeviceOpt = "auto",
+    export: Annotated[str | None, typer.Option(
+        "--export", help="Also write the predicted masks for a labelling tool to load as pre-annotations: "
+                         + " | ".join(WRITER_NAMES) + " (coco: RLE; coco-polygons: polygons)",
+        autocompletion=lambda incomplete: [name for name in WRITER_NAMES if name.startswith(incomplete)])] = None,
+    export_out: Annotated[Path | None, typer.Option(
+        "--out", help="New folder for --export (default: export-<format> in the predictions folder, replaced)")] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Predict masks and overlays; writes PNGs, results.csv and summary.json under predictions/.
+
+    A multiclass run's masks are palette PNGs of class ids, with a Dice column per class in results.csv. With
+    --export the masks are also written in a labelling tool's import format, with the run's class names."""
+    from rich.progress import Progress
+
+    from core.inference.predict import predict as predict_images
+
+    if batch_size <= 0:
+        raise fail(f"--batch-size: must be a positive number, got {batch_size}")
+    if export is None and export_out is not None:
+        raise fail("--out is where --export writes; give --export FORMAT too")
+    if export is not None and export not in WRITER_NAMES:
+        raise fail(f"--export: {export!r} is not one of {', '.join(WRITER_NAMES)}")
+    the_run = open_run(run, runs_root(runs_dir))
+    if not input:
+        say_when_test_is_val(the_run.load_config(), split)
+    with Progress(console=err_console, transient=True) as progress:
+        bar = progress.add_task("predicting", total=None)
+        summary = predict_images(
+            the_run, inputs=list(input) if input else None, split=split, checkpoint=checkpoint, output_name=name,
+            batch_size=batch_size, device=device, skip_bad=skip_bad, tta=tta, task=task, engine=engine,
+            progress=lambda done, total: progress.update(bar, completed=done, total=total),
+        )
+    console.print(f"{summary['images']} images -> {summary['output']}", markup=False)
+    if summary["skipped"]:
+        console.print(f"skipped {summary['skipped']} unreadable images, e.g. {summary['skipped_examples'][0]}",
+                      markup=False)
+    if summary["mean_dice"] is not None:
+        console.print(f"mean Dice {summary['mean_dice']:.4f}  mean IoU {summary['mean_iou']:.4f} "
+                      "(per image, at original resolution)", markup=False)
+    for name, dice in summary.get("mean_class_dice", {}).items():
+        console.print(f"  {name}: mean Dice {dice:.4f}" if dice is not None else f"  {name}: in no image",
+                      markup=False)
+    if export is not None:
+        _export_predictions(Path(summary["output"]), export, export_out)
+
+
+def _export_predictions(folder: Path, fmt: str, out: Path | None) -> None:
+    import shutil
+
+    from core.inference.writers import predicted_labels, write_labels
+
+    if out is None:
+        out = folder / f"export-{fmt}"
+        if out.exists():  # seglab's own default folder: replaced by the new export
+            shutil.rmtree(out)
+    names, images = predicted_labels(folder)
+    with err_console.status(f"writing {fmt}..."):
+        count = write_labels(fmt, images, names, out)
+    console.print(f"{fmt}: {count} images -> {out}", markup=False)
