@@ -3,13 +3,15 @@ thread), their filtering and sort order, and (the dashboard) each sweep's trials
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError
 from core.runs.filtering import RunFilter
-from core.runs.folders import list_runs
+from core.runs.run_index import run_entries
+from core.runs.status import LIVE_STATES
 
 
 @dataclass(frozen=True)
@@ -28,18 +30,32 @@ class RunRow:
 
 
 def read_run_rows(root: Path) -> list[RunRow]:
-    from core.sweeps.trial_run import sweep_tag
-
-    rows = []
-    for run in list_runs(root):
-        status = run.read_status()
-        tag = sweep_tag(run)
-        rows.append(RunRow(
-            path=run.path, name=run.name, model=status.model or "?", data=Path(status.data).name or "?",
-            state=run.state(), epoch=status.epoch, epochs=status.epochs, best_dice=status.best_dice,
-            started=status.started_or_created, sweep=str(tag["sweep"]) if tag else "",
-        ))
+    """A row per run, from the runs folder's index (core/runs/run_index.py: only changed status files are read);
+    the row of a run that has ended is made once per listing of it."""
+    rows, made = [], {}
+    for entry in run_entries(root):
+        cached = _made.get(id(entry))
+        if cached is not None and cached[0] is entry:
+            row = cached[1]
+        else:
+            status = entry.status
+            row = RunRow(path=entry.run.path, name=entry.name, model=status.model or "?", data=_data_name(status.data),
+                         state=entry.state(), epoch=status.epoch, epochs=status.epochs, best_dice=status.best_dice,
+                         started=status.started_or_created, sweep=entry.sweep)
+        if row.state not in LIVE_STATES:  # a live run's state also depends on its process and its log's age
+            made[id(entry)] = (entry, row)
+        rows.append(row)
+    _made.clear()
+    _made.update(made)
     return rows
+
+
+_made: dict[int, tuple[object, RunRow]] = {}  # id(RunEntry) -> (the entry, its row): the rows of the last listing
+
+
+@functools.lru_cache(maxsize=1024)
+def _data_name(data: str) -> str:
+    return Path(data).name or "?"
 
 
 def fold_sweeps(rows: list[RunRow], root: Path) -> list[RunRow]:

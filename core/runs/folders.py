@@ -113,11 +113,11 @@ class Run:
             path.unlink(missing_ok=True)
         return leftovers
 
-    def state(self) -> str:
+    def state(self, status: RunStatus | None = None) -> str:
         """The state to show: a run marked running whose process is gone here is 'interrupted'; one whose process
         has written nothing for longer than its watchdog's limit (a process paused outright, whose watchdog is
-        paused too) is 'stalled'."""
-        status = self.read_status()
+        paused too) is 'stalled'. `status`: this run's status.json when the caller has read it already."""
+        status = status or self.read_status()
         here = status.host == socket.gethostname()
         if status.state in LIVE_STATES and status.pid and here and not pid_is_alive(int(status.pid)):
             return State.INTERRUPTED
@@ -187,29 +187,48 @@ def open_prepared_run(run_dir: Path) -> Run:
 
 def open_run(ref: str | Path, root: Path) -> Run:
     """Find a run by folder path, by a unique prefix of its folder name in the runs folder, or by the --name it
-    was given (the part after the time and model: `pets` for 20261128-142501-unet-pets)."""
+    was given (the part after the time and model: `pets` for 20261128-142501-unet-pets). Reads the runs folder's
+    names only, so it costs the same with thousands of runs."""
     path = Path(ref)
     if (path / "config.json").is_file():
         return Run(path)
-    runs = list_runs(root)
-    matches = [run.path for run in runs if run.name.startswith(str(ref))]
+    matches = [root / name for name in _folder_names(root) if name.startswith(str(ref))]
     exact = [p for p in matches if p.name == str(ref)]
-    if exact:
+    if exact and _is_run(exact[0]):
         return Run(exact[0])
+    matches = [p for p in matches if _is_run(p)]
     if not matches:
         given = re.compile(rf"-{re.escape(str(ref))}(-\d+)?$")  # create_run adds -2, -3 to a repeated name
-        matches = [run.path for run in runs if given.search(run.name)]
+        matches = [root / name for name in _folder_names(root) if given.search(name) and _is_run(root / name)]
     if len(matches) == 1:
         return Run(matches[0])
     if not matches:
         raise SeglabError(f"{ref}: no run folder, run name starting with it or run named so in {root}")
+    matches.sort(key=lambda p: p.name, reverse=True)
     names = ", ".join(p.name for p in matches[:5])
     raise SeglabError(f"{ref}: matches {len(matches)} runs ({names}); give more of the name")
 
 
+def _folder_names(root: Path) -> list[str]:
+    """The sub-folder names of the runs folder: one directory read, no stat per folder."""
+    try:
+        with os.scandir(root) as listing:
+            return [item.name for item in listing if not item.name.startswith(".") and item.is_dir()]
+    except OSError:
+        return []
+
+
+def _is_run(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
 def list_runs(root: Path) -> list[Run]:
     """Every run folder in the runs root, newest first."""
-    if not root.is_dir():
-        return []
-    runs = [Run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
-    return sorted(runs, key=lambda run: run.name, reverse=True)
+    return [Run(root / name) for name in run_names(root)]
+
+
+def run_names(root: Path, prefix: str = "") -> list[str]:
+    """The names of the run folders in `root` that start with `prefix`, newest first: one directory read, then a
+    stat for each name that matches (shell completion reads no more than it completes)."""
+    names = [name for name in _folder_names(root) if name.startswith(prefix) and _is_run(root / name)]
+    return sorted(names, reverse=True)

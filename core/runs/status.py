@@ -55,8 +55,7 @@ class RunStatus:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunStatus:
         """Known keys only: a file written by a newer seglab still reads."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+        return cls(**{key: value for key, value in values.items() if key in _STATUS_FIELDS})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +63,9 @@ class RunStatus:
     @property
     def started_or_created(self) -> float | None:
         return self.started or self.created
+
+
+_STATUS_FIELDS = frozenset(f.name for f in fields(RunStatus))
 
 
 def read_status(path: Path) -> RunStatus:

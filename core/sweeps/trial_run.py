@@ -17,11 +17,11 @@ from core.atomic_files import atomic_write_text
 from core.config import TrainConfig
 from core.runs.events import EpochEvent, Event, EventLog, StatusEvent
 from core.runs.folders import Run
+from core.runs.run_index import SWEEP_TAG
 from core.runs.status import State
 from core.sweeps.space import Dimension
 from core.sweeps.storage import this_host
 
-SWEEP_TAG = "sweep.json"  # in a trial's run folder: {"sweep", "trial", "params"}
 TrialEvent = Callable[[int, Event], None]  # (trial number, event) for the sweep's own output
 
 

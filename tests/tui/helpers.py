@@ -18,6 +18,7 @@ from core.config import TrainConfig
 from core.runs.folders import Run, create_run, runs_root
 from core.training.engine import train
 from tui.screens.runs import RunsScreen
+from tui.widgets.virtual_table import VirtualTable
 
 S = TypeVar("S", bound=Screen)
 
@@ -69,10 +70,10 @@ def mark_running(run: Run, pid: int) -> None:
     run.update_status(state="running", pid=pid, host=socket.gethostname(), started=time.time())
 
 
-async def runs_table(pilot: Pilot, rows: int) -> DataTable:
+async def runs_table(pilot: Pilot, rows: int) -> VirtualTable:
     """The runs screen's table once it lists `rows` runs."""
     screen = await wait_for_screen(pilot, RunsScreen)
-    table = screen.query_one("#runs-table", DataTable)
+    table = screen.query_one("#runs-table", VirtualTable)
     await wait_for(pilot, lambda: table.row_count == rows, what=f"{rows} runs in the list")
     return table
 

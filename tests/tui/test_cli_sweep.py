@@ -133,13 +133,14 @@ async def test_the_dashboard_folds_a_sweep_into_one_row_and_opens_its_trials(cap
     from tests.tui.helpers import SIZE, shown, wait_for, wait_for_screen
     from tui.app import make_app
     from tui.screens.sweep import SweepScreen
+    from tui.widgets.virtual_table import VirtualTable
 
     code, _, err = seglab(capsys, "sweep", "pets", *BASE, "--epochs", "2", *SEARCH, "--trials", "2",
                           "--prune", "none")
     assert code == 0, err
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#runs-table", DataTable)
+        table = app.screen.query_one("#runs-table", VirtualTable)
         await wait_for(pilot, lambda: table.row_count == 1, what="the sweep's row")
         row = [str(cell) for cell in table.get_row_at(0)]
         assert row[1] == "pets (sweep of 2)" and "2/2" in row and "finished" in " ".join(row)

@@ -10,6 +10,7 @@ from core.training.engine import train
 from tui.app import make_app
 from tui.screens.compare import CompareScreen
 from tui.widgets.compare_curves import CompareCurves
+from tui.widgets.virtual_table import VirtualTable
 
 from .helpers import SIZE, plain, shown, wait_for, wait_for_screen
 
@@ -29,7 +30,7 @@ async def test_marking_two_runs_and_pressing_c_compares_them(tiny_config):
         names.append(config.name)  # what the comparison calls the run (its folder name is 40 characters)
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#runs-table", DataTable)
+        table = app.screen.query_one("#runs-table", VirtualTable)
         await wait_for(pilot, lambda: table.row_count == RUNS, what="both runs")
         await pilot.press("c")  # nothing marked: a hint, no screen
         await pilot.pause()
@@ -53,7 +54,7 @@ async def test_slash_model_unet_leaves_only_unet_runs_and_s_cycles_the_sort():
         create_run(TrainConfig(model=model, name=name), runs_root())
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#runs-table", DataTable)
+        table = app.screen.query_one("#runs-table", VirtualTable)
         await wait_for(pilot, lambda: table.row_count == 3, what="the runs")
         await pilot.press("slash", *"model=unet", "enter")
         await wait_for(pilot, lambda: table.row_count == 2, what="the filtered list")

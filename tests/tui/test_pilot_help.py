@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from core.runs.folders import runs_root
 from tui.app import make_app
@@ -15,6 +14,7 @@ from tui.screens.dashboard import LiveRunScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
 from tui.widgets.key_panel import KeysPanel, KeyTable
+from tui.widgets.virtual_table import VirtualTable
 
 from .helpers import SIZE, shown, wait_for, wait_for_screen
 from .test_snapshots import finished_run, fixed_comparison, running_run, write_predictions
@@ -28,7 +28,7 @@ def key_lines(pilot: Pilot) -> str:
 
 
 async def open_runs_screen(pilot: Pilot) -> None:
-    await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 2, what="runs")
+    await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", VirtualTable).row_count == 2, what="runs")
 
 
 async def open_form(pilot: Pilot) -> None:
@@ -85,7 +85,7 @@ async def test_the_runs_screens_own_keys_come_first_and_fit_without_scrolling():
     finished_run(runs_root())
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.screen.query_one("#runs-table", DataTable).row_count == 1, what="runs")
+        await wait_for(pilot, lambda: app.screen.query_one("#runs-table", VirtualTable).row_count == 1, what="runs")
         assert "─ 1 run · 0 live" in shown(app.screen.query_one("#runs-title"))  # not "1 runs"
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: app.screen.query(KeysPanel), what="the keys panel")

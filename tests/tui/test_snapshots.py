@@ -29,6 +29,7 @@ from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
 from tui.widgets.epoch_table import EpochTable
 from tui.widgets.image_preview import ImagePreview
+from tui.widgets.virtual_table import VirtualTable
 
 from .helpers import shown, wait_for, wait_for_screen
 
@@ -116,7 +117,7 @@ def test_runs_screen(snap_compare, runs, size):
     running_run(runs)
 
     async def two_rows(pilot: Pilot) -> None:
-        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 2,
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", VirtualTable).row_count == 2,
                        what="both runs")
 
     assert snap_compare(still(make_app(runs)), terminal_size=size, run_before=two_rows)
@@ -142,7 +143,8 @@ def test_new_run_form(snap_compare, runs, size):
 
 async def open_the_only_run(pilot: Pilot, epochs: int) -> None:
     """Enter on the runs list, then wait for the run's whole history."""
-    await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 1, what="the run")
+    await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", VirtualTable).row_count == 1,
+                   what="the run")
     await pilot.press("enter")
     screen = await wait_for_screen(pilot, LiveRunScreen)
     await wait_for(pilot, lambda: screen.query_one(EpochTable).row_count == epochs and screen.query_one(RichLog).lines
@@ -229,10 +231,10 @@ def test_runs_screen_marked_filtered_and_sorted_at_80x24(snap_compare, runs):
     running_run(runs)
 
     async def marked_and_filtered(pilot: Pilot) -> None:
-        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 2,
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", VirtualTable).row_count == 2,
                        what="both runs")
         await pilot.press("space", "s", "s", "s", "slash", *"dice>0.8", "enter")
-        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 1,
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", VirtualTable).row_count == 1,
                        what="the filtered list")
 
     assert snap_compare(still(make_app(runs)), terminal_size=(80, 24), run_before=marked_and_filtered)
@@ -270,7 +272,7 @@ def test_compare_screen(snap_compare, runs, monkeypatch, size):
     monkeypatch.setattr("tui.screens.compare.grid_image", lambda comparison, name: picture)
 
     async def compared(pilot: Pilot) -> None:
-        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", DataTable).row_count == 2,
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs-table", VirtualTable).row_count == 2,
                        what="both runs")
         await pilot.press("space", "space", "c")
         screen = await wait_for_screen(pilot, CompareScreen)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable
 
 from core.runs.folders import runs_root
 from tui.app import make_app
 from tui.screens.predictions import PredictionsScreen
 from tui.widgets import terminal_graphics
 from tui.widgets.image_preview import ImagePreview
+from tui.widgets.virtual_table import VirtualTable
 
 from .helpers import SIZE, wait_for, wait_for_screen
 from .test_snapshots import finished_run, write_predictions
@@ -32,7 +32,7 @@ async def test_a_graphics_terminal_gets_the_image_in_textual_images_widget():
     try:
         app = make_app(runs_root())
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.screen.query_one("#runs-table", DataTable).row_count == 1, what="run")
+            await wait_for(pilot, lambda: app.screen.query_one("#runs-table", VirtualTable).row_count == 1, what="run")
             await pilot.press("p")
             screen = await wait_for_screen(pilot, PredictionsScreen)
             preview = screen.query_one(ImagePreview)

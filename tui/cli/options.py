@@ -13,8 +13,8 @@ from core.data.labels import TASKS
 from core.models.tta import TTA_CHOICES
 
 # The order of `seglab --help`'s command list (commands not named here follow, in the order they registered).
-HELP_ORDER = ("train", "demo", "sweep", "runs", "watch", "evaluate", "predict", "compare", "export", "models", "data",
-              "tui", "serve")
+HELP_ORDER = ("train", "demo", "sweep", "runs", "watch", "evaluate", "predict", "compare", "export", "clean", "models",
+              "data", "tui", "serve")
 
 
 class OrderedCommands(typer.core.TyperGroup):
@@ -51,10 +51,9 @@ RunsDir = Annotated[
 ]
 def complete_run_names(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of a run argument: the names in the runs folder (--runs-dir if already typed)."""
-    from core.runs.folders import list_runs, runs_root
+    from core.runs.folders import run_names, runs_root
 
-    root = runs_root(ctx.params.get("runs_dir") or ctx.find_root().params.get("runs_dir"))
-    return [run.name for run in list_runs(root) if run.name.startswith(incomplete)]
+    return run_names(runs_root(ctx.params.get("runs_dir") or ctx.find_root().params.get("runs_dir")), incomplete)
 
 
 RunRef = Annotated[str, typer.Argument(help="A run folder, a unique prefix of a run name in the runs folder, or the "

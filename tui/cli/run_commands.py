@@ -15,6 +15,7 @@ from core.runs.events import StatusEvent, follow_events, read_events
 from core.runs.folders import Run, open_run, runs_root
 from core.runs.status import ENDED_STATES, FINAL_STATES, State
 from tui.cli.options import DeviceOpt, RunRef, RunsDir, TaskOpt, TtaOpt, app, console, err_console, fail
+from tui.cli.text_table import print_box_table
 from tui.cli.train_command import train_run
 from tui.cli.training_view import TrainingView
 from tui.run_rows import SORT_KEYS, format_started, middle_ellipsis, read_run_rows, select_rows
@@ -124,13 +125,11 @@ def runs_command(
         cells = [line[:index] + line[index + 1:] for line in cells]
     room = console.width - (sum(widths.values()) - widths["name"] + 3 * len(columns) + 1)
     name_width = max(min(widths["name"], room), MIN_NAME_WIDTH)
-    table = Table(title=f"{shown} in {root}")
-    for column in columns:
-        table.add_column(column, justify="right" if column in ("epoch", "best Dice") else "left", no_wrap=True,
-                         min_width=name_width if column == "name" else None)
-    for line in cells:
-        table.add_row(middle_ellipsis(line[0], name_width), *line[1:])
-    console.print(table)
+    widths["name"] = name_width
+    print_box_table(console, f"{shown} in {root}", columns,
+                    [[middle_ellipsis(line[0], name_width), *line[1:]] for line in cells],
+                    [widths[column] for column in columns],
+                    {i for i, column in enumerate(columns) if column in ("epoch", "best Dice")})
 
 
 @app.command(name="watch", epilog="Example:\n\n  seglab watch 20261128-1425")

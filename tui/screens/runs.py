@@ -3,19 +3,22 @@ compare them; filter and sort the list."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from core.errors import ConfigError
 from core.runs.status import State
 from tui.run_rows import SORT_KEYS, RunRow, fold_sweeps, format_started, middle_ellipsis, read_run_rows, select_rows
 from tui.widgets.run_header import STATE_STYLES
+from tui.widgets.virtual_table import Column, VirtualTable
 from tui.worker_failures import ReportsWorkerFailures
 
 REFRESH_SECONDS = 2.0
@@ -30,7 +33,8 @@ EMPTY_HELP = (
 
 
 class RunsScreen(ReportsWorkerFailures, Screen):
-    """The run list, refreshed every two seconds from status.json files (read in a worker)."""
+    """The run list, refreshed every two seconds from the runs folder's index (read in a worker; only changed
+    status files are read) into a table that draws only the rows on screen."""
 
     BINDINGS = [
         Binding("enter", "open_run", "open", show=True),
@@ -54,11 +58,12 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         self.filter_text = ""
         self.sort = SORT_KEYS[0]
         self.narrow = False
+        self.drawn = False  # the list has been drawn once
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-body"):
             yield Static(id="runs-title", classes="screen-title")
-            yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+            yield VirtualTable(id="runs-table", zebra_stripes=True)
             yield Static(EMPTY_HELP, id="runs-empty")
             yield Input(placeholder="filter: words, model=unet, state!=failed, dice>0.9 (enter applies, esc clears)",
                         id="runs-filter")
@@ -73,12 +78,9 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     def add_columns(self) -> None:
         """The table's columns: without DATA on a narrow terminal, so the others keep their width."""
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
-        table.add_column("✓", key="MARK", width=1)
-        for label in COLUMNS:
-            if not (self.narrow and label == "DATA"):
-                table.add_column(label, key=label)
+        self.query_one(VirtualTable).set_columns(
+            [Column("MARK", "✓", width=1)] + [Column(label, label) for label in COLUMNS
+                                               if not (self.narrow and label == "DATA")])
 
     def on_resize(self) -> None:
         narrow = self.size.width < NARROW_BELOW
@@ -95,7 +97,8 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         return max(self.size.width - others - 2 * (len(COLUMNS) + 1) - 2, 16)
 
     def on_screen_resume(self) -> None:
-        self.action_refresh()
+        if self.every:  # back from another screen (on mount, on_mount has asked already)
+            self.action_refresh()
 
     def action_refresh(self) -> None:
         self.load_rows()
@@ -106,14 +109,16 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         self.app.call_from_thread(self.show_rows, rows)
 
     def show_rows(self, rows: list[RunRow]) -> None:
+        if self.drawn and rows == self.every:
+            return  # nothing changed: a 5,000-run list is not rebuilt every two seconds
         self.every = rows
         self.marked &= {row.path for row in rows}  # a deleted run is no longer marked
         self.redraw()
 
     def redraw(self) -> None:
         """Fill the table from `every` through the filter and the sort, keeping the cursor on its run."""
-        table = self.query_one(DataTable)
-        selected = self.selected_row()
+        self.drawn = True
+        table = self.query_one(VirtualTable)
         try:
             self.rows = select_rows(self.every, self.filter_text, self.sort)
             problem = ""
@@ -128,26 +133,40 @@ class RunsScreen(ReportsWorkerFailures, Screen):
             f"seglab ─ runs in {self.runs_root} ─ {shown} · {live} live{marks}{view}{problem}")
         self.query_one("#runs-empty").display = not self.every
         table.display = bool(self.every)
-        table.clear()
         width = self.name_width()
-        for row in self.rows:
-            dice = f"{row.best_dice:.3f}" if row.best_dice is not None else "-"
-            state = f"[{STATE_STYLES.get(row.state, '')}]{row.state}[/]" if row.state in STATE_STYLES else row.state
-            cells = ["✓" if row.path in self.marked else " ", middle_ellipsis(row.name, width), row.model,
-                     row.data, state, f"{row.epoch}/{row.epochs}", dice, format_started(row.started, with_year=False)]
-            if self.narrow:
-                del cells[3]  # DATA
-            table.add_row(*cells, key=str(row.path))
-        if selected is not None and str(selected.path) in table.rows:
-            table.move_cursor(row=table.get_row_index(str(selected.path)), animate=False)
+        table.set_rows(self.rows, key=lambda row: str(row.path), cells=lambda row: self.cells(row, width),
+                       widths=self.widths(width))  # cells are made for the rows drawn; the cursor stays on its run
+
+    def cells(self, row: RunRow, name_width: int) -> list[str | Text]:
+        dice = f"{row.best_dice:.3f}" if row.best_dice is not None else "-"
+        cells: list[str | Text] = [
+            "✓" if row.path in self.marked else " ", middle_ellipsis(row.name, name_width), row.model, row.data,
+            Text(row.state, style=STATE_STYLES.get(row.state, "")), f"{row.epoch}/{row.epochs}", dice,
+            format_started(row.started, with_year=False)]
+        if self.narrow:
+            del cells[3]  # DATA
+        return cells
+
+    def widths(self, name_width: int) -> list[int]:
+        """Each column's width from the rows' values, without making every row's cells."""
+        def widest(values: Iterator[int]) -> int:
+            return max(values, default=0)
+
+        rows = self.rows
+        widths = [1, widest(min(len(row.name), name_width) for row in rows), widest(len(row.model) for row in rows),
+                  widest(len(row.data) for row in rows), widest(len(row.state) for row in rows),
+                  widest(len(f"{row.epoch}/{row.epochs}") for row in rows), 5, 11]
+        if self.narrow:
+            del widths[3]
+        return widths
 
     def selected_row(self) -> RunRow | None:
-        table = self.query_one(DataTable)
-        if not self.rows or table.cursor_row is None or not 0 <= table.cursor_row < len(self.rows):
+        table = self.query_one(VirtualTable)
+        if not self.rows or not 0 <= table.cursor_row < len(self.rows):
             return None
         return self.rows[table.cursor_row]
 
-    @on(DataTable.RowSelected)
+    @on(VirtualTable.RowSelected)
     def action_open_run(self) -> None:
         row = self.selected_row()
         if row is not None and row.is_sweep:
@@ -177,8 +196,8 @@ class RunsScreen(ReportsWorkerFailures, Screen):
             return
         self.marked ^= {row.path}
         self.redraw()
-        table = self.query_one(DataTable)
-        if table.cursor_row is not None and table.cursor_row < len(self.rows) - 1:
+        table = self.query_one(VirtualTable)
+        if table.cursor_row < len(self.rows) - 1:
             table.move_cursor(row=table.cursor_row + 1, animate=False)  # mark down the list, as file managers do
 
     def action_compare(self) -> None:
@@ -198,14 +217,14 @@ class RunsScreen(ReportsWorkerFailures, Screen):
     def filter_submitted(self, event: Input.Submitted) -> None:
         self.filter_text = event.value.strip()
         self.query_one("#runs-filter").display = bool(self.filter_text)
-        self.query_one(DataTable).focus()
+        self.query_one(VirtualTable).focus()
         self.redraw()
 
     def key_escape(self) -> None:
         box = self.query_one("#runs-filter", Input)
         if box.display:
             box.value, self.filter_text, box.display = "", "", False
-            self.query_one(DataTable).focus()
+            self.query_one(VirtualTable).focus()
             self.redraw()
 
     def action_sort(self) -> None:
