@@ -20,7 +20,7 @@ import torch
 
 from core.config import TrainConfig
 from core.errors import ConfigError
-from core.runs.events import EpochEvent, read_events
+from core.runs.events import EpochEvent, read_epochs
 from core.runs.folders import Run, open_run
 from core.runs.status import RunStatus
 
@@ -175,7 +175,7 @@ def compare_runs(runs: list[Run], split: str = "test", checkpoint: str = "best",
         evaluation = matching_evaluation(run, split, checkpoint) or evaluate_run(run, split, checkpoint, device)
         with torch.device("meta"):
             parameters = count_parameters(model_for(config))
-        epochs = [e for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
+        epochs = read_epochs(run.events_path)
         compared.append(ComparedRun(run, config, run.read_status(), epochs, evaluation, parameters))
     for entry, label in zip(compared, display_names(compared), strict=True):
         entry.label = label

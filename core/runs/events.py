@@ -2,7 +2,9 @@
 
 The log in the run folder is the single source of truth for the dashboard and `seglab watch`:
 one JSON object per line, flushed per line. A line torn by a crash is skipped by readers, and
-the next writer starts on a fresh line.
+the next writer starts on a fresh line. Progress inside an epoch goes to progress.json (the latest
+only, replaced atomically); the log keeps each epoch's last progress line, so it grows by a few lines
+an epoch however long the epoch, and no reader ever re-reads progress from the start.
 """
 
 from __future__ import annotations
@@ -116,11 +118,22 @@ def parse_event(values: dict[str, Any]) -> Event | None:
         return None
 
 
+PROGRESS_FILE = "progress.json"  # beside events.jsonl: the run's latest progress event
+PROGRESS_PREFIX = b'{"type":"progress"'  # how every progress line starts (to_dict puts the type first)
+CHUNK_BYTES = 1 << 23  # history is read in 8 MB chunks: a log of a million lines costs no more memory than that
+
+
+def progress_path(events_path: Path) -> Path:
+    return events_path.with_name(PROGRESS_FILE)
+
+
 class EventLog:
-    """Appends events to `events.jsonl`, one flushed line each."""
+    """Appends events to `events.jsonl`, one flushed line each; a progress event inside an epoch replaces
+    progress.json instead, and an epoch's last one does both."""
 
     def __init__(self, path: Path):
         self.path = path
+        self.progress_path = progress_path(path)
         self._lock = threading.Lock()
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run's life
         if self._file.tell() > 0 and not _ends_with_newline(path):
@@ -129,6 +142,10 @@ class EventLog:
 
     def write(self, event: Event) -> None:
         line = json.dumps(event.to_dict(), separators=(",", ":")) + "\n"
+        if isinstance(event, ProgressEvent):
+            self._replace_progress(line)
+            if event.step < event.steps:
+                return  # the log keeps an epoch's last step only: it grows by lines per epoch, not per second
         with self._lock:
             point = f"event-write-{event.type}"
             if os.environ.get("SEGLAB_PAUSE_AT") == point:  # tests kill here, mid-line
@@ -138,6 +155,14 @@ class EventLog:
                 line = line[len(line) // 2 :]
             self._file.write(line)
             self._file.flush()
+
+    def _replace_progress(self, line: str) -> None:
+        temporary = self.progress_path.with_name(f".{PROGRESS_FILE}.{os.getpid()}.tmp")
+        try:
+            temporary.write_text(line, encoding="utf-8")
+            os.replace(temporary, self.progress_path)
+        except OSError:
+            pass  # progress is for watching eyes; the log and the checkpoints are what must be written
 
     def close(self) -> None:
         with self._lock:
@@ -185,6 +210,52 @@ def read_events(path: Path) -> list[Event]:
     return read_new_events(path)[0]
 
 
+def read_history(path: Path) -> tuple[list[Event], int]:
+    """The log's events for a reader that shows a run: every event but the progress lines, of which only the last
+    is kept (in its place), then progress.json's event if it is newer; and the offset to follow the log from.
+
+    Read in chunks, and progress lines are skipped unparsed: a million-line log written before progress moved
+    to progress.json takes a fraction of a second and no more memory than a chunk."""
+    events: list[Event] = []
+    last_progress, progress_at = b"", 0
+    offset = 0
+    try:
+        with open(path, "rb") as f:
+            rest = b""
+            while chunk := f.read(CHUNK_BYTES):
+                data = rest + chunk
+                end = data.rfind(b"\n") + 1
+                for line in data[:end].split(b"\n"):
+                    if line.startswith(PROGRESS_PREFIX):
+                        last_progress, progress_at = line, len(events)
+                    elif line and (event := _decode(line)) is not None:
+                        events.append(event)
+                offset += end
+                rest = data[end:]
+    except FileNotFoundError:
+        pass
+    if last_progress and (event := _decode(last_progress)) is not None:
+        events.insert(progress_at, event)
+    latest = read_progress(path)
+    if latest is not None and (not events or latest.time > events[-1].time):
+        events.append(latest)
+    return events, offset
+
+
+def read_epochs(path: Path) -> list[EpochEvent]:
+    """The log's epoch events, in order (read as read_history reads: progress lines skipped unparsed)."""
+    return [event for event in read_history(path)[0] if isinstance(event, EpochEvent)]
+
+
+def read_progress(path: Path) -> ProgressEvent | None:
+    """The run's latest progress event from progress.json beside the log `path`; None if there is none."""
+    try:
+        event = _decode(progress_path(path).read_bytes())
+    except OSError:
+        return None
+    return event if isinstance(event, ProgressEvent) else None
+
+
 def follow_events(
     path: Path,
     stop: threading.Event | None = None,
@@ -192,17 +263,35 @@ def follow_events(
     until: Callable[[Event], bool] | None = None,
     offset: int = 0,
 ) -> Iterator[Event]:
-    """Yield events from byte `offset` of the log, then new ones as they are appended.
+    """Yield events from byte `offset` of the log, then new ones as they are appended, with the latest
+    progress from progress.json whenever it changes (and is newer than the last event yielded).
 
     Ends when `stop` is set, or after yielding an event for which `until` is true. A half-written
     last line is held back until its newline arrives. The file may not exist yet.
     """
     stop = stop or threading.Event()
+    latest_time, progress_stamp = 0.0, None
     while not stop.is_set():
         events, offset = read_new_events(path, offset)
         for event in events:
+            latest_time = max(latest_time, event.time)
             yield event
             if until is not None and until(event):
                 return
-        if not events:
+        stamp = _stamp(progress_path(path))
+        progress = None
+        if stamp is not None and stamp != progress_stamp:
+            progress_stamp, progress = stamp, read_progress(path)
+            if progress is not None and progress.time > latest_time:
+                latest_time = progress.time
+                yield progress
+        if not events and progress is None:
             stop.wait(poll_seconds)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_ino

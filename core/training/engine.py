@@ -25,7 +25,7 @@ from core.runs.events import (
     PictureEvent,
     StatusEvent,
     WarningEvent,
-    read_events,
+    read_epochs,
 )
 from core.runs.folders import Run
 from core.runs.results_table import write_results_table
@@ -68,7 +68,7 @@ class _RecordingSink:
 
     def __init__(self, log: EventLog, run: Run, on_event: EventSink | None):
         self.log, self.run, self.on_event = log, run, on_event
-        self.epochs = [event for event in read_events(run.events_path) if isinstance(event, EpochEvent)]  # resumed
+        self.epochs = read_epochs(run.events_path)  # resumed
         self.watchers: RunWatchers | None = None
 
     def __call__(self, event: Event) -> None:
@@ -147,7 +147,7 @@ def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, o
 
 
 def _write_curves(run: Run) -> None:
-    epochs = [e for e in read_events(run.events_path) if isinstance(e, EpochEvent)]
+    epochs = read_epochs(run.events_path)
     with contextlib.suppress(OSError, ValueError):  # curves are a convenience; never hide the run's outcome
         plot_curves(epochs, run.curves_path)
 

@@ -10,18 +10,21 @@ from pathlib import Path
 import pytest
 
 from core.runs.events import (
+    PROGRESS_FILE,
     CheckpointEvent,
     EpochEvent,
     EventLog,
     ProgressEvent,
     StatusEvent,
     follow_events,
+    read_epochs,
     read_events,
+    read_history,
 )
 
 SAMPLE_EVENTS = [
     StatusEvent(state="running", message="started epoch 1/2 on cpu"),
-    ProgressEvent(epoch=1, step=3, steps=5, loss=0.61, images_per_s=42.5),
+    ProgressEvent(epoch=1, step=5, steps=5, loss=0.61, images_per_s=42.5),  # an epoch's last: kept in the log
     CheckpointEvent(path="/runs/x/checkpoints/last.pt", epoch=1),
     EpochEvent(epoch=1, epochs=2, train_loss=0.6, val_loss=0.55, val_dice=0.31, val_iou=0.2, lr=5e-4,
                seconds=1.25, is_best=True),
@@ -154,3 +157,54 @@ def test_follow_waits_for_a_log_that_does_not_exist_yet(tmp_path):
     follower.thread.join(5)
     assert not follower.thread.is_alive()
     assert follower.events == SAMPLE_EVENTS
+
+
+def test_progress_inside_an_epoch_replaces_progress_json_and_the_log_keeps_each_epochs_last(tmp_path):
+    """The log grows by a few lines an epoch however many progress events the epoch has."""
+    path = tmp_path / "events.jsonl"
+    with EventLog(path) as log:
+        for epoch in (1, 2):
+            for step in range(1, 501):
+                log.write(ProgressEvent(epoch=epoch, step=step, steps=500, loss=1 / step, images_per_s=9.0))
+            log.write(EpochEvent(epoch=epoch, epochs=2, train_loss=0.5, val_loss=0.5, val_dice=0.5, val_iou=0.4,
+                                 lr=5e-4, seconds=1.0, is_best=True))
+        log.write(ProgressEvent(epoch=3, step=7, steps=500, loss=0.25, images_per_s=9.0))
+    kept = [(type(e).__name__, getattr(e, "step", None)) for e in read_events(path)]
+    assert kept == [("ProgressEvent", 500), ("EpochEvent", None)] * 2
+    latest = json.loads((tmp_path / PROGRESS_FILE).read_text())
+    assert (latest["epoch"], latest["step"], latest["loss"]) == (3, 7, 0.25)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_history_of_a_long_old_log_skips_progress_but_the_last_and_adds_newer_progress_json(tmp_path):
+    """A log written before progress moved out (a progress line every step) reads as its other events, with its
+    last progress line in its place, then progress.json's event when newer; the offset is the log's end."""
+    path = tmp_path / "events.jsonl"
+    old = [StatusEvent(state="running", time=1.0)]
+    for n in range(1, 3001):
+        old.append(ProgressEvent(epoch=1 + n // 1000, step=n % 1000, steps=1000, loss=0.5, images_per_s=9.0,
+                                 time=1.0 + n))
+        if n % 1000 == 0:
+            old.append(EpochEvent(epoch=n // 1000, epochs=9, train_loss=0.5, val_loss=0.5, val_dice=n / 4000,
+                                  val_iou=0.1, lr=5e-4, seconds=1.0, is_best=True, time=1.5 + n))
+    path.write_text("".join(json.dumps(e.to_dict(), separators=(",", ":")) + "\n" for e in old))
+    events, offset = read_history(path)
+    assert offset == path.stat().st_size
+    last_progress = old[-2]  # then epoch 3's event
+    assert events == [e for e in old if not isinstance(e, ProgressEvent) or e is last_progress]
+    assert [e.val_dice for e in read_epochs(path)] == [0.25, 0.5, 0.75]
+    newer = ProgressEvent(epoch=4, step=1, steps=1000, loss=0.5, images_per_s=9.0, time=9999.0)
+    (tmp_path / PROGRESS_FILE).write_text(json.dumps(newer.to_dict()))
+    assert read_history(path)[0][-1] == newer
+
+
+def test_a_follower_gets_the_latest_progress_from_progress_json(tmp_path):
+    path = tmp_path / "events.jsonl"
+    follower = Follower(path)
+    with EventLog(path) as log:
+        log.write(StatusEvent(state="running"))
+        follower.wait_for(1)
+        log.write(ProgressEvent(epoch=1, step=2, steps=9, loss=0.7, images_per_s=3.0))
+        seen = follower.wait_for(2)
+    follower.stop.set()
+    assert isinstance(seen[1], ProgressEvent) and seen[1].step == 2

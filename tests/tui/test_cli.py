@@ -237,9 +237,8 @@ def seglab_process(*args: str) -> subprocess.Popen:
 def wait_for_progress(timeout: float = 60.0) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for events in runs_root().glob("*/events.jsonl"):
-            if '"type":"progress"' in events.read_text(encoding="utf-8", errors="replace"):
-                return events.parent
+        for progress in runs_root().glob("*/progress.json"):
+            return progress.parent
         time.sleep(0.05)
     raise AssertionError("training never reported progress")
 

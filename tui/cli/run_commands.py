@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from core.config import DEMO_CONFIG, TrainConfig
-from core.runs.events import StatusEvent, follow_events, read_events
+from core.runs.events import StatusEvent, follow_events, read_history
 from core.runs.folders import Run, open_run, runs_root
 from core.runs.status import ENDED_STATES, FINAL_STATES, State
 from tui.cli.options import DeviceOpt, RunRef, RunsDir, TaskOpt, TtaOpt, app, console, err_console, fail
@@ -142,9 +142,12 @@ def watch_command(run: RunRef, runs_dir: RunsDir = None) -> None:
         return
     view = TrainingView(console, title=the_run.name)
     stop = _StopWhenGone(the_run)
+    history, offset = read_history(the_run.events_path)  # then follow from its end
     try:
         with view:
-            for event in follow_events(the_run.events_path, stop=stop.event,
+            for event in history:
+                view(event)
+            for event in follow_events(the_run.events_path, stop=stop.event, offset=offset,
                                        until=lambda e: isinstance(e, StatusEvent) and e.state in FINAL_STATES):
                 view(event)
     except KeyboardInterrupt:
@@ -170,7 +173,7 @@ class _StopWhenGone:
 def _replay(run: Run) -> None:
     view = TrainingView(console, title=run.name)
     view.live_mode = False  # a finished history prints as plain lines
-    for event in read_events(run.events_path):
+    for event in read_history(run.events_path)[0]:  # a million progress lines are skipped, not parsed
         view(event)
     console.print(f"state: {run.state()}", markup=False)
 
