@@ -1,11 +1,12 @@
 """Run folders: create, find, list, and read or rewrite their status.json atomically.
 
-runs/<YYYYmmdd-HHMMSS>-<model>-<name>/ holds config.json, events.jsonl, status.json,
+runs/<YYYYmmdd-HHMMSS>-<model>-<name>/ holds config.json, events.jsonl, progress.json, status.json,
 checkpoints/{last,best}.pt, predictions/<name>/ and curves.png.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -62,6 +63,11 @@ class Run:
     @property
     def events_path(self) -> Path:
         return self.path / "events.jsonl"
+
+    @property
+    def progress_path(self) -> Path:
+        """The latest progress event inside the current epoch (core/runs/events.py writes it)."""
+        return self.path / "progress.json"
 
     @property
     def status_path(self) -> Path:
@@ -128,10 +134,10 @@ class Run:
     def quiet_s(self, status: RunStatus | None = None) -> float:
         """Seconds since the run last wrote an event or its status."""
         status = status or self.read_status()
-        try:
-            last = max(self.events_path.stat().st_mtime, status.updated or 0.0)
-        except OSError:
-            last = status.updated or 0.0
+        last = status.updated or 0.0
+        for path in (self.events_path, self.progress_path):  # progress inside an epoch only touches progress.json
+            with contextlib.suppress(OSError):
+                last = max(last, path.stat().st_mtime)
         return time.time() - last if last else 0.0
 
 

@@ -200,3 +200,24 @@ def test_runs_root_prefers_explicit_then_environment_then_local_runs(monkeypatch
     assert runs_root() == tmp_path / "from-env"
     monkeypatch.delenv("SEGLAB_RUNS_DIR")
     assert runs_root() == Path("runs")
+
+
+def test_a_run_whose_progress_json_moves_is_not_stalled_however_old_its_log(tmp_path):
+    """Inside a long epoch only progress.json changes; the reader-side stall check must look at it too."""
+    import os
+    import socket
+    import time
+    from dataclasses import replace
+
+    from core.config import TrainConfig
+    from core.runs.folders import create_run
+
+    run = create_run(TrainConfig(name="long-epoch"), tmp_path)
+    run.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), stall_after_s=60.0)
+    run.events_path.write_text("")
+    long_ago = time.time() - 600
+    os.utime(run.events_path, (long_ago, long_ago))
+    old_status = replace(run.read_status(), updated=long_ago)  # as if status.json were as old
+    assert run.state(old_status) == "stalled"
+    run.progress_path.write_text("{}")
+    assert run.state(old_status) == "running"
