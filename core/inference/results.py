@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,46 +53,101 @@ class PredictionRow:
         return mask_path(self.folder, self.name)
 
 
+def result_columns(labels: Labels) -> list[str]:
+    """results.csv's header: the common columns, then a multiclass run's Dice column per class."""
+    return [*COLUMNS, *([CLASS_COLUMN + name for name in labels.names] if labels.multiclass else [])]
+
+
+def row_record(row: PredictionRow, labels: Labels) -> dict[str, str | int]:
+    """A row as results.csv writes it (scores to six decimals, empty where there is no truth)."""
+    return {"name": row.name, "width": row.width, "height": row.height, "foreground": f"{row.foreground:.6f}",
+            "dice": _number(row.dice), "iou": _number(row.iou), "image": row.image,
+            **{CLASS_COLUMN + name: _number(row.class_dice.get(name)) for name in
+               (labels.names if labels.multiclass else ())}}
+
+
 def write_results(folder: Path, rows: list[PredictionRow], labels: Labels, info: dict[str, Any]) -> dict[str, Any]:
     """results.csv (one row per image) and summary.json (`info` plus counts and means; multiclass: the class
     legend and each class's mean Dice); returns the summary."""
-    class_columns = [CLASS_COLUMN + name for name in labels.names] if labels.multiclass else []
+    totals = ResultTotals(labels)
     with open(folder / RESULTS_CSV, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, *class_columns])
+        writer = csv.DictWriter(f, fieldnames=result_columns(labels))
         writer.writeheader()
         for row in rows:
-            writer.writerow({"name": row.name, "width": row.width, "height": row.height,
-                             "foreground": f"{row.foreground:.6f}", "dice": _number(row.dice), "iou": _number(row.iou),
-                             "image": row.image,
-                             **{CLASS_COLUMN + name: _number(row.class_dice.get(name)) for name in
-                                (labels.names if labels.multiclass else ())}})
-    scored = [row for row in rows if row.dice is not None]
-    summary = {
-        **info,
-        "output": str(folder),
-        "task": labels.task,
-        "images": len(rows),
-        "mean_dice": sum(r.dice for r in scored) / len(scored) if scored else None,
-        "mean_iou": sum(r.iou for r in scored) / len(scored) if scored else None,
-        "mean_foreground": sum(r.foreground for r in rows) / len(rows) if rows else None,
-    }
-    if labels.multiclass:
-        summary["classes"] = labels.legend()
-        summary["mean_class_dice"] = {name: _mean([row.class_dice.get(name) for row in rows]) for name in labels.names}
+            writer.writerow(row_record(row, labels))
+            totals.add(row)
+    return write_summary(folder, totals, info)
+
+
+class ResultTotals:
+    """Running sums for summary.json, one row at a time (a folder of any size costs the same memory): Dice and IoU
+    over the rows that have them, foreground over all rows, each class's Dice where present; added in row order,
+    they are the same floats a sum over a list gives."""
+
+    def __init__(self, labels: Labels) -> None:
+        self.labels = labels
+        self.rows, self.scored, self.dice, self.iou, self.foreground = 0, 0, 0.0, 0.0, 0.0
+        self.class_dice = {name: [0, 0.0] for name in labels.names} if labels.multiclass else {}
+
+    def add(self, row: PredictionRow) -> None:
+        self.rows += 1
+        self.foreground += row.foreground
+        if row.dice is not None:
+            self.scored += 1
+            self.dice += row.dice
+            self.iou += row.iou or 0.0
+        for name, total in self.class_dice.items():
+            value = row.class_dice.get(name)
+            if value is not None:
+                total[0] += 1
+                total[1] += value
+
+    def summary(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "task": self.labels.task,
+            "images": self.rows,
+            "mean_dice": self.dice / self.scored if self.scored else None,
+            "mean_iou": self.iou / self.scored if self.scored else None,
+            "mean_foreground": self.foreground / self.rows if self.rows else None,
+        }
+        if self.labels.multiclass:
+            values["classes"] = self.labels.legend()
+            values["mean_class_dice"] = {name: total[1] / total[0] if total[0] else None
+                                         for name, total in self.class_dice.items()}
+        return values
+
+
+def totals_of(folder: Path, labels: Labels) -> ResultTotals:
+    """The totals of a predictions folder's results.csv as written (scores to six decimals)."""
+    totals = ResultTotals(labels)
+    for row in iter_results(folder):
+        totals.add(row)
+    return totals
+
+
+def write_summary(folder: Path, totals: ResultTotals, info: dict[str, Any]) -> dict[str, Any]:
+    """summary.json: `info` plus the folder, the count and the means; returns the summary."""
+    values = totals.summary()
+    summary = {**info, "output": str(folder), **values}
     atomic_write_text(folder / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 def read_results(folder: Path) -> list[PredictionRow]:
     """The rows of a predictions folder's results.csv."""
+    return list(iter_results(folder))
+
+
+def iter_results(folder: Path) -> Iterator[PredictionRow]:
+    """The rows of a predictions folder's results.csv, one at a time."""
     with open(folder / RESULTS_CSV, newline="", encoding="utf-8") as f:
-        return [PredictionRow(name=record["name"], width=int(record["width"]), height=int(record["height"]),
-                              foreground=float(record["foreground"]), dice=_optional(record["dice"]),
-                              iou=_optional(record["iou"]), folder=folder,
-                              class_dice={key[len(CLASS_COLUMN):]: _optional(value) for key, value in record.items()
-                                          if key.startswith(CLASS_COLUMN)},
-                              image=record.get("image") or "")
-                for record in csv.DictReader(f)]
+        for record in csv.DictReader(f):
+            yield PredictionRow(name=record["name"], width=int(record["width"]), height=int(record["height"]),
+                                foreground=float(record["foreground"]), dice=_optional(record["dice"]),
+                                iou=_optional(record["iou"]), folder=folder,
+                                class_dice={key[len(CLASS_COLUMN):]: _optional(value)
+                                            for key, value in record.items() if key.startswith(CLASS_COLUMN)},
+                                image=record.get("image") or "")
 
 
 def read_summary(folder: Path) -> dict[str, Any]:
@@ -109,11 +165,6 @@ def has_results(folder: Path) -> bool:
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
-
-
-def _mean(values: list[float | None]) -> float | None:
-    present = [value for value in values if value is not None]
-    return sum(present) / len(present) if present else None
 
 
 def _optional(text: str) -> float | None:

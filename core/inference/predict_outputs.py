@@ -1,0 +1,122 @@
+"""One predicted image's files and row: its logits resized to the image's own size, the mask and overlay PNGs
+(each written under a temporary name and renamed, so a file that exists is whole) and its scores against a truth
+mask when it has one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.utils import draw_segmentation_masks
+
+from core.data.images import load_pair, open_rgb
+from core.data.labels import Labels, class_colour, palette
+from core.data.samples import Sample
+from core.data.transforms import resize_image
+from core.inference.results import PredictionRow, mask_path, overlay_path
+from core.metrics import confusion_per_image, dice_iou_from_counts
+
+OVERLAY_COLOR = (255, 40, 40)
+# zlib level 1: the same pixels as Pillow's default level 6, written 3x faster (an overlay of a 500 x 375 photo:
+# 12 ms against 38 ms on the 2-core EPYC) for files about a fifth larger.
+PNG_COMPRESS_LEVEL = 1
+
+
+@dataclass
+class OpenedImage:
+    """A sample read in full before anything is written for it: its image, its model input (uint8, resized) and,
+    when it has one, its truth mask."""
+
+    sample: Sample
+    stem: str
+    image: Image.Image
+    resized: torch.Tensor  # uint8 3 x size x size
+    truth: np.ndarray | None
+
+
+def open_image(sample: Sample, stem: str, labels: Labels, size: int) -> OpenedImage:
+    """Read a sample and resize it for the model; the mask is read and its size checked here, before any file of
+    the sample is written. Raises DataError for an unreadable image or mask."""
+    if sample.mask is None:
+        image, truth = open_rgb(sample.image), None
+    else:
+        image, truth = load_pair(sample, labels)
+    return OpenedImage(sample, stem, image, resize_image(image, size), truth)
+
+
+def write_prediction(out_dir: Path, opened: OpenedImage, logit: torch.Tensor, alpha: float, labels: Labels
+                     ) -> PredictionRow:
+    """The image's mask and overlay PNGs at its own size, and its row; the row is returned only once both files
+    are complete."""
+    image, stem = opened.image, opened.stem
+    width, height = image.size
+    full = F.interpolate(logit[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+    if labels.multiclass:
+        return _write_classes(out_dir, opened, full, pixels, alpha, labels)
+    mask = full[0] > 0  # sigmoid(logit) > 0.5
+    overlay = draw_segmentation_masks(pixels, mask[None], alpha=alpha, colors=[OVERLAY_COLOR])
+    save_png(Image.fromarray(overlay.permute(1, 2, 0).numpy()), overlay_path(out_dir, stem))
+    save_png(Image.fromarray(mask.numpy().astype(np.uint8) * 255, mode="L"), mask_path(out_dir, stem))
+    dice = iou = None
+    if opened.truth is not None:
+        truth = torch.from_numpy(opened.truth)
+        tp, fp, fn = confusion_per_image(full[None], truth[None, None].float())
+        dice_t, iou_t = dice_iou_from_counts(tp, fp, fn)
+        dice, iou = float(dice_t[0]), float(iou_t[0])
+    return PredictionRow(stem, width, height, float(mask.float().mean()), dice, iou, out_dir,
+                         image=str(opened.sample.image))
+
+
+def save_png(image: Image.Image, path: Path) -> None:
+    """Write a PNG under a temporary name beside `path`, then rename it into place: an interrupted write leaves
+    the old file or none, never half of one (not synced to disk: this guards against Ctrl-C, not power loss)."""
+    temporary = path.with_name(f".{path.name}.part")
+    try:
+        image.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _write_classes(out_dir: Path, opened: OpenedImage, full: torch.Tensor, pixels: torch.Tensor, alpha: float,
+                   labels: Labels) -> PredictionRow:
+    """A multiclass image's palette mask (pixel values = class ids), overlay (one colour per foreground class)
+    and row with each class's Dice (None where the class is in neither truth nor prediction)."""
+    from core.class_metrics import class_counts, image_class_scores
+
+    class_map = full.argmax(dim=0)
+    foreground = [class_map == index for index in range(1, labels.classes)]
+    overlay = draw_segmentation_masks(pixels, torch.stack(foreground), alpha=alpha,
+                                      colors=[class_colour(index) for index in range(1, labels.classes)])
+    save_png(Image.fromarray(overlay.permute(1, 2, 0).numpy()), overlay_path(out_dir, opened.stem))
+    mask_image = Image.fromarray(class_map.numpy().astype(np.uint8), mode="P")
+    mask_image.putpalette(palette(labels.classes))
+    save_png(mask_image, mask_path(out_dir, opened.stem))
+    dice = iou = None
+    class_dice: dict[str, float | None] = {}
+    if opened.truth is not None:
+        truth = torch.from_numpy(opened.truth.astype(np.int64))
+        counts = class_counts(full[None], truth[None], labels.classes, labels.ignore_index)[0]
+        dices, ious = image_class_scores(counts)
+        class_dice = {name: _present(value) for name, value in zip(labels.names, dices, strict=True)}
+        dice, iou = _foreground_mean(dices), _foreground_mean(ious)
+    width, height = opened.image.size
+    return PredictionRow(opened.stem, width, height, float((class_map > 0).float().mean()), dice, iou, out_dir,
+                         class_dice, image=str(opened.sample.image))
+
+
+def _present(value: float) -> float | None:
+    return None if value != value else float(value)  # NaN: the class is in neither truth nor prediction
+
+
+def _foreground_mean(values: list[float]) -> float | None:
+    """The mean over foreground classes present in the image (truth or prediction); None when none is."""
+    present = [value for value in values[1:] if value == value]
+    return sum(present) / len(present) if present else None

@@ -1,0 +1,152 @@
+"""Picking up a predictions folder where an earlier run of the same settings stopped: what produced the folder
+(predict_settings.json), the images its results.csv already holds (rows are appended only once an image's PNGs
+are whole), and starting over when the settings differ, so one folder never mixes two checkpoints' results."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.atomic_files import atomic_output, atomic_write_text
+from core.data.labels import Labels
+from core.inference.results import (
+    RESULTS_CSV,
+    SUMMARY_JSON,
+    PredictionRow,
+    iter_results,
+    result_columns,
+    row_record,
+)
+
+SETTINGS_JSON = "predict_settings.json"
+Key = tuple[str, str]  # (output stem, image file): what identifies an image's row
+
+
+def checkpoint_identity(path: Path) -> dict[str, Any]:
+    """The checkpoint file as it is now: a retrained best.pt has another size or modification time."""
+    stat = path.stat()
+    return {"checkpoint": str(path.resolve()), "checkpoint_bytes": stat.st_size,
+            "checkpoint_mtime_ns": stat.st_mtime_ns}
+
+
+@dataclass
+class Resumed:
+    """What a predictions folder already holds for this run's inputs."""
+
+    done: set[Key]
+    notice: str | None  # one line for the user: resuming, or starting over and why
+
+
+def prepare_folder(out_dir: Path, settings: dict[str, Any], keys: list[Key], labels: Labels) -> Resumed:
+    """Make `out_dir` ready for appending rows: keep the rows of an earlier run with the same `settings` whose
+    image is among `keys` and whose PNGs exist (in `keys` order), or start over when the settings differ."""
+    label = f"predictions/{out_dir.name}"
+    previous = _read_settings(out_dir)
+    results = out_dir / RESULTS_CSV
+    if results.is_file() and previous != settings:
+        changed = sorted(key for key in {*settings, *(previous or {})}
+                         if (previous or {}).get(key) != settings.get(key)) if previous is not None else []
+        names = list(dict.fromkeys(_plain(key) for key in changed))
+        why = f"another {', '.join(names)}" if names else "settings seglab did not record"
+        _start_over(out_dir, settings, labels)
+        return Resumed(set(), f"{label} was made with {why}; starting over")
+    if not results.is_file():
+        _start_over(out_dir, settings, labels)
+        return Resumed(set(), None)
+    wanted = {key: index for index, key in enumerate(keys)}
+    rows, in_file = _readable_rows(out_dir, labels)
+    kept = sorted((row for row in rows if (row.name, row.image) in wanted and row.mask.is_file()
+                   and row.overlay.is_file()), key=lambda row: wanted[(row.name, row.image)])
+    if [(row.name, row.image) for row in kept] != in_file:  # rows of other inputs, or out of order: only ours
+        _write_rows(out_dir, kept, labels)
+    done = {(row.name, row.image) for row in kept}
+    if not done:
+        return Resumed(done, None)
+    return Resumed(done, f"resuming {label}: {len(done):,} of {len(keys):,} images already done "
+                         "(delete the folder to start over)")
+
+
+def rows_in_order(out_dir: Path, keys: list[Key]) -> bool:
+    """Whether results.csv lists its images in `keys` order (a resumed folder whose inputs changed may not)."""
+    wanted = {key: index for index, key in enumerate(keys)}
+    last = -1
+    for row in iter_results(out_dir):
+        index = wanted.get((row.name, row.image), -1)
+        if index <= last:
+            return False
+        last = index
+    return True
+
+
+def sort_rows(out_dir: Path, keys: list[Key], labels: Labels) -> None:
+    """Rewrite results.csv (atomically) with its rows in `keys` order."""
+    wanted = {key: index for index, key in enumerate(keys)}
+    rows = sorted(iter_results(out_dir), key=lambda row: wanted.get((row.name, row.image), len(wanted)))
+    _write_rows(out_dir, rows, labels)
+
+
+def _readable_rows(out_dir: Path, labels: Labels) -> tuple[list[PredictionRow], list[Key]]:
+    """results.csv's whole rows; a last line cut short (the process killed mid-write) is dropped from the file,
+    and a file whose header is not this task's is emptied."""
+    results = out_dir / RESULTS_CSV
+    with open(results, "rb") as f:
+        data = f.read()
+    if data and not data.endswith(b"\n"):
+        with open(results, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+    with open(results, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f), None)
+    if header != result_columns(labels):
+        _write_rows(out_dir, [], labels)
+        return [], []
+    rows = list(iter_results(out_dir))
+    return rows, [(row.name, row.image) for row in rows]
+
+
+def _start_over(out_dir: Path, settings: dict[str, Any], labels: Labels) -> None:
+    (out_dir / SUMMARY_JSON).unlink(missing_ok=True)
+    _write_rows(out_dir, [], labels)
+    atomic_write_text(out_dir / SETTINGS_JSON, json.dumps(settings, indent=2) + "\n")
+
+
+def _write_rows(out_dir: Path, rows: list[PredictionRow], labels: Labels) -> None:
+    with atomic_output(out_dir / RESULTS_CSV) as f:
+        writer = csv.DictWriter(f, fieldnames=result_columns(labels), lineterminator="\r\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row_record(row, labels))
+
+
+def _read_settings(out_dir: Path) -> dict[str, Any] | None:
+    try:
+        values = json.loads((out_dir / SETTINGS_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return values if isinstance(values, dict) else None
+
+
+def _plain(key: str) -> str:
+    return {"checkpoint_bytes": "checkpoint", "checkpoint_mtime_ns": "checkpoint"}.get(key, key).replace("_", " ")
+
+
+class ResultsAppender:
+    """results.csv opened for appending: one row per finished image, flushed at once, so the file always lists
+    exactly the images whose PNGs are whole."""
+
+    def __init__(self, out_dir: Path, labels: Labels):
+        self.labels = labels
+        self.file = open(out_dir / RESULTS_CSV, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self.writer = csv.DictWriter(self.file, fieldnames=result_columns(labels))
+
+    def append(self, row: PredictionRow) -> None:
+        self.writer.writerow(row_record(row, labels=self.labels))
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()

@@ -1,0 +1,183 @@
+"""Prediction as a stream: rows appended in input order as images finish, a stopped or killed run that a rerun
+completes into the same results.csv as an uninterrupted one, a rerun with other settings starting over, and at
+most a few images in flight whatever the number of inputs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.config import TrainConfig
+from core.inference.predict import predict
+from core.inference.predict_resume import SETTINGS_JSON
+from core.inference.predict_stream import batches_to_run, read_ahead
+from core.models import build_model
+from core.runs.folders import Run, create_run, runs_root
+from core.training.checkpoints import save_checkpoint_atomically
+
+SIZES = [(40, 30), (64, 64), (33, 50), (21, 20), (48, 36), (64, 40), (30, 64), (50, 50), (37, 23), (60, 45),
+         (25, 61), (44, 44)]
+
+
+def save_random_checkpoint(run: Run, seed: int) -> None:
+    """An untrained UNet whose head is scaled so that its masks hold both classes (a fresh one's logits barely
+    vary)."""
+    torch.manual_seed(seed)
+    model = build_model("unet", width=8).eval()
+    probe = torch.linspace(-2, 2, 32).expand(2, 3, 32, 32) + torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        logits = model(probe)
+        model.head.weight /= logits.std()
+        model.head.bias.copy_((model.head.bias - logits.median()) / logits.std())
+    save_checkpoint_atomically(run.checkpoint_path("best"),
+                               {"model": model.state_dict(), "epoch": 1, "config": run.load_config().to_dict()})
+
+
+@pytest.fixture
+def run() -> Run:
+    config = TrainConfig(model="unet", data="synthetic", image_size=32, width=8, device="cpu", precision="fp32",
+                         name="stream")
+    made = create_run(config, runs_root())
+    save_random_checkpoint(made, seed=0)
+    return made
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """A dozen photos of mixed sizes (smooth gradients plus noise, so masks vary within an image)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index, (width, height) in enumerate(SIZES):
+        ramp = np.linspace(0, 255, width)[None, :, None] * np.linspace(0.2, 1, height)[:, None, None]
+        pixels = np.clip(ramp + rng.normal(0, 40, (height, width, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"photo{index:02d}.{'jpg' if index % 3 else 'png'}")
+    return folder
+
+
+def stop_after(batches: int) -> tuple[threading.Event, callable]:
+    """A stop event that the progress callback sets after `batches` batches (its first call reports the start):
+    Ctrl-C part-way, at a place that does not depend on timing."""
+    stop = threading.Event()
+    calls = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) > batches:
+            stop.set()
+
+    return stop, progress
+
+
+def test_a_stopped_run_then_a_rerun_gives_the_same_results_csv_as_an_uninterrupted_run(run, photos):
+    whole = predict(run, inputs=[photos], output_name="whole", batch_size=4, device="cpu")
+    assert whole["complete"] and whole["images"] == 12 and whole["resumed"] == 0
+    assert 0.02 < whole["mean_foreground"] < 0.98  # masks with both classes: a mix-up of images would show
+
+    stop, progress = stop_after(2)
+    part = predict(run, inputs=[photos], output_name="part", batch_size=4, device="cpu", stop=stop,
+                   progress=progress)
+    out = run.predictions_dir / "part"
+    lines = (out / "results.csv").read_text().splitlines()
+    assert not part["complete"] and part["images"] == 8 == len(lines) - 1  # two batches of four, then stopped
+    assert [line.split(",")[0] for line in lines[1:]] == [f"photo{index:02d}" for index in range(8)]
+    assert len(list(out.glob("*_mask.png"))) == 8 and len(list(out.glob("*_overlay.png"))) == 8
+
+    notices = []
+    rerun = predict(run, inputs=[photos], output_name="part", batch_size=4, device="cpu", notice=notices.append)
+    assert rerun["complete"] and rerun["resumed"] == 8 and rerun["predicted"] == 4
+    assert notices == ["resuming predictions/part: 8 of 12 images already done (delete the folder to start over)"]
+    assert (out / "results.csv").read_bytes() == (run.predictions_dir / "whole" / "results.csv").read_bytes()
+    for mask in (run.predictions_dir / "whole").glob("*.png"):
+        assert np.array_equal(np.asarray(Image.open(mask)), np.asarray(Image.open(out / mask.name))), mask.name
+    assert rerun["mean_foreground"] == pytest.approx(whole["mean_foreground"], abs=1e-6)
+
+
+def test_a_run_killed_mid_batch_is_completed_from_its_whole_rows_only(run, photos):
+    whole = run.predictions_dir / "whole"
+    predict(run, inputs=[photos], output_name="whole", batch_size=4, device="cpu")
+    killed = run.predictions_dir / "killed"
+    predict(run, inputs=[photos], output_name="killed", batch_size=4, device="cpu")
+    # as a kill -9 leaves it: six whole rows, half a seventh, and image 3's mask never renamed into place
+    lines = (killed / "results.csv").read_bytes().split(b"\r\n")
+    (killed / "results.csv").write_bytes(b"\r\n".join(lines[:7]) + b"\r\n" + lines[7][:10])
+    (killed / "photo03_mask.png").unlink()
+    (killed / "photo03_overlay.png").write_bytes(b"stale")
+
+    rerun = predict(run, inputs=[photos], output_name="killed", batch_size=4, device="cpu")
+    assert rerun["resumed"] == 5 and rerun["predicted"] == 7
+    assert (killed / "results.csv").read_bytes() == (whole / "results.csv").read_bytes()
+    assert (killed / "photo03_overlay.png").read_bytes() == (whole / "photo03_overlay.png").read_bytes()
+
+
+def test_a_rerun_with_another_checkpoint_starts_over_saying_so(run, photos):
+    predict(run, inputs=[photos], batch_size=4, device="cpu")
+    out = run.predictions_dir / "files"
+    first = (out / "results.csv").read_text()
+    save_random_checkpoint(run, seed=1)  # retrained: another best.pt
+    notices = []
+    summary = predict(run, inputs=[photos], batch_size=4, device="cpu", notice=notices.append)
+    assert notices == ["predictions/files was made with another checkpoint; starting over"]
+    assert summary["resumed"] == 0 and summary["predicted"] == 12
+    assert (out / "results.csv").read_text() != first
+    fresh = run.predictions_dir / "fresh"
+    predict(run, inputs=[photos], output_name="fresh", batch_size=4, device="cpu")
+    assert (out / "results.csv").read_bytes() == (fresh / "results.csv").read_bytes()
+
+
+def test_other_settings_start_over_and_a_folder_from_before_streaming_too(run, photos):
+    out = run.predictions_dir / "files"
+    predict(run, inputs=[photos], batch_size=4, device="cpu")
+    notices = []
+    predict(run, inputs=[photos], batch_size=4, device="cpu", alpha=0.8, notice=notices.append)
+    assert notices == ["predictions/files was made with another alpha; starting over"]
+    (out / SETTINGS_JSON).unlink()  # as seglab wrote folders before it recorded their settings
+    notices.clear()
+    summary = predict(run, inputs=[photos], batch_size=4, device="cpu", alpha=0.8, notice=notices.append)
+    assert notices == ["predictions/files was made with settings seglab did not record; starting over"]
+    assert summary["predicted"] == 12
+
+
+def test_a_resumed_folder_whose_inputs_changed_lists_exactly_this_runs_images_in_input_order(run, photos):
+    for late in ("photo00.png", "photo05.jpg"):
+        (photos / late).rename(photos.parent / late)
+    predict(run, inputs=[photos], batch_size=4, device="cpu")
+    out = run.predictions_dir / "files"
+    (photos / "photo07.jpg").rename(photos.parent / "photo07.jpg")  # gone from the input since
+    for late in ("photo00.png", "photo05.jpg"):
+        (photos.parent / late).rename(photos / late)
+
+    summary = predict(run, inputs=[photos], batch_size=4, device="cpu")
+    names = [line.split(",")[0] for line in (out / "results.csv").read_text().splitlines()[1:]]
+    assert names == [f"photo{index:02d}" for index in range(12) if index != 7]
+    assert summary["images"] == 11 and summary["resumed"] == 9 and summary["predicted"] == 2
+
+
+def test_read_ahead_keeps_at_most_the_window_in_flight():
+    pulled = []
+
+    def items():
+        for index in range(100):
+            pulled.append(index)
+            yield index
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        consumed = 0
+        for future in read_ahead(pool, lambda item: item * 2, items(), ahead=5):
+            assert future.result() == consumed * 2
+            consumed += 1
+            assert len(pulled) - consumed <= 5
+    assert consumed == 100
+
+
+def test_batches_are_cut_at_the_same_places_when_resuming():
+    keys = [(str(index), "") for index in range(10)]
+    done = {keys[index] for index in range(5)}
+    assert batches_to_run(keys, done, 4) == [range(4, 8), range(8, 10)]
