@@ -1,0 +1,74 @@
+"""`seglab predict` on a folder: Ctrl-C in a real process leaves a results.csv of whole rows that the same command
+completes into an uninterrupted run's, and --engine auto (the default) says which engine ran and why."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.inference import engine_choice
+from core.inference.predict import predict
+from core.runs.folders import Run, create_run, runs_root
+from tests.core.test_predict_engine import make_run, timings  # noqa: F401 - the fixture, shared
+from tests.core.test_predict_stream import save_random_checkpoint
+from tests.tui.test_cli import seglab, seglab_process
+
+
+def photo_folder(folder, count: int):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        width, height = (int(value) for value in rng.integers(24, 64, 2))
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(folder / f"p{index:04d}.png")
+    return folder
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_the_same_command_gives_the_uninterrupted_results_csv(tmp_path):
+    from core.config import TrainConfig
+
+    run = create_run(TrainConfig(model="unet", data="synthetic", image_size=32, width=8, device="cpu",
+                                 precision="fp32", name="sigint"), runs_root())
+    save_random_checkpoint(run, seed=0)
+    photos = photo_folder(tmp_path / "photos", 400)
+    args = ["predict", run.name, "--input", str(photos), "--engine", "torch", "--batch-size", "4",
+            "--device", "cpu"]
+    results = run.predictions_dir / "files" / "results.csv"
+    process = seglab_process(*args)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not results.is_file() or results.read_text().count("\n") < 3):
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "stopped: results.csv lists the images done" in out and "Traceback" not in err
+    rows = results.read_text().splitlines()[1:]
+    assert 2 <= len(rows) < 400
+    assert all((run.predictions_dir / "files" / f"{row.split(',')[0]}_mask.png").is_file() for row in rows)
+
+    again = seglab_process(*args)
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert f"resuming predictions/files: {len(rows)} of 400 images already done" in err
+    whole = predict(Run(run.path), inputs=[photos], output_name="whole", batch_size=4, device="cpu")
+    assert whole["images"] == 400
+    assert results.read_bytes() == (run.predictions_dir / "whole" / "results.csv").read_bytes()
+
+
+def test_the_default_engine_is_auto_and_the_command_says_what_ran(capsys, timings, tmp_path):  # noqa: F811
+    run = make_run("cli-auto")
+    photos = photo_folder(tmp_path / "photos", 3)
+    code, out, err = seglab(capsys, "predict", run.name, "--input", str(photos), "--device", "cpu")
+    assert code == 0, err
+    assert "engine: onnx (auto: 2.00x torch's rate on this machine, measured " in err
+    assert f"3 images -> {run.predictions_dir / 'files'}" in out
+    code, out, err = seglab(capsys, "predict", run.name, "--input", str(photos), "--engine", "torch")
+    assert code == 0 and "engine:" not in err
+    assert engine_choice.cache_path().is_file()
