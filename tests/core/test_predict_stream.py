@@ -181,3 +181,16 @@ def test_batches_are_cut_at_the_same_places_when_resuming():
     keys = [(str(index), "") for index in range(10)]
     done = {keys[index] for index in range(5)}
     assert batches_to_run(keys, done, 4) == [range(4, 8), range(8, 10)]
+
+
+def test_a_png_write_cut_short_leaves_neither_half_a_file_nor_its_temporary(tmp_path, monkeypatch):
+    from core.inference.predict_outputs import save_png
+
+    def save_half_then_stop(self, fp, format=None, **params):
+        Path(fp).write_bytes(b"\x89PNG\r\n\x1a\n half")
+        raise KeyboardInterrupt  # Ctrl-C in the middle of the encoder
+
+    monkeypatch.setattr(Image.Image, "save", save_half_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        save_png(Image.new("RGB", (8, 8)), tmp_path / "cat_mask.png")
+    assert list(tmp_path.iterdir()) == []
