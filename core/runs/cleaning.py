@@ -183,9 +183,9 @@ def last_changed(run: Run) -> float:
 
 
 def temp_files(run: Run) -> list[Path]:
-    """The leftovers Run.sweep_temp_files deletes (same patterns), listed without deleting them."""
-    return [*run.checkpoints_dir.glob(".*.pt.*.tmp"),
-            *(path for name in ("status.json", "config.json") for path in run.path.glob(f".{name}.*.tmp"))]
+    """Temp files of atomic writes (.NAME.*.tmp) that a killed process left in the run folder or checkpoints/:
+    those Run.sweep_temp_files deletes, and any other file's (progress.json, results.csv), listed, not deleted."""
+    return sorted([*run.checkpoints_dir.glob(".*.tmp"), *run.path.glob(".*.tmp")])
 
 
 def _run_removals(run: Run, state: str, chose_runs: bool, keep_best: bool, cutoff: float | None, now: float,

@@ -12,7 +12,7 @@ KINDS = ("checkpoints", "predictions", "exports", "logs", "other")
 # A run folder's top-level entries by kind; anything else (config.json, status.json, results.csv, curves.png,
 # progress/ pictures, eval-*.json) is "other".
 KIND_OF_ENTRY = {"checkpoints": "checkpoints", "predictions": "predictions", "export": "exports",
-                 "events.jsonl": "logs", "train.log": "logs", "tensorboard": "logs"}
+                 "events.jsonl": "logs", "progress.json": "logs", "train.log": "logs", "tensorboard": "logs"}
 LOG_PREFIXES = ("events.",)  # events.jsonl and whatever is kept beside it (a rotated log, an index)
 
 UNITS = ("kB", "MB", "GB", "TB", "PB")

@@ -61,6 +61,7 @@ def live_process():
 
 
 FULL = {"checkpoints/last.pt": 3000, "checkpoints/best.pt": 2000, "checkpoints/.last.pt.123.tmp": 500,
+        ".progress.json.77.tmp": 20,
         "predictions/test/a_overlay.png": 700, "export/best-dynamic.onnx": 1500, "export/best-dynamic.onnx.json": 10}
 
 
@@ -76,9 +77,10 @@ def test_plain_clean_removes_last_pt_exports_and_temp_files_of_finished_runs_and
 
     assert {(removal.owner, removal.what) for removal in plan.removals} == {
         (finished.name, "last.pt"), (finished.name, "export/"), (finished.name, TEMP_FILE),
-        (stopped.name, "export/"), (stopped.name, TEMP_FILE)}
-    assert plan.bytes == 3000 + 2 * (1510 + 500)
-    assert plan.files == 1 + 2 * 3
+        (stopped.name, "export/"), (stopped.name, TEMP_FILE),
+        (finished.name, "temp file .progress.json.77.tmp"), (stopped.name, "temp file .progress.json.77.tmp")}
+    assert plan.bytes == 3000 + 2 * (1510 + 500 + 20)
+    assert plan.files == 1 + 2 * 4
     assert any(note.owner == stopped.name and "--resume" in note.text for note in plan.kept)
     result = apply_clean(plan)
     assert result.bytes == plan.bytes and not result.not_removed
@@ -88,7 +90,7 @@ def test_plain_clean_removes_last_pt_exports_and_temp_files_of_finished_runs_and
         assert run.checkpoint_path("best").exists()
         assert (run.predictions_dir / "test" / "a_overlay.png").exists()  # plain clean keeps predictions
         assert not (run.path / "export").exists()
-        assert not list(run.checkpoints_dir.glob(".*.tmp"))
+        assert not list(run.checkpoints_dir.glob(".*.tmp")) and not list(run.path.glob(".*.tmp"))
         assert all((run.path / name).exists() for name in RECORD)
 
 

@@ -23,7 +23,8 @@ def test_a_run_folder_is_measured_by_kind(tmp_path):
     write(run / "predictions" / "test" / "nested" / "b_mask.png", 300)
     write(run / "export" / "best-dynamic.onnx", 1500)
     write(run / "events.jsonl", 400)
-    write(run / "train.log", 100)
+    write(run / "train.log", 60)
+    write(run / "progress.json", 40)
     write(run / "tensorboard" / "events.out.tfevents.1", 50)
     write(run / "config.json", 20)
     write(run / "status.json", 10)
@@ -33,7 +34,7 @@ def test_a_run_folder_is_measured_by_kind(tmp_path):
 
     assert usage.sizes == {"checkpoints": 5000, "predictions": 1000, "exports": 1500, "logs": 550, "other": 35}
     assert usage.total == 8085
-    assert usage.files == 11
+    assert usage.files == 12
     assert usage.name == run.name
 
 
