@@ -8,7 +8,6 @@ import time
 
 import pytest
 from PIL import Image
-from textual.widgets import DataTable
 
 from core.data.labels import BINARY, Labels
 from core.inference.results import PredictionRow, overlay_path, write_results
@@ -17,6 +16,7 @@ from tui.app import make_app
 from tui.screens.confirm import QuitScreen
 from tui.screens.predictions import PredictionsScreen
 from tui.widgets.image_preview import ImagePreview
+from tui.widgets.virtual_table import VirtualTable
 
 from .helpers import SIZE, runs_table, shown, table_rows, trained_run, wait_for, wait_for_screen
 
@@ -29,7 +29,7 @@ async def test_predicting_the_test_split_lists_results_worst_first_with_a_previe
         await runs_table(pilot, rows=1)
         await pilot.press("p")
         screen = await wait_for_screen(pilot, PredictionsScreen)
-        table = screen.query_one("#results", DataTable)
+        table = screen.query_one("#results", VirtualTable)
         await pilot.click("#predict")
         await wait_for(pilot, lambda: table.row_count > 0, timeout=30, what="the predictions")
 
@@ -95,7 +95,7 @@ async def open_predictions(app, pilot, run: Run) -> PredictionsScreen:
     await runs_table(pilot, rows=1)
     app.push_screen(PredictionsScreen(run))
     screen = await wait_for_screen(pilot, PredictionsScreen)
-    await wait_for(pilot, lambda: screen.query_one("#results", DataTable).row_count == 2, what="the results")
+    await wait_for(pilot, lambda: screen.query_one("#results", VirtualTable).row_count == 2, what="the results")
     return screen
 
 
@@ -120,7 +120,7 @@ async def test_a_multiclass_prediction_shows_the_class_colours_and_the_images_di
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_predictions(app, pilot, run)
         note = screen.query_one("#preview-classes")
-        assert table_rows(screen.query_one("#results", DataTable))[0][0] == "poor"  # worst first
+        assert table_rows(screen.query_one("#results", VirtualTable))[0][0] == "poor"  # worst first
         await wait_for(pilot, lambda: "Dice:" in shown(note), what="the class Dice")
         assert shown(note) == "overlay: ■ pet  ■ border\nDice: pet 0.500 · border - · background 0.900"
         await pilot.pause()

@@ -220,7 +220,7 @@ def test_predictions_screen(snap_compare, runs, size):
         pilot.app.open_predictions(run.path)
         screen = await wait_for_screen(pilot, PredictionsScreen)
         preview = screen.query_one(ImagePreview)
-        await wait_for(pilot, lambda: screen.query_one("#results", DataTable).row_count == 4
+        await wait_for(pilot, lambda: screen.query_one("#results", VirtualTable).row_count == 4
                        and preview.image is not None, what="the results and the first preview")
 
     assert snap_compare(still(make_app(runs)), terminal_size=size, run_before=results_shown)
