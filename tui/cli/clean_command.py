@@ -23,7 +23,7 @@ def clean_command(
     runs: Annotated[list[str] | None, typer.Argument(
         help="Runs to clean: folders, unique prefixes of run names, or the --name they were given (default: "
              "every run, and the orphaned decoded-image caches).", autocompletion=complete_run_names,
-        show_default=False)] = None,
+        show_default=False, metavar="RUN")] = None,
     keep_best: Annotated[bool, typer.Option(
         "--keep-best", help="Keep every best.pt (runs named or picked by --older-than otherwise lose the best.pt "
                             "of a finished or pruned run).")] = False,
