@@ -72,27 +72,20 @@ class VirtualTable(ScrollView, can_focus=True):
 
     cursor_row: reactive[int] = reactive(0)
 
-    class RowSelected(Message):
+    class _RowMessage(Message):
+        def __init__(self, table: VirtualTable, row: int, key: str) -> None:
+            super().__init__()
+            self.table, self.cursor_row, self.key = table, row, key
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class RowSelected(_RowMessage):
         """Enter, or a click on the row the cursor is on."""
 
-        def __init__(self, table: VirtualTable, row: int, key: str) -> None:
-            super().__init__()
-            self.table, self.cursor_row, self.key = table, row, key
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class RowHighlighted(Message):
+    class RowHighlighted(_RowMessage):
         """The cursor moved to another row."""
-
-        def __init__(self, table: VirtualTable, row: int, key: str) -> None:
-            super().__init__()
-            self.table, self.cursor_row, self.key = table, row, key
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
 
     def __init__(self, *, zebra_stripes: bool = True, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
