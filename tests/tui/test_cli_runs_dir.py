@@ -30,6 +30,11 @@ def test_runs_lists_the_given_folder(capsys, given_dir):
     assert code == 0 and FINISHED_RUN in out
 
 
+def test_runs_disk_lists_the_given_folders_runs_with_their_sizes(capsys, given_dir):
+    code, out, _ = seglab(capsys, "--runs-dir", str(given_dir), "runs", "--disk")
+    assert code == 0 and FINISHED_RUN in out and f"1 run in {given_dir}: " in out
+
+
 def test_watch_finds_the_run_in_the_given_folder(capsys, given_dir):
     code, out, err = seglab(capsys, "--runs-dir", str(given_dir), "watch", FINISHED_RUN[:15])
     assert code == 0, err
@@ -42,6 +47,7 @@ def test_watch_finds_the_run_in_the_given_folder(capsys, given_dir):
     ["export", "no-such-run"],
     ["compare", "no-such-run", FINISHED_RUN],
     ["train", "--resume", "no-such-run"],
+    ["clean", "no-such-run", "--dry-run"],
 ], ids=lambda command: command[0])
 def test_a_run_is_looked_up_in_the_given_folder(capsys, given_dir, command):
     code, _, err = seglab(capsys, "--runs-dir", str(given_dir), *command)
@@ -105,7 +111,8 @@ def test_commands_that_read_no_runs_folder_refuse_it(capsys, given_dir, tmp_path
 
 def test_every_command_with_a_runs_folder_is_tested_here():
     """A new command that reads a runs folder gets a test above."""
-    tested = {"runs", "watch", "evaluate", "predict", "export", "compare", "train", "demo", "tui", "serve", "sweep"}
+    tested = {"runs", "watch", "evaluate", "predict", "export", "compare", "train", "demo", "tui", "serve", "sweep",
+              "clean"}
     commands = typer.main.get_command(app).commands
     reading = {name for name, command in commands.items() if tui.cli.takes_runs_dir(command)}
     assert reading == tested

@@ -26,7 +26,8 @@ def show_disk_usage(run_paths: Sequence[Path], root: Path) -> list[RunDiskUsage]
     rows.append(["total", *(human_size(totals[kind]) for kind in kinds), human_size(grand_total)])
     widths = [max(len(column), *(len(row[i]) for row in rows)) for i, column in enumerate(columns)]
     # Rich's Table measures every cell: seconds for thousands of runs; these plain lines take milliseconds
-    print_box_table(console, f"{len(usages)} runs in {root}: {human_size(grand_total)}", columns, rows, widths,
+    runs = f"{len(usages)} run{'' if len(usages) == 1 else 's'}"
+    print_box_table(console, f"{runs} in {root}: {human_size(grand_total)}", columns, rows, widths,
                     set(range(1, len(columns))))
     left_out = [kind for kind in KINDS if kind not in kinds]
     if left_out:

@@ -87,7 +87,8 @@ MIN_NAME_WIDTH = 24  # enough for a run's time and the start of its model and na
 
 
 @app.command(name="runs", epilog="Examples:\n\n  seglab runs --runs-dir /data/seglab-runs\n\n"
-             "  seglab runs --filter 'model=unet dice>0.8' --sort dice\n\n  seglab runs --filter pets")
+             "  seglab runs --filter 'model=unet dice>0.8' --sort dice\n\n  seglab runs --filter pets\n\n"
+             "  seglab runs --disk")
 def runs_command(
     runs_dir: RunsDir = None,
     filter_text: Annotated[str, typer.Option(
@@ -96,6 +97,9 @@ def runs_command(
                          "epochs).")] = "",
     sort: Annotated[str, typer.Option("--sort", help=f"Order by {' | '.join(SORT_KEYS)} (started: newest first; "
                                                      "dice: best first).")] = SORT_KEYS[0],
+    disk: Annotated[bool, typer.Option("--disk", help="Each run's size on disk by kind (checkpoints, predictions, "
+                                                      "exports, logs, other), largest first; `seglab clean` frees "
+                                                      "it.")] = False,
 ) -> None:
     """List runs: name, model, data, state, epoch/epochs, best Dice, started."""
     root = runs_root(runs_dir)
@@ -107,7 +111,13 @@ def runs_command(
     if not rows:
         console.print(f"no run of the {len(every)} in {root} matches {filter_text!r}", markup=False)
         return
-    shown = f"{len(rows)} of {len(every)} runs" if len(rows) < len(every) else f"{len(rows)} runs"
+    if disk:
+        from tui.cli.disk_view import show_disk_usage
+
+        show_disk_usage([row.path for row in rows if not row.is_sweep], root)
+        return
+    total = f"{len(every)} run{'' if len(every) == 1 else 's'}"
+    shown = f"{len(rows)} of {total}" if len(rows) < len(every) else total
     cells = [[row.name, row.model, row.data, row.state, f"{row.epoch}/{row.epochs}",
               f"{row.best_dice:.4f}" if row.best_dice is not None else "-", format_started(row.started)]
              for row in rows]
