@@ -125,7 +125,7 @@ def test_train_then_runs_evaluate_predict_and_watch_the_run(capsys):
     assert result["images"] == 1 and 0 <= result["dice"] <= 1
     assert str(run.path / "eval-test.json") in out
 
-    code, out, _ = seglab(capsys, "predict", prefix, "--device", "cpu")
+    code, out, _ = seglab(capsys, "predict", prefix, "--device", "cpu", "--engine", "torch")
     assert code == 0
     out_dir = run.predictions_dir / "test"
     assert len(list(out_dir.glob("*_overlay.png"))) == 1
