@@ -63,7 +63,7 @@ def run_entries(root: Path) -> list[RunEntry]:
             known = {name: (entry, _entry(root / name, entry)) for name, entry in _read_index(root).items()}
         fresh, changed = _scan(root, known)
         _memory[key] = fresh
-    if changed or fresh.keys() != known.keys():
+    if fresh and (changed or fresh.keys() != known.keys()):  # a folder without runs gets no file from a listing
         _write_index(root, {name: entry for name, (entry, _) in fresh.items()})
     return [fresh[name][1] for name in sorted(fresh, reverse=True)]
 

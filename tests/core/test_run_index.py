@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import pytest
@@ -81,3 +82,16 @@ def test_open_run_finds_a_run_by_prefix_or_name_among_many(tmp_path):
     assert open_run("r17", tmp_path).path == runs[17].path
     with pytest.raises(SeglabError, match=r"matches 30 runs \((\S+-r\d+, ){4}\S+-r\d+\); give more of the name"):
         open_run(runs[1].name.rsplit("-", 1)[0], tmp_path)
+
+
+def test_listing_a_folder_without_runs_writes_nothing_there(tmp_path):
+    """Not even after a folder at the same path held runs earlier in this process (a test's runs folder is
+    deleted and made again at the same path; a user may delete every run while the dashboard lists)."""
+    aged_runs(tmp_path, 2)
+    assert len(run_entries(tmp_path)) == 2
+    for folder in list(tmp_path.iterdir()):
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        else:
+            folder.unlink()
+    assert run_entries(tmp_path) == [] and list(tmp_path.iterdir()) == []

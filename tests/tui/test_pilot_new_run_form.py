@@ -51,7 +51,7 @@ async def test_an_invalid_learning_rate_is_named_and_starts_nothing(harmless_tra
         await pilot.pause()
         assert app.screen is form and not app.children_started
         assert "learning rate" in shown(form.query_one("#form-errors"))
-        assert not runs_root().exists() or not any(runs_root().iterdir())
+        assert not runs_root().exists() or not any(runs_root().iterdir()), list(runs_root().iterdir())
 
 
 async def choose_folder_data(pilot: Pilot, form: NewRunScreen, path: str) -> None:
@@ -93,7 +93,7 @@ async def test_starting_on_a_missing_data_folder_shows_the_clis_line_and_creates
         await wait_for(pilot, lambda: shown(errors).startswith("✗"), what="the refusal")
         assert shown(errors) == f"✗ {cli_line}"
         assert app.screen is form and not app.children_started
-        assert not runs_root().exists() or not any(runs_root().iterdir())
+        assert not runs_root().exists() or not any(runs_root().iterdir()), list(runs_root().iterdir())
 
 
 async def test_the_oxford_pet_fixture_is_recognised_with_its_split_counts():
