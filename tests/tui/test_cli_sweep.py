@@ -93,8 +93,17 @@ def test_a_sweep_killed_mid_trial_carries_on_with_the_same_command(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_share_one_study_without_duplicate_trials():
-    first, second = sweep_process("shared", 4), sweep_process("shared", 4)
+def test_two_processes_share_one_study_without_duplicate_trials(tmp_path):
+    # each worker holds its first trial's first step until both are there, so neither can take every trial
+    # (on a busy machine the second's start took as long as the first's four tiny trials)
+    release = tmp_path / "release"
+    held = [tmp_path / "first", tmp_path / "second"]
+    hold = {"SEGLAB_PAUSE_AT": "train-step", "SEGLAB_PAUSE_RELEASE": str(release)}
+    first = sweep_process("shared", 4, {**hold, "SEGLAB_PAUSE_MARKER": str(held[0])})
+    wait_for_file(held[0])
+    second = sweep_process("shared", 4, {**hold, "SEGLAB_PAUSE_MARKER": str(held[1])})
+    wait_for_file(held[1])
+    release.touch()
     for process in (first, second):
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
