@@ -1,5 +1,6 @@
 """Write files so readers see the old content or the new, never half: a temp file in the same
-folder, flushed to disk, then os.replace'd over the target. A failure leaves the old file."""
+folder, flushed to disk (unless the caller opts out), then os.replace'd over the target. A failure
+leaves the old file."""
 
 from __future__ import annotations
 
@@ -23,21 +24,23 @@ FILE_MODE = 0o666 & ~UMASK  # what a plain open() gives: others on a shared mach
 
 
 @contextmanager
-def atomic_output(path: Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temp file beside `path` for writing; on a clean exit it becomes `path`."""
+def atomic_output(path: Path, mode: str = "w", sync: bool = True) -> Iterator[IO]:
+    """Open a temp file beside `path` for writing; on a clean exit it becomes `path`. `sync=False` skips the
+    fsync: whole or old after a crash of the process, not after a power cut (progress lines, predicted PNGs)."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    with atomic_output(path) as f:
+def atomic_write_text(path: Path, text: str, sync: bool = True) -> None:
+    with atomic_output(path, sync=sync) as f:
         f.write(text)

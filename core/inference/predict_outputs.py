@@ -4,7 +4,6 @@ mask when it has one."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.utils import draw_segmentation_masks
 
+from core.atomic_files import atomic_output
 from core.data.images import load_pair, open_rgb
 from core.data.labels import Labels, class_colour, palette
 from core.data.samples import Sample
@@ -76,13 +76,8 @@ def write_prediction(out_dir: Path, opened: OpenedImage, logit: torch.Tensor, al
 def save_png(image: Image.Image, path: Path) -> None:
     """Write a PNG under a temporary name beside `path`, then rename it into place: an interrupted write leaves
     the old file or none, never half of one (not synced to disk: this guards against Ctrl-C, not power loss)."""
-    temporary = path.with_name(f".{path.name}.part")
-    try:
-        image.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_output(path, "wb", sync=False) as f:
+        image.save(f, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
 def _write_classes(out_dir: Path, opened: OpenedImage, full: torch.Tensor, pixels: torch.Tensor, alpha: float,

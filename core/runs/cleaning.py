@@ -182,12 +182,6 @@ def last_changed(run: Run) -> float:
     return max(times, default=0.0)
 
 
-def temp_files(run: Run) -> list[Path]:
-    """Temp files of atomic writes (.NAME.*.tmp) that a killed process left in the run folder or checkpoints/:
-    those Run.sweep_temp_files deletes, and any other file's (progress.json, results.csv), listed, not deleted."""
-    return sorted([*run.checkpoints_dir.glob(".*.tmp"), *run.path.glob(".*.tmp")])
-
-
 def _run_removals(run: Run, state: str, chose_runs: bool, keep_best: bool, cutoff: float | None, now: float,
                   kept: list[Note]) -> list[Removal]:
     found: list[Removal] = []
@@ -215,7 +209,7 @@ def _run_removals(run: Run, state: str, chose_runs: bool, keep_best: bool, cutof
     exports = run.path / "export"
     if exports.is_dir() and any(exports.iterdir()):
         take(exports, "export/")
-    for path in temp_files(run):
+    for path in run.temp_files():
         take(path, f"temp file {path.relative_to(run.path)}")
     return found
 

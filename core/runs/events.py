@@ -9,6 +9,7 @@ an epoch however long the epoch, and no reader ever re-reads progress from the s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from core.atomic_files import atomic_write_text
 from core.pause_points import pause_point
 
 
@@ -157,12 +159,8 @@ class EventLog:
             self._file.flush()
 
     def _replace_progress(self, line: str) -> None:
-        temporary = self.progress_path.with_name(f".{PROGRESS_FILE}.{os.getpid()}.tmp")
-        try:
-            temporary.write_text(line, encoding="utf-8")
-            os.replace(temporary, self.progress_path)
-        except OSError:
-            pass  # progress is for watching eyes; the log and the checkpoints are what must be written
+        with contextlib.suppress(OSError):  # progress is for watching eyes; the log and checkpoints must be written
+            atomic_write_text(self.progress_path, line, sync=False)  # a few times a second: no fsync
 
     def close(self) -> None:
         with self._lock:

@@ -110,11 +110,18 @@ class Run:
         only prepared (config.json and status 'created') has not."""
         return self.events_path.exists() or any(self.checkpoints_dir.glob("*.pt"))
 
+    def temp_files(self) -> list[Path]:
+        """The temp files of atomic writes (.NAME.*.tmp) in the run folder and checkpoints/: a killed process
+        leaves them (a ResNet34-UNet .last.pt.*.tmp is hundreds of MB)."""
+        return sorted([*self.checkpoints_dir.glob(".*.tmp"), *self.path.glob(".*.tmp")])
+
     def sweep_temp_files(self) -> list[Path]:
-        """Delete the temp files of atomic writes that a killed process left (a ResNet34-UNet .last.pt.*.tmp is
-        hundreds of MB). Call it only while no other process writes this run's checkpoints or status."""
-        leftovers = [*self.checkpoints_dir.glob(".*.pt.*.tmp"),
-                     *(path for name in ("status.json", "config.json") for path in self.path.glob(f".{name}.*.tmp"))]
+        """Delete the temp files of the training process's own writes (checkpoints, status, config, progress);
+        another command's (an evaluate writing eval-test.json) stays. Call it only while no other process
+        trains this run."""
+        own = (".status.json.", ".config.json.", ".progress.json.")
+        leftovers = [path for path in self.temp_files()
+                     if path.name.startswith(own) or (path.parent == self.checkpoints_dir and ".pt." in path.name)]
         for path in leftovers:
             path.unlink(missing_ok=True)
         return leftovers

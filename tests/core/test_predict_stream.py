@@ -187,7 +187,7 @@ def test_a_png_write_cut_short_leaves_neither_half_a_file_nor_its_temporary(tmp_
     from core.inference.predict_outputs import save_png
 
     def save_half_then_stop(self, fp, format=None, **params):
-        Path(fp).write_bytes(b"\x89PNG\r\n\x1a\n half")
+        fp.write(b"\x89PNG\r\n\x1a\n half")
         raise KeyboardInterrupt  # Ctrl-C in the middle of the encoder
 
     monkeypatch.setattr(Image.Image, "save", save_half_then_stop)
