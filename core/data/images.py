@@ -28,7 +28,7 @@ def open_rgb(path: str | Path) -> Image.Image:
         # Pillow's own convert clips 16-bit values at 255, which turns most of a 16-bit photo white.
         image = Image.fromarray(_scale_to_uint8(np.asarray(image)), mode="L")
     try:
-        return image.convert("RGB")
+        return image if image.mode == "RGB" else image.convert("RGB")  # convert("RGB") of an RGB image copies it
     except (ValueError, OSError) as error:
         raise DataError(path, f"cannot convert image mode {image.mode} to RGB ({one_line(error)})") from error
 

@@ -13,7 +13,7 @@ def resize_image(image: Image.Image, size: int) -> torch.Tensor:
     """RGB image as uint8 3 x size x size, bilinear: the one resize used for training and prediction."""
     # Pillow's bilinear filter widens its support when shrinking, so downscaled photos do not alias.
     resized = (image if image.mode == "RGB" else image.convert("RGB")).resize((size, size), Image.Resampling.BILINEAR)
-    return torch.from_numpy(np.array(resized, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1)))
 
 
 def resize_pair(image: Image.Image, mask: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,6 @@
-"""Images through the model as a stream: decoded ahead in threads (Pillow releases the GIL), predicted in batches
-of the model's input size, their PNGs written behind in threads, and each image's row appended to results.csv in
-input order once its files are whole. At most a few batches are in flight, so memory does not grow with the
+"""Images through the model as a stream: decoded in threads (Pillow releases the GIL) a batch ahead, predicted in
+batches of the model's input size, their PNGs written in threads, and each image's row appended to results.csv in
+input order once its files are whole. At most three batches are in flight, so memory does not grow with the
 number of images."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from core.inference.results import PredictionRow, ResultTotals
 from core.models.tta import predict_logits
 
 SKIPPED_EXAMPLES = 5
-THREADS = max(1, min(4, os.cpu_count() or 1))  # per stage: decoding, writing
+THREADS = max(1, min(8, os.cpu_count() or 1))  # decoding and writing
 
 
 @dataclass
@@ -56,22 +56,6 @@ def batches_to_run(keys: list[Key], done: set[Key], batch_size: int) -> list[ran
     return [batch for batch in batches if any(keys[index] not in done for index in batch)]
 
 
-def read_ahead(pool: ThreadPoolExecutor, function: Callable, items: Iterable, ahead: int) -> Iterator[Future]:
-    """function(item) for each item, run in `pool` at most `ahead` items beyond the one being consumed; the
-    futures come in input order."""
-    pending: deque[Future] = deque()
-    try:
-        for item in items:
-            pending.append(pool.submit(function, item))
-            if len(pending) > ahead:
-                yield pending.popleft()
-        while pending:
-            yield pending.popleft()
-    finally:
-        for future in pending:
-            future.cancel()
-
-
 def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model, runtime: Runtime, size: int,
                    labels: Labels, out_dir: Path, *, batch_size: int, alpha: float, tta: str, skip_bad: bool,
                    counts: StreamCounts, stop: threading.Event | None = None,
@@ -82,8 +66,11 @@ def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model
     without `skip_bad`, a full disk) is raised after the rows of the images before it are appended."""
     total = len(samples)
     batches = batches_to_run(keys, done, batch_size)
-    indices = [index for batch in batches for index in batch]
     finished = len(done)
+    # On the CPU the model's threads take every core: the threads' work (this batch's files, the next batch's
+    # decoding) runs between forward passes, not beside them, where it would stall the model's threads at each
+    # of their barriers. A GPU's forward pass leaves the cores free: there both run at once.
+    between_batches = runtime.device.type == "cpu"
     if progress is not None:
         progress(finished, total)
 
@@ -94,11 +81,13 @@ def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model
         with torch.inference_mode():
             return write_prediction(out_dir, opened, logit, alpha, labels)
 
+    def decode(position: int) -> list[tuple[int, Future]]:
+        return [(index, pool.submit(open_one, index)) for index in batches[position]] if position < len(batches) else []
+
     appender = ResultsAppender(out_dir, labels)
-    readers = ThreadPoolExecutor(THREADS, thread_name_prefix="seglab-decode")
-    writers = ThreadPoolExecutor(THREADS, thread_name_prefix="seglab-write")
+    pool = ThreadPoolExecutor(THREADS, thread_name_prefix="seglab-predict")
     writes: deque[Future] = deque()
-    decoded = read_ahead(readers, open_one, indices, ahead=2 * batch_size)
+    upcoming = decode(0)
 
     def append_finished(limit: int) -> None:
         nonlocal finished
@@ -109,36 +98,40 @@ def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model
             finished += 1
 
     try:
-        for batch in batches:
+        for position in range(len(batches)):
             if stop is not None and stop.is_set():
                 break
             opened = []
-            for index in batch:
+            for index, future in upcoming:
                 try:
-                    opened.append((index, next(decoded).result()))
+                    opened.append((index, future.result()))
                 except DataError as error:
                     if not skip_bad:
                         raise
                     counts.skip(error)
+            upcoming = [] if between_batches else decode(position + 1)
             if opened:
                 x = runtime.prepare_batch(normalize(torch.stack([image.resized for _, image in opened])))
                 with torch.inference_mode(), runtime.autocast():
                     logits = predict_logits(model, x, tta, labels.multiclass).float().cpu()
-                writes.extend(writers.submit(write_one, image, logit)
+                writes.extend(pool.submit(write_one, image, logit)
                               for (index, image), logit in zip(opened, logits, strict=True) if keys[index] not in done)
-            append_finished(limit=2 * batch_size)
+            if between_batches:
+                upcoming = decode(position + 1)
+                wait([future for _, future in upcoming])
+            append_finished(limit=0 if between_batches else 2 * batch_size)
             if progress is not None:
                 progress(finished + counts.skipped, total)
         append_finished(limit=0)
     finally:
-        decoded.close()
+        for _, future in upcoming:
+            future.cancel()
         try:
             append_finished(limit=0)  # the images already in hand, whatever ended the loop
         finally:
             for future in writes:
                 future.cancel()
             appender.close()
-            readers.shutdown(wait=False, cancel_futures=True)
-            writers.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
     if progress is not None:
         progress(finished + counts.skipped, total)

@@ -5,6 +5,7 @@ most a few images in flight whatever the number of inputs."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from PIL import Image
 from core.config import TrainConfig
 from core.inference.predict import predict
 from core.inference.predict_resume import SETTINGS_JSON
-from core.inference.predict_stream import batches_to_run, read_ahead
+from core.inference.predict_stream import batches_to_run
 from core.models import build_model
 from core.runs.folders import Run, create_run, runs_root
 from core.training.checkpoints import save_checkpoint_atomically
@@ -158,25 +159,6 @@ def test_a_resumed_folder_whose_inputs_changed_lists_exactly_this_runs_images_in
     assert summary["images"] == 11 and summary["resumed"] == 9 and summary["predicted"] == 2
 
 
-def test_read_ahead_keeps_at_most_the_window_in_flight():
-    pulled = []
-
-    def items():
-        for index in range(100):
-            pulled.append(index)
-            yield index
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:
-        consumed = 0
-        for future in read_ahead(pool, lambda item: item * 2, items(), ahead=5):
-            assert future.result() == consumed * 2
-            consumed += 1
-            assert len(pulled) - consumed <= 5
-    assert consumed == 100
-
-
 def test_batches_are_cut_at_the_same_places_when_resuming():
     keys = [(str(index), "") for index in range(10)]
     done = {keys[index] for index in range(5)}
@@ -184,13 +166,86 @@ def test_batches_are_cut_at_the_same_places_when_resuming():
 
 
 def test_a_png_write_cut_short_leaves_neither_half_a_file_nor_its_temporary(tmp_path, monkeypatch):
-    from core.inference.predict_outputs import save_png
+    import core.png_writer
+    from core.png_writer import write_png
 
-    def save_half_then_stop(self, fp, format=None, **params):
-        fp.write(b"\x89PNG\r\n\x1a\n half")
-        raise KeyboardInterrupt  # Ctrl-C in the middle of the encoder
+    real_output = core.png_writer.atomic_output
 
-    monkeypatch.setattr(Image.Image, "save", save_half_then_stop)
+    class HalfThenStop:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the write
+
+    @contextmanager
+    def interrupted_output(path, mode, sync):
+        with real_output(path, mode, sync) as f:
+            yield HalfThenStop(f)
+
+    monkeypatch.setattr(core.png_writer, "atomic_output", interrupted_output)
     with pytest.raises(KeyboardInterrupt):
-        save_png(Image.new("RGB", (8, 8)), tmp_path / "cat_mask.png")
+        write_png(tmp_path / "cat_mask.png", np.zeros((8, 8, 3), dtype=np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def stream_with_the_model_watched(run: Run, photos: Path, tmp_path: Path, monkeypatch, device: str) -> list[int]:
+    """predict_stream over the photos with its decoding and writing slowed a little and counted: how many of them
+    were running each time the model started and ended a batch."""
+    import time
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    import core.inference.predict_stream as stream
+    from core.data.labels import BINARY
+    from core.inference.predict import collect_inputs
+    from core.inference.results import ResultTotals
+    from core.training.checkpoints import model_from_checkpoint
+
+    lock, running, seen = threading.Lock(), [0], []
+
+    def counted(function, pause=0.01):
+        def wrapper(*args, **kwargs):
+            with lock:
+                running[0] += 1
+            try:
+                time.sleep(pause)
+                return function(*args, **kwargs)
+            finally:
+                with lock:
+                    running[0] -= 1
+        return wrapper
+
+    def watched_model(model, x, tta, multiclass):
+        seen.append(running[0])
+        time.sleep(0.02)
+        seen.append(running[0])
+        return real_logits(model, x, tta, multiclass)
+
+    real_logits = stream.predict_logits
+    monkeypatch.setattr(stream, "open_image", counted(stream.open_image))
+    monkeypatch.setattr(stream, "write_prediction", counted(stream.write_prediction))
+    monkeypatch.setattr(stream, "predict_logits", watched_model)
+    samples = collect_inputs([photos])
+    keys = [(sample.name, str(sample.image)) for sample in samples]
+    runtime = SimpleNamespace(device=torch.device(device), prepare_batch=lambda x: x, autocast=nullcontext)
+    model = model_from_checkpoint(run.checkpoint_path("best"))[0].eval()
+    out = tmp_path / "out"
+    out.mkdir()
+    counts = stream.StreamCounts(ResultTotals(BINARY))
+    stream.predict_stream(samples, keys, set(), model, runtime, 32, BINARY, out, batch_size=4, alpha=0.5,
+                          tta="none", skip_bad=False, counts=counts)
+    assert counts.predicted == 12 and len((out / "results.csv").read_text().splitlines()) == 12  # rows, no header
+    return seen
+
+
+def test_on_the_cpu_no_image_is_decoded_or_written_while_the_model_runs(run, photos, tmp_path, monkeypatch):
+    """The model's threads take every core: work beside them would stall them (bench/README.md, predict)."""
+    seen = stream_with_the_model_watched(run, photos, tmp_path, monkeypatch, "cpu")
+    assert len(seen) == 6 and seen == [0] * 6
+
+
+def test_on_a_gpu_the_next_batch_is_decoded_while_the_model_runs(run, photos, tmp_path, monkeypatch):
+    seen = stream_with_the_model_watched(run, photos, tmp_path, monkeypatch, "cuda")
+    assert max(seen) > 0
