@@ -10,6 +10,7 @@ against ONNX Runtime with what --engine auto picks. Each phase runs on its own (
     python -m bench.predict_scale --phase table       # the table of the newest row of each phase
 
     python -m bench.predict_scale --phase rate --model unet   # the same on the paper's UNet (untrained)
+    python -m bench.predict_scale --phase rate --image-size 256   # a ResNet34-UNet at the CLI's default size
 
 The photos are oxford-pet-mini's 300 resized (bilinear, JPEG quality 90) to long sides from 160 to 800 px (a
 different size for nearly every photo, as an archive has), 10,000 in all. The model is a ResNet34-UNet at 256 px
@@ -73,13 +74,19 @@ def make(work: Path, source: Path) -> dict:
             link = linked / f"photo{index:05d}.jpg"
             if not link.exists():
                 link.symlink_to(folder / link.name)
-    runs = work / "runs"
-    if not any(runs.glob("*/checkpoints/best.pt")):
-        subprocess.run([sys.executable, "-m", "tui.cli", "train", "--data", str(source), *TRAIN, "--runs-dir",
-                        str(runs)], check=True, env=child_env(work))
+    trained_run(work, source, 224)
     pixels = [width * height for width, height in sizes]
     return {"photos": COUNT, "distinct_sizes": len(set(sizes)), "mean_megapixels": round(sum(pixels) / COUNT / 1e6, 3),
             "run": str(the_run(work))}
+
+
+def trained_run(work: Path, source: Path, size: int) -> None:
+    """The ResNet34-UNet of TRAIN at `size` px in the current runs folder, trained unless it is there."""
+    runs = work / RUNS[0]
+    if not any(runs.glob("*/checkpoints/best.pt")):
+        train = [*TRAIN[:TRAIN.index("--image-size") + 1], str(size), *TRAIN[TRAIN.index("--image-size") + 2:]]
+        subprocess.run([sys.executable, "-m", "tui.cli", "train", "--data", str(source), *train, "--runs-dir",
+                        str(runs)], check=True, env=child_env(work))
 
 
 def the_run(work: Path) -> Path:
@@ -260,6 +267,8 @@ def table() -> None:
     for line in RESULTS.read_text().splitlines():
         row = json.loads(line)
         model = row.get("model", "resnet34_unet") if row["phase"] == "rate" else ""  # rows before --model: r34
+        if model == "resnet34_unet" and row.get("image_size", 224) != 224:
+            model = f"resnet34_unet_{row['image_size']}"
         newest[(row["phase"], model)] = row
     lines = []
     if made := newest.get(("make", "")):
@@ -271,7 +280,7 @@ def table() -> None:
                   ("10,000 / 500", f"{rss_row['rss_ratio']:.3f}"),
                   ("predict images/s, 500 / 10,000",
                    f"{rss_row[f'images_s_{SMALL}']} / {rss_row[f'images_s_{COUNT}']}")]
-    for model in ("resnet34_unet", "unet"):
+    for model in ("resnet34_unet", "resnet34_unet_256", "unet"):
         if rate_row := newest.get(("rate", model)):
             lines.append((f"{model}: forward alone / predict, images/s",
                           f"{rate_row['forward_images_s']} / {rate_row['predict_images_s']} = "
@@ -304,6 +313,8 @@ def main() -> None:
     parser.add_argument("--engine", default="torch", choices=["torch", "onnx"])
     parser.add_argument("--model", default="resnet34_unet", choices=["resnet34_unet", "unet"],
                         help="unet: the rate phase on an untrained width-64 UNet at 256 px instead")
+    parser.add_argument("--image-size", type=int, default=224,
+                        help="rate, resnet34_unet: another size than the 10,000-photo phases' 224 (its own run)")
     parser.add_argument("--repeat", type=int, default=3, help="rate: rounds of forward alone then predict (medians)")
     args = parser.parse_args()
     if args.phase == "table":
@@ -319,7 +330,11 @@ def main() -> None:
         if args.model == "unet":
             RUNS[0] = "runs-unet"
             untrained_unet(args.work)
-        row = {"model": args.model, **rate(args.work, args.engine, args.repeat)}
+        elif args.image_size != 224:
+            RUNS[0] = f"runs-{args.image_size}"
+            trained_run(args.work, args.source, args.image_size)
+        size = 256 if args.model == "unet" else args.image_size
+        row = {"model": args.model, "image_size": size, **rate(args.work, args.engine, args.repeat)}
     elif args.phase == "interrupt":
         row = interrupt(args.work, args.engine)
     else:
