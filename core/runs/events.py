@@ -268,10 +268,12 @@ def follow_events(
     last line is held back until its newline arrives. The file may not exist yet.
     """
     stop = stop or threading.Event()
-    latest_time, progress_stamp = 0.0, None
+    latest_time, progress_stamp, from_progress_file = 0.0, None, 0.0
     while not stop.is_set():
         events, offset = read_new_events(path, offset)
         for event in events:
+            if isinstance(event, ProgressEvent) and event.time <= from_progress_file:
+                continue  # an epoch's last progress, yielded from progress.json (replaced before the line is added)
             latest_time = max(latest_time, event.time)
             yield event
             if until is not None and until(event):
@@ -281,7 +283,7 @@ def follow_events(
         if stamp is not None and stamp != progress_stamp:
             progress_stamp, progress = stamp, read_progress(path)
             if progress is not None and progress.time > latest_time:
-                latest_time = progress.time
+                latest_time = from_progress_file = progress.time
                 yield progress
         if not events and progress is None:
             stop.wait(poll_seconds)
