@@ -58,12 +58,17 @@ def test_the_logits_keep_the_inputs_size(name, size):
 SAME_LAYERS_DEEPER = {"resnet101_unet", "resnet152_unet", "deeplabv3_resnet101"}
 
 
+# The binary export of the models the binary default trains, and the 3-class export of every architecture: a
+# binary head is the same layers with one output channel, and each export takes 8-20 s on 2 cores.
+BINARY_EXPORTED = {"unet", "resnet34_unet"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [name for name in MODEL_NAMES if name not in SAME_LAYERS_DEEPER])
 def test_an_onnx_export_matches_pytorch_within_1e_4_binary_and_3_class(tmp_path, name):
     from core.inference.export import _export_onnx, load_exported
 
-    for classes in (1, 3):
+    for classes in ((1, 3) if name in BINARY_EXPORTED else (3,)):
         torch.manual_seed(0)
         model = build_model(name, num_classes=classes, width=WIDTH).eval()
         path = tmp_path / f"{name}-{classes}.onnx"
