@@ -39,7 +39,7 @@ COUNT = 10_000
 SMALL = 500
 RATE_IMAGES = 480
 BATCH = 8
-TRAIN = ["--model", "resnet34_unet", "--epochs", "2", "--image-size", "224", "--batch-size", "16", "--device", "cpu",
+TRAIN = ["--model", "resnet34_unet", "--epochs", "2", "--batch-size", "16", "--device", "cpu",
          "--name", "scale"]
 
 
@@ -84,9 +84,8 @@ def trained_run(work: Path, source: Path, size: int) -> None:
     """The ResNet34-UNet of TRAIN at `size` px in the current runs folder, trained unless it is there."""
     runs = work / RUNS[0]
     if not any(runs.glob("*/checkpoints/best.pt")):
-        train = [*TRAIN[:TRAIN.index("--image-size") + 1], str(size), *TRAIN[TRAIN.index("--image-size") + 2:]]
-        subprocess.run([sys.executable, "-m", "tui.cli", "train", "--data", str(source), *train, "--runs-dir",
-                        str(runs)], check=True, env=child_env(work))
+        subprocess.run([sys.executable, "-m", "tui.cli", "train", "--data", str(source), *TRAIN, "--image-size",
+                        str(size), "--runs-dir", str(runs)], check=True, env=child_env(work))
 
 
 def the_run(work: Path) -> Path:
