@@ -159,6 +159,9 @@ def rate(work: Path, engine: str, repeat: int) -> dict:
     """The forward pass alone on the photos' preprocessed batches (decoded, resized, normalised beforehand, held in
     memory), same engine, batch and threads as predict; then `seglab predict` of the same photos in a child; `repeat`
     rounds of both, medians."""
+    from core.omp_spin import spin_briefly
+
+    spin_briefly()  # the setting `seglab predict` runs under, for its forward passes to be compared with these
     import torch
 
     from core.data.images import open_rgb

@@ -28,9 +28,12 @@ def decode(path: Path) -> Image.Image:
             opened.seek(0)
             opened.load()
             # A phone photo's pixels are stored sideways with an EXIF orientation tag; turn them the way every
-            # viewer shows them, so a mask drawn on the shown image fits. Both return a copy detached from the
-            # file, which the with block closes.
-            return ImageOps.exif_transpose(opened) if exif_orientation(opened) > 1 else opened.copy()
+            # viewer shows them, so a mask drawn on the shown image fits (a new image, detached from the file).
+            if exif_orientation(opened) > 1:
+                return ImageOps.exif_transpose(opened)
+            # load() closed a one-frame file itself and its pixels outlive the with block (which closes files,
+            # never pixels): no copy. A many-frame file stays open for seeking, so frame 0 is copied off it.
+            return opened if opened.fp is None else opened.copy()
     except DataError:
         raise
     except Image.DecompressionBombError as error:

@@ -5,7 +5,7 @@ core/inference/overlay_drawing.py): little beside a light model's forward pass."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,52 +47,69 @@ def open_image(sample: Sample, stem: str, labels: Labels, size: int) -> OpenedIm
     return OpenedImage(sample, stem, image, resize_image(image, size), truth)
 
 
-def write_prediction(out_dir: Path, opened: OpenedImage, logit: torch.Tensor, alpha: float, labels: Labels
-                     ) -> PredictionRow:
-    """The image's mask and overlay PNGs at its own size, and its row; the row is returned only once both files
-    are complete."""
-    image, stem = opened.image, opened.stem
-    width, height = image.size
+@dataclass
+class Outcome:
+    """An image's prediction at its own size: its mask (bool H x W for a binary task, class ids uint8 H x W for a
+    multiclass one) and its scores against the truth mask when it has one."""
+
+    mask: np.ndarray
+    dice: float | None = None
+    iou: float | None = None
+    class_dice: dict[str, float | None] = field(default_factory=dict)
+
+
+def outcome_of(opened: OpenedImage, logit: torch.Tensor, labels: Labels) -> Outcome:
+    """The logits (C x size x size, float32, on the CPU) resized to the image's own size, thresholded (binary) or
+    argmaxed (multiclass), and scored. Every torch op of an image is here, so the stream runs them on the model's
+    thread: torch in a writing thread would start a second team of compute threads beside the model's."""
+    width, height = opened.image.size
     full = F.interpolate(logit[None], size=(height, width), mode="bilinear", align_corners=False)[0]
     if labels.multiclass:
-        return _write_classes(out_dir, opened, full, alpha, labels)
-    mask = full[0] > 0  # sigmoid(logit) > 0.5
-    marked = mask.numpy()
-    write_png(overlay_path(out_dir, stem), draw_overlay(image, [marked], [OVERLAY_COLOR], alpha))
-    write_png(mask_path(out_dir, stem), marked.astype(np.uint8) * np.uint8(255))
-    dice = iou = None
+        return _class_outcome(opened, full, labels)
+    outcome = Outcome((full[0] > 0).numpy())  # sigmoid(logit) > 0.5
     if opened.truth is not None:
         truth = torch.from_numpy(opened.truth)
         tp, fp, fn = confusion_per_image(full[None], truth[None, None].float())
         dice_t, iou_t = dice_iou_from_counts(tp, fp, fn)
-        dice, iou = float(dice_t[0]), float(iou_t[0])
-    return PredictionRow(stem, width, height, marked_share(marked), dice, iou, out_dir, image=str(opened.sample.image))
+        outcome.dice, outcome.iou = float(dice_t[0]), float(iou_t[0])
+    return outcome
 
 
-def _write_classes(out_dir: Path, opened: OpenedImage, full: torch.Tensor, alpha: float, labels: Labels
-                   ) -> PredictionRow:
-    """A multiclass image's palette mask (pixel values = class ids), overlay (one colour per foreground class)
-    and row with each class's Dice (None where the class is in neither truth nor prediction)."""
+def _class_outcome(opened: OpenedImage, full: torch.Tensor, labels: Labels) -> Outcome:
+    """A multiclass image's class ids and each class's Dice (None where the class is in neither truth nor
+    prediction)."""
     from core.class_metrics import class_counts, image_class_scores
 
-    class_map = full.argmax(dim=0)
-    class_ids = class_map.numpy().astype(np.uint8)
-    foreground = [class_ids == index for index in range(1, labels.classes)]
-    overlay = draw_overlay(opened.image, foreground, [class_colour(index) for index in range(1, labels.classes)],
-                           alpha)
-    write_png(overlay_path(out_dir, opened.stem), overlay)
-    write_png(mask_path(out_dir, opened.stem), class_ids, palette(labels.classes))
-    dice = iou = None
-    class_dice: dict[str, float | None] = {}
+    outcome = Outcome(full.argmax(dim=0).numpy().astype(np.uint8))
     if opened.truth is not None:
         truth = torch.from_numpy(opened.truth.astype(np.int64))
         counts = class_counts(full[None], truth[None], labels.classes, labels.ignore_index)[0]
         dices, ious = image_class_scores(counts)
-        class_dice = {name: _present(value) for name, value in zip(labels.names, dices, strict=True)}
-        dice, iou = _foreground_mean(dices), _foreground_mean(ious)
-    width, height = opened.image.size
-    return PredictionRow(opened.stem, width, height, marked_share(class_ids > 0), dice, iou, out_dir, class_dice,
-                         image=str(opened.sample.image))
+        outcome.class_dice = {name: _present(value) for name, value in zip(labels.names, dices, strict=True)}
+        outcome.dice, outcome.iou = _foreground_mean(dices), _foreground_mean(ious)
+    return outcome
+
+
+def write_prediction(out_dir: Path, opened: OpenedImage, outcome: Outcome, alpha: float, labels: Labels
+                     ) -> PredictionRow:
+    """The image's overlay and mask PNGs at its own size (a binary mask as 0/255 grey, a multiclass one as a
+    palette PNG whose values are class ids) and its row; the row is returned only once both files are complete.
+    Pillow and numpy only, so it runs in a writing thread beside the others."""
+    image, stem = opened.image, opened.stem
+    if labels.multiclass:
+        class_ids = outcome.mask
+        foreground = [class_ids == index for index in range(1, labels.classes)]
+        colours = [class_colour(index) for index in range(1, labels.classes)]
+        write_png(overlay_path(out_dir, stem), draw_overlay(image, foreground, colours, alpha))
+        write_png(mask_path(out_dir, stem), class_ids, palette(labels.classes))
+        marked = class_ids > 0
+    else:
+        marked = outcome.mask
+        write_png(overlay_path(out_dir, stem), draw_overlay(image, [marked], [OVERLAY_COLOR], alpha))
+        write_png(mask_path(out_dir, stem), marked.astype(np.uint8) * np.uint8(255))
+    width, height = image.size
+    return PredictionRow(stem, width, height, marked_share(marked), outcome.dice, outcome.iou, out_dir,
+                         outcome.class_dice, image=str(opened.sample.image))
 
 
 def marked_share(marked: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """Images through the model as a stream: decoded in threads (Pillow releases the GIL) a batch ahead, predicted in
-batches of the model's input size, their PNGs written in threads, and each image's row appended to results.csv in
-input order once its files are whole. At most three batches are in flight, so memory does not grow with the
-number of images."""
+batches of the model's input size, resized back and scored on the model's thread (the torch ops), their PNGs
+written in threads, and each image's row appended to results.csv in input order once its files are whole. At most
+three batches are in flight, so memory does not grow with the number of images."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from core.data.samples import Sample
 from core.data.transforms import normalize
 from core.device import Runtime
 from core.errors import DataError
-from core.inference.predict_outputs import OpenedImage, open_image, write_prediction
+from core.inference.predict_outputs import OpenedImage, Outcome, open_image, outcome_of, write_prediction
 from core.inference.predict_resume import Key, ResultsAppender
 from core.inference.results import PredictionRow, ResultTotals
 from core.models.tta import predict_logits
@@ -77,9 +77,8 @@ def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model
     def open_one(index: int) -> OpenedImage:
         return open_image(samples[index], keys[index][0], labels, size)
 
-    def write_one(opened: OpenedImage, logit: torch.Tensor) -> PredictionRow:
-        with torch.inference_mode():
-            return write_prediction(out_dir, opened, logit, alpha, labels)
+    def write_one(opened: OpenedImage, outcome: Outcome) -> PredictionRow:
+        return write_prediction(out_dir, opened, outcome, alpha, labels)
 
     def decode(position: int) -> list[tuple[int, Future]]:
         return [(index, pool.submit(open_one, index)) for index in batches[position]] if position < len(batches) else []
@@ -112,10 +111,13 @@ def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model
             upcoming = [] if between_batches else decode(position + 1)
             if opened:
                 x = runtime.prepare_batch(normalize(torch.stack([image.resized for _, image in opened])))
-                with torch.inference_mode(), runtime.autocast():
-                    logits = predict_logits(model, x, tta, labels.multiclass).float().cpu()
-                writes.extend(pool.submit(write_one, image, logit)
-                              for (index, image), logit in zip(opened, logits, strict=True) if keys[index] not in done)
+                with torch.inference_mode():
+                    with runtime.autocast():
+                        logits = predict_logits(model, x, tta, labels.multiclass).float().cpu()
+                    outcomes = [(image, outcome_of(image, logit, labels))
+                                for (index, image), logit in zip(opened, logits, strict=True)
+                                if keys[index] not in done]
+                writes.extend(pool.submit(write_one, image, outcome) for image, outcome in outcomes)
             if between_batches:
                 upcoming = decode(position + 1)
                 wait([future for _, future in upcoming])

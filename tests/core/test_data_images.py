@@ -182,3 +182,18 @@ def test_a_phone_photo_with_exif_orientation_6_loads_upright_at_its_displayed_si
     save(np.zeros((40, 24), np.uint8), mask)  # drawn on the image as it is shown
     image, loaded = load_pair(Sample(name="phone", image=tmp_path / "phone.jpg", mask=mask, mask_kind="binary"))
     assert image.size == (24, 40) and loaded.shape == (40, 24)
+
+
+def test_a_many_frame_gif_gives_its_first_frame_and_no_file_is_left_open(tmp_path):
+    import os
+
+    path = tmp_path / "animated.gif"
+    frames = [Image.new("RGB", (8, 6), colour) for colour in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    still = tmp_path / "still.jpg"
+    frames[1].save(still, quality=95)
+    open_files = len(os.listdir("/proc/self/fd"))
+    first, photo = open_rgb(path), open_rgb(still)
+    assert len(os.listdir("/proc/self/fd")) == open_files
+    assert np.asarray(first)[0, 0].tolist() == [255, 0, 0] and first.size == (8, 6)
+    assert np.asarray(photo)[..., 2].min() > 240 and np.asarray(photo.convert("L")).shape == (6, 8)

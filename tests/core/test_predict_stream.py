@@ -249,3 +249,21 @@ def test_on_the_cpu_no_image_is_decoded_or_written_while_the_model_runs(run, pho
 def test_on_a_gpu_the_next_batch_is_decoded_while_the_model_runs(run, photos, tmp_path, monkeypatch):
     seen = stream_with_the_model_watched(run, photos, tmp_path, monkeypatch, "cuda")
     assert max(seen) > 0
+
+
+def test_each_images_torch_ops_run_on_the_models_thread_not_the_writing_threads(run, photos, monkeypatch):
+    """torch called from a writing thread starts a second team of compute threads beside the model's, and each
+    team busy-waits on the cores the others need (core/omp_spin.py)."""
+    import core.inference.predict_outputs as outputs
+
+    threads = []
+    real = outputs.F.interpolate
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(outputs.F, "interpolate", recorded)
+    summary = predict(run, inputs=[photos], output_name="threads", batch_size=4, device="cpu")
+    assert summary["predicted"] == 12 and len(threads) >= 12
+    assert all(thread is threading.main_thread() for thread in threads)

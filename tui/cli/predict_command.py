@@ -57,6 +57,9 @@ def predict_command(
     folder starts over. A multiclass run's masks are palette PNGs of class ids, with a Dice column per class in
     results.csv. With --export the masks are also written in a labelling tool's import format, with the run's
     class names."""
+    from core.omp_spin import spin_briefly
+
+    spin_briefly()  # before torch loads: decoding and writing share the cores between forward passes
     from core.inference.predict import predict as predict_images
     from core.training.stopping import stop_on_signals
 
