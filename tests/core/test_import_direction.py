@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core.data", "core.models", "core.losses"),  # datasets on disk, networks, losses: each knows no config
     ("core.metrics", "core.class_metrics", "core.host_memory", "core.pause_points", "core.png_writer"),
     # `core` itself: __version__
-    ("core.errors", "core.atomic_files", "core.image_statistics", "core.user_settings", "core"),
+    ("core.errors", "core.atomic_files", "core.image_statistics", "core.user_settings", "core.omp_spin", "core"),
 )
 
 
