@@ -11,6 +11,7 @@ against ONNX Runtime with what --engine auto picks. Each phase runs on its own (
 
     python -m bench.predict_scale --phase rate --model unet   # the same on the paper's UNet (untrained)
     python -m bench.predict_scale --phase rate --image-size 256   # a ResNet34-UNet at the CLI's default size
+    python -m bench.predict_scale --phase rss --image-size 256    # the 500 and 10,000 photos at that size
 
 The photos are oxford-pet-mini's 300 resized (bilinear, JPEG quality 90) to long sides from 160 to 800 px (a
 different size for nearly every photo, as an archive has), 10,000 in all. The model is a ResNet34-UNet at 256 px
@@ -271,17 +272,23 @@ def table() -> None:
         model = row.get("model", "resnet34_unet") if row["phase"] == "rate" else ""  # rows before --model: r34
         if model == "resnet34_unet" and row.get("image_size", 224) != 224:
             model = f"resnet34_unet_{row['image_size']}"
+        if row["phase"] == "rss" and row.get("image_size", 224) != 224:
+            model = f"resnet34_unet_{row['image_size']}"
         newest[(row["phase"], model)] = row
     lines = []
     if made := newest.get(("make", "")):
         lines.append(("photos", f"{made['photos']:,}, {made['distinct_sizes']:,} distinct sizes, mean "
                                 f"{made['mean_megapixels']} MP"))
-    if rss_row := newest.get(("rss", "")):
-        lines += [("peak RSS, 500 photos", f"{rss_row[f'peak_rss_mb_{SMALL}']:,.0f} MB"),
-                  ("peak RSS, 10,000 photos", f"{rss_row[f'peak_rss_mb_{COUNT}']:,.0f} MB"),
-                  ("10,000 / 500", f"{rss_row['rss_ratio']:.3f}"),
-                  ("predict images/s, 500 / 10,000",
-                   f"{rss_row[f'images_s_{SMALL}']} / {rss_row[f'images_s_{COUNT}']}")]
+    for size, model in ((224, ""), (256, "resnet34_unet_256")):
+        if rss_row := newest.get(("rss", model)):
+            lines += [(f"{size} px: peak RSS, 500 / 10,000 photos", f"{rss_row[f'peak_rss_mb_{SMALL}']:,.0f} MB / "
+                                                                   f"{rss_row[f'peak_rss_mb_{COUNT}']:,.0f} MB = "
+                                                                   f"{rss_row['rss_ratio']:.3f}x"),
+                      (f"{size} px: predict images/s, 500 / 10,000 photos",
+                       f"{rss_row[f'images_s_{SMALL}']} / {rss_row[f'images_s_{COUNT}']}")]
+            if rate_row := newest.get(("rate", model or "resnet34_unet")):  # the forward pass alone at that size
+                lines.append((f"{size} px: 10,000 photos' predict / forward alone (newest rate row)",
+                              f"{rss_row[f'images_s_{COUNT}'] / rate_row['forward_images_s']:.3f}x"))
     for model in ("resnet34_unet", "resnet34_unet_256", "unet"):
         if rate_row := newest.get(("rate", model)):
             lines.append((f"{model}: forward alone / predict, images/s",
@@ -316,7 +323,7 @@ def main() -> None:
     parser.add_argument("--model", default="resnet34_unet", choices=["resnet34_unet", "unet"],
                         help="unet: the rate phase on an untrained width-64 UNet at 256 px instead")
     parser.add_argument("--image-size", type=int, default=224,
-                        help="rate, resnet34_unet: another size than the 10,000-photo phases' 224 (its own run)")
+                        help="rate and rss, resnet34_unet: another size than the other phases' 224 (its own run)")
     parser.add_argument("--repeat", type=int, default=3, help="rate: rounds of forward alone then predict (medians)")
     args = parser.parse_args()
     if args.phase == "table":
@@ -327,7 +334,10 @@ def main() -> None:
     if args.phase == "make":
         row = make(args.work, args.source)
     elif args.phase == "rss":
-        row = rss(args.work, args.engine)
+        if args.image_size != 224:
+            RUNS[0] = f"runs-{args.image_size}"
+            trained_run(args.work, args.source, args.image_size)
+        row = {"image_size": args.image_size, **rss(args.work, args.engine)}
     elif args.phase == "rate":
         if args.model == "unet":
             RUNS[0] = "runs-unet"
