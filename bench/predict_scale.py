@@ -89,6 +89,13 @@ def trained_run(work: Path, source: Path, size: int) -> None:
                         str(size), "--runs-dir", str(runs)], check=True, env=child_env(work))
 
 
+def use_run_of_size(args: argparse.Namespace) -> None:
+    """--image-size other than 224: the phase uses that size's own run (runs-SIZE), trained first if needed."""
+    if args.image_size != 224:
+        RUNS[0] = f"runs-{args.image_size}"
+        trained_run(args.work, args.source, args.image_size)
+
+
 def the_run(work: Path) -> Path:
     (checkpoint,) = (work / RUNS[0]).glob("*/checkpoints/best.pt")
     return checkpoint.parent.parent
@@ -160,9 +167,6 @@ def rate(work: Path, engine: str, repeat: int) -> dict:
     """The forward pass alone on the photos' preprocessed batches (decoded, resized, normalised beforehand, held in
     memory), same engine, batch and threads as predict; then `seglab predict` of the same photos in a child; `repeat`
     rounds of both, medians."""
-    from core.omp_spin import spin_briefly
-
-    spin_briefly()  # the setting `seglab predict` runs under, for its forward passes to be compared with these
     import torch
 
     from core.data.images import open_rgb
@@ -200,7 +204,8 @@ def rate(work: Path, engine: str, repeat: int) -> dict:
         print(json.dumps({"forward_images_s": round(forward_rates[-1], 2), "predict_images_s":
                           round(predict_rates[-1], 2), **done}), flush=True)
     forward_rate, predict_rate = statistics.median(forward_rates), statistics.median(predict_rates)
-    return {"engine": engine, "images": len(files), "threads": torch.get_num_threads(), "rounds": repeat,
+    return {"engine": engine, "images": len(files), "threads": torch.get_num_threads(),
+            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"), "rounds": repeat,
             "forward_images_s": round(forward_rate, 2), "predict_images_s": round(predict_rate, 2),
             "predict_vs_forward": round(predict_rate / forward_rate, 3),
             "ratio_each_round": [round(p / f, 3) for f, p in zip(forward_rates, predict_rates, strict=True)]}
@@ -270,10 +275,8 @@ def table() -> None:
     for line in RESULTS.read_text().splitlines():
         row = json.loads(line)
         model = row.get("model", "resnet34_unet") if row["phase"] == "rate" else ""  # rows before --model: r34
-        if model == "resnet34_unet" and row.get("image_size", 224) != 224:
-            model = f"resnet34_unet_{row['image_size']}"
-        if row["phase"] == "rss" and row.get("image_size", 224) != 224:
-            model = f"resnet34_unet_{row['image_size']}"
+        if model in ("resnet34_unet", "") and row["phase"] in ("rate", "rss") and row.get("image_size", 224) != 224:
+            model = f"resnet34_unet_{row['image_size']}"  # a ResNet34-UNet's own run at another size
         newest[(row["phase"], model)] = row
     lines = []
     if made := newest.get(("make", "")):
@@ -326,6 +329,11 @@ def main() -> None:
                         help="rate and rss, resnet34_unet: another size than the other phases' 224 (its own run)")
     parser.add_argument("--repeat", type=int, default=3, help="rate: rounds of forward alone then predict (medians)")
     args = parser.parse_args()
+    from core.omp_spin import spin_briefly
+
+    # Before anything loads torch (the UNet's weights are made here): the forward pass alone runs under the
+    # setting `seglab predict` gives its children, so the two are compared like for like.
+    spin_briefly()
     if args.phase == "table":
         table()
         return
@@ -334,17 +342,14 @@ def main() -> None:
     if args.phase == "make":
         row = make(args.work, args.source)
     elif args.phase == "rss":
-        if args.image_size != 224:
-            RUNS[0] = f"runs-{args.image_size}"
-            trained_run(args.work, args.source, args.image_size)
+        use_run_of_size(args)
         row = {"image_size": args.image_size, **rss(args.work, args.engine)}
     elif args.phase == "rate":
         if args.model == "unet":
             RUNS[0] = "runs-unet"
             untrained_unet(args.work)
-        elif args.image_size != 224:
-            RUNS[0] = f"runs-{args.image_size}"
-            trained_run(args.work, args.source, args.image_size)
+        else:
+            use_run_of_size(args)
         size = 256 if args.model == "unet" else args.image_size
         row = {"model": args.model, "image_size": size, **rate(args.work, args.engine, args.repeat)}
     elif args.phase == "interrupt":

@@ -20,7 +20,7 @@ from core.data.samples import Sample
 from core.data.transforms import normalize
 from core.device import Runtime
 from core.errors import DataError
-from core.inference.predict_outputs import OpenedImage, Outcome, open_image, outcome_of, write_prediction
+from core.inference.predict_outputs import OpenedImage, open_image, outcome_of, write_prediction
 from core.inference.predict_resume import Key, ResultsAppender
 from core.inference.results import PredictionRow, ResultTotals
 from core.models.tta import predict_logits
@@ -77,9 +77,6 @@ def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model
     def open_one(index: int) -> OpenedImage:
         return open_image(samples[index], keys[index][0], labels, size)
 
-    def write_one(opened: OpenedImage, outcome: Outcome) -> PredictionRow:
-        return write_prediction(out_dir, opened, outcome, alpha, labels)
-
     def decode(position: int) -> list[tuple[int, Future]]:
         return [(index, pool.submit(open_one, index)) for index in batches[position]] if position < len(batches) else []
 
@@ -117,7 +114,8 @@ def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model
                     outcomes = [(image, outcome_of(image, logit, labels))
                                 for (index, image), logit in zip(opened, logits, strict=True)
                                 if keys[index] not in done]
-                writes.extend(pool.submit(write_one, image, outcome) for image, outcome in outcomes)
+                writes.extend(pool.submit(write_prediction, out_dir, image, outcome, alpha, labels)
+                              for image, outcome in outcomes)
             if between_batches:
                 upcoming = decode(position + 1)
                 wait([future for _, future in upcoming])
