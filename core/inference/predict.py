@@ -21,6 +21,7 @@ from core.data.samples import Sample
 from core.errors import ConfigError, DataError
 from core.inference.engine_choice import load_engine
 from core.inference.evaluation import check_task
+from core.inference.model_lanes import lane_plan
 from core.inference.predict_outputs import OVERLAY_COLOR  # noqa: F401 - where tests and callers find it
 from core.inference.predict_resume import checkpoint_identity, prepare_folder, rows_in_order, sort_rows
 from core.inference.predict_stream import StreamCounts, predict_stream
@@ -98,9 +99,10 @@ def predict(
     Output goes to run/predictions/<output_name>/ (default: the split name, or 'files'). Rows are appended to
     results.csv as images finish, in input order; a rerun with the same settings skips the images already there,
     one with other settings (checkpoint, engine, TTA...) starts the folder over. `stop` ends the run after the
-    batch in hand, with results.csv and summary.json ("complete": false) of what was done. `notice` hears one-line
-    news for the user (the engine chosen, resuming, starting over). The task and classes come from the checkpoint;
-    `task`, when given, must be its task. Returns the summary that is also written to summary.json.
+    batches in hand (one a model lane), with results.csv and summary.json ("complete": false) of what was done.
+    `notice` hears one-line news for the user (the engine chosen, resuming, starting over). The task and classes
+    come from the checkpoint; `task`, when given, must be its task. Returns the summary that is also written to
+    summary.json.
     """
     check_tta(tta)
     if engine not in ENGINE_CHOICES:
@@ -130,9 +132,10 @@ def predict(
 
     started = time.perf_counter()
     counts = StreamCounts(ResultTotals(labels))
+    plan = lane_plan(loaded.model, loaded.runtime.device)
     predict_stream(samples, keys, resumed.done, loaded.model, loaded.runtime, config.image_size, labels, out_dir,
                    batch_size=batch_size, alpha=alpha, tta=tta, skip_bad=skip_bad, counts=counts, stop=stop,
-                   progress=progress)
+                   progress=progress, plan=plan)
     totals = counts.totals  # the unrounded scores, summed in input order: the same means as before streaming
     in_order = rows_in_order(out_dir, keys)
     if not in_order:
@@ -143,7 +146,7 @@ def predict(
     return write_summary(out_dir, totals, {
         "run": str(run.path), "checkpoint": str(weights), "epoch": payload["epoch"],
         "trained": checkpoint_epoch_label(payload), "precision": loaded.runtime.precision, "tta": tta,
-        "engine": choice.engine, "engine_choice": choice.summary(),
+        "engine": choice.engine, "engine_choice": choice.summary(), "model_lanes": plan.lanes,
         "class_names": list(labels.names),
         "input": [str(p) for p in inputs] if inputs else f"split:{split}",
         "complete": complete, "resumed": len(resumed.done), "predicted": counts.predicted,

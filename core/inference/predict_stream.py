@@ -1,13 +1,13 @@
-"""Images through the model as a stream: decoded in threads (Pillow releases the GIL) a batch ahead, predicted in
-batches of the model's input size, resized back and scored on the model's thread (the torch ops), their PNGs
-written in threads, and each image's row appended to results.csv in input order once its files are whole. At most
-three batches are in flight, so memory does not grow with the number of images."""
+"""Images through the model as a stream: decoded in threads (Pillow releases the GIL) ahead of the model, predicted
+in batches of the model's input size by one or more model lanes (core/inference/model_lanes.py), resized back and
+scored on the lane's thread (the torch ops), their PNGs written in threads, and each image's row appended to
+results.csv in input order once its files are whole. A few batches per lane are in flight at most, so memory does
+not grow with the number of images."""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -20,7 +20,8 @@ from core.data.samples import Sample
 from core.data.transforms import normalize
 from core.device import Runtime
 from core.errors import DataError
-from core.inference.predict_outputs import OpenedImage, open_image, outcome_of, write_prediction
+from core.inference.model_lanes import BatchDone, BatchHandOver, LanePlan, lane_plan
+from core.inference.predict_outputs import open_image, outcome_of, write_prediction
 from core.inference.predict_resume import Key, ResultsAppender
 from core.inference.results import PredictionRow, ResultTotals
 from core.models.tta import predict_logits
@@ -59,78 +60,125 @@ def batches_to_run(keys: list[Key], done: set[Key], batch_size: int) -> list[ran
 def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model, runtime: Runtime, size: int,
                    labels: Labels, out_dir: Path, *, batch_size: int, alpha: float, tta: str, skip_bad: bool,
                    counts: StreamCounts, stop: threading.Event | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> None:
+                   progress: Callable[[int, int], None] | None = None, plan: LanePlan | None = None) -> None:
     """Predict the samples not in `done` and append their rows to out_dir's results.csv, in input order.
 
-    Returns when all are done or after the batch in hand once `stop` is set; an error (an unreadable image
-    without `skip_bad`, a full disk) is raised after the rows of the images before it are appended."""
+    Returns when all are done or after the batches in hand once `stop` is set; an error (an unreadable image
+    without `skip_bad`, a full disk) is raised after the rows of the batches before it are appended. `plan`
+    (default: lane_plan's for the model and device) says how many lanes run the model."""
     total = len(samples)
     batches = batches_to_run(keys, done, batch_size)
-    finished = len(done)
-    # On the CPU the model's threads take every core: the threads' work (this batch's files, the next batch's
-    # decoding) runs between forward passes, not beside them, where it would stall the model's threads at each
-    # of their barriers. A GPU's forward pass leaves the cores free: there both run at once.
-    between_batches = runtime.device.type == "cpu"
-    if progress is not None:
-        progress(finished, total)
+    plan = plan or lane_plan(model, runtime.device)
+    hand_over = BatchHandOver(len(batches), plan.lanes, stop)
+    pool = ThreadPoolExecutor(THREADS, thread_name_prefix="seglab-predict")
+    decoding: dict[int, list[tuple[int, Future]]] = {}
+    taken: set[int] = set()
+    decoding_lock = threading.Lock()
 
-    def open_one(index: int) -> OpenedImage:
-        return open_image(samples[index], keys[index][0], labels, size)
+    def decode(position: int, take: bool = False) -> list[tuple[int, Future]]:
+        """The batch's images being opened in the pool, submitted once by whichever lane asks first; `take`: the
+        lane that runs the batch takes them (a late ask for a batch already taken submits nothing)."""
+        with decoding_lock:
+            if position not in decoding and position not in taken and position < len(batches):
+                decoding[position] = [(index, pool.submit(open_image, samples[index], keys[index][0], labels, size))
+                                      for index in batches[position]]
+            if take:
+                taken.add(position)
+                return decoding.pop(position)
+            return decoding.get(position, [])
 
-    def decode(position: int) -> list[tuple[int, Future]]:
-        return [(index, pool.submit(open_one, index)) for index in batches[position]] if position < len(batches) else []
+    def run_batch(position: int) -> BatchDone:
+        upcoming = decode(position, take=True)
+        if not plan.exclusive:
+            decode(position + plan.lanes)  # this lane's likely next batch, decoded while the model runs
+        result, opened = BatchDone(), []
+        for index, future in upcoming:
+            try:
+                opened.append((index, future.result()))
+            except DataError as error:
+                if not skip_bad:
+                    result.error = error
+                    return result
+                result.skipped.append(error)
+        if opened:
+            x = runtime.prepare_batch(normalize(torch.stack([image.resized for _, image in opened])))
+            with torch.inference_mode():
+                with runtime.autocast():
+                    logits = predict_logits(model, x, tta, labels.multiclass).float().cpu()
+                outcomes = [(image, outcome_of(image, logit, labels))
+                            for (index, image), logit in zip(opened, logits, strict=True) if keys[index] not in done]
+            result.writes = [pool.submit(write_prediction, out_dir, image, outcome, alpha, labels)
+                             for image, outcome in outcomes]
+        if plan.exclusive:  # the next batch's decoding and this one's files, before the model runs again
+            wait(result.writes + [future for _, future in decode(position + 1)])
+        return result
+
+    def lane() -> None:
+        try:
+            if plan.threads:
+                torch.set_num_threads(plan.threads)  # this thread's own compute threads
+            while (position := hand_over.take()) is not None:
+                try:
+                    result = run_batch(position)
+                except BaseException as error:  # noqa: BLE001 - handed to the appending thread, which raises it
+                    result = BatchDone(error=error)
+                hand_over.give_back(position, result)
+                if result.error is not None:
+                    hand_over.halt()
+        finally:
+            hand_over.lane_ended()
 
     appender = ResultsAppender(out_dir, labels)
-    pool = ThreadPoolExecutor(THREADS, thread_name_prefix="seglab-predict")
-    writes: deque[Future] = deque()
-    upcoming = decode(0)
+    finished, failed = len(done), False
+    in_hand: list[Future] = []
 
-    def append_finished(limit: int) -> None:
+    def append_rows() -> None:
         nonlocal finished
-        while writes and (writes[0].done() or len(writes) > limit):
-            row = writes.popleft().result()
+        while in_hand:
+            row = in_hand.pop(0).result()
             appender.append(row)
             counts.add(row)
             finished += 1
 
+    def append_batch(result: BatchDone) -> None:
+        nonlocal failed
+        for error in result.skipped:
+            counts.skip(error)
+        if result.error is not None:
+            failed = True
+            raise result.error
+        in_hand.extend(result.writes)
+        append_rows()
+
+    threads = [threading.Thread(target=lane, name=f"seglab-model-{number}", daemon=True)
+               for number in range(plan.lanes)]
+    previous_threads = torch.get_num_threads()
+    if progress is not None:
+        progress(finished, total)
     try:
-        for position in range(len(batches)):
-            if stop is not None and stop.is_set():
-                break
-            opened = []
-            for index, future in upcoming:
-                try:
-                    opened.append((index, future.result()))
-                except DataError as error:
-                    if not skip_bad:
-                        raise
-                    counts.skip(error)
-            upcoming = [] if between_batches else decode(position + 1)
-            if opened:
-                x = runtime.prepare_batch(normalize(torch.stack([image.resized for _, image in opened])))
-                with torch.inference_mode():
-                    with runtime.autocast():
-                        logits = predict_logits(model, x, tta, labels.multiclass).float().cpu()
-                    outcomes = [(image, outcome_of(image, logit, labels))
-                                for (index, image), logit in zip(opened, logits, strict=True)
-                                if keys[index] not in done]
-                writes.extend(pool.submit(write_prediction, out_dir, image, outcome, alpha, labels)
-                              for image, outcome in outcomes)
-            if between_batches:
-                upcoming = decode(position + 1)
-                wait([future for _, future in upcoming])
-            append_finished(limit=0 if between_batches else 2 * batch_size)
+        for thread in threads:
+            thread.start()
+        while (result := hand_over.next_finished()) is not None:
+            append_batch(result)
             if progress is not None:
                 progress(finished + counts.skipped, total)
-        append_finished(limit=0)
     finally:
-        for _, future in upcoming:
-            future.cancel()
+        hand_over.halt()  # no new batch; the lanes finish the ones in hand
+        for thread in threads:
+            thread.join()
+        if plan.threads:
+            torch.set_num_threads(previous_threads)
         try:
-            append_finished(limit=0)  # the images already in hand, whatever ended the loop
+            if not failed:  # Ctrl-C or a failed write: the rows of every whole batch already in hand, in order
+                append_rows()
+                while (result := hand_over.next_finished(wait=False)) is not None and result.error is None:
+                    append_batch(result)
         finally:
-            for future in writes:
+            for future in in_hand:
                 future.cancel()
+            for upcoming in decoding.values():
+                for _, future in upcoming:
+                    future.cancel()
             appender.close()
             pool.shutdown(wait=False, cancel_futures=True)
     if progress is not None:

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from core.config import TrainConfig
+from core.inference.model_lanes import LanePlan
 from core.inference.predict import predict
 from core.inference.predict_resume import SETTINGS_JSON
 from core.inference.predict_stream import batches_to_run
@@ -61,28 +62,30 @@ def photos(tmp_path) -> Path:
     return folder
 
 
-def stop_after(batches: int) -> tuple[threading.Event, callable]:
-    """A stop event that the progress callback sets after `batches` batches (its first call reports the start):
-    Ctrl-C part-way, at a place that does not depend on timing."""
-    stop = threading.Event()
-    calls = []
+def stop_in_batch(batch: int, monkeypatch) -> threading.Event:
+    """A stop event set while the model runs batch number `batch` (counting from 1): Ctrl-C part-way, at a place
+    that does not depend on timing."""
+    import core.inference.predict_stream as stream
 
-    def progress(done: int, total: int) -> None:
-        calls.append(done)
-        if len(calls) > batches:
+    stop, calls, real = threading.Event(), [], stream.predict_logits
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == batch:
             stop.set()
+        return real(*args, **kwargs)
 
-    return stop, progress
+    monkeypatch.setattr(stream, "predict_logits", counted)
+    return stop
 
 
-def test_a_stopped_run_then_a_rerun_gives_the_same_results_csv_as_an_uninterrupted_run(run, photos):
+def test_a_stopped_run_then_a_rerun_gives_the_same_results_csv_as_an_uninterrupted_run(run, photos, monkeypatch):
     whole = predict(run, inputs=[photos], output_name="whole", batch_size=4, device="cpu")
     assert whole["complete"] and whole["images"] == 12 and whole["resumed"] == 0
     assert 0.02 < whole["mean_foreground"] < 0.98  # masks with both classes: a mix-up of images would show
 
-    stop, progress = stop_after(2)
-    part = predict(run, inputs=[photos], output_name="part", batch_size=4, device="cpu", stop=stop,
-                   progress=progress)
+    stop = stop_in_batch(2, monkeypatch)  # one model lane (the tests' one torch thread): it ends with batch 2
+    part = predict(run, inputs=[photos], output_name="part", batch_size=4, device="cpu", stop=stop)
     out = run.predictions_dir / "part"
     lines = (out / "results.csv").read_text().splitlines()
     assert not part["complete"] and part["images"] == 8 == len(lines) - 1  # two batches of four, then stopped
@@ -190,7 +193,8 @@ def test_a_png_write_cut_short_leaves_neither_half_a_file_nor_its_temporary(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-def stream_with_the_model_watched(run: Run, photos: Path, tmp_path: Path, monkeypatch, device: str) -> list[int]:
+def stream_with_the_model_watched(run: Run, photos: Path, tmp_path: Path, monkeypatch, device: str,
+                                  plan: LanePlan | None = None) -> list[int]:
     """predict_stream over the photos with its decoding and writing slowed a little and counted: how many of them
     were running each time the model started and ended a batch."""
     import time
@@ -235,24 +239,70 @@ def stream_with_the_model_watched(run: Run, photos: Path, tmp_path: Path, monkey
     out.mkdir()
     counts = stream.StreamCounts(ResultTotals(BINARY))
     stream.predict_stream(samples, keys, set(), model, runtime, 32, BINARY, out, batch_size=4, alpha=0.5,
-                          tta="none", skip_bad=False, counts=counts)
+                          tta="none", skip_bad=False, counts=counts, plan=plan)
     assert counts.predicted == 12 and len((out / "results.csv").read_text().splitlines()) == 12  # rows, no header
     return seen
 
 
-def test_on_the_cpu_no_image_is_decoded_or_written_while_the_model_runs(run, photos, tmp_path, monkeypatch):
-    """The model's threads take every core: work beside them would stall them (bench/README.md, predict)."""
-    seen = stream_with_the_model_watched(run, photos, tmp_path, monkeypatch, "cpu")
+def test_a_lane_with_every_core_runs_beside_no_decoding_or_writing(run, photos, tmp_path, monkeypatch):
+    """A forward pass on every core would wait at each barrier for a thread that decoding or writing took off its
+    core (bench/README.md, predict)."""
+    seen = stream_with_the_model_watched(run, photos, tmp_path, monkeypatch, "cpu", LanePlan(1, exclusive=True))
     assert len(seen) == 6 and seen == [0] * 6
 
 
-def test_on_a_gpu_the_next_batch_is_decoded_while_the_model_runs(run, photos, tmp_path, monkeypatch):
-    seen = stream_with_the_model_watched(run, photos, tmp_path, monkeypatch, "cuda")
-    assert max(seen) > 0
+@pytest.mark.parametrize(("device", "plan"), [("cpu", LanePlan(1)), ("cuda", None)])
+def test_a_single_threaded_lane_and_a_gpus_lane_have_the_next_batch_decoded_while_the_model_runs(
+        run, photos, tmp_path, monkeypatch, device, plan):
+    assert max(stream_with_the_model_watched(run, photos, tmp_path, monkeypatch, device, plan)) > 0
 
 
-def test_each_images_torch_ops_run_on_the_models_thread_not_the_writing_threads(run, photos, monkeypatch):
-    """torch called from a writing thread starts a second team of compute threads beside the model's, and each
+def test_two_lanes_give_the_files_and_rows_of_one_and_leave_torchs_threads_as_they_were(run, photos, monkeypatch):
+    import core.inference.predict_stream as stream
+
+    one = predict(run, inputs=[photos], output_name="one", batch_size=2, device="cpu")
+    model_threads, real = set(), stream.predict_logits
+
+    def recorded(*args, **kwargs):
+        model_threads.add((threading.current_thread().name, torch.get_num_threads()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "predict_logits", recorded)
+    torch.set_num_threads(2)
+    try:
+        two = predict(run, inputs=[photos], output_name="two", batch_size=2, device="cpu")
+        later = []  # a thread started after the run takes torch's process-wide setting
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert torch.get_num_threads() == 2 and later == [2]
+    finally:
+        torch.set_num_threads(1)
+    assert model_threads == {("seglab-model-0", 1), ("seglab-model-1", 1)}
+    assert two["predicted"] == one["predicted"] == 12 and (one["model_lanes"], two["model_lanes"]) == (1, 2)
+    first, second = run.predictions_dir / "one", run.predictions_dir / "two"
+    assert (first / "results.csv").read_bytes() == (second / "results.csv").read_bytes()
+    for png in first.glob("*.png"):
+        assert png.read_bytes() == (second / png.name).read_bytes(), png.name
+
+
+def test_with_two_lanes_an_unreadable_image_stops_the_run_after_the_rows_before_its_batch(run, photos):
+    from core.errors import DataError
+
+    (photos / "photo05.jpg").write_bytes(b"not a photo")
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(DataError, match="photo05.jpg"):
+            predict(run, inputs=[photos], batch_size=2, device="cpu")
+    finally:
+        torch.set_num_threads(1)
+    rows = (run.predictions_dir / "files" / "results.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["photo00", "photo01", "photo02", "photo03"]
+
+
+def test_each_images_torch_ops_run_on_a_model_lane_never_in_the_decoding_and_writing_threads(run, photos,
+                                                                                         monkeypatch):
+    """torch called from a writing thread starts another team of compute threads beside the lanes', and each
     team busy-waits on the cores the others need (core/omp_spin.py)."""
     import core.inference.predict_outputs as outputs
 
@@ -260,10 +310,10 @@ def test_each_images_torch_ops_run_on_the_models_thread_not_the_writing_threads(
     real = outputs.F.interpolate
 
     def recorded(*args, **kwargs):
-        threads.append(threading.current_thread())
+        threads.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(outputs.F, "interpolate", recorded)
     summary = predict(run, inputs=[photos], output_name="threads", batch_size=4, device="cpu")
     assert summary["predicted"] == 12 and len(threads) >= 12
-    assert all(thread is threading.main_thread() for thread in threads)
+    assert set(threads) == {"seglab-model-0"}

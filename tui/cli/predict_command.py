@@ -21,7 +21,7 @@ ENGINE_CHOICES = ("auto", "torch", "onnx")  # core.inference.predict.ENGINE_CHOI
 
 @app.command(name="predict", epilog="Examples:\n\n  seglab predict 20261128-1425 --split test\n\n"
              "  seglab predict 20261128-1425 --input photos/ --input cat.jpg --name mine\n\n"
-             "Ctrl-C stops after the batch in hand; the same command again goes on from there.")
+             "Ctrl-C stops after the batches in hand; the same command again goes on from there.")
 def predict_command(
     run: RunRef,
     input: Annotated[list[Path] | None, typer.Option(
@@ -59,7 +59,7 @@ def predict_command(
     class names."""
     from core.omp_spin import spin_briefly
 
-    spin_briefly()  # before torch loads: decoding and writing share the cores between forward passes
+    spin_briefly()  # before torch loads: on many cores decoding and writing share them between forward passes
     from core.inference.predict import predict as predict_images
     from core.training.stopping import stop_on_signals
 
