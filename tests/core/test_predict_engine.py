@@ -165,3 +165,30 @@ def test_core_predict_still_runs_torch_unless_asked(timings, tmp_path):
     _, measured = timings
     summary = predict(make_run("default"), inputs=[tmp_path / "cat.png"], device="cpu")
     assert summary["engine"] == "torch" and summary["engine_choice"]["reason"] == "asked for" and measured == []
+
+
+def test_torch_is_timed_as_prediction_runs_it_a_batch_in_each_model_lane():
+    """With two torch threads prediction runs two single-threaded lanes at once (core/inference/model_lanes.py):
+    auto must time torch that way, or it would compare ONNX Runtime with a slower torch than the one that runs."""
+    import threading
+
+    timed = []
+
+    def fake_time_engine(name, step, images):
+        step()
+        timed.append((name, images))
+        return 1.0
+
+    model, lanes_seen = build_model("unet", width=8).eval(), set()
+    model.register_forward_pre_hook(lambda module, args: lanes_seen.add(
+        (threading.current_thread().name, torch.get_num_threads())))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine_choice, "time_engine", fake_time_engine)
+        torch.set_num_threads(2)
+        try:
+            engine_choice.measure_rates(model, Runtime(torch.device("cpu"), "fp32", False), lambda x: x, 32, 4)
+            assert torch.get_num_threads() == 2
+        finally:
+            torch.set_num_threads(1)
+    assert set(timed) == {("torch", 8), ("onnx", 4)} and len(timed) == 2 * engine_choice.TIMED_ROUNDS
+    assert lanes_seen == {("seglab-model-0", 1), ("seglab-model-1", 1)}
