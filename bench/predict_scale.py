@@ -4,7 +4,7 @@ against ONNX Runtime with what --engine auto picks. Each phase runs on its own (
 
     python -m bench.predict_scale --phase make        # 10,000 photos from oxford-pet-mini + a 2-epoch run
     python -m bench.predict_scale --phase rss         # 500 then 10,000 photos, each a child `seglab predict`
-    python -m bench.predict_scale --phase rate        # forward alone vs predict, on the same 480 photos
+    python -m bench.predict_scale --phase rate        # forward alone (both ways) vs predict, the same 480 photos
     python -m bench.predict_scale --phase interrupt   # SIGINT at 5,000 of 10,000, rerun, compare results.csv
     python -m bench.predict_scale --phase engine      # auto's measurement (fresh cache), torch vs onnx predict
     python -m bench.predict_scale --phase table       # the table of the newest row of each phase
@@ -165,13 +165,16 @@ def rss(work: Path, engine: str) -> dict:
 
 def rate(work: Path, engine: str, repeat: int) -> dict:
     """The forward pass alone on the photos' preprocessed batches (decoded, resized, normalised beforehand, held in
-    memory), same engine, batch and threads as predict; then `seglab predict` of the same photos in a child; `repeat`
-    rounds of both, medians."""
+    memory), same engine, batch and threads as predict, run two ways: one forward pass at a time on every thread,
+    and as predict's model lanes run it (core/inference/model_lanes.py: on 2-4 threads one single-threaded lane a
+    thread, the batches shared out); then `seglab predict` of the same photos in a child; `repeat` rounds of all
+    three, medians. predict_vs_forward is against the faster of the two forward rates."""
     import torch
 
     from core.data.images import open_rgb
     from core.data.transforms import normalize, resize_image
     from core.inference.engine_choice import load_engine
+    from core.inference.model_lanes import lane_plan, run_in_lanes
     from core.runs.folders import Run
     from core.training.checkpoints import model_from_checkpoint
 
@@ -179,6 +182,7 @@ def rate(work: Path, engine: str, repeat: int) -> dict:
     model, config, _ = model_from_checkpoint(run.checkpoint_path("best"))
     os.environ["SEGLAB_CACHE_DIR"] = str(work / "cache")
     loaded = load_engine(engine, run, "best", model, config, "auto", BATCH)
+    plan = lane_plan(loaded.model, loaded.runtime.device)
     files = sorted(photos_dir(work, RATE_IMAGES).iterdir())
     batches = [normalize(torch.stack([resize_image(open_rgb(path), config.image_size) for path in files[i:i + BATCH]]))
                for i in range(0, len(files), BATCH)]
@@ -187,28 +191,41 @@ def rate(work: Path, engine: str, repeat: int) -> dict:
         with torch.inference_mode(), loaded.runtime.autocast():
             return loaded.model(loaded.runtime.prepare_batch(x)).float().cpu()
 
-    forward(batches[0])  # warm-up, as predict's first batch is
-    forward_rates, predict_rates = [], []
-    for _ in range(repeat):  # alternated: a burst of other work on a shared machine hits one round, not one side
+    def one_team() -> float:
         started = time.perf_counter()
         for x in batches:
             forward(x)
-        forward_rates.append(len(files) / (time.perf_counter() - started))
+        return len(files) / (time.perf_counter() - started)
+
+    def lanes() -> float:
+        started = time.perf_counter()
+        run_in_lanes(plan, lambda number: [forward(x) for x in batches[number::plan.lanes]])
+        return len(files) / (time.perf_counter() - started)
+
+    forward(batches[0])  # warm-up, as predict's first batch is
+    rates = {"forward": [], "forward_lanes": [], "predict": []}
+    for _ in range(repeat):  # alternated: a burst of other work on a shared machine hits one round, not one side
+        rates["forward"].append(one_team())
+        rates["forward_lanes"].append(lanes())
         name = f"rate-{engine}"
         fresh(work, name)
         done = finish(predict_child(work, ["--input", str(photos_dir(work, RATE_IMAGES)), "--name", name, "--engine",
                                            engine, "--batch-size", str(BATCH)], work / "report.json"),
                       work / "report.json")
         summary = summary_of(work, name)
-        predict_rates.append(summary["predicted"] / summary["seconds"])
-        print(json.dumps({"forward_images_s": round(forward_rates[-1], 2), "predict_images_s":
-                          round(predict_rates[-1], 2), **done}), flush=True)
-    forward_rate, predict_rate = statistics.median(forward_rates), statistics.median(predict_rates)
+        rates["predict"].append(summary["predicted"] / summary["seconds"])
+        print(json.dumps({f"{key}_images_s": round(values[-1], 2) for key, values in rates.items()} | done),
+              flush=True)
+    medians = {key: statistics.median(values) for key, values in rates.items()}
+    best_forward = max(medians["forward"], medians["forward_lanes"])
     return {"engine": engine, "images": len(files), "threads": torch.get_num_threads(),
+            "lanes": f"{plan.lanes} x {plan.threads or torch.get_num_threads()} threads",
             "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"), "rounds": repeat,
-            "forward_images_s": round(forward_rate, 2), "predict_images_s": round(predict_rate, 2),
-            "predict_vs_forward": round(predict_rate / forward_rate, 3),
-            "ratio_each_round": [round(p / f, 3) for f, p in zip(forward_rates, predict_rates, strict=True)]}
+            **{f"{key}_images_s": round(value, 2) for key, value in medians.items()},
+            "predict_vs_forward": round(medians["predict"] / best_forward, 3),
+            "predict_vs_forward_one_team": round(medians["predict"] / medians["forward"], 3),
+            "ratio_each_round": [round(p / max(f, f2), 3) for f, f2, p in
+                                 zip(rates["forward"], rates["forward_lanes"], rates["predict"], strict=True)]}
 
 
 def interrupt(work: Path, engine: str) -> dict:
@@ -291,11 +308,13 @@ def table() -> None:
                        f"{rss_row[f'images_s_{SMALL}']} / {rss_row[f'images_s_{COUNT}']}")]
             if rate_row := newest.get(("rate", model or "resnet34_unet")):  # the forward pass alone at that size
                 lines.append((f"{size} px: 10,000 photos' predict / forward alone (newest rate row)",
-                              f"{rss_row[f'images_s_{COUNT}'] / rate_row['forward_images_s']:.3f}x"))
+                              f"{rss_row[f'images_s_{COUNT}'] / fastest_forward(rate_row):.3f}x"))
     for model in ("resnet34_unet", "resnet34_unet_256", "unet"):
         if rate_row := newest.get(("rate", model)):
+            lanes = (f" (as predict's lanes run it: {rate_row['forward_lanes_images_s']}, {rate_row['lanes']})"
+                     if "lanes" in rate_row else "")
             lines.append((f"{model}: forward alone / predict, images/s",
-                          f"{rate_row['forward_images_s']} / {rate_row['predict_images_s']} = "
+                          f"{rate_row['forward_images_s']}{lanes} / {rate_row['predict_images_s']} = "
                           f"{rate_row['predict_vs_forward']:.3f}x ({rate_row['images']} photos, batch {BATCH}, "
                           f"{rate_row['threads']} threads, {rate_row['engine']})"))
     if cut := newest.get(("interrupt", "")):
@@ -314,6 +333,11 @@ def table() -> None:
     print("| measure | value |\n|---|---|")
     for name, value in lines:
         print(f"| {name} | {value} |")
+
+
+def fastest_forward(rate_row: dict) -> float:
+    """The faster of a rate row's two forward rates (rows before model lanes have one)."""
+    return max(rate_row["forward_images_s"], rate_row.get("forward_lanes_images_s", 0))
 
 
 def main() -> None:
