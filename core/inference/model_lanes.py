@@ -13,8 +13,9 @@ lane leaves the cores free, so there decoding and writing run beside it (bench/R
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -47,9 +48,11 @@ def lane_plan(model: object, device: torch.device, threads: int | None = None) -
     return LanePlan(1, exclusive=threads > 1)
 
 
-def run_in_lanes(plan: LanePlan, step: Callable[[int], None]) -> None:
-    """step(lane number) on every lane of `plan` at once, each in its own thread with the plan's compute threads,
-    as prediction runs its lanes; torch's process-wide thread setting is as it was afterwards."""
+@contextmanager
+def lanes_running(plan: LanePlan, step: Callable[[int], None]) -> Iterator[None]:
+    """step(lane number) running on every lane of `plan`, each in its own thread with the plan's compute threads,
+    while the block runs; on leaving it waits for the lanes to return, and torch's process-wide thread setting is
+    as it was before (a lane's torch.set_num_threads sets it for threads started later too)."""
     threads = torch.get_num_threads()
 
     def lane(number: int) -> None:
@@ -57,17 +60,24 @@ def run_in_lanes(plan: LanePlan, step: Callable[[int], None]) -> None:
             torch.set_num_threads(plan.threads)
         step(number)
 
-    workers = [threading.Thread(target=lane, args=(number,), name=f"seglab-model-{number}")
+    workers = [threading.Thread(target=lane, args=(number,), name=f"seglab-model-{number}", daemon=True)
                for number in range(plan.lanes)]
     try:
         for worker in workers:
             worker.start()
+        yield
     finally:
         for worker in workers:
             if worker.ident is not None:
                 worker.join()
         if plan.threads:
             torch.set_num_threads(threads)
+
+
+def run_in_lanes(plan: LanePlan, step: Callable[[int], None]) -> None:
+    """step(lane number) on every lane of `plan` at once, as prediction runs its lanes; returns when all have."""
+    with lanes_running(plan, step):
+        pass
 
 
 @dataclass

@@ -20,7 +20,7 @@ from core.data.samples import Sample
 from core.data.transforms import normalize
 from core.device import Runtime
 from core.errors import DataError
-from core.inference.model_lanes import BatchDone, BatchHandOver, LanePlan, lane_plan
+from core.inference.model_lanes import BatchDone, BatchHandOver, LanePlan, lane_plan, lanes_running
 from core.inference.predict_outputs import open_image, outcome_of, write_prediction
 from core.inference.predict_resume import Key, ResultsAppender
 from core.inference.results import PredictionRow, ResultTotals
@@ -113,10 +113,8 @@ def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model
             wait(result.writes + [future for _, future in decode(position + 1)])
         return result
 
-    def lane() -> None:
+    def lane(_number: int) -> None:
         try:
-            if plan.threads:
-                torch.set_num_threads(plan.threads)  # this thread's own compute threads
             while (position := hand_over.take()) is not None:
                 try:
                     result = run_batch(position)
@@ -150,24 +148,18 @@ def predict_stream(samples: list[Sample], keys: list[Key], done: set[Key], model
         in_hand.extend(result.writes)
         append_rows()
 
-    threads = [threading.Thread(target=lane, name=f"seglab-model-{number}", daemon=True)
-               for number in range(plan.lanes)]
-    previous_threads = torch.get_num_threads()
     if progress is not None:
         progress(finished, total)
     try:
-        for thread in threads:
-            thread.start()
-        while (result := hand_over.next_finished()) is not None:
-            append_batch(result)
-            if progress is not None:
-                progress(finished + counts.skipped, total)
+        with lanes_running(plan, lane):
+            try:
+                while (result := hand_over.next_finished()) is not None:
+                    append_batch(result)
+                    if progress is not None:
+                        progress(finished + counts.skipped, total)
+            finally:
+                hand_over.halt()  # no new batch; the lanes finish the ones in hand before the block ends
     finally:
-        hand_over.halt()  # no new batch; the lanes finish the ones in hand
-        for thread in threads:
-            thread.join()
-        if plan.threads:
-            torch.set_num_threads(previous_threads)
         try:
             if not failed:  # Ctrl-C or a failed write: the rows of every whole batch already in hand, in order
                 append_rows()
