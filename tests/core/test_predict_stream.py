@@ -317,3 +317,33 @@ def test_each_images_torch_ops_run_on_a_model_lane_never_in_the_decoding_and_wri
     summary = predict(run, inputs=[photos], output_name="threads", batch_size=4, device="cpu")
     assert summary["predicted"] == 12 and len(threads) >= 12
     assert set(threads) == {"seglab-model-0"}
+
+
+def test_ctrl_c_while_rows_are_appended_still_appends_every_whole_batch_in_hand(run, photos, monkeypatch):
+    """KeyboardInterrupt reaches the appending thread; the batches a lane has already finished are appended in
+    input order before it propagates, and a rerun completes the folder into the uninterrupted results.csv."""
+    import core.inference.predict_stream as stream
+
+    whole = run.predictions_dir / "whole"
+    predict(run, inputs=[photos], output_name="whole", batch_size=4, device="cpu")
+    second_batch_written, real_write = threading.Event(), stream.write_prediction
+
+    def write(out_dir, opened, *args):
+        row = real_write(out_dir, opened, *args)
+        if opened.stem == "photo07":
+            second_batch_written.set()
+        return row
+
+    def interrupt(done, total):
+        if done == 4:  # the first batch appended: Ctrl-C once the lane has handed the second back
+            assert second_batch_written.wait(timeout=30)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(stream, "write_prediction", write)
+    with pytest.raises(KeyboardInterrupt):
+        predict(run, inputs=[photos], output_name="cut", batch_size=4, device="cpu", progress=interrupt)
+    cut = run.predictions_dir / "cut"
+    names = [line.split(",")[0] for line in (cut / "results.csv").read_text().splitlines()[1:]]
+    assert len(names) in (8, 12) and names == [f"photo{index:02d}" for index in range(len(names))]
+    predict(run, inputs=[photos], output_name="cut", batch_size=4, device="cpu")
+    assert (cut / "results.csv").read_bytes() == (whole / "results.csv").read_bytes()
