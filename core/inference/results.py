@@ -66,19 +66,6 @@ def row_record(row: PredictionRow, labels: Labels) -> dict[str, str | int]:
                (labels.names if labels.multiclass else ())}}
 
 
-def write_results(folder: Path, rows: list[PredictionRow], labels: Labels, info: dict[str, Any]) -> dict[str, Any]:
-    """results.csv (one row per image) and summary.json (`info` plus counts and means; multiclass: the class
-    legend and each class's mean Dice); returns the summary."""
-    totals = ResultTotals(labels)
-    with open(folder / RESULTS_CSV, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=result_columns(labels))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row_record(row, labels))
-            totals.add(row)
-    return write_summary(folder, totals, info)
-
-
 class ResultTotals:
     """Running sums for summary.json, one row at a time (a folder of any size costs the same memory): Dice and IoU
     over the rows that have them, foreground over all rows, each class's Dice where present; added in row order,

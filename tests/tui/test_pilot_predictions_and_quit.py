@@ -10,7 +10,15 @@ import pytest
 from PIL import Image
 
 from core.data.labels import BINARY, Labels
-from core.inference.results import PredictionRow, overlay_path, write_results
+from core.inference.results import (
+    RESULTS_CSV,
+    PredictionRow,
+    ResultTotals,
+    overlay_path,
+    result_columns,
+    row_record,
+    write_summary,
+)
 from core.runs.folders import Run, create_run, runs_root
 from tui.app import make_app
 from tui.screens.confirm import QuitScreen
@@ -87,7 +95,14 @@ def predictions_by_hand(tiny_config, labels: Labels, class_dice: dict[str, dict[
         mean = [value for value in list(dice.values())[1:] if value is not None]
         rows.append(PredictionRow(name=name, width=8, height=8, foreground=0.5, dice=sum(mean) / len(mean) if mean
                                   else 0.5, iou=0.5, folder=out, class_dice=dice if labels.multiclass else {}))
-    write_results(out, rows, labels, {"checkpoint": "best"})
+    totals = ResultTotals(labels)
+    with open(out / RESULTS_CSV, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=result_columns(labels))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row_record(row, labels))
+            totals.add(row)
+    write_summary(out, totals, {"checkpoint": "best"})
     return run
 
 
