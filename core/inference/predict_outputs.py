@@ -94,18 +94,19 @@ def write_prediction(out_dir: Path, opened: OpenedImage, outcome: Outcome, alpha
                      ) -> PredictionRow:
     """The image's overlay and mask PNGs at its own size (a binary mask as 0/255 grey, a multiclass one as a
     palette PNG whose values are class ids) and its row; the row is returned only once both files are complete.
-    Pillow and numpy only, so it runs in a writing thread beside the others."""
+    The overlay is drawn on the opened image itself (its last use). Pillow and numpy only, so it runs in a writing
+    thread beside the others."""
     image, stem = opened.image, opened.stem
     if labels.multiclass:
         class_ids = outcome.mask
         foreground = [class_ids == index for index in range(1, labels.classes)]
         colours = [class_colour(index) for index in range(1, labels.classes)]
-        write_png(overlay_path(out_dir, stem), draw_overlay(image, foreground, colours, alpha))
+        write_png(overlay_path(out_dir, stem), draw_overlay(image, foreground, colours, alpha, in_place=True))
         write_png(mask_path(out_dir, stem), class_ids, palette(labels.classes))
         marked = class_ids > 0
     else:
         marked = outcome.mask
-        write_png(overlay_path(out_dir, stem), draw_overlay(image, [marked], [OVERLAY_COLOR], alpha))
+        write_png(overlay_path(out_dir, stem), draw_overlay(image, [marked], [OVERLAY_COLOR], alpha, in_place=True))
         write_png(mask_path(out_dir, stem), marked.astype(np.uint8) * np.uint8(255))
     width, height = image.size
     return PredictionRow(stem, width, height, marked_share(marked), outcome.dice, outcome.iou, out_dir,

@@ -26,21 +26,24 @@ def torchvision_overlay(pixels: np.ndarray, masks: list[np.ndarray], colours, al
     return drawn.permute(1, 2, 0).numpy()
 
 
+@pytest.mark.parametrize("in_place", [False, True])
 @pytest.mark.parametrize("alpha", [0.5, 0.3, 0.77, 0.0, 1.0])
-def test_a_binary_overlay_matches_torchvision(alpha):
+def test_a_binary_overlay_matches_torchvision(alpha, in_place):
     pixels, class_ids = photo_and_classes(1, 2)
     mask = class_ids == 1
-    ours = draw_overlay(Image.fromarray(pixels), [mask], [(255, 40, 40)], alpha)
+    ours = draw_overlay(Image.fromarray(pixels), [mask], [(255, 40, 40)], alpha, in_place=in_place)
     assert np.array_equal(ours, torchvision_overlay(pixels, [mask], [(255, 40, 40)], alpha))
 
 
+@pytest.mark.parametrize("in_place", [False, True])
 @pytest.mark.parametrize("alpha", [0.5, 0.35])
-def test_a_many_class_overlay_matches_torchvision(alpha):
+def test_a_many_class_overlay_matches_torchvision(alpha, in_place):
+    """The classes' boxes overlap: drawn on the image itself, each class must still blend the photo's own pixels."""
     pixels, class_ids = photo_and_classes(2, 6)
     masks = [class_ids == index for index in range(1, 6)]
     masks[3][:] = False  # a class predicted nowhere
     colours = [class_colour(index) for index in range(1, 6)]
-    ours = draw_overlay(Image.fromarray(pixels), masks, colours, alpha)
+    ours = draw_overlay(Image.fromarray(pixels), masks, colours, alpha, in_place=in_place)
     assert np.array_equal(ours, torchvision_overlay(pixels, masks, colours, alpha))
 
 
@@ -51,3 +54,15 @@ def test_an_alpha_that_changes_unmarked_pixels_changes_them_as_torchvision_does(
     ours = draw_overlay(Image.fromarray(pixels), [empty], [(255, 40, 40)], 0.77)
     assert not np.array_equal(ours, pixels)
     assert np.array_equal(ours, torchvision_overlay(pixels, [empty], [(255, 40, 40)], 0.77))
+
+
+def test_in_place_draws_on_the_image_and_the_default_leaves_it_as_it_was():
+    pixels, class_ids = photo_and_classes(3, 2)
+    mask = class_ids == 1
+    kept = Image.fromarray(pixels)
+    draw_overlay(kept, [mask], [(255, 40, 40)], 0.5)
+    assert np.array_equal(np.asarray(kept), pixels)
+    drawn_on = Image.fromarray(pixels)
+    ours = draw_overlay(drawn_on, [mask], [(255, 40, 40)], 0.5, in_place=True)
+    assert not np.array_equal(ours, pixels)
+    assert np.array_equal(np.asarray(drawn_on), ours)
