@@ -163,12 +163,16 @@ def rss(work: Path, engine: str) -> dict:
     return row
 
 
-def rate(work: Path, engine: str, repeat: int) -> dict:
+def forward_alone(work: Path, engine: str) -> dict:
     """The forward pass alone on the photos' preprocessed batches (decoded, resized, normalised beforehand, held in
     memory), same engine, batch and threads as predict, run two ways: one forward pass at a time on every thread,
     and as predict's model lanes run it (core/inference/model_lanes.py: on 2-4 threads one single-threaded lane a
-    thread, the batches shared out); then `seglab predict` of the same photos in a child; `repeat` rounds of all
-    three, medians. predict_vs_forward is against the faster of the two forward rates."""
+    thread, each taking the next batch). The rate phase runs this in a fresh child each round, as it runs predict:
+    the same model's rate differs by a few percent from one process to the next (31.1-33.2 images/s in four
+    processes in a row here; in the slow ones glibc's moving mmap threshold left every batch's activations to fresh
+    pages, 560,000-620,000 page faults against 118,000), so one process's luck must not weigh on every round."""
+    import itertools
+
     import torch
 
     from core.data.images import open_rgb
@@ -198,15 +202,32 @@ def rate(work: Path, engine: str, repeat: int) -> dict:
         return len(files) / (time.perf_counter() - started)
 
     def lanes() -> float:
+        positions = itertools.count()  # next() of a count is atomic under the GIL: each batch runs once
+
+        def lane(_number: int) -> None:
+            while (position := next(positions)) < len(batches):
+                forward(batches[position])
+
         started = time.perf_counter()
-        run_in_lanes(plan, lambda number: [forward(x) for x in batches[number::plan.lanes]])
+        run_in_lanes(plan, lane)
         return len(files) / (time.perf_counter() - started)
 
     forward(batches[0])  # warm-up, as predict's first batch is
+    return {"forward_images_s": one_team(), "forward_lanes_images_s": lanes(), "threads": torch.get_num_threads(),
+            "lanes": f"{plan.lanes} x {plan.threads or torch.get_num_threads()} threads", "images": len(files)}
+
+
+def rate(work: Path, engine: str, repeat: int, run_args: list[str]) -> dict:
+    """forward_alone in a child, then `seglab predict` of the same photos in a child, `repeat` rounds alternated
+    (a burst of other work on a shared machine hits one round, not one side); medians. predict_vs_forward is
+    against the faster of the two forward rates. `run_args` choose the run (--model, --image-size)."""
     rates = {"forward": [], "forward_lanes": [], "predict": []}
-    for _ in range(repeat):  # alternated: a burst of other work on a shared machine hits one round, not one side
-        rates["forward"].append(one_team())
-        rates["forward_lanes"].append(lanes())
+    for _ in range(repeat):
+        child = subprocess.run([sys.executable, "-m", "bench.predict_scale", "--phase", "forward", "--work", str(work),
+                                "--engine", engine, *run_args], check=True, capture_output=True, text=True)
+        alone = json.loads(child.stdout.strip().splitlines()[-1])
+        rates["forward"].append(alone["forward_images_s"])
+        rates["forward_lanes"].append(alone["forward_lanes_images_s"])
         name = f"rate-{engine}"
         fresh(work, name)
         done = finish(predict_child(work, ["--input", str(photos_dir(work, RATE_IMAGES)), "--name", name, "--engine",
@@ -218,10 +239,9 @@ def rate(work: Path, engine: str, repeat: int) -> dict:
               flush=True)
     medians = {key: statistics.median(values) for key, values in rates.items()}
     best_forward = max(medians["forward"], medians["forward_lanes"])
-    return {"engine": engine, "images": len(files), "threads": torch.get_num_threads(),
-            "lanes": f"{plan.lanes} x {plan.threads or torch.get_num_threads()} threads",
-            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"), "rounds": repeat,
-            **{f"{key}_images_s": round(value, 2) for key, value in medians.items()},
+    return {"engine": engine, "images": alone["images"], "threads": alone["threads"], "lanes": alone["lanes"],
+            "forward_in": "a fresh child process each round", "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
+            "rounds": repeat, **{f"{key}_images_s": round(value, 2) for key, value in medians.items()},
             "predict_vs_forward": round(medians["predict"] / best_forward, 3),
             "predict_vs_forward_one_team": round(medians["predict"] / medians["forward"], 3),
             "ratio_each_round": [round(p / max(f, f2), 3) for f, f2, p in
@@ -342,7 +362,9 @@ def fastest_forward(rate_row: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--phase", required=True, choices=["make", "rss", "rate", "interrupt", "engine", "table"])
+    parser.add_argument("--phase", required=True,
+                        choices=["make", "rss", "rate", "interrupt", "engine", "table", "forward"],
+                        help="forward: the rate phase's child (prints the forward rates, appends no row)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/seglab-predict-scale"),
                         help="Folder for the photos, the run and its predictions (about 4 GB)")
     parser.add_argument("--source", type=Path, default=SOURCE)
@@ -368,14 +390,18 @@ def main() -> None:
     elif args.phase == "rss":
         use_run_of_size(args)
         row = {"image_size": args.image_size, **rss(args.work, args.engine)}
-    elif args.phase == "rate":
+    elif args.phase in ("rate", "forward"):
         if args.model == "unet":
             RUNS[0] = "runs-unet"
             untrained_unet(args.work)
         else:
             use_run_of_size(args)
+        if args.phase == "forward":
+            print(json.dumps(forward_alone(args.work, args.engine)), flush=True)
+            return
         size = 256 if args.model == "unet" else args.image_size
-        row = {"model": args.model, "image_size": size, **rate(args.work, args.engine, args.repeat)}
+        run_args = ["--model", args.model, "--image-size", str(args.image_size)]
+        row = {"model": args.model, "image_size": size, **rate(args.work, args.engine, args.repeat, run_args)}
     elif args.phase == "interrupt":
         row = interrupt(args.work, args.engine)
     else:
