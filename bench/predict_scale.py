@@ -122,7 +122,9 @@ def child_env(work: Path, cache: Path | None = None) -> dict:
 
 
 def predict_child(work: Path, args: list[str], report: Path, cache: Path | None = None) -> subprocess.Popen:
-    """`seglab predict` in a child process that writes its peak RSS and exit code to `report` when it ends."""
+    """`seglab predict` in a child process that writes its peak RSS and exit code to `report` when it ends; started
+    once earlier writes (a previous run's files, a deleted folder) are on disk, as forward_child is."""
+    os.sync()
     code = ("import json, resource, sys\nfrom tui.cli import main\ntry:\n    main(sys.argv[2:])\n"
             "except SystemExit as error:\n    code = error.code\n"
             "json.dump({'code': code, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},"
@@ -148,9 +150,14 @@ def fresh(work: Path, name: str) -> None:
     shutil.rmtree(the_run(work) / "predictions" / name, ignore_errors=True)
 
 
-def rss(work: Path, engine: str) -> dict:
+def rss(work: Path, engine: str, run_args: list[str]) -> dict:
+    """Peak RSS and images/s of predicting 500 then 10,000 photos, each a child `seglab predict`; the forward pass
+    alone (forward_child) just before and just after the 10,000, so their rate is compared with the model's own
+    measured around it, not hours apart (the host's speed drifts by several percent in an hour)."""
     row = {"engine": engine}
     for count in (SMALL, COUNT):
+        if count == COUNT:
+            before = forward_child(work, engine, run_args)
         name = f"rss-{count}"
         fresh(work, name)
         done = finish(predict_child(work, ["--input", str(photos_dir(work, count)), "--name", name, "--engine", engine,
@@ -159,8 +166,24 @@ def rss(work: Path, engine: str) -> dict:
         row[f"peak_rss_mb_{count}"] = round(done["peak_rss_mb"], 1)
         row[f"images_s_{count}"] = round(summary["predicted"] / summary["seconds"], 2)
         print(json.dumps({"count": count, **done}), flush=True)
+    after = forward_child(work, engine, run_args)
     row["rss_ratio"] = round(row[f"peak_rss_mb_{COUNT}"] / row[f"peak_rss_mb_{SMALL}"], 3)
+    for key in ("forward_images_s", "forward_lanes_images_s"):
+        row[f"{key}_around"] = [round(before[key], 2), round(after[key], 2)]
+    faster = max(statistics.mean(row[f"{key}_around"]) for key in ("forward_images_s", "forward_lanes_images_s"))
+    row[f"predict_vs_forward_{COUNT}"] = round(row[f"images_s_{COUNT}"] / faster, 3)
+    row[f"predict_vs_forward_one_team_{COUNT}"] = round(
+        row[f"images_s_{COUNT}"] / statistics.mean(row["forward_images_s_around"]), 3)
     return row
+
+
+def forward_child(work: Path, engine: str, run_args: list[str]) -> dict:
+    """forward_alone's rates, measured in a fresh child process (a process's own rate varies: see forward_alone),
+    once the files a predict before it wrote are on disk (their writeback would take the child's cores)."""
+    os.sync()
+    child = subprocess.run([sys.executable, "-m", "bench.predict_scale", "--phase", "forward", "--work", str(work),
+                            "--engine", engine, *run_args], check=True, capture_output=True, text=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def forward_alone(work: Path, engine: str) -> dict:
@@ -223,9 +246,7 @@ def rate(work: Path, engine: str, repeat: int, run_args: list[str]) -> dict:
     against the faster of the two forward rates. `run_args` choose the run (--model, --image-size)."""
     rates = {"forward": [], "forward_lanes": [], "predict": []}
     for _ in range(repeat):
-        child = subprocess.run([sys.executable, "-m", "bench.predict_scale", "--phase", "forward", "--work", str(work),
-                                "--engine", engine, *run_args], check=True, capture_output=True, text=True)
-        alone = json.loads(child.stdout.strip().splitlines()[-1])
+        alone = forward_child(work, engine, run_args)
         rates["forward"].append(alone["forward_images_s"])
         rates["forward_lanes"].append(alone["forward_lanes_images_s"])
         name = f"rate-{engine}"
@@ -326,7 +347,11 @@ def table() -> None:
                                                                    f"{rss_row['rss_ratio']:.3f}x"),
                       (f"{size} px: predict images/s, 500 / 10,000 photos",
                        f"{rss_row[f'images_s_{SMALL}']} / {rss_row[f'images_s_{COUNT}']}")]
-            if rate_row := newest.get(("rate", model or "resnet34_unet")):  # the forward pass alone at that size
+            if f"predict_vs_forward_{COUNT}" in rss_row:  # the forward pass alone measured just before and after
+                lines.append((f"{size} px: 10,000 photos' predict / forward alone around it, lanes (one pass)",
+                              f"{rss_row[f'predict_vs_forward_{COUNT}']:.3f}x "
+                              f"({rss_row[f'predict_vs_forward_one_team_{COUNT}']:.3f}x)"))
+            elif rate_row := newest.get(("rate", model or "resnet34_unet")):  # rows before: the newest rate row's
                 lines.append((f"{size} px: 10,000 photos' predict / forward alone (newest rate row)",
                               f"{rss_row[f'images_s_{COUNT}'] / fastest_forward(rate_row):.3f}x"))
     for model in ("resnet34_unet", "resnet34_unet_256", "unet"):
@@ -389,7 +414,8 @@ def main() -> None:
         row = make(args.work, args.source)
     elif args.phase == "rss":
         use_run_of_size(args)
-        row = {"image_size": args.image_size, **rss(args.work, args.engine)}
+        run_args = ["--model", args.model, "--image-size", str(args.image_size)]
+        row = {"image_size": args.image_size, **rss(args.work, args.engine, run_args)}
     elif args.phase in ("rate", "forward"):
         if args.model == "unet":
             RUNS[0] = "runs-unet"
