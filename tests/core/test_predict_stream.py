@@ -326,20 +326,20 @@ def test_ctrl_c_while_rows_are_appended_still_appends_every_whole_batch_in_hand(
 
     whole = run.predictions_dir / "whole"
     predict(run, inputs=[photos], output_name="whole", batch_size=4, device="cpu")
-    second_batch_written, real_write = threading.Event(), stream.write_prediction
+    second_batch_back = threading.Event()
 
-    def write(out_dir, opened, *args):
-        row = real_write(out_dir, opened, *args)
-        if opened.stem == "photo07":
-            second_batch_written.set()
-        return row
+    class WatchedHandOver(stream.BatchHandOver):
+        def give_back(self, position, done):
+            super().give_back(position, done)
+            if position == 1:
+                second_batch_back.set()
 
     def interrupt(done, total):
         if done == 4:  # the first batch appended: Ctrl-C once the lane has handed the second back
-            assert second_batch_written.wait(timeout=30)
+            assert second_batch_back.wait(timeout=30)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(stream, "write_prediction", write)
+    monkeypatch.setattr(stream, "BatchHandOver", WatchedHandOver)
     with pytest.raises(KeyboardInterrupt):
         predict(run, inputs=[photos], output_name="cut", batch_size=4, device="cpu", progress=interrupt)
     cut = run.predictions_dir / "cut"
