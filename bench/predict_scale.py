@@ -155,17 +155,9 @@ def rss(work: Path, engine: str, run_args: list[str]) -> dict:
     alone (forward_child) just before and just after the 10,000, so their rate is compared with the model's own
     measured around it, not hours apart (the host's speed drifts by several percent in an hour)."""
     row = {"engine": engine}
-    for count in (SMALL, COUNT):
-        if count == COUNT:
-            before = forward_child(work, engine, run_args)
-        name = f"rss-{count}"
-        fresh(work, name)
-        done = finish(predict_child(work, ["--input", str(photos_dir(work, count)), "--name", name, "--engine", engine,
-                                           "--batch-size", str(BATCH)], work / "report.json"), work / "report.json")
-        summary = summary_of(work, name)
-        row[f"peak_rss_mb_{count}"] = round(done["peak_rss_mb"], 1)
-        row[f"images_s_{count}"] = round(summary["predicted"] / summary["seconds"], 2)
-        print(json.dumps({"count": count, **done}), flush=True)
+    rss_run(work, engine, SMALL, row)
+    before = forward_child(work, engine, run_args)
+    rss_run(work, engine, COUNT, row)
     after = forward_child(work, engine, run_args)
     row["rss_ratio"] = round(row[f"peak_rss_mb_{COUNT}"] / row[f"peak_rss_mb_{SMALL}"], 3)
     for key in ("forward_images_s", "forward_lanes_images_s"):
@@ -175,6 +167,18 @@ def rss(work: Path, engine: str, run_args: list[str]) -> dict:
     row[f"predict_vs_forward_one_team_{COUNT}"] = round(
         row[f"images_s_{COUNT}"] / statistics.mean(row["forward_images_s_around"]), 3)
     return row
+
+
+def rss_run(work: Path, engine: str, count: int, row: dict) -> None:
+    """`seglab predict` of `count` photos into a fresh folder; its peak RSS and images/s go into `row`."""
+    name = f"rss-{count}"
+    fresh(work, name)
+    done = finish(predict_child(work, ["--input", str(photos_dir(work, count)), "--name", name, "--engine", engine,
+                                       "--batch-size", str(BATCH)], work / "report.json"), work / "report.json")
+    summary = summary_of(work, name)
+    row[f"peak_rss_mb_{count}"] = round(done["peak_rss_mb"], 1)
+    row[f"images_s_{count}"] = round(summary["predicted"] / summary["seconds"], 2)
+    print(json.dumps({"count": count, **done}), flush=True)
 
 
 def forward_child(work: Path, engine: str, run_args: list[str]) -> dict:
