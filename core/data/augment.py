@@ -3,6 +3,8 @@
 Policies run on the cached uint8 tensors (3xSxS image, 1xSxS 0/1 mask), before normalisation; the
 geometric ones come from torchvision.transforms.v2, which moves a Mask with nearest-neighbour sampling.
 Random choices use torch's global RNG, so a seeded run (and each seeded DataLoader worker) repeats exactly.
+torchvision is imported only by the policies that use it: importing it loads torch._dynamo (1.7 s on a 2-core
+EPYC), which prediction and evaluation never need.
 
 - none: the pair as it is.
 - flip: a horizontal mirror half of the time (the original experiment).
@@ -14,12 +16,12 @@ Random choices use torch's global RNG, so a seeded run (and each seeded DataLoad
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torchvision import tv_tensors
-from torchvision.transforms import v2
 
 from core.data.augment_policies import AUGMENT_NAMES
 from core.errors import ConfigError
@@ -29,7 +31,7 @@ FLIP_PROBABILITY = 0.5
 ELASTIC_PROBABILITY = 0.5
 STRONG_ELASTIC_PROBABILITY = 0.25
 # Areas uncovered by a rotation take a mid grey (about the ImageNet mean) in the image, background in the mask.
-FILL = {tv_tensors.Image: (124, 116, 104), tv_tensors.Mask: 0}
+IMAGE_FILL, MASK_FILL = (124, 116, 104), 0
 
 
 def random_hflip(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,13 +70,17 @@ def elastic_deform(
 
 
 @lru_cache(maxsize=8)
-def photo_pipeline(policy: str, size: int) -> v2.Compose:
-    """The torchvision part of the standard and strong policies for square `size` inputs."""
+def photo_pipeline(policy: str, size: int) -> Callable[..., Any]:
+    """The torchvision part of the standard and strong policies for square `size` inputs (a v2.Compose)."""
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
     strong = policy == "strong"
+    fill = {tv_tensors.Image: IMAGE_FILL, tv_tensors.Mask: MASK_FILL}
     return v2.Compose([
         v2.RandomResizedCrop(size, scale=(0.3 if strong else 0.5, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
         v2.RandomHorizontalFlip(FLIP_PROBABILITY),
-        v2.RandomRotation(20 if strong else 10, interpolation=v2.InterpolationMode.BILINEAR, fill=FILL),
+        v2.RandomRotation(20 if strong else 10, interpolation=v2.InterpolationMode.BILINEAR, fill=fill),
         v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.05) if strong
         else v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
         v2.RandomGrayscale(0.1 if strong else 0.0),
@@ -87,6 +93,8 @@ def augment_pair(image: torch.Tensor, mask: torch.Tensor, policy: str) -> tuple[
     if policy == "none":
         return image, mask
     if policy in ("standard", "strong"):
+        from torchvision import tv_tensors
+
         out_image, out_mask = photo_pipeline(policy, image.shape[-1])(tv_tensors.Image(image), tv_tensors.Mask(mask))
         image, mask = out_image.as_subclass(torch.Tensor), out_mask.as_subclass(torch.Tensor)
         if policy == "strong" and torch.rand(()) < STRONG_ELASTIC_PROBABILITY:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from core.models import IMAGENET_WIDTH
+from core.models.resnet_blocks import BasicBlock, Bottleneck
 
 # Block type and blocks per stage of each depth, as in He et al. 2016 and torchvision's resnet18..resnet152.
 RESNET_LAYOUTS: dict[int, tuple[type[BasicBlock | Bottleneck], tuple[int, int, int, int]]] = {

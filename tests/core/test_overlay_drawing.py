@@ -9,7 +9,7 @@ from PIL import Image
 from torchvision.utils import draw_segmentation_masks
 
 from core.data.labels import class_colour
-from core.inference.overlay_drawing import draw_overlay
+from core.inference.overlay_drawing import blend_tables, draw_overlay
 
 
 def photo_and_classes(seed: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +45,19 @@ def test_a_many_class_overlay_matches_torchvision(alpha, in_place):
     colours = [class_colour(index) for index in range(1, 6)]
     ours = draw_overlay(Image.fromarray(pixels), masks, colours, alpha, in_place=in_place)
     assert np.array_equal(ours, torchvision_overlay(pixels, masks, colours, alpha))
+
+
+def test_blend_tables_are_what_torchvision_draws_for_a_thousand_alphas():
+    """Each of the 256 values of each channel, outside and inside a mask, for alphas 0, 0.001 ... 1 with a random
+    colour each: the tables are seglab's own float32 arithmetic, so torchvision stays out of `seglab predict`."""
+    strip = torch.arange(256, dtype=torch.uint8).expand(3, 1, 256).contiguous()
+    rng = np.random.default_rng(0)
+    for step in range(1001):
+        alpha, colour = step / 1000, tuple(int(value) for value in rng.integers(0, 256, 3))
+        outside, (inside,) = blend_tables(alpha, (colour,))
+        for table, marked in ((outside, False), (inside, True)):
+            drawn = draw_segmentation_masks(strip, torch.full((1, 1, 256), marked), alpha=alpha, colors=[colour])
+            assert table == drawn[:, 0].flatten().tolist(), (alpha, colour, marked)
 
 
 def test_an_alpha_that_changes_unmarked_pixels_changes_them_as_torchvision_does():
