@@ -1,7 +1,7 @@
 """One predicted image's outcome and files: its logits resized to the image's own size and scored against a truth
 mask when it has one (torch, on the model's thread), then the mask and overlay PNGs (each written under a temporary
 name and renamed, so a file that exists is whole) and its row (Pillow and numpy, in a writing thread). A 0.19 MP
-photo's files cost about 3 ms of one core (core/png_writer.py, core/inference/overlay_drawing.py)."""
+photo's files cost about 3 ms of one core (core/png_writer.py, core/overlay_drawing.py)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from core.data.images import load_pair, open_rgb
 from core.data.labels import Labels, class_colour, palette
 from core.data.samples import Sample
 from core.data.transforms import resize_image
-from core.inference.overlay_drawing import draw_overlay
 from core.inference.results import PredictionRow, mask_path, overlay_path
 from core.metrics import confusion_per_image, dice_iou_from_counts
+from core.overlay_drawing import draw_overlay
 from core.png_writer import write_png
 
 OVERLAY_COLOR = (255, 40, 40)

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torchvision.utils import draw_segmentation_masks
 
 from core.atomic_files import atomic_output
 from core.data.dataset import SegmentationDataset
@@ -18,6 +17,7 @@ from core.data.labels import Labels, class_colour
 from core.data.transforms import normalize
 from core.device import Runtime
 from core.errors import DataError
+from core.overlay_drawing import draw_overlay
 from core.runs.pictures import progress_path
 
 TRUTH_COLOUR = (40, 220, 90)  # the true mask, green; predictions take the class colours (binary: red)
@@ -79,6 +79,6 @@ class ProgressPictures:
 
     @staticmethod
     def _overlay(image: torch.Tensor, masks: list[tuple[torch.Tensor, tuple[int, int, int]]]) -> np.ndarray:
-        drawn = draw_segmentation_masks(image, torch.stack([mask for mask, _ in masks]), alpha=ALPHA,
-                                        colors=[colour for _, colour in masks])
-        return drawn.permute(1, 2, 0).numpy()
+        """`image` with the masks (which never overlap) blended in, as draw_segmentation_masks draws them."""
+        photo = Image.fromarray(image.permute(1, 2, 0).numpy())
+        return draw_overlay(photo, [mask.numpy() for mask, _ in masks], [colour for _, colour in masks], ALPHA)

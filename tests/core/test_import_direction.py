@@ -21,7 +21,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core.run_data", "core.run_model", "core.device", "core.config_files"),
     ("core.config",),  # TrainConfig and its FieldSpecs, naming the choices the layers below implement
     ("core.data", "core.models", "core.losses"),  # datasets on disk, networks, losses: each knows no config
-    ("core.metrics", "core.class_metrics", "core.host_memory", "core.pause_points", "core.png_writer"),
+    ("core.metrics", "core.class_metrics", "core.host_memory", "core.pause_points", "core.png_writer",
+     "core.overlay_drawing"),
     # `core` itself: __version__
     ("core.errors", "core.atomic_files", "core.image_statistics", "core.user_settings", "core.omp_spin", "core"),
 )

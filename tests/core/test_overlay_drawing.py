@@ -9,7 +9,7 @@ from PIL import Image
 from torchvision.utils import draw_segmentation_masks
 
 from core.data.labels import class_colour
-from core.inference.overlay_drawing import blend_tables, draw_overlay
+from core.overlay_drawing import blend_tables, draw_overlay
 
 
 def photo_and_classes(seed: int, classes: int) -> tuple[np.ndarray, np.ndarray]:

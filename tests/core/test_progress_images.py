@@ -7,6 +7,7 @@ import contextlib
 
 import torch
 from PIL import Image
+from torchvision.utils import draw_segmentation_masks
 
 from core.data.labels import Labels, class_colour
 from core.errors import DataError
@@ -109,6 +110,17 @@ def test_tiles_show_the_true_and_the_predicted_classes_in_their_colours(tmp_path
     assert close(left, blend(class_colour(1)))  # truth: class 1 on the left half
     assert right == (100, 100, 100)  # truth: background on the right, the image as it is
     assert close(predicted, blend(class_colour(2)))  # the prediction: class 2 everywhere
+
+
+def test_a_tile_is_what_draw_segmentation_masks_draws():
+    """Binary and five-class tiles of a random image, pixel for pixel (seglab's tables, not torchvision's code)."""
+    generator = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 256, (3, 29, 35), dtype=torch.uint8, generator=generator)
+    classes = torch.randint(0, 6, (29, 35), generator=generator)
+    for masks in ([(classes > 2, class_colour(1))], [(classes == index, class_colour(index)) for index in range(1, 6)]):
+        expected = draw_segmentation_masks(image, torch.stack([mask for mask, _ in masks]), alpha=ALPHA,
+                                           colors=[colour for _, colour in masks])
+        assert (ProgressPictures._overlay(image, masks) == expected.permute(1, 2, 0).numpy()).all()
 
 
 class OneUnreadable(HalfAndHalf):

@@ -1,5 +1,5 @@
 """`seglab predict` never imports torchvision: importing it loads torch._dynamo, 1.7 s of a 2-core machine's start
-before the first photo, for nothing prediction uses (core/models/resnet_blocks.py, core/inference/overlay_drawing.py,
+before the first photo, for nothing prediction uses (core/models/resnet_blocks.py, core/overlay_drawing.py,
 core/data/augment.py)."""
 
 from __future__ import annotations
