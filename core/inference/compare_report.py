@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
 from core.atomic_files import atomic_write_text
 from core.data.labels import class_colour
 from core.inference.compare import MASK_SIDE, Comparison, table_rows
+from core.overlay_drawing import draw_overlay
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -169,14 +171,11 @@ def display_images(comparison: Comparison, names: list[str]) -> dict[str, tuple[
 
 
 def overlay(image: np.ndarray, classes: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Each non-background class blended over the image in its colour (class 1 alone for binary masks)."""
-    out = image.astype(np.float32)
-    for class_id in np.unique(classes):
-        if class_id == 0:
-            continue
-        where = classes == class_id
-        out[where] = (1 - alpha) * out[where] + alpha * np.array(class_colour(int(class_id)), dtype=np.float32)
-    return out.round().astype(np.uint8)
+    """Each non-background class blended over the image in its colour (class 1 alone for binary masks), as
+    `seglab predict`'s overlays are."""
+    present = [int(class_id) for class_id in np.unique(classes) if class_id != 0]
+    return draw_overlay(Image.fromarray(image), [classes == class_id for class_id in present],
+                        [class_colour(class_id) for class_id in present], alpha)
 
 
 def _write(path: Path, text: str) -> Path:

@@ -116,3 +116,21 @@ def test_runs_filters_by_terms_and_sorts_by_dice(capsys, two_runs, monkeypatch):
     assert code == 0 and [n for n in ordered if n.startswith("2")] == [run.name for run in by_dice]
     code, _, err = seglab(capsys, "runs", "--filter", "colour=red", "--runs-dir", str(two_runs))
     assert code == 2 and "unknown field 'colour'" in the_error_line(err)
+
+
+def test_the_reports_overlays_blend_each_class_as_predict_does():
+    """compare's picture cells are draw_segmentation_masks's blend of each class in its colour (as predict's)."""
+    import numpy as np
+    import torch
+    from torchvision.utils import draw_segmentation_masks
+
+    from core.data.labels import class_colour
+    from core.inference.compare_report import overlay
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (21, 17, 3), dtype=np.uint8)
+    classes = rng.integers(0, 4, (21, 17)).astype(np.uint8)
+    masks = torch.from_numpy(np.stack([classes == class_id for class_id in (1, 2, 3)]))
+    expected = draw_segmentation_masks(torch.from_numpy(image).permute(2, 0, 1), masks, alpha=0.5,
+                                       colors=[class_colour(class_id) for class_id in (1, 2, 3)])
+    assert np.array_equal(overlay(image, classes), expected.permute(1, 2, 0).numpy())
