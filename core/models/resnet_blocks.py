@@ -2,7 +2,7 @@
 up), with the same parameter names, shapes and arithmetic, so torchvision's ImageNet weights load unchanged.
 
 Written here rather than imported: importing anything of torchvision imports torch._dynamo (1.7 s of a 2-core
-EPYC's start-up), which building a ResNet UNet for `seglab predict`, `evaluate` or `export` otherwise never needs.
+EPYC's start-up), which building a ResNet UNet for `seglab predict` or `evaluate` otherwise never needs.
 tests/core/test_resnet_blocks.py holds them to torchvision's (keys, shapes, outputs bit for bit). After
 torchvision.models.resnet (BSD-3-Clause, Copyright (c) Soumith Chintala 2016)."""
 
