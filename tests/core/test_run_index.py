@@ -24,7 +24,10 @@ def age(path, seconds: float = 60.0) -> None:
 
 
 def aged_runs(root, count: int) -> list:
-    runs = [create_run(TrainConfig(name=f"r{n}"), root) for n in range(count)]
+    """`count` runs named as create_run names them, all stamped the same second (made one by one, they could
+    straddle a second and no longer share a prefix)."""
+    runs = [create_run(TrainConfig(name=f"r{n}"), root, run_dir=root / f"20261207-051718-unet-r{n}")
+            for n in range(count)]
     for run in runs:
         age(run.status_path)
         age(run.path)
