@@ -28,7 +28,9 @@ def pause_point(name: str) -> None:
         return
     marker = os.environ.get("SEGLAB_PAUSE_MARKER")
     if marker:
-        Path(marker).write_text(f"{os.getpid()} {name}\n")
+        partial = Path(f"{marker}.partial")  # renamed whole: a test that sees the marker reads all of it
+        partial.write_text(f"{os.getpid()} {name}\n")
+        os.replace(partial, marker)
     release = os.environ.get("SEGLAB_PAUSE_RELEASE")
     while not (release and Path(release).exists()):  # wait here to be killed, or released
         time.sleep(0.1 if release else 60)

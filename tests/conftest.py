@@ -21,14 +21,28 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+SEGLAB_DIRS = ("RUNS", "CACHE", "CONFIG")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def session_seglab_dirs(tmp_path_factory):
+    """The same folders for what runs before any test's own: module-scoped fixtures (a run trained once for a
+    module's tests) are set up before isolated_seglab_dirs, and would otherwise use the user's ~/.cache/seglab
+    (a synthetic set an older commit generated there) and read their ~/.config/seglab/settings.json."""
+    base = tmp_path_factory.mktemp("seglab-session")
+    with pytest.MonkeyPatch.context() as patch:
+        for kind in SEGLAB_DIRS:
+            patch.setenv(f"SEGLAB_{kind}_DIR", str(base / kind.lower()))
+        yield base
+
+
 @pytest.fixture(autouse=True)
 def isolated_seglab_dirs(request, tmp_path_factory, monkeypatch):
     """Keep runs and generated data out of the checkout and the user's home; a passing test's
     checkpoints are deleted when it ends, so the suite never holds more than one test's on disk."""
     base = tmp_path_factory.mktemp("seglab")
-    monkeypatch.setenv("SEGLAB_RUNS_DIR", str(base / "runs"))
-    monkeypatch.setenv("SEGLAB_CACHE_DIR", str(base / "cache"))
-    monkeypatch.setenv("SEGLAB_CONFIG_DIR", str(base / "config"))
+    for kind in SEGLAB_DIRS:
+        monkeypatch.setenv(f"SEGLAB_{kind}_DIR", str(base / kind.lower()))
     yield base
     if not request.node.stash.get(FAILED_KEY, False):
         shutil.rmtree(base, ignore_errors=True)

@@ -68,15 +68,20 @@ def test_a_failing_command_is_one_warning_naming_its_exit():
     assert warnings == ["notification command 'echo nope >&2; exit 3' failed after 3 tries: exit 3: nope"]
 
 
+def written(path) -> str:
+    """A file's text, "" before it exists (the shell's `>` makes it empty before echo writes the line)."""
+    return path.read_text() if path.exists() else ""
+
+
 def test_a_slow_webhook_does_not_hold_the_command_back(tmp_path):
     hold, out = threading.Event(), tmp_path / "notified.txt"
     with NotifyServer(hold=hold) as server:
         notifier = Notifier(server.url, command=f'echo "$SEGLAB_STATE" > {out}')
         notifier.send(NOTICE)
         deadline = time.monotonic() + 20
-        while not out.exists() and time.monotonic() < deadline:  # the webhook is still held
+        while not written(out).endswith("\n") and time.monotonic() < deadline:  # the webhook is still held
             time.sleep(0.02)
-        assert out.read_text() == "finished\n" and server.received == []
+        assert written(out) == "finished\n" and server.received == []
         hold.set()
         notifier.close()
     assert server.states() == ["finished"]

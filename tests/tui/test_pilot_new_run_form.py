@@ -227,7 +227,7 @@ async def test_a_training_child_that_dies_at_start_does_not_leave_the_run_lookin
         (child,) = app.children_started.values()
         await wait_for(pilot, lambda: child.poll() is not None, what="the child to exit")
         header = screen.query_one(RunHeader)
-        await wait_for(pilot, lambda: header.state != "created", timeout=3, what="the screen to notice")
+        await wait_for(pilot, lambda: header.state != "created", what="the screen to notice")
         assert header.state in ("failed", "interrupted")
 
 
