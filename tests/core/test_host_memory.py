@@ -14,8 +14,12 @@ from core.errors import ConfigError
 
 # Allocate, fill and free a 64 MiB tensor twenty times, after five rounds that let the heap settle;
 # report the minor page faults the twenty took.
+# Transparent huge pages are turned off for the child first: with THP "always" (RHEL's default) a 64 MiB block
+# may fault in as 2 MiB pages, and the counts below assume 4 KiB ones.
 FAULTS_SCRIPT = """
-import json, resource, sys, torch
+import ctypes, json, resource, sys
+ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE
+import torch
 from core.device import resolve_runtime
 applied = resolve_runtime("cpu", "fp32", "contiguous").prepare_host_memory()
 for _ in range(5):  # first touches: pages are faulted in either way, and the heap finds its size
