@@ -18,7 +18,7 @@ from core.config import PRESETS, TrainConfig, per_process_batch
 from core.errors import ConfigError, SeglabError
 from core.losses import LOSSES_FOR_TASK
 from core.runs.folders import Run, create_run, open_prepared_run, open_run, resolve_inside
-from core.runs.status import LIVE_STATES
+from core.runs.status import LIVE_STATES, State
 from core.training.preflight import ensure_writable_folder
 
 if TYPE_CHECKING:  # the dashboard imports this module and must not pay for torch
@@ -102,7 +102,7 @@ def plan_training(given: dict[str, Any], root: Path, run_dir: Path | None = None
     if resume is not None:
         if given:
             raise ConfigError(f"--resume continues with the run's saved config; drop {', '.join(sorted(given))}")
-        run = open_run(resume, root)
+        run = resumable_run(resume, root)
         return TrainingPlan(run, run.load_config(), resuming=True)
     if run_dir is not None:
         run_dir = resolve_inside(run_dir, root, "--run-dir")
@@ -115,11 +115,27 @@ def plan_training(given: dict[str, Any], root: Path, run_dir: Path | None = None
     return prepare_run(config_from_options(given), root, run_dir)
 
 
+def resumable_run(name: str, root: Path) -> Run:
+    """The run `--resume NAME` continues; refused while a process still trains it (two would write one folder)
+    and once it has finished (nothing is left to train: --resume takes the saved config as it is)."""
+    run = open_run(name, root)
+    status = run.read_status()
+    state = run.state(status)
+    if state in (State.RUNNING, State.STALLED) or (state == State.CREATED and status.pid):
+        raise ConfigError(f"{run.name} is still {state} (process {status.pid} on {status.host}): watch it with "
+                          f"`seglab watch {run.name}`, or stop it before resuming")
+    if state == State.FINISHED:
+        done = f" {status.epoch}/{status.epochs} epochs" if status.epochs else ""
+        raise ConfigError(f"{run.name} has finished{done}: nothing to resume; `seglab train --from {run.name} "
+                          "--epochs N` trains a new run with its settings")
+    return run
+
+
 def config_to_launch(given: dict[str, Any], root: Path, run_dir: Path | None = None,
                      resume: str | None = None) -> TrainConfig:
     """The config `plan_training` would train, read without creating anything: checked before a launcher starts."""
     if resume is not None:
-        return open_run(resume, root).load_config()
+        return resumable_run(resume, root).load_config()
     if run_dir is not None and (Path(run_dir) / "config.json").is_file():
         return Run(Path(run_dir)).load_config()
     return config_from_options(given)

@@ -123,3 +123,32 @@ def test_scoring_the_test_split_of_a_flat_folder_says_it_is_the_val_split(capsys
     code, _, err = seglab(capsys, "evaluate", str(run.path), "--split", "train")
     assert code == 0 and "val split" not in err
     shutil.rmtree(run.path)
+
+
+def test_resume_of_a_finished_run_is_refused_and_changes_nothing(capsys):
+    run_dir = runs_root() / "done"
+    code, _, err = seglab(capsys, "train", *TINY_TRAIN, "--run-dir", str(run_dir))
+    assert code == 0, err
+    kept = {name: (run_dir / name).read_bytes() for name in ("events.jsonl", "status.json", "checkpoints/last.pt")}
+
+    code, _, err = seglab(capsys, "train", "--resume", "done")
+    assert code == 2
+    line = the_error_line(err)
+    assert "done has finished" in line and "nothing to resume" in line and "--from done" in line
+    assert {name: (run_dir / name).read_bytes() for name in kept} == kept  # no event, no new start time
+
+
+def test_resume_of_a_run_another_process_still_trains_is_refused(capsys):
+    import os
+    import socket
+
+    from core.config import TrainConfig
+    from core.runs.folders import create_run
+
+    run = create_run(TrainConfig(epochs=3), runs_root(), run_dir=runs_root() / "busy")
+    run.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), epoch=1, epochs=3)
+    code, _, err = seglab(capsys, "train", "--resume", "busy")
+    assert code == 2
+    line = the_error_line(err)
+    assert "busy is still running" in line and f"process {os.getpid()}" in line and "seglab watch busy" in line
+    assert not run.events_path.exists()
