@@ -186,9 +186,9 @@ def _run_removals(run: Run, state: str, chose_runs: bool, keep_best: bool, cutof
                   kept: list[Note]) -> list[Removal]:
     found: list[Removal] = []
 
-    def take(path: Path, what: str, in_use_check: bool = True, measured: TreeSize | None = None) -> None:
+    def take(path: Path, what: str, measured: TreeSize | None = None) -> None:
         measured = measured or tree_size(path)
-        if in_use_check and now - measured.newest < RECENT_S:
+        if now - measured.newest < RECENT_S:
             kept.append(Note(run.name, f"{what}: written {_ago(now - measured.newest)} ago, may be in use"))
             return
         found.append(Removal(path, what, measured.bytes, measured.files, measured.newest, run.path))
@@ -196,11 +196,11 @@ def _run_removals(run: Run, state: str, chose_runs: bool, keep_best: bool, cutof
     last, best = run.checkpoint_path("last"), run.checkpoint_path("best")
     if last.is_file():
         if state in ENDED_FOR_GOOD:
-            take(last, "last.pt", in_use_check=False)
+            take(last, "last.pt")
         else:
             kept.append(Note(run.name, f"last.pt: the run is {state}; `seglab train --resume` continues from it"))
     if best.is_file() and chose_runs and state in ENDED_FOR_GOOD and not keep_best:
-        take(best, "best.pt", in_use_check=False)
+        take(best, "best.pt")
     if chose_runs and run.predictions_dir.is_dir():
         for folder in sorted(run.predictions_dir.iterdir()):
             measured = tree_size(folder)

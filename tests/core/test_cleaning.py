@@ -255,3 +255,18 @@ def test_the_caches_a_run_reads_are_named_as_training_names_them(tiny_config, ta
     apply_clean(plan_clean(runs_root()))
 
     assert path.exists()
+
+
+def test_anything_written_in_the_last_ten_minutes_is_kept_checkpoints_included(tiny_config):
+    """A sweep's trial that finished seconds ago, its export and predictions still being read: nothing goes
+    until RECENT_S have passed (the README's "anything written in the last 10 minutes is left alone")."""
+    fresh = make_run(tiny_config, "fresh", State.FINISHED, FULL, age_s=30)
+    plan = plan_clean(runs_root(), [fresh.name])
+    assert plan.removals == ()
+    kept = {note.text.split(":")[0] for note in plan.kept if note.owner == fresh.name}
+    everything = {"last.pt", "best.pt", "export/", "predictions/test", TEMP_FILE, "temp file .progress.json.77.tmp"}
+    assert kept == everything
+    assert all("may be in use" in note.text for note in plan.kept if note.owner == fresh.name)
+
+    later = plan_clean(runs_root(), [fresh.name], now=time.time() + RECENT_S)
+    assert {removal.what for removal in later.removals} == everything
