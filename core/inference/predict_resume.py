@@ -23,6 +23,7 @@ from core.inference.results import (
 )
 
 SETTINGS_JSON = "predict_settings.json"
+PICTURE_SUFFIXES = ("_mask.png", "_overlay.png")  # what results.py's mask_path and overlay_path name
 Key = tuple[str, str]  # (output stem, image file): what identifies an image's row
 
 
@@ -53,9 +54,11 @@ def prepare_folder(out_dir: Path, settings: dict[str, Any], keys: list[Key], lab
         names = list(dict.fromkeys(_plain(key) for key in changed))
         why = f"another {', '.join(names)}" if names else "settings seglab did not record"
         _start_over(out_dir, settings, labels)
+        _removed(out_dir, [])
         return Resumed(set(), f"{label} was made with {why}; starting over")
     if not results.is_file():
         _start_over(out_dir, settings, labels)
+        _removed(out_dir, [])
         return Resumed(set(), None)
     wanted = {key: index for index, key in enumerate(keys)}
     rows, in_file = _readable_rows(out_dir, labels)
@@ -64,10 +67,11 @@ def prepare_folder(out_dir: Path, settings: dict[str, Any], keys: list[Key], lab
     if [(row.name, row.image) for row in kept] != in_file:  # rows of other inputs, or out of order: only ours
         _write_rows(out_dir, kept, labels)
     done = {(row.name, row.image) for row in kept}
+    removed = _removed(out_dir, kept)
     if not done:
-        return Resumed(done, None)
+        return Resumed(done, removed.removeprefix("; ") or None)
     return Resumed(done, f"resuming {label}: {len(done):,} of {len(keys):,} images already done "
-                         "(delete the folder to start over)")
+                         f"(delete the folder to start over){removed}")
 
 
 def rows_in_order(out_dir: Path, keys: list[Key]) -> bool:
@@ -105,6 +109,18 @@ def _readable_rows(out_dir: Path, labels: Labels) -> tuple[list[PredictionRow], 
         return [], []
     rows = list(iter_results(out_dir))
     return rows, [(row.name, row.image) for row in rows]
+
+
+def _removed(out_dir: Path, kept: list[PredictionRow]) -> str:
+    """Delete the folder's mask and overlay PNGs that belong to no row kept (images of another input, or of other
+    settings), so the folder holds exactly what results.csv lists; "; removed N ..." when there were any."""
+    keep = {path.name for row in kept for path in (row.mask, row.overlay)}
+    stale = [entry.path for entry in os.scandir(out_dir) if entry.name.endswith(PICTURE_SUFFIXES)
+             and entry.name not in keep and entry.is_file(follow_symlinks=False)]
+    for path in stale:
+        Path(path).unlink(missing_ok=True)
+    images = len({name.rsplit("_", 1)[0] for name in map(os.path.basename, stale)})
+    return f"; removed the pictures of {images:,} image{'s' * (images != 1)} not in this input" if stale else ""
 
 
 def _start_over(out_dir: Path, settings: dict[str, Any], labels: Labels) -> None:

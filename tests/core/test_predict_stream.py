@@ -156,10 +156,32 @@ def test_a_resumed_folder_whose_inputs_changed_lists_exactly_this_runs_images_in
     for late in ("photo00.png", "photo05.jpg"):
         (photos.parent / late).rename(photos / late)
 
-    summary = predict(run, inputs=[photos], batch_size=4, device="cpu")
+    notices = []
+    summary = predict(run, inputs=[photos], batch_size=4, device="cpu", notice=notices.append)
     names = [line.split(",")[0] for line in (out / "results.csv").read_text().splitlines()[1:]]
     assert names == [f"photo{index:02d}" for index in range(12) if index != 7]
     assert summary["images"] == 11 and summary["resumed"] == 9 and summary["predicted"] == 2
+    assert pictures(out) == {f"{name}_{kind}.png" for name in names for kind in ("mask", "overlay")}  # no photo07
+    assert notices[-1].endswith("(delete the folder to start over); removed the pictures of 1 image not in this input")
+
+
+def pictures(folder: Path) -> set[str]:
+    return {path.name for path in folder.glob("*.png")}
+
+
+def test_a_folder_predicted_again_with_fewer_photos_or_other_settings_holds_only_their_pictures(run, photos,
+                                                                                                 tmp_path):
+    out = run.predictions_dir / "files"
+    predict(run, inputs=[photos], batch_size=4, device="cpu")
+    assert len(pictures(out)) == 24
+    few = sorted(photos.iterdir())[:3]
+    predict(run, inputs=few, output_name="files", batch_size=4, device="cpu")  # the same settings, three photos
+    assert pictures(out) == {f"{path.stem}_{kind}.png" for path in few for kind in ("mask", "overlay")}
+    (out / "unrelated.txt").write_text("kept")
+    predict(run, inputs=[photos], batch_size=4, device="cpu")
+    predict(run, inputs=few[:1], output_name="files", batch_size=4, device="cpu", alpha=0.8)  # starts over
+    assert pictures(out) == {f"{few[0].stem}_mask.png", f"{few[0].stem}_overlay.png"}
+    assert (out / "unrelated.txt").read_text() == "kept"
 
 
 def test_batches_are_cut_at_the_same_places_when_resuming():
