@@ -54,6 +54,8 @@ def generate_synthetic(out: str | Path, count: int, size: int, seed: int, classe
     if size < MIN_SIZE:
         raise ConfigError(f"synthetic_size: need at least {MIN_SIZE} pixels, got {size}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: is a file; the synthetic set is written to a folder")
     counts = split_counts(count)
     index = 0
     for split, split_count in counts.items():

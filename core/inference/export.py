@@ -16,6 +16,7 @@ from core.atomic_files import atomic_write_text
 from core.errors import ConfigError
 from core.image_statistics import IMAGENET_MEAN, IMAGENET_STD
 from core.runs.folders import Run
+from core.training.preflight import ensure_writable_folder
 
 FORMATS = ("onnx", "torchscript")
 EXPORT_EXTRA = "onnx export needs the export extra: pip install 'seglab[export]'"
@@ -54,6 +55,10 @@ def require_onnx() -> None:
         raise ConfigError(EXPORT_EXTRA) from None
 
 
+def fmt_suffix(fmt: str) -> str:
+    return "onnx" if fmt == "onnx" else "pt"
+
+
 def export_run(run: Run, checkpoint: str = "best", fmt: str = "onnx", size: int | None = None,
                dynamic: bool = False, out: Path | None = None) -> Export:
     """Export the run's checkpoint, write FILE.json beside it and check parity on the run's images."""
@@ -70,10 +75,15 @@ def export_run(run: Run, checkpoint: str = "best", fmt: str = "onnx", size: int 
     weights = run.checkpoint_path(checkpoint)
     if not weights.is_file():
         raise ConfigError(f"{run.name} has no checkpoints/{checkpoint}.pt")
+    if out is not None:  # before the export's seconds of work
+        if out.is_dir():
+            raise ConfigError(f"--out {out}: is a folder; give the file to write in it, e.g. "
+                              f"{out / f'{run.name}.{fmt_suffix(fmt)}'}")
+        ensure_writable_folder(out.parent)
     model, config, payload = model_from_checkpoint(weights)
     model = model.float().eval()
     size = size or config.image_size
-    suffix = "onnx" if fmt == "onnx" else "pt"
+    suffix = fmt_suffix(fmt)
     out = out or run.path / "export" / f"{checkpoint}-{'dynamic' if dynamic else size}.{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(1, 3, size, size)

@@ -162,7 +162,7 @@ def test_resuming_a_run_that_is_still_training_elsewhere_is_refused(capsys, tiny
         events_before = run.events_path.read_bytes()
         code, _, err = seglab(capsys, "train", "--resume", run.name)
         assert code == 2
-        assert "running" in the_error_line(err)
+        assert f"{run.name} is still running (process {trainer.pid} on" in the_error_line(err)
         assert run.events_path.read_bytes() == events_before
     finally:
         trainer.kill()
@@ -280,3 +280,11 @@ def test_the_readme_demo_reaches_dice_090_and_writes_overlays(capsys):
     overlays = list((run.predictions_dir / "test").glob("*_overlay.png"))
     assert len(overlays) == 30
     assert f"overlays: {run.predictions_dir / 'test'}" in out
+
+
+def test_data_synth_into_a_file_is_one_line(capsys, tmp_path):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("not a folder")
+    code, _, err = seglab(capsys, "data", "synth", "--out", str(taken), "--count", "20", "--size", "32")
+    assert code == 2
+    assert the_error_line(err) == f"seglab: error: {taken}: is a file; the synthetic set is written to a folder"

@@ -101,6 +101,20 @@ def test_bad_export_options_are_one_line(capsys, runs, args, message):
     assert code == 2 and the_error_line(err) == f"seglab: error: {message}"
 
 
+def test_an_out_path_that_cannot_be_the_file_is_one_line_before_any_export(capsys, runs, tmp_path, monkeypatch):
+    import core.training.checkpoints
+
+    monkeypatch.setattr(core.training.checkpoints, "model_from_checkpoint",
+                        lambda *_: pytest.fail("exported before the check"))
+    code, _, err = seglab(capsys, "export", "binary", "--out", str(tmp_path), "--runs-dir", str(runs))
+    assert code == 2
+    assert the_error_line(err).startswith(f"seglab: error: --out {tmp_path}: is a folder; give the file to write in")
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    code, _, err = seglab(capsys, "export", "binary", "--out", str(tmp_path / "notes.txt" / "m.onnx"),
+                          "--runs-dir", str(runs))
+    assert code == 2 and the_error_line(err).startswith(f"seglab: error: {tmp_path / 'notes.txt'}: cannot write here")
+
+
 def test_without_the_export_extra_the_commands_name_it(capsys, runs, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     for args in (["export", "binary"], ["predict", "binary", "--engine", "onnx"]):

@@ -97,3 +97,14 @@ def test_a_remote_address_without_allow_remote_is_one_line(capsys, host):
     assert the_error_line(err) == (f"seglab: error: --host {host} lets other machines reach the dashboard, which has "
                                    "no login; use an SSH tunnel (ssh -L 8000:localhost:8000 HOST) or add "
                                    "--allow-remote")
+
+
+def test_a_port_already_taken_is_one_line_before_any_address_is_printed(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = seglab(capsys, "serve", "--port", str(port))
+    assert code == 2 and out == ""
+    assert the_error_line(err) == (f"seglab: error: cannot listen on 127.0.0.1:{port} (Address already in use); "
+                                   "another seglab serve? choose another with --port")

@@ -43,7 +43,26 @@ def serve_command(
     if host not in LOCAL_HOSTS:
         err_console.print(f"seglab: warning: serving on {host}:{port} with no login: anyone who can reach this port "
                           "controls the dashboard and the runs", markup=False)
+    refuse_a_taken_port(host, port)
     root = runs_root(runs_dir).resolve()
     command = shlex.join([sys.executable, "-m", "tui.cli", "tui", "--runs-dir", str(root)])
     public = public_url or f"http://{'localhost' if host in LOCAL_HOSTS else host}:{port}"
     Server(command, host=host, port=port, title="seglab", public_url=public).serve()
+
+
+def refuse_a_taken_port(host: str, port: int) -> None:
+    """One line before the server prints its address, where textual-serve would fail after it with a traceback."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as error:
+        raise fail(f"--host {host}: {error.strerror or error}") from None
+    family, kind, protocol, _, address = infos[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise fail(f"cannot listen on {host}:{port} ({error.strerror or error}); another seglab serve? choose "
+                       "another with --port") from None
