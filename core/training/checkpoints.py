@@ -35,6 +35,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
+        if not _looks_pickled(path):  # text or other bytes that happen to start with a pickle opcode
+            raise CheckpointError(f"{path}: not a checkpoint (not written by torch.save)") from None
         raise CheckpointError(f"{path}: refused: it holds objects other than tensors and plain data, which "
                               "could run code when loaded (seglab loads with weights_only=True)") from None
     except Exception:  # torch's safe loader raises KeyError/IndexError/RuntimeError/... on foreign bytes
@@ -42,6 +44,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path}: not a seglab checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     return payload
+
+
+def _looks_pickled(path: Path) -> bool:
+    """Whether the file starts as torch.save writes (a zip archive, or the legacy format's pickle) or as any pickle
+    of protocol 2 and later does."""
+    with open(path, "rb") as f:
+        start = f.read(4)
+    return start.startswith((b"PK\x03\x04", b"\x80"))
 
 
 def model_from_checkpoint(path: Path, map_location: str | torch.device = "cpu"):

@@ -67,6 +67,8 @@ def test_a_truncated_checkpoint_is_refused_naming_the_file(tiny_config, tmp_path
     pytest.param(b"\x00" * 100, id="zeros"),
     pytest.param(b"hello world\n", id="text-starting-with-h"),
     pytest.param(b"some text\n", id="text-starting-with-s"),
+    pytest.param(b"notes\n", id="text-read-as-a-pickle-opcode"),
+    pytest.param(b"{}\n", id="braces"),
 ])
 def test_a_file_that_is_not_a_checkpoint_is_refused_naming_it(tmp_path, content):
     path = tmp_path / "notes.pt"
@@ -74,6 +76,7 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_naming_it(tmp_path, content)
     with pytest.raises(CheckpointError) as error:
         load_checkpoint(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+    assert "not a" in str(error.value) and "refused" not in str(error.value)  # not taken for a dangerous pickle
 
 
 def test_a_missing_checkpoint_is_refused_naming_it(tmp_path):
@@ -118,6 +121,7 @@ def test_a_checkpoint_crafted_to_run_code_is_refused_without_running_it(tiny_con
         load_checkpoint(path)
     assert not marker.exists()
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+    assert "refused: it holds objects other than tensors" in str(error.value)
     with pytest.raises(CheckpointError):
         model_from_checkpoint(path)
     assert not marker.exists()
