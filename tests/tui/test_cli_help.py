@@ -55,6 +55,20 @@ def test_an_extras_brackets_survive_rich_markup(capsys, monkeypatch, command, ex
     assert code == 0 and extra in out
 
 
+@pytest.mark.parametrize("path", sorted(COMMANDS))
+def test_square_brackets_in_an_options_help_are_shown(capsys, monkeypatch, path):
+    """`OPTION: [values]` or `the seglab[postgres] extra` in an option's help: Rich took an unescaped [...] for a
+    markup tag and printed nothing of it."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    code, out, _ = seglab(capsys, *path.split(), "--help")
+    assert code == 0
+    shown = " ".join(line.strip(" │") for line in out.splitlines())
+    for param in COMMANDS[path].params:
+        text = getattr(param, "help", None) or ""
+        if "[" in text:
+            assert " ".join(text.replace("\\[", "[").split()) in shown, (path, param.name, text)
+
+
 def test_a_new_command_file_registers_itself_and_lists_after_the_ordered_commands(capsys, monkeypatch, tmp_path):
     import sys
 

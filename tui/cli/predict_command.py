@@ -26,7 +26,8 @@ def predict_command(
     run: RunRef,
     input: Annotated[list[Path] | None, typer.Option(
         "--input", "-i", help="Image file or folder (repeatable); without it, --split of the run's data")] = None,
-    split: Annotated[str, typer.Option(help="Split of the run's data when no --input: train | val | test")] = "test",
+    split: Annotated[str, typer.Option(
+        help="Split of the run's data when no --input: train | val | test | all")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
     name: Annotated[str | None, typer.Option(
         help="Output folder name under predictions/ (default: the split, or 'files')")] = None,
@@ -36,7 +37,7 @@ def predict_command(
     tta: TtaOpt = "none",
     task: TaskOpt = None,
     engine: Annotated[str, typer.Option(
-        "--engine", help="auto | torch | onnx. onnx: ONNX Runtime on the CPU (the seglab[export] extra; the run's "
+        "--engine", help=r"auto | torch | onnx. onnx: ONNX Runtime on the CPU (the seglab\[export] extra; the run's "
                          "dynamic ONNX export is made and checked on first use). auto: on a CPU, the faster of the "
                          "two for this model, timed on a few batches once and remembered for this machine; on a "
                          "GPU, torch.",

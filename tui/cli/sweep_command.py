@@ -38,7 +38,7 @@ def sweep_command(
     search: Annotated[list[str] | None, typer.Option(
         "--search", help="OPTION=RANGE: lr=log:1e-4..3e-3 (log range), epochs=int:5..20, ema=0,0.99 (values), "
                          "model=unet,resnet18_unet; repeatable")] = None,
-    space: Annotated[Path | None, typer.Option(help="A YAML file of OPTION: RANGE or OPTION: [values]")] = None,
+    space: Annotated[Path | None, typer.Option(help=r"A YAML file of OPTION: RANGE or OPTION: \[values]")] = None,
     trials: Annotated[int, typer.Option(help="Trials to finish (pruned ones count), over every worker")] = 10,
     trial_budget: Annotated[float, typer.Option(
         metavar="MINUTES", help="Each trial trains with --time-budget MINUTES (0: the base options' epochs)")] = 0.0,
@@ -46,8 +46,8 @@ def sweep_command(
         metavar="MINUTES", help="No trial starts that could end past this many minutes (0: none)")] = 0.0,
     jobs: Annotated[int, typer.Option(help="Worker processes on this machine (the CPU cores are shared)")] = 1,
     storage: Annotated[str | None, typer.Option(
-        help="Study database URL shared by several machines (postgresql://user:pass@host/db; the seglab[postgres] "
-             "extra); default: an SQLite file in the sweep's folder under the runs folder")] = None,
+        help=r"Study database URL shared by several machines (postgresql://user:pass@host/db; the seglab\[postgres] "
+             "extra); default: an Optuna journal file, RUNS/sweeps/NAME/journal.log")] = None,
     prune: Annotated[str, typer.Option(help="median | hyperband | none: stop weak trials early")] = "median",
     sampler: Annotated[str, typer.Option(help="tpe | grid (every combination of listed values)")] = "tpe",
     objective: Annotated[str, typer.Option(help="What to maximise: val_dice (a trial's best)")] = "val_dice",
