@@ -88,3 +88,11 @@ def test_predict_export_writes_the_predicted_masks_in_the_tools_format(capsys, e
 def test_predict_export_refuses_an_unknown_format_before_predicting(capsys, exports):
     code, _, err = seglab(capsys, "predict", "nothing", "--export", "pascal")
     assert code == 2 and "--export: 'pascal' is not one of coco, coco-polygons, voc, cvat, labelme, yolo" in err
+
+
+def test_predict_export_into_a_folder_that_exists_is_refused_before_predicting(capsys, tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    code, _, err = seglab(capsys, "predict", "nothing", "--export", "coco", "--out", str(taken))
+    assert code == 2  # before the run is even looked up: no prediction is made only to be refused
+    assert f"--out {taken}: already exists; give a new folder to write into" in err

@@ -70,6 +70,8 @@ def predict_command(
         raise fail("--out is where --export writes; give --export FORMAT too")
     if export is not None and export not in WRITER_NAMES:
         raise fail(f"--export: {export!r} is not one of {', '.join(WRITER_NAMES)}")
+    if export_out is not None and export_out.exists():  # said before the predictions, not after them
+        raise fail(f"--out {export_out}: already exists; give a new folder to write into")
     if engine not in ENGINE_CHOICES:
         raise fail(f"--engine: {engine!r} is not one of {', '.join(ENGINE_CHOICES)}")
     the_run = open_run(run, runs_root(runs_dir))
