@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.config import TrainConfig
+from core.config import SYNTHETIC, TrainConfig
 from core.errors import ConfigError
 from core.runs.events import EpochEvent, read_epochs
 from core.runs.folders import Run, open_run
@@ -124,13 +124,20 @@ def open_runs(refs: list[str], root: Path, force: bool = False) -> list[Run]:
         raise ConfigError("compare: the same run is named twice")
     configs = [run.load_config() for run in runs]
     if not force:
-        for what in ("task", "data"):
-            values = {getattr(config, what) for config in configs}
-            if len(values) > 1:
-                pairs = ", ".join(f"{run.name}: {getattr(config, what)}" for run, config in zip(runs, configs,
-                                                                                              strict=True))
+        for what, value_of in (("task", lambda config: config.task), ("data", data_of)):
+            values = [value_of(config) for config in configs]
+            if len(set(values)) > 1:
+                pairs = ", ".join(f"{run.name}: {value}" for run, value in zip(runs, values, strict=True))
                 raise ConfigError(f"compare: the runs differ in {what} ({pairs}); give --force to compare anyway")
     return runs
+
+
+def data_of(config: TrainConfig) -> str:
+    """The dataset a run trained on: its folder, or for the synthetic set what generates it (a set of other size,
+    count or seed holds other images under the same names)."""
+    if config.data != SYNTHETIC:
+        return config.data
+    return f"synthetic ({config.synthetic_count} images of {config.synthetic_size} px, seed {config.seed})"
 
 
 def differing_settings(configs: list[TrainConfig]) -> list[str]:

@@ -64,3 +64,24 @@ def test_runs_go_by_their_given_name_else_the_folder_without_its_time_and_the_fo
     assert [(row["run"], row["folder"]) for row in rows] == [("study", "20261206-064657-unet-study"),
                                                            ("r34", "20261206-070000-resnet34_unet-r34")]
     assert "folder" not in table_rows(Comparison(given, "test", "best"))[0]
+
+
+def test_synthetic_runs_of_another_count_size_or_seed_are_other_data(tmp_path):
+    import pytest
+
+    from core.config import TrainConfig
+    from core.errors import ConfigError
+    from core.inference.compare import open_runs
+    from core.runs.folders import create_run
+
+    base = TrainConfig(data="synthetic", synthetic_count=40, synthetic_size=32, seed=0)
+    same = [create_run(base.replace(name=name), tmp_path) for name in ("a", "b")]
+    assert open_runs([run.name for run in same], tmp_path) == same
+    for change in ({"synthetic_count": 300}, {"synthetic_size": 64}, {"seed": 1}):
+        other = create_run(base.replace(name="other", **change), tmp_path)
+        with pytest.raises(ConfigError, match=r"the runs differ in data \(.*a: synthetic \(40 images of 32 px, seed "
+                                              r"0\), .*other: synthetic \(") as error:
+            open_runs([same[0].name, other.name], tmp_path)
+        assert "give --force" in str(error.value)
+        assert open_runs([same[0].name, other.name], tmp_path, force=True)[1] == other
+        other.path.rename(tmp_path / f"gone-{len(change)}-{next(iter(change))}")
