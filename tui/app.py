@@ -64,12 +64,13 @@ class SeglabApp(ReportsWorkerFailures, App):
         self.clock = clock
         self.children_started: dict[Path, subprocess.Popen] = {}
 
-    def estimate_duration(self, config: TrainConfig) -> DurationEstimate:
+    def estimate_duration(self, config: TrainConfig, cancelled=None) -> DurationEstimate:
         """How long a config's run should take, for the new-run form (a short measured probe on this device, or
-        the throughput recorded for the same settings); called in a worker thread. Tests replace it."""
+        the throughput recorded for the same settings); called in a worker thread, which `cancelled` says has been
+        cancelled (the probe then stops between steps). Tests replace it."""
         from core.training.estimate import estimate_duration
 
-        return estimate_duration(config.with_absolute_paths())
+        return estimate_duration(config.with_absolute_paths(), cancelled=cancelled)
 
     def remember_theme(self, theme) -> None:
         save_setting("theme", theme.name)

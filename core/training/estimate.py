@@ -86,9 +86,15 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def estimate_duration(config: TrainConfig, use_recorded: bool = True, probe: bool = True) -> DurationEstimate | None:
+class ProbeCancelled(Exception):
+    """The caller no longer wants the estimate (the form closed, or asked again with other settings)."""
+
+
+def estimate_duration(config: TrainConfig, use_recorded: bool = True, probe: bool = True,
+                      cancelled: Callable[[], bool] | None = None) -> DurationEstimate | None:
     """The run's expected duration on the device it would use (one process); None when nothing is recorded for
-    these settings and `probe` is off."""
+    these settings and `probe` is off. `cancelled` is asked between the probe's steps (each up to PROBE_SECONDS):
+    once it says yes the probe stops with ProbeCancelled, so a closed form leaves no CPU work behind."""
     config = with_resolved_classes(config)
     runtime = resolve_runtime(config.device, config.precision, config.memory_format)
     key = throughput_key(config, runtime)
@@ -98,7 +104,7 @@ def estimate_duration(config: TrainConfig, use_recorded: bool = True, probe: boo
         if key not in _PROBED:
             if not probe:
                 return None
-            _PROBED[key] = probe_throughput(config, runtime)
+            _PROBED[key] = probe_throughput(config, runtime, cancelled)
         throughput = _PROBED[key]
     train_samples = None if config.data == SYNTHETIC else split_samples(config, "train")
     train_images, val_images = split_sizes(config, train_samples)
@@ -152,13 +158,21 @@ def split_sizes(config: TrainConfig, train_samples: list[Sample] | None = None) 
     return len(train), len(split_samples(config, "val"))
 
 
-def probe_throughput(config: TrainConfig, runtime: Runtime) -> Throughput:
+def probe_throughput(config: TrainConfig, runtime: Runtime, cancelled: Callable[[], bool] | None = None
+                     ) -> Throughput:
     """Time training steps and an evaluation pass of the run's model on random data of its size.
 
     A two-image step (after a warm-up one) sizes the probe batch: the run's batch, or fewer images when a step
     of the run's batch would take longer than PROBE_SECONDS (big models on a CPU scale per image); then one
-    warm-up step and PROBE_STEPS timed ones at that batch, and an evaluation pass.
+    warm-up step and PROBE_STEPS timed ones at that batch, and an evaluation pass. Between any two of them,
+    `cancelled()` saying yes raises ProbeCancelled.
     """
+
+    def check() -> None:
+        if cancelled is not None and cancelled():
+            raise ProbeCancelled
+
+    check()
     torch.manual_seed(0)
     model = runtime.prepare_model(model_for(config))
     optimizer = build_optimizer(model, config, runtime)
@@ -166,15 +180,23 @@ def probe_throughput(config: TrainConfig, runtime: Runtime) -> Throughput:
     # Two images, not one: BatchNorm after a global pooling (DeepLab's ASPP) cannot train on a batch of one.
     smallest = min(2, config.batch_size)
     first = random_training_step(model, runtime, loss_fn, optimizer, smallest, config.image_size, config.out_channels)
-    one = min(first() for _ in range(2)) / smallest  # the first call warms kernels up
+    warm = first()  # the first call warms kernels up
+    check()
+    one = min(warm, first()) / smallest
     batch = max(smallest, min(config.batch_size, int(PROBE_SECONDS / max(one, 1e-6))))
     step = random_training_step(model, runtime, loss_fn, optimizer, batch, config.image_size, config.out_channels)
+    check()
     step()  # warm-up at this shape
-    train_s = statistics.median(step() for _ in range(PROBE_STEPS)) / batch
+    timed = []
+    for _ in range(PROBE_STEPS):
+        check()
+        timed.append(step())
+    train_s = statistics.median(timed) / batch
     model.eval()
     images = runtime.prepare_batch(torch.randn(batch, 3, config.image_size, config.image_size))
     eval_times = []
     for _ in range(2):  # warm-up, then timed
+        check()
         started = time.perf_counter()
         with torch.inference_mode(), runtime.autocast():
             model(images).float().sum().item()

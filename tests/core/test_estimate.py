@@ -21,13 +21,29 @@ def no_probes_from_other_tests(monkeypatch):
     monkeypatch.setattr(estimate_module, "_PROBED", {})
 
 
+@pytest.mark.parametrize("asks_before_cancel", [0, 1, 3])
+def test_a_cancelled_probe_stops_at_its_next_step_and_is_not_kept(tiny_config, monkeypatch, asks_before_cancel):
+    """The new-run form's probe stops once the form closes (quitting the app waited ~10 s for it)."""
+    from core.training.estimate import ProbeCancelled
+
+    steps, real = [], estimate_module.random_training_step
+    monkeypatch.setattr(estimate_module, "random_training_step",
+                        lambda *args: (lambda made: lambda: steps.append(1) or made())(real(*args)))
+    asks = []
+    with pytest.raises(ProbeCancelled):
+        estimate_duration(tiny_config, cancelled=lambda: asks.append(1) or len(asks) > asks_before_cancel)
+    assert len(steps) <= asks_before_cancel + 1  # no step after the first "yes"
+    assert estimate_module._PROBED == {}
+    assert estimate_duration(tiny_config, cancelled=lambda: False).source == "probe"  # a later ask probes afresh
+
+
 def test_durations_read_the_way_people_say_them():
     assert [format_duration(s) for s in (0.2, 40, 89, 95, 3599, 3600, 4500, 36000, 14.6 * 3600)] == [
         "1 s", "40 s", "89 s", "2 min", "1 h", "1 h", "1 h 15 min", "10 h", "15 h"]
 
 
 def test_the_estimate_is_the_probed_cost_per_image_times_the_runs_steps(tiny_config, monkeypatch):
-    monkeypatch.setattr(estimate_module, "probe_throughput", lambda config, runtime: Throughput(0.1, 0.05))
+    monkeypatch.setattr(estimate_module, "probe_throughput", lambda config, runtime, cancelled: Throughput(0.1, 0.05))
     config = tiny_config.replace(epochs=3)  # 24 synthetic images: 20 train, 2 val; batch 4: 5 full steps
     assert split_sizes(config) == (20, 2)
     found = estimate_duration(config)  # the set is not generated yet: no decode or augmentation cost to measure
@@ -52,7 +68,7 @@ def test_a_finished_run_records_its_throughput_and_the_next_estimate_of_its_sett
     (key,) = records
     assert "|unet|8|32|4|1|bce|" in key and records[key]["train_s"] > 0 and records[key]["eval_s"] > 0
 
-    def no_probe(config, runtime):
+    def no_probe(config, runtime, cancelled):
         raise AssertionError("probed")
 
     monkeypatch.setattr(estimate_module, "probe_throughput", no_probe)
@@ -69,7 +85,7 @@ def test_a_finished_run_records_its_throughput_and_the_next_estimate_of_its_sett
 def test_a_folder_runs_estimate_counts_its_splits_and_its_decoding(tiny_config, monkeypatch):
     from tests.tui.helpers import OXFORD_TINY
 
-    monkeypatch.setattr(estimate_module, "probe_throughput", lambda config, runtime: Throughput(0.1, 0.05))
+    monkeypatch.setattr(estimate_module, "probe_throughput", lambda config, runtime, cancelled: Throughput(0.1, 0.05))
     found = estimate_duration(tiny_config.replace(data=str(OXFORD_TINY)))
     train, val = split_sizes(tiny_config.replace(data=str(OXFORD_TINY)))
     assert (found.train_images, found.val_images) == (train, val) and train > 0 and val > 0

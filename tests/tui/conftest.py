@@ -18,7 +18,7 @@ FIXED_ESTIMATE = DurationEstimate(seconds=1500.0, epochs=20, epoch_s=75.0, prepa
 @pytest.fixture(autouse=True)
 def fixed_estimates(monkeypatch) -> None:
     """The form's duration estimate without a probe (tests of the estimate itself put theirs in)."""
-    monkeypatch.setattr(SeglabApp, "estimate_duration", lambda self, config: FIXED_ESTIMATE)
+    monkeypatch.setattr(SeglabApp, "estimate_duration", lambda self, config, cancelled=None: FIXED_ESTIMATE)
 
 
 @pytest.fixture(autouse=True)

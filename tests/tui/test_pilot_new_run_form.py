@@ -284,7 +284,7 @@ async def test_going_back_to_binary_keeps_a_shared_loss_and_resets_the_multiclas
 async def test_the_form_shows_the_expected_duration_of_its_settings_and_of_a_time_budget(monkeypatch):
     asked: list[TrainConfig] = []
 
-    def estimate(app, config: TrainConfig) -> DurationEstimate:
+    def estimate(app, config: TrainConfig, cancelled=None) -> DurationEstimate:
         asked.append(config)
         return DurationEstimate(seconds=config.epochs * 80.0, epochs=config.epochs, epoch_s=80.0, prepare_s=0.0,
                                 train_images=216, val_images=24, device="this CPU", source="probe",
@@ -325,7 +325,7 @@ async def test_the_forms_estimate_measures_a_tiny_model_on_this_cpu(monkeypatch)
     from core.training.estimate import estimate_duration
 
     monkeypatch.setattr(SeglabApp, "estimate_duration",
-                        lambda app, config: estimate_duration(config.with_absolute_paths()))
+                        lambda app, config, cancelled=None: estimate_duration(config.with_absolute_paths()))
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
         form = await open_form(app, pilot)

@@ -17,6 +17,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.validation import Function, Integer, ValidationResult, Validator
 from textual.widgets import Button, Footer, Input, Label, Select, Static
+from textual.worker import get_current_worker
 
 from core.config import (
     PRESET_LABELS,
@@ -277,10 +278,15 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="estimate")
     def estimate(self, config: TrainConfig, asked: int) -> None:
+        from core.training.estimate import ProbeCancelled
+
+        worker = get_current_worker()
         try:
-            found = self.app.estimate_duration(config)
+            found = self.app.estimate_duration(config, cancelled=lambda: worker.is_cancelled)
             advice = "" if found.time_budget_min else " · a time budget (min) caps it"
             text = f"expected: {found.describe()}{advice}"
+        except ProbeCancelled:  # the form closed, the app quit, or newer settings are being timed
+            return
         except (SeglabError, OSError, RuntimeError, ValueError) as error:
             text = f"expected: unknown ({error})"
         self.app.call_from_thread(self._show_estimate, asked, text)
