@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ def importances(study: Any) -> dict[str, float]:
     if len([t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]) < 2:
         return {}
     try:
-        return dict(optuna.importance.get_param_importances(study))
+        with warnings.catch_warnings():  # its evaluator warns about few trials ("quantiles select the same set"):
+            warnings.simplefilter("ignore", UserWarning)  # a line of library source in the user's table
+            return dict(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError, ZeroDivisionError):
         return {}
 
