@@ -220,7 +220,8 @@ def _run_epochs(setup: RunSetup, stop: threading.Event, emit: EventSink) -> Trai
                                                     f"{config.patience} epochs")
         if distributed.any(stop.is_set(), runtime) and epoch < planned.total:  # a signal during validation
             return _stopped(setup, emit, f"stopped after epoch {epoch}", progress)
-    return _finished(setup, emit, progress, f"finished {planned.total} epochs, best val Dice {progress.best_dice:.4f}")
+    epochs = f"{planned.total} epoch{'s' * (planned.total != 1)}"
+    return _finished(setup, emit, progress, f"finished {epochs}, best val Dice {progress.best_dice:.4f}")
 
 
 def _draw_progress(pictures: ProgressPictures, setup: RunSetup, epoch: int, emit: EventSink) -> None:

@@ -97,6 +97,13 @@ def test_every_command_has_help_with_an_example(capsys, command):
     assert "Usage" in out
 
 
+@pytest.mark.parametrize("group", ["data"])
+def test_a_command_group_without_its_command_shows_its_help_and_no_empty_error(capsys, group):
+    code, out, err = seglab(capsys, group)
+    assert code == 2 and "Commands" in out + err
+    assert "seglab: error" not in err
+
+
 def data_line(out: str, *words: str) -> str:
     matches = [line for line in out.splitlines() if all(word in line for word in words)]
     assert matches, f"no line with {words} in:\n{out}"

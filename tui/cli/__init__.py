@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except UsageError as error:
         hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
-        err_console.print(f"seglab: error: {error.format_message()}{hint}", markup=False)
+        if error.format_message():  # none when a group given no command has printed its help (click's exit 2)
+            err_console.print(f"seglab: error: {error.format_message()}{hint}", markup=False)
         code = 2
     except ClickException as error:
         err_console.print(f"seglab: error: {error.format_message()}", markup=False)

@@ -116,7 +116,8 @@ def import_command(
         done = import_export(source, out, fmt,
                              on_progress=lambda count, total: progress.update(bar, completed=count, total=total))
     _print_lines("warning", done.warnings)
-    splits = ", ".join(f"{count} {split}" for split, count in done.counts.items())
+    splits = ", ".join(f"{count} {split}" if split != "all" else f"{count} (unsplit)"
+                       for split, count in done.counts.items())
     console.print(f"{done.title} -> {done.out}: {splits} images, classes {', '.join(done.class_names)}", markup=False)
     command = f"seglab train --data {done.out}" + (" --task multiclass" if len(done.class_names) > 2 else "")
     console.print(f"train with `{command}`", markup=False)
