@@ -254,6 +254,8 @@ def validate_train_config(config: TrainConfig) -> None:
     unknown = [name for name in loggers_of(config) if name not in LOGGER_NAMES]
     if unknown:
         raise ConfigError(f"log: {unknown[0]!r} is not one of {', '.join(LOGGER_NAMES)}")
+    if config.notify and not config.notify.startswith(("http://", "https://")):  # else it fails only at the end
+        raise ConfigError(f"notify: {config.notify!r} is not an http:// or https:// URL")
     _validate_task(config)
     if config.encoder_weights and not model_spec(config.model).pretrained_encoder:
         takes_them = ", ".join(name for name, spec in MODELS.items() if spec.pretrained_encoder)

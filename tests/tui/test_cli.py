@@ -54,6 +54,8 @@ def the_error_line(err: str) -> str:
         pytest.param(["--epochs", "abc"], ["--epochs"], id="epochs"),
         pytest.param(["--bogus"], ["--bogus"], id="bogus"),
         pytest.param([*TINY_TRAIN, "--name", "../escape"], ["run name", "'..'"], id="name"),
+        pytest.param([*TINY_TRAIN, "--notify", "notaurl"], ["notify", "'notaurl'", "http:// or https://"],
+                     id="notify"),
     ],
 )
 def test_bad_train_options_exit_2_with_one_line_naming_the_option(capsys, args, expected):
