@@ -29,7 +29,10 @@ def save_checkpoint_atomically(path: Path, payload: dict[str, Any]) -> None:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a seglab checkpoint safely; every failure is one CheckpointError line naming the file."""
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        hint = ""
+        if path.name == "best.pt" and path.with_name("last.pt").is_file():  # stopped before its first validation
+            hint = " (the run has last.pt: --checkpoint last uses it)"
+        raise CheckpointError(f"{path}: no such checkpoint file{hint}")
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickles; the error below says it all
             warnings.simplefilter("ignore")

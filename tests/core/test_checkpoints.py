@@ -82,7 +82,11 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_naming_it(tmp_path, content)
 def test_a_missing_checkpoint_is_refused_naming_it(tmp_path):
     with pytest.raises(CheckpointError, match="no such checkpoint") as error:
         load_checkpoint(tmp_path / "best.pt")
-    assert str(tmp_path / "best.pt") in str(error.value)
+    assert str(tmp_path / "best.pt") in str(error.value) and "last" not in str(error.value)
+    (tmp_path / "last.pt").write_bytes(b"")  # a run stopped before its first validation has last.pt only
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(tmp_path / "best.pt")
+    assert str(error.value).endswith("no such checkpoint file (the run has last.pt: --checkpoint last uses it)")
 
 
 @pytest.mark.parametrize("saved", [{"model": {}, "epoch": 1}, [1, 2, 3], torch.zeros(3)],
