@@ -35,6 +35,8 @@ def test_the_filter_keeps_the_runs_every_word_and_term_holds_for(text, kept):
                    "epoch, epochs"),
     ("dice>high", "filter: 'dice>high': dice needs a number, e.g. dice>0.9"),
     ("model>unet", "filter: 'model>unet': model takes = or != (e.g. model=...)"),
+    ("state=runing", "filter: 'state=runing': 'runing' is not a state; states: created, running, finished, stopped, "
+                     "failed, pruned, stalled, interrupted"),
 ])
 def test_a_bad_term_is_one_line_naming_it(text, message):
     with pytest.raises(ConfigError) as caught:
