@@ -24,8 +24,12 @@ RUNS_DIR_ENV = "SEGLAB_RUNS_DIR"
 
 
 def runs_root(explicit: str | Path | None = None) -> Path:
-    """The runs folder: an explicit path, else $SEGLAB_RUNS_DIR, else ./runs."""
-    return Path(explicit or os.environ.get(RUNS_DIR_ENV) or "runs")
+    """The runs folder: an explicit path, else $SEGLAB_RUNS_DIR, else ./runs; refused when that is a file (every
+    command would otherwise find "no runs yet" there, or fail to make a run in it)."""
+    root = Path(explicit or os.environ.get(RUNS_DIR_ENV) or "runs")
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{root}: is a file, not a runs folder")
+    return root
 
 
 def resolve_inside(path: Path, folder: Path, what: str) -> Path:

@@ -116,3 +116,11 @@ def test_every_command_with_a_runs_folder_is_tested_here():
     commands = typer.main.get_command(app).commands
     reading = {name for name, command in commands.items() if tui.cli.takes_runs_dir(command)}
     assert reading == tested
+
+
+@pytest.mark.parametrize("command", [["runs"], ["runs", "--disk"], ["clean", "--dry-run"]], ids=" ".join)
+def test_a_runs_dir_that_is_a_file_is_one_line_not_an_empty_list(capsys, tmp_path, command):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a folder")
+    code, out, err = seglab(capsys, "--runs-dir", str(notes), *command)
+    assert code == 2 and the_error_line(err) == f"seglab: error: {notes}: is a file, not a runs folder"
