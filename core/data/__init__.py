@@ -12,7 +12,7 @@ import numpy as np
 from core.data.export_check import check_export
 from core.data.export_splits import export_samples
 from core.data.exports import EXPORT_FORMATS, detect_export, read_export
-from core.data.folder import folder_samples, is_folder_dataset
+from core.data.folder import folder_samples, is_folder_dataset, unused_masks
 from core.data.images import load_pair
 from core.data.labels import MAX_CLASSES, NO_IGNORE, OXFORD_CLASSES, Labels, folder_class_names, generic_names
 from core.data.oxford_pet import TORCHVISION_FOLDER, is_oxford_pet, oxford_pet_samples
@@ -93,6 +93,9 @@ def check_dataset(
         for sample in samples:  # a folder dataset's test is its val part: open those files once
             to_open.setdefault((sample.image, sample.mask), sample)
     report.pairs = len(to_open)
+    if report.layout == "folder":
+        report.warnings += [f"{mask}: no image of that name in {mask.parent.parent / 'images'}; not used"
+                            for mask in unused_masks(root)]
     for done, sample in enumerate(to_open.values(), start=1):
         try:
             _, mask = load_pair(sample, labels or Labels())

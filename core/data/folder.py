@@ -97,5 +97,20 @@ def _pairs_in(folder: Path, problems: list[str] | None) -> list[Sample]:
     return samples
 
 
+def unused_masks(root: str | Path) -> list[Path]:
+    """Masks of a folder dataset that no image of their folder pairs with (a renamed or deleted image): nothing
+    reads them, which a check says."""
+    root = Path(root)
+    folders = [root / name for name in SPLIT_FOLDERS] if has_split_folders(root) else [root]
+    unused = []
+    for folder in folders:
+        if not _has_pairs_folders(folder):
+            continue
+        stems = {path.stem for path in (folder / "images").iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
+        unused += sorted(path for path in (folder / "masks").iterdir()
+                         if path.suffix.lower() == ".png" and not path.name.startswith(".") and path.stem not in stems)
+    return unused
+
+
 def _has_pairs_folders(folder: Path) -> bool:
     return (folder / "images").is_dir() and (folder / "masks").is_dir()

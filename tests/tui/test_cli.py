@@ -202,6 +202,18 @@ def test_data_check_counts_the_pairs_of_a_synthetic_set(capsys, tmp_path):
     assert "20 pairs" in out and "ok: every pair opened" in out
 
 
+def test_data_check_warns_about_a_mask_no_image_pairs_with(capsys, tmp_path):
+    import shutil
+
+    seglab(capsys, "data", "synth", "--out", str(tmp_path / "d"), "--count", "20", "--size", "32")
+    masks = tmp_path / "d" / "train" / "masks"
+    shutil.copy(masks / "synth_00001.png", masks / "orphan.png")  # its image renamed or deleted
+    code, out, err = seglab(capsys, "data", "check", str(tmp_path / "d"))
+    assert code == 0, err  # it reads, as before: the mask is only unused
+    assert f"{masks / 'orphan.png'}: no image of that name in {masks.parent / 'images'}; not used" in out + err
+    assert "synth_00001.png: no image" not in out + err
+
+
 def test_data_check_counts_the_oxford_pet_fixture(capsys):
     code, out, err = seglab(capsys, "data", "check", str(FIXTURES / "oxford-pet-tiny"))
     assert code == 0, err
