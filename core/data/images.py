@@ -67,8 +67,12 @@ def _class_ids(path: Path, values: np.ndarray, labels: Labels) -> np.ndarray:
     bad = {value for value in found if not 0 <= value < labels.classes and value != labels.ignore_index}
     if bad:
         ignore = f", ignore value {labels.ignore_index}" if labels.ignore_index >= 0 else ""
-        hint = ("; if 255 marks pixels to ignore, add --ignore-index 255"
-                if labels.ignore_index < 0 and 255 in bad else "")
+        hint = ""
+        if labels.ignore_index < 0 and 255 in bad:
+            hint = "; if 255 marks pixels to ignore, add --ignore-index 255"
+            if found <= {0, 255}:  # the binary layout's masks
+                hint = ("; a mask of only 0 and 255 is a binary one: leave out --task multiclass (or, if 255 marks "
+                        "pixels to ignore, add --ignore-index 255)")
         raise DataError(path, f"mask value{'s' if len(bad) > 1 else ''} {_format_values(bad)} not a class id 0.."
                               f"{labels.classes - 1} ({labels.classes} classes{ignore}){hint}")
     return values.astype(np.uint8)

@@ -77,6 +77,15 @@ def test_255_is_refused_with_a_hint_unless_it_is_the_ignore_index(tmp_path):
     assert open_mask(path, "binary", ignoring).tolist() == [[0, 255, 1]]
 
 
+def test_a_binary_0_255_mask_read_as_classes_says_it_is_binary(tmp_path):
+    path = save_mask(tmp_path / "flat.png", np.array([[0, 255, 255]]))
+    with pytest.raises(DataError) as error:
+        open_mask(path, "binary", THREE)
+    assert str(error.value).endswith("mask value {255} not a class id 0..2 (3 classes); a mask of only 0 and 255 is a "
+                                     "binary one: leave out --task multiclass (or, if 255 marks pixels to ignore, "
+                                     "add --ignore-index 255)")
+
+
 def test_class_names_come_from_classes_txt_and_a_short_one_is_one_line_naming_it(tmp_path):
     root = make_folder(tmp_path / "d", {f"s{i}": np.array([[0, 1], [2, 0]]) for i in range(4)}, ["bg", "cat", "dog"])
     config = TrainConfig(data=str(root), task="multiclass", loss="ce")
