@@ -54,11 +54,9 @@ def prepare_folder(out_dir: Path, settings: dict[str, Any], keys: list[Key], lab
         names = list(dict.fromkeys(_plain(key) for key in changed))
         why = f"another {', '.join(names)}" if names else "settings seglab did not record"
         _start_over(out_dir, settings, labels)
-        _removed(out_dir, [])
         return Resumed(set(), f"{label} was made with {why}; starting over")
     if not results.is_file():
         _start_over(out_dir, settings, labels)
-        _removed(out_dir, [])
         return Resumed(set(), None)
     wanted = {key: index for index, key in enumerate(keys)}
     rows, in_file = _readable_rows(out_dir, labels)
@@ -67,11 +65,12 @@ def prepare_folder(out_dir: Path, settings: dict[str, Any], keys: list[Key], lab
     if [(row.name, row.image) for row in kept] != in_file:  # rows of other inputs, or out of order: only ours
         _write_rows(out_dir, kept, labels)
     done = {(row.name, row.image) for row in kept}
-    removed = _removed(out_dir, kept)
+    removed = _remove_unlisted_pictures(out_dir, kept)
+    gone = f"removed the pictures of {removed:,} image{'s' * (removed != 1)} not in this input" if removed else ""
     if not done:
-        return Resumed(done, removed.removeprefix("; ") or None)
+        return Resumed(done, gone or None)
     return Resumed(done, f"resuming {label}: {len(done):,} of {len(keys):,} images already done "
-                         f"(delete the folder to start over){removed}")
+                         f"(delete the folder to start over){'; ' * bool(gone)}{gone}")
 
 
 def rows_in_order(out_dir: Path, keys: list[Key]) -> bool:
@@ -111,19 +110,19 @@ def _readable_rows(out_dir: Path, labels: Labels) -> tuple[list[PredictionRow], 
     return rows, [(row.name, row.image) for row in rows]
 
 
-def _removed(out_dir: Path, kept: list[PredictionRow]) -> str:
+def _remove_unlisted_pictures(out_dir: Path, kept: list[PredictionRow]) -> int:
     """Delete the folder's mask and overlay PNGs that belong to no row kept (images of another input, or of other
-    settings), so the folder holds exactly what results.csv lists; "; removed N ..." when there were any."""
+    settings), so the folder holds exactly what results.csv lists; returns of how many images."""
     keep = {path.name for row in kept for path in (row.mask, row.overlay)}
-    stale = [entry.path for entry in os.scandir(out_dir) if entry.name.endswith(PICTURE_SUFFIXES)
+    stale = [entry for entry in os.scandir(out_dir) if entry.name.endswith(PICTURE_SUFFIXES)
              and entry.name not in keep and entry.is_file(follow_symlinks=False)]
-    for path in stale:
-        Path(path).unlink(missing_ok=True)
-    images = len({name.rsplit("_", 1)[0] for name in map(os.path.basename, stale)})
-    return f"; removed the pictures of {images:,} image{'s' * (images != 1)} not in this input" if stale else ""
+    for entry in stale:
+        Path(entry.path).unlink(missing_ok=True)
+    return len({entry.name.rsplit("_", 1)[0] for entry in stale})
 
 
 def _start_over(out_dir: Path, settings: dict[str, Any], labels: Labels) -> None:
+    _remove_unlisted_pictures(out_dir, [])
     (out_dir / SUMMARY_JSON).unlink(missing_ok=True)
     _write_rows(out_dir, [], labels)
     atomic_write_text(out_dir / SETTINGS_JSON, json.dumps(settings, indent=2) + "\n")
