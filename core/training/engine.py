@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -123,8 +124,9 @@ def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, o
     if not distributed.is_main:
         return _run_epochs(set_up(config, run, resume, _ignore, distributed), stop, _ignore)
     status = run.read_status()
-    if run.state() == State.RUNNING and status.pid != os.getpid():
-        raise SeglabError(f"{run.path}: still running (process {status.pid} on this host); "
+    if run.state(status) in (State.RUNNING, State.STALLED) and status.pid != os.getpid():
+        where = "this host" if status.host in (None, "", socket.gethostname()) else status.host
+        raise SeglabError(f"{run.path}: still running (process {status.pid} on {where}); "
                           "stop it first (Ctrl-C there, or the dashboard's stop)")
     with EventLog(run.events_path) as log:
         emit = _RecordingSink(log, run, on_event)

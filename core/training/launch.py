@@ -116,15 +116,12 @@ def plan_training(given: dict[str, Any], root: Path, run_dir: Path | None = None
 
 
 def resumable_run(name: str, root: Path) -> Run:
-    """The run `--resume NAME` continues; refused while a process still trains it (two would write one folder)
-    and once it has finished (nothing is left to train: --resume takes the saved config as it is)."""
+    """The run `--resume NAME` continues; refused once it has finished (nothing is left to train: --resume takes the
+    saved config as it is). A run another process still trains is refused by training itself (engine.py), which
+    every way of starting a run goes through."""
     run = open_run(name, root)
     status = run.read_status()
-    state = run.state(status)
-    if state in (State.RUNNING, State.STALLED) or (state == State.CREATED and status.pid):
-        raise ConfigError(f"{run.name} is still {state} (process {status.pid} on {status.host}): watch it with "
-                          f"`seglab watch {run.name}`, or stop it before resuming")
-    if state == State.FINISHED:
+    if run.state(status) == State.FINISHED:
         done = f" {status.epoch}/{status.epochs} epochs" if status.epochs else ""
         raise ConfigError(f"{run.name} has finished{done}: nothing to resume; `seglab train --from {run.name} "
                           "--epochs N` trains a new run with its settings")

@@ -171,7 +171,8 @@ def test_resuming_a_run_that_is_still_training_elsewhere_is_refused(capsys, tiny
         events_before = run.events_path.read_bytes()
         code, _, err = seglab(capsys, "train", "--resume", run.name)
         assert code == 2
-        assert f"{run.name} is still running (process {trainer.pid} on" in the_error_line(err)
+        assert the_error_line(err).startswith(f"seglab: error: {run.path}: still running (process {trainer.pid} on "
+                                              "this host); stop it first")
         assert run.events_path.read_bytes() == events_before
     finally:
         trainer.kill()
