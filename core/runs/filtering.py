@@ -10,11 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from core.errors import ConfigError
-from core.runs.status import State
+from core.runs.status import ALL_STATES
 
 TEXT_FIELDS = ("name", "model", "data", "state")
 NUMBER_FIELDS = ("dice", "epoch", "epochs")
-SHOWN_STATES = tuple(value for name, value in vars(State).items() if name.isupper())  # what a run's state can show
 _TERM = re.compile(r"^(?P<field>[a-z_]+)(?P<op>!=|>=|<=|=|>|<)(?P<value>.*)$", re.IGNORECASE)
 _OPERATORS: dict[str, Callable[[object, object], bool]] = {
     "=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
@@ -72,8 +71,8 @@ def _term(field: str, op: str, value: str, token: str) -> Term:
     if field in TEXT_FIELDS:
         if op not in ("=", "!="):
             raise ConfigError(f"filter: {token!r}: {field} takes = or != (e.g. {field}=...)")
-        if field == "state" and value.lower() not in SHOWN_STATES:  # a typo would match nothing, silently
-            raise ConfigError(f"filter: {token!r}: {value!r} is not a state; states: {', '.join(SHOWN_STATES)}")
+        if field == "state" and value.lower() not in ALL_STATES:  # a typo would match nothing, silently
+            raise ConfigError(f"filter: {token!r}: {value!r} is not a state; states: {', '.join(ALL_STATES)}")
         return Term(field, op, value.lower())
     known = ", ".join((*TEXT_FIELDS, *NUMBER_FIELDS))
     raise ConfigError(f"filter: {token!r}: unknown field {field!r}; known fields: {known}")

@@ -24,6 +24,7 @@ class State:
     INTERRUPTED = "interrupted"  # shown, never written: marked running, but its process is gone
 
 
+ALL_STATES = tuple(value for name, value in vars(State).items() if name.isupper())  # every state a run can show
 FINAL_STATES = (State.FINISHED, State.FAILED, State.STOPPED, State.PRUNED)  # written when training ends
 LIVE_STATES = (State.CREATED, State.RUNNING, State.STALLED)  # a process may still be training the run
 ENDED_STATES = (*FINAL_STATES, State.INTERRUPTED)  # nothing more will happen without a resume
