@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from core.data.export_types import ALL, LabelledExport, read_json, some, unique_names
-from core.data.polygons import clip_ring, rasterise, rle_to_mask
+from core.data.polygons import checked_ring, rasterise, rle_problem, rle_to_mask
 from core.data.samples import Sample
 from core.errors import DataError
 
@@ -166,7 +166,7 @@ def _images(path: Path, images: list) -> dict[int, tuple[str, int, int]]:
 
 def _annotation(path: Path, annotation: Any, index: CocoIndex, outside: list[str],
                 boxes: list[str]) -> dict[str, Any] | None:
-    """The annotation checked (polygons clipped to the image), None when it has no area to paint."""
+    """The annotation checked (its polygons as rings), None when it has no area to paint."""
     if not isinstance(annotation, dict):
         raise DataError(path, f"annotation {annotation!r} is not an object")
     ident = annotation.get("id", "?")
@@ -184,6 +184,9 @@ def _annotation(path: Path, annotation: Any, index: CocoIndex, outside: list[str
         size = segmentation.get("size")
         if list(size or ()) != [height, width] or "counts" not in segmentation:
             raise DataError(path, f"annotation {ident}: RLE of size {size} for a {height}x{width} image")
+        problem = rle_problem(segmentation, height, width)
+        if problem:
+            raise DataError(path, f"annotation {ident}: {problem}")
         return {**annotation, "segmentation": segmentation}
     if not isinstance(segmentation, list):
         raise DataError(path, f"annotation {ident}: segmentation is neither polygons nor RLE")
@@ -193,7 +196,10 @@ def _annotation(path: Path, annotation: Any, index: CocoIndex, outside: list[str
             raise DataError(path, f"annotation {ident}: a polygon must be a flat list of x, y numbers")
         if len(polygon) < 6:
             raise DataError(path, f"annotation {ident}: a polygon of {len(polygon) // 2} point(s); at least 3")
-        ring, moved = clip_ring(np.asarray(polygon, dtype=np.float64).reshape(-1, 2), height, width)
+        try:
+            ring, moved = checked_ring(polygon, height, width)
+        except ValueError as error:
+            raise DataError(path, f"annotation {ident}: {error} in a polygon") from None
         if moved and str(ident) not in outside:
             outside.append(str(ident))
         rings.append(ring)

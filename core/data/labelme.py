@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from core.data.export_types import ALL, LabelledExport, read_json, some, unique_names
 from core.data.image_files import decode
-from core.data.polygons import circle, clip_ring, rasterise, rectangle
+from core.data.polygons import checked_ring, circle, rasterise, rectangle
 from core.data.samples import Sample
 from core.errors import DataError
 
@@ -135,7 +135,8 @@ def _cached_document(path: Path, _mtime_ns: int, _size: int) -> dict[str, Any]:
             raise DataError(path, f"shape {number}: expected an object with a label and points")
         kind = shape.get("shape_type") or "polygon"
         points = shape.get("points")
-        if not isinstance(points, list) or not all(isinstance(p, list) and len(p) == 2 for p in points):
+        if not isinstance(points, list) or not all(isinstance(p, list) and len(p) == 2
+                                                   and all(isinstance(v, (int, float)) for v in p) for p in points):
             raise DataError(path, f"shape {number} ({shape['label']}): points must be [x, y] pairs")
         ring, moved = _ring(path, number, shape["label"], kind, np.asarray(points, dtype=np.float64), height, width)
         shapes.append({"label": shape["label"], "shape_type": kind, "ring": ring, "outside": moved})
@@ -149,11 +150,13 @@ def _ring(path: Path, number: int, label: str, kind: str, points: np.ndarray, he
     needed = 3 if kind == "polygon" else 2
     if len(points) < needed:
         raise DataError(path, f"shape {number} ({label}): a {kind} of {len(points)} point(s); at least {needed}")
+    if not np.isfinite(points).all():
+        raise DataError(path, f"shape {number} ({label}): a coordinate is not a finite number")
     if kind == "rectangle":
         points = rectangle(points[0], points[1])
     elif kind == "circle":
         points = circle(points[0], points[1])
-    return clip_ring(points, height, width)
+    return checked_ring(points, height, width)
 
 
 def render_labelme(sample: Sample) -> np.ndarray:

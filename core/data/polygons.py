@@ -16,18 +16,38 @@ from pycocotools import mask as coco_mask
 
 Ring = np.ndarray  # N x 2 float (x, y) points of a closed outline, the last point not repeated
 CIRCLE_POINTS = 64  # a LabelMe circle becomes a polygon of this many corners
+REACH = 64  # pixels beyond the image within which a polygon's points are filled as they are
 
 
 def rasterise(polygons: Sequence[Ring], height: int, width: int) -> np.ndarray:
     """A bool HxW mask: the union of the polygons, each filled by the even-odd rule (so a ring joined to its holes
-    by zero-width slits, as `bridged` makes, keeps them open). Polygons of fewer than 3 points fill nothing."""
+    by zero-width slits, as `bridged` makes, keeps them open). Polygons of fewer than 3 points fill nothing.
+
+    A polygon reaching outside the image is filled on a canvas widened to hold it (pycocotools clamps and
+    truncates coordinates outside the image, which changes the shape inside it), then cropped: the pixels inside
+    are those of the whole polygon. Points farther than REACH pixels out are first cut to that distance
+    (Sutherland-Hodgman), which moves the edges inside by at most the rasteriser's own tenth of a pixel."""
     mask = np.zeros((height, width), dtype=bool)
     for ring in polygons:
         if len(ring) < 3:
             continue
-        rle = coco_mask.frPyObjects([np.asarray(ring, dtype=np.float64).ravel().tolist()], height, width)
-        mask |= coco_mask.decode(rle)[:, :, 0].astype(bool)
+        ring = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+        if ((ring >= 0) & (ring <= (width, height))).all():
+            mask |= _filled(ring, height, width)
+            continue
+        ring = _cut_to_box(ring, (-REACH, -REACH, width + REACH, height + REACH))
+        if len(ring) < 3:
+            continue
+        low = np.ceil(np.clip(-ring.min(axis=0), 0, REACH)).astype(int)  # columns, rows added left and above
+        high = np.ceil(np.clip(ring.max(axis=0) - (width, height), 0, REACH)).astype(int)
+        canvas = _filled(ring + low, height + low[1] + high[1], width + low[0] + high[0])
+        mask |= canvas[low[1]:low[1] + height, low[0]:low[0] + width]
     return mask
+
+
+def _filled(ring: Ring, height: int, width: int) -> np.ndarray:
+    rle = coco_mask.frPyObjects([ring.ravel().tolist()], height, width)
+    return coco_mask.decode(rle)[:, :, 0].astype(bool)
 
 
 def rle_to_mask(rle: dict, height: int, width: int) -> np.ndarray:
@@ -37,6 +57,50 @@ def rle_to_mask(rle: dict, height: int, width: int) -> np.ndarray:
     elif isinstance(rle.get("counts"), str):
         rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
     return coco_mask.decode(rle).astype(bool)
+
+
+def rle_problem(rle: dict, height: int, width: int) -> str | None:
+    """What is wrong with a COCO RLE for a height x width image, or None. Its runs must be non-negative and add up
+    to the image's pixels: pycocotools decodes fewer into memory it never wrote (a different mask each time)."""
+    counts = rle.get("counts")
+    if isinstance(counts, str):
+        runs = _string_runs(counts)
+        if runs is None:
+            return "its RLE counts string is not one pycocotools writes"
+    elif isinstance(counts, list) and all(isinstance(run, int) and not isinstance(run, bool) for run in counts):
+        runs = np.asarray(counts, dtype=object)
+    else:
+        return "its RLE counts are neither a string nor a list of integers"
+    if len(runs) and runs.min() < 0:
+        return "its RLE has a negative run"
+    total = int(runs.sum()) if len(runs) else 0
+    if total != height * width:
+        return f"its RLE runs cover {total} pixels, not the {height}x{width} = {height * width} of its image"
+    return None
+
+
+def _string_runs(counts: str) -> np.ndarray | None:
+    """The runs of pycocotools' compressed counts string (its rleFrString, in numpy), None if it is malformed.
+    Each run is 5-bit groups, low first, in characters 48 + group (+ 32 while more follow); the last group's bit 4
+    is the sign; from the third run on, a run is stored as its difference from the run two before."""
+    codes = np.frombuffer(counts.encode("latin-1", errors="replace"), dtype=np.uint8).astype(np.int64) - 48
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    if codes.min() < 0 or codes.max() > 63 or codes[-1] & 0x20:
+        return None
+    ends = np.flatnonzero((codes & 0x20) == 0)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    position = np.arange(len(codes)) - np.repeat(starts, ends - starts + 1)
+    if position.max() > 12:  # more than 60 bits: no run of a real image
+        return None
+    values = np.add.reduceat((codes & 0x1F) << (5 * position), starts)
+    negative = (codes[ends] & 0x10) != 0
+    values[negative] -= np.int64(1) << (5 * (position[ends][negative] + 1))
+    runs = values.copy()
+    for parity in (0, 1):  # run m (m > 2) = stored value + run m - 2
+        chain = runs[2 + parity::2] if parity == 0 else runs[1::2]
+        chain[:] = np.cumsum(chain)
+    return runs
 
 
 def mask_to_rle(mask: np.ndarray) -> dict:
@@ -88,7 +152,34 @@ def rectangle(corner: Sequence[float], opposite: Sequence[float]) -> Ring:
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
 
 
-def clip_ring(ring: Ring, height: int, width: int) -> tuple[Ring, bool]:
-    """The ring with its points moved inside the image (0..width, 0..height), and whether any had to move."""
-    clipped = np.stack([np.clip(ring[:, 0], 0, width), np.clip(ring[:, 1], 0, height)], axis=1)
-    return clipped, bool((clipped != ring).any())
+def checked_ring(ring: Ring | Sequence[float], height: int, width: int) -> tuple[Ring, bool]:
+    """The ring as N x 2 floats, and whether any point lies outside the image (0..width, 0..height): rasterise
+    fills only its part inside. Raises ValueError for a coordinate that is not a finite number (json and float()
+    both read NaN and Infinity, which the rasteriser would try to allocate memory for)."""
+    ring = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+    if not np.isfinite(ring).all():
+        raise ValueError("a coordinate is not a finite number")
+    return ring, not ((ring >= 0) & (ring <= (width, height))).all()
+
+
+def _cut_to_box(ring: Ring, box: tuple[float, float, float, float]) -> Ring:
+    """The ring's part inside the box (left, top, right, bottom): Sutherland-Hodgman, one box edge at a time. The
+    edges it adds run along the box, outside the image."""
+    left, top, right, bottom = box
+    for axis, bound, keep_below in ((0, left, False), (0, right, True), (1, top, False), (1, bottom, True)):
+        if len(ring) == 0:
+            break
+        kept = ring[:, axis] <= bound if keep_below else ring[:, axis] >= bound
+        if kept.all():
+            continue
+        points: list[np.ndarray] = []
+        for index in range(len(ring)):
+            point, previous = ring[index], ring[index - 1]
+            if kept[index] != kept[index - 1]:
+                crossing = previous + (bound - previous[axis]) / (point[axis] - previous[axis]) * (point - previous)
+                crossing[axis] = bound
+                points.append(crossing)
+            if kept[index]:
+                points.append(point)
+        ring = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return ring

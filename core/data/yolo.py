@@ -5,6 +5,7 @@ Where objects overlap, the larger is painted first, so a small one on a large on
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +94,13 @@ def read_yolo(root: Path) -> LabelledExport:
 
 
 def read_labels(path: Path, classes: int) -> tuple[list[tuple[int, np.ndarray]], bool]:
-    """The objects of a label file as (seglab class id, N x 2 normalised polygon), and whether any point lay
-    outside 0..1 (clipped). A bad line is one DataError naming the file and line."""
+    """The objects of a label file as (seglab class id, N x 2 normalised polygon), and whether any point lies
+    outside 0..1 (rasterise fills only the part inside). A bad line is one DataError naming the file and line."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(path, f"cannot read ({error})") from None
-    objects, clipped = [], False
+    objects, outside = [], False
     for number, line in enumerate(lines, start=1):
         tokens = line.split()
         if not tokens:
@@ -108,6 +109,8 @@ def read_labels(path: Path, classes: int) -> tuple[list[tuple[int, np.ndarray]],
             values = [float(token) for token in tokens]
         except ValueError:
             raise DataError(path, f"line {number}: expected a class and x y numbers, got {line.strip()!r}") from None
+        if not all(math.isfinite(value) for value in values):
+            raise DataError(path, f"line {number}: a number that is not finite in {line.strip()!r}")
         if values[0] != int(values[0]) or not 0 <= values[0] < classes:
             raise DataError(path, f"line {number}: class {tokens[0]}, but the names list {classes} classes "
                                   f"(0..{classes - 1})")
@@ -118,10 +121,9 @@ def read_labels(path: Path, classes: int) -> tuple[list[tuple[int, np.ndarray]],
             shape = "a box (class x y w h)" if len(coordinates) == 4 else f"{len(coordinates) // 2} point(s)"
             raise DataError(path, f"line {number}: {shape}, not a polygon of at least 3 points")
         ring = np.asarray(coordinates, dtype=np.float64).reshape(-1, 2)
-        inside = np.clip(ring, 0.0, 1.0)
-        clipped |= bool((inside != ring).any())
-        objects.append((int(values[0]) + 1, inside))
-    return objects, clipped
+        outside |= bool(((ring < 0) | (ring > 1)).any())
+        objects.append((int(values[0]) + 1, ring))
+    return objects, outside
 
 
 def render_yolo(sample: Sample, size: tuple[int, int]) -> np.ndarray:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from core.data.polygons import rasterise
 from core.runs.folders import list_runs, runs_root
 from tests.core.export_fixtures import (
     HEIGHT,
@@ -78,8 +80,40 @@ def labelme_two_points(tmp_path):
     return folder, f"{path}: shape 2 (cat): a polygon of 2 point(s); at least 3"
 
 
-CASES = [bad_category, two_point_polygon, missing_image, same_file_name, truncated_json, colour_not_in_labelmap,
-         yolo_class_beyond_names, labelme_two_points]
+def nan_in_a_polygon(tmp_path):
+    path = coco_with(tmp_path, annotations=[{"id": 8, "image_id": 1, "category_id": 3,
+                                             "segmentation": [[1, 1, float("nan"), 1, 5, 4]]}])
+    return path, f"{path}: annotation 8: a coordinate is not a finite number in a polygon"
+
+
+def rle_short_of_the_image(tmp_path):
+    rle = {"size": [HEIGHT, WIDTH], "counts": [5, 3]}
+    path = coco_with(tmp_path, annotations=[{"id": 9, "image_id": 1, "category_id": 3, "segmentation": rle,
+                                             "iscrowd": 1}])
+    return path, f"{path}: annotation 9: its RLE runs cover 8 pixels, not the 6x8 = 48 of its image"
+
+
+def rle_string_beyond_the_image(tmp_path):
+    rle = {"size": [HEIGHT, WIDTH], "counts": "0d01"}
+    path = coco_with(tmp_path, annotations=[{"id": 10, "image_id": 1, "category_id": 3, "segmentation": rle,
+                                             "iscrowd": 1}])
+    return path, f"{path}: annotation 10: its RLE runs cover 21 pixels, not the 6x8 = 48 of its image"
+
+
+def yolo_infinite_coordinate(tmp_path):
+    root = yolo_export(tmp_path / "export", {"a": "0 0.1 0.1 inf 0.1 0.5 0.5\n"})
+    return root, f"{root / 'labels' / 'train' / 'a.txt'}: line 1: a number that is not finite in '0 0.1 0.1 inf"
+
+
+def labelme_nan_point(tmp_path):
+    folder = tmp_path / "export"
+    path = labelme_file(folder, "one", [{"label": "cat", "points": [[1, 1], [float("nan"), 1], [5, 4]]}])
+    return folder, f"{path}: shape 1 (cat): a coordinate is not a finite number"
+
+
+CASES = [nan_in_a_polygon, rle_short_of_the_image, rle_string_beyond_the_image, yolo_infinite_coordinate,
+         labelme_nan_point, bad_category, two_point_polygon, missing_image, same_file_name, truncated_json,
+         colour_not_in_labelmap, yolo_class_beyond_names, labelme_two_points]
 
 
 @pytest.mark.parametrize("make", CASES, ids=lambda make: make.__name__)
@@ -111,6 +145,10 @@ def test_coordinates_outside_the_image_are_clipped_with_a_warning_naming_the_ann
     classes = (tmp_path / "imported" / "classes.txt").read_text().split()
     assert classes == ["background", "dog", "cat"]
     assert json.loads(path.read_text())["annotations"][0]["segmentation"] == [outside]  # the export is untouched
+    # The pixels inside are the whole polygon's: filled on a canvas 10 pixels wider on every side, then cropped.
+    whole = rasterise([np.reshape(outside, (-1, 2)) + 10], HEIGHT + 20, WIDTH + 20)[10:-10, 10:-10]
+    mask = np.asarray(Image.open(tmp_path / "imported" / "masks" / "a.png"))
+    assert np.array_equal(mask, whole.astype(np.uint8))  # dog: class 1
 
 
 def test_an_image_without_annotations_is_a_warning_not_an_error(capsys, tmp_path):
