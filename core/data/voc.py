@@ -1,6 +1,7 @@
 """Pascal VOC segmentation folders and CVAT's "Segmentation mask 1.1" export: SegmentationClass/NAME.png masks (palette
 PNGs of class ids, or colours named by labelmap.txt), images in JPEGImages/, splits in ImageSets/Segmentation/*.txt.
-255 (VOC's cream boundary colour) marks pixels to ignore. Without labelmap.txt the classes are VOC's 21."""
+255 (VOC's cream boundary colour) marks pixels to ignore. Without labelmap.txt the classes are VOC's 21. NAME may
+hold spaces, and CVAT writes it with the task's subfolders (`batch0/cat 1`) when its images were in folders."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.export_types import ALL, LabelledExport
+from core.data.export_types import ALL, LabelledExport, unique_names
 from core.data.image_files import decode
 from core.data.samples import Sample
 from core.errors import DataError
@@ -21,6 +22,7 @@ LABELMAP = "labelmap.txt"
 CVAT_HEADER = "# label:color_rgb:parts:actions"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 IGNORE = 255
+GREY_MODES = ("L", "I", "I;16", "I;16B", "I;16L")  # one channel of values, not a palette
 BOUNDARY_COLOUR = (224, 224, 192)  # VOC's palette entry 255: object boundaries and "difficult" pixels
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
@@ -81,7 +83,7 @@ def read_voc(root: Path) -> LabelledExport:
         fmt, title = ("cvat", "CVAT mask export") if cvat else ("voc", "Pascal VOC export (labelmap.txt)")
     else:
         names, fmt, title = VOC_CLASSES, "voc", "Pascal VOC export"
-    masks = {path.stem: path for path in sorted((root / MASKS).glob("*.png"))}
+    masks = _named_files(root / MASKS, (".png",))
     if not masks:
         raise DataError(root / MASKS, "holds no .png masks")
     images = _images(root)
@@ -92,30 +94,47 @@ def read_voc(root: Path) -> LabelledExport:
         for name in listed:
             if name not in images:
                 raise DataError(masks[name], f"has no image: no {IMAGES}/{name}.jpg (or .jpeg, .png)")
-            chosen.append(Sample(name, images[name], masks[name], "voc", context=root))
+            chosen.append(Sample(Path(name).name, images[name], masks[name], "voc", context=root))
         samples[split] = chosen
+    unique_names([sample for split in samples.values() for sample in split], root)
     warnings = []
     unmasked = sorted(set(images) - set(masks))
     if unmasked:
         warnings.append(f"{root / IMAGES}: {len(unmasked)} image{'s' if len(unmasked) > 1 else ''} without a mask in "
                         f"{MASKS}/ (left out), e.g. {', '.join(unmasked[:3])}")
-    listed = {sample.name for split in samples.values() for sample in split}
+    listed = {name for names in lists.values() for name in names}
+    unlisted = sorted(set(masks) - listed)
+    if unlisted:
+        warnings.append(f"{root / LISTS}: {len(unlisted)} mask{'s' if len(unlisted) > 1 else ''} of {MASKS}/ in no "
+                        f"list (left out), e.g. {', '.join(unlisted[:3])}")
     return LabelledExport(root, fmt, title, names, samples, annotated=len(listed), ignore_index=IGNORE,
                           warnings=warnings)
 
 
 def render_voc(sample: Sample) -> np.ndarray:
     """Class ids (255: ignore) of one mask: palette indices or grey values as they are, colours through
-    labelmap.txt (or VOC's palette without one)."""
+    labelmap.txt (or VOC's palette without one). A grey mask beside a labelmap.txt is read as colours when its
+    greys are labelmap colours, else as class ids."""
     colours = _colour_table(sample.context)
     image = decode(sample.mask)
-    if image.mode in ("P", "L") and colours is None:
+    grey = image.mode in GREY_MODES
+    if (image.mode == "P" and colours is None) or grey:
         ids = np.asarray(image)
-        bad = sorted({int(v) for v in np.unique(ids)} - set(range(len(VOC_CLASSES))) - {IGNORE})
-        if bad:
-            raise DataError(sample.mask, f"class id {bad[0]} beyond Pascal VOC's {len(VOC_CLASSES) - 1} classes; "
-                                         f"name the classes in {LABELMAP}")
-        return ids.astype(np.uint8)
+        values = {int(v) for v in np.unique(ids)}
+        if colours is None:
+            bad = sorted(values - set(range(len(VOC_CLASSES))) - {IGNORE})
+            if bad:
+                raise DataError(sample.mask, f"class id {bad[0]} beyond Pascal VOC's {len(VOC_CLASSES) - 1} "
+                                             f"classes; name the classes in {LABELMAP}")
+            return ids.astype(np.uint8)
+        if not all((v, v, v) in colours or (v, v, v) == BOUNDARY_COLOUR for v in values):
+            bad = sorted(values - set(range(len(colours))) - {IGNORE})
+            if bad:
+                raise DataError(sample.mask, f"a grey mask (class ids) with value {bad[0]}, but {LABELMAP} names "
+                                             f"{len(colours)} classes (0..{len(colours) - 1}; 255 ignores) and no "
+                                             f"grey colour {bad[0]},{bad[0]},{bad[0]}")
+            return ids.astype(np.uint8)
+        image = image.convert("L")
     table = colours if colours is not None else {voc_colour(i): i for i in range(len(VOC_CLASSES))}
     table = {**table, BOUNDARY_COLOUR: IGNORE}
     rgb = np.asarray(image.convert("RGB")).astype(np.int32)
@@ -150,7 +169,13 @@ def _images(root: Path) -> dict[str, Path]:
     folder = root / IMAGES
     if not folder.is_dir():
         raise DataError(root, f"has {MASKS}/ but no {IMAGES}/ with the images (CVAT: export with 'Save images')")
-    return {path.stem: path for path in sorted(folder.iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES}
+    return _named_files(folder, IMAGE_SUFFIXES)
+
+
+def _named_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """The files under `folder` (subfolders too) by their VOC name: the path below it without the suffix."""
+    files = sorted(path for path in folder.rglob("*") if path.suffix.lower() in suffixes and path.is_file())
+    return {path.relative_to(folder).with_suffix("").as_posix(): path for path in files}
 
 
 def _split_lists(root: Path, masks: dict[str, Path]) -> dict[str, list[str]]:
@@ -167,7 +192,7 @@ def _split_lists(root: Path, masks: dict[str, Path]) -> dict[str, list[str]]:
     names: dict[str, list[str]] = {}
     for split, path in chosen:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            name = line.split()[0] if line.split() else ""
+            name = _listed_name(line, masks)
             if not name:
                 continue
             if name not in masks:
@@ -175,3 +200,13 @@ def _split_lists(root: Path, masks: dict[str, Path]) -> dict[str, list[str]]:
             if name not in names.setdefault(split, []):
                 names[split].append(name)
     return names
+
+
+def _listed_name(line: str, masks: dict[str, Path]) -> str:
+    """The name a list line gives: the whole line (a name may hold spaces), or the name before a trailing
+    `-1`/`0`/`1` flag as VOC's ImageSets/Main lists write."""
+    name = line.strip()
+    head, _, flag = name.rpartition(" ")
+    if name not in masks and flag in ("-1", "0", "1") and head.strip() in masks:
+        return head.strip()
+    return name

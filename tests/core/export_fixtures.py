@@ -79,9 +79,9 @@ CVAT_LABELMAP = ("# label:color_rgb:parts:actions\nbackground:0,0,0::\nroad:128,
 
 def cvat_export(root: Path, colours: dict[str, np.ndarray]) -> Path:
     """CVAT's Segmentation mask 1.1: labelmap.txt, RGB masks in SegmentationClass/, default.txt, JPEGImages/."""
-    (root / "SegmentationClass").mkdir(parents=True, exist_ok=True)
-    for name, rgb in colours.items():
+    for name, rgb in colours.items():  # a name may hold the task's subfolders: batch0/x
         photo(root / "JPEGImages" / f"{name}.jpg")
+        (root / "SegmentationClass" / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rgb.astype(np.uint8), mode="RGB").save(root / "SegmentationClass" / f"{name}.png")
     (root / "labelmap.txt").write_text(CVAT_LABELMAP)
     (root / "ImageSets" / "Segmentation").mkdir(parents=True)

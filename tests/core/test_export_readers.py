@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from pycocotools import mask as coco_mask
 
 from core.data import check_dataset, detect_layout, list_samples
@@ -14,6 +15,7 @@ from core.data.export_splits import export_samples
 from core.data.exports import read_export
 from core.data.images import load_pair
 from core.data.labels import Labels
+from core.errors import DataError
 
 from .export_fixtures import (
     HEIGHT,
@@ -93,6 +95,38 @@ def test_cvat_rgb_masks_are_read_through_labelmap_colours(tmp_path):
     assert export.class_names == ("background", "road", "car")
     mask = mask_of(export, "x")
     assert mask[2, 2] == 2 and mask[5, 3] == 1 and mask[0, 0] == 0
+
+
+def test_voc_names_may_hold_spaces_and_cvat_names_its_subfolders(tmp_path):
+    rgb = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+    rgb[SQUARE_PIXELS] = (0, 0, 142)  # car
+    export = read_export(cvat_export(tmp_path / "cvat", {"batch0/cat 1": rgb, "batch1/dog 2": rgb * 0}))
+    assert sorted(s.name for s in export.samples) == ["cat 1", "dog 2"]
+    assert mask_of(export, "cat 1")[2, 2] == 2 and mask_of(export, "dog 2").max() == 0
+    assert export.samples[0].image.parent.name in ("batch0", "batch1")
+
+
+def test_voc_masks_in_no_list_are_left_out_with_a_warning(tmp_path):
+    ids = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    root = voc_export(tmp_path / "VOC", {"a": ids, "b": ids, "c": ids}, {"train": ["a"], "val": ["b 1"]})
+    export = read_export(root)  # "b 1": VOC's ImageSets/Main style, a name and a flag
+    assert sorted(s.name for s in export.samples) == ["a", "b"]
+    assert export.warnings == [f"{root / 'ImageSets' / 'Segmentation'}: 1 mask of SegmentationClass/ in no list "
+                               "(left out), e.g. c"]
+
+
+def test_grey_masks_beside_a_labelmap_are_class_ids(tmp_path):
+    root = cvat_export(tmp_path / "cvat", {"x": np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)})
+    ids = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    ids[SQUARE_PIXELS] = 2  # car
+    ids[5, :] = 255
+    Image.fromarray(ids, mode="L").save(root / "SegmentationClass" / "x.png")
+    export = read_export(root)
+    assert np.array_equal(mask_of(export, "x"), ids)
+    ids[0, 0] = 7
+    Image.fromarray(ids, mode="L").save(root / "SegmentationClass" / "x.png")
+    with pytest.raises(DataError, match="a grey mask .class ids. with value 7, but labelmap.txt names 3 classes"):
+        mask_of(read_export(root), "x")
 
 
 def test_labelme_polygon_rectangle_circle_and_an_embedded_image(tmp_path):
