@@ -114,7 +114,7 @@ def yolo_export(root: Path, labels: dict[str, str], names: tuple[str, ...] = ("c
     """Ultralytics' layout: data.yaml, images/<split>/, labels/<split>/NAME.txt (class x1 y1 ... normalised)."""
     for name, text in labels.items():
         photo(root / "images" / split / f"{name}.jpg")
-        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split / name).parent.mkdir(parents=True, exist_ok=True)  # a name may hold subfolders
         if text is not None:
             (root / "labels" / split / f"{name}.txt").write_text(text)
     (root / "data.yaml").write_text(f"path: .\ntrain: images/{split}\nval: images/{split}\nnames:\n"

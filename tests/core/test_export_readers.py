@@ -155,6 +155,13 @@ def test_yolo_normalised_polygons_with_class_k_as_seglab_class_k_plus_1(tmp_path
     assert export.annotated == 1 and len(export.splits["all"]) == 2  # val: the train folder again -> one set
 
 
+def test_yolo_images_in_subfolders_of_a_split_folder_are_read_as_ultralytics_reads_them(tmp_path):
+    square = "0 0.125 0.166667 0.625 0.166667 0.625 0.666667 0.125 0.666667\n"
+    export = read_export(yolo_export(tmp_path / "yolo", {"a": square, "sub folder/deeper/c": square}))
+    assert sorted(s.name for s in export.samples) == ["a", "c"]
+    assert (mask_of(export, "c")[SQUARE_PIXELS] == 1).all()
+
+
 @pytest.mark.parametrize("make", ["coco", "voc", "labelme", "yolo"])
 def test_exports_are_detected_as_layouts_and_listed_per_split(tmp_path, make):
     if make == "coco":
