@@ -9,9 +9,10 @@ up where a stopped one ended (core/inference/predict_resume.py).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +40,36 @@ ENGINES = ("torch", "onnx")  # onnx: ONNX Runtime on the CPU, through the export
 ENGINE_CHOICES = ("auto", *ENGINES)  # auto: the faster on this machine, measured once (core/inference/engine_choice.py)
 
 
-def collect_inputs(inputs: list[str | Path]) -> list[Sample]:
-    """Image files as given, and the images inside given folders (sorted), as mask-less samples."""
+def collect_inputs(inputs: list[str | Path], recursive: bool = False) -> list[Sample]:
+    """Image files as given, and the images inside given folders (sorted; `recursive`: in their subfolders too,
+    hidden ones left out), as mask-less samples."""
     samples: list[Sample] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found = _walk(path) if recursive else path.iterdir()
+            files = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not files:
-                raise DataError(path, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+                raise DataError(path, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder"
+                                      f"{' or its subfolders' if recursive else ''}")
         elif path.is_file():
             files = [path]
         else:
             raise DataError(path, "no such file or folder")
         samples.extend(Sample(name=p.stem, image=p, mask=None, mask_kind="binary") for p in files)
     return samples
+
+
+def unsearched_subfolders(inputs: list[str | Path]) -> list[Path]:
+    """The subfolders (not hidden) of the given folders, which collect_inputs reads only when `recursive`."""
+    return sorted(sub for item in inputs if Path(item).is_dir() for sub in Path(item).iterdir()
+                  if sub.is_dir() and not sub.name.startswith("."))
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, folders, files in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        yield from (Path(root) / name for name in files)
 
 
 def _unique_names(samples: list[Sample]) -> list[str]:
@@ -88,8 +104,10 @@ def predict(
     task: str | None = None,
     engine: str = "torch",
     notice: NoticeCallback | None = None,
+    recursive: bool = False,
 ) -> dict[str, Any]:
-    """Predict every input image (or the run's `split` when no inputs) and write the results.
+    """Predict every input image (or the run's `split` when no inputs) and write the results; `recursive`: the
+    images in the subfolders of input folders too (without it, `notice` hears of subfolders left out).
 
     tta='flip' averages the probabilities of each image and its mirror (core/inference/tta.py).
     engine='onnx' runs the checkpoint's dynamic ONNX export on ONNX Runtime's CPU provider, in fp32
@@ -111,7 +129,12 @@ def predict(
     model, config, payload = model_from_checkpoint(weights)
     check_task(config, weights, task)
     labels = Labels(config.task, checkpoint_class_names(payload, config), config.ignore_index)
-    samples = collect_inputs(inputs) if inputs else split_samples(config, split)
+    samples = collect_inputs(inputs, recursive) if inputs else split_samples(config, split)
+    skipped_folders = unsearched_subfolders(inputs) if inputs and not recursive else []
+    if notice is not None and skipped_folders:
+        several = len(skipped_folders) > 1
+        notice(f"{len(skipped_folders)} subfolder{'s' if several else ''} of the input not searched (e.g. "
+               f"{skipped_folders[0]}); --recursive reads {'them' if several else 'it'} too")
     name = validate_name(output_name or ("files" if inputs else split), "prediction output name")
     out_dir = run.predictions_dir / name
     resolve_inside(out_dir, run.path, "prediction output")  # a symlinked output folder must not lead out

@@ -72,3 +72,28 @@ def test_the_default_engine_is_auto_and_the_command_says_what_ran(capsys, timing
     code, out, err = seglab(capsys, "predict", run.name, "--input", str(photos), "--engine", "torch")
     assert code == 0 and "engine:" not in err
     assert engine_choice.cache_path().is_file()
+
+
+def test_an_input_folders_subfolders_are_read_with_recursive_and_named_without_it(capsys, tmp_path):
+    from core.config import TrainConfig
+    from core.models import build_model
+    from core.training.checkpoints import save_checkpoint_atomically
+
+    run = create_run(TrainConfig(model="unet", data="synthetic", task="multiclass", classes=3, loss="ce", image_size=32,
+                                 width=8, device="cpu", precision="fp32", name="nested"), runs_root())
+    save_checkpoint_atomically(run.checkpoint_path("best"), {"model": build_model("unet", num_classes=3, width=8)
+                                                             .state_dict(), "epoch": 1,
+                                                             "config": run.load_config().to_dict()})
+    photos = photo_folder(tmp_path / "photos", 2)
+    photo_folder(tmp_path / "photos" / "sub", 1)
+    photo_folder(tmp_path / "photos" / ".thumbnails", 1)  # hidden: never read
+    args = ["predict", run.name, "--input", str(photos), "--engine", "torch", "--device", "cpu"]
+    code, out, err = seglab(capsys, *args)
+    assert code == 0, err
+    assert f"2 images -> {run.predictions_dir / 'files'}" in out
+    assert f"1 subfolder of the input not searched (e.g. {photos / 'sub'}); --recursive reads it too" in err
+    assert "in no image" not in out and "Dice" not in out  # no truth masks: no scores, not "in no image"
+    code, out, err = seglab(capsys, *args, "--recursive", "--name", "all")
+    assert code == 0, err
+    assert f"3 images -> {run.predictions_dir / 'all'}" in out and "not searched" not in err
+    assert (run.predictions_dir / "all" / "p0000-2_mask.png").is_file()  # sub/p0000.png, after photos/p0000.png

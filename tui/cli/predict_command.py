@@ -26,6 +26,9 @@ def predict_command(
     run: RunRef,
     input: Annotated[list[Path] | None, typer.Option(
         "--input", "-i", help="Image file or folder (repeatable); without it, --split of the run's data")] = None,
+    recursive: Annotated[bool, typer.Option(
+        "--recursive", "-r", help="Also the images in the subfolders of an --input folder (hidden ones left out)")
+                         ] = False,
     split: Annotated[str, typer.Option(
         help="Split of the run's data when no --input: train | val | test | all")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
@@ -82,6 +85,7 @@ def predict_command(
             the_run, inputs=list(input) if input else None, split=split, checkpoint=checkpoint, output_name=name,
             batch_size=batch_size, device=device, skip_bad=skip_bad, tta=tta, task=task, engine=engine,
             progress=show, stop=stop, notice=lambda line: progress.console.print(line, markup=False),
+            recursive=recursive,
         )
     console.print(f"{summary['images']} images -> {summary['output']}{_how(summary)}", markup=False)
     if not summary["complete"]:
@@ -90,12 +94,12 @@ def predict_command(
     if summary["skipped"]:
         console.print(f"skipped {summary['skipped']} unreadable images, e.g. {summary['skipped_examples'][0]}",
                       markup=False)
-    if summary["mean_dice"] is not None:
+    if summary["mean_dice"] is not None:  # images with truth masks: scored
         console.print(f"mean Dice {summary['mean_dice']:.4f}  mean IoU {summary['mean_iou']:.4f} "
                       "(per image, at original resolution)", markup=False)
-    for name, dice in summary.get("mean_class_dice", {}).items():
-        console.print(f"  {name}: mean Dice {dice:.4f}" if dice is not None else f"  {name}: in no image",
-                      markup=False)
+        for name, dice in summary.get("mean_class_dice", {}).items():
+            console.print(f"  {name}: mean Dice {dice:.4f}" if dice is not None else f"  {name}: in no image",
+                          markup=False)
     if export is not None and summary["complete"]:
         _export_predictions(Path(summary["output"]), export, export_out)
     if not summary["complete"]:
