@@ -14,7 +14,15 @@ from core.data.export_splits import comes_split, test_is_val
 from core.data.exports import EXPORT_FORMATS, read_export
 from core.data.folder import has_split_folders, has_test_folder
 from core.data.images import load_pair
-from core.data.labels import BINARY, OXFORD_CLASSES, SYNTHETIC_CLASSES, Labels, folder_class_names
+from core.data.labels import (
+    BINARY,
+    CLASSES_FILE,
+    OXFORD_CLASSES,
+    SYNTHETIC_CLASSES,
+    Labels,
+    folder_class_names,
+    read_class_names,
+)
 from core.data.samples import Sample
 from core.data.synthetic import ensure_synthetic, synthetic_dir
 from core.errors import ConfigError, DataError
@@ -141,13 +149,25 @@ def val_doubles_as_test(config: TrainConfig) -> bool:
     return layout == "folder" and not (has_split_folders(root) and has_test_folder(root))
 
 
-def export_warnings(config: TrainConfig) -> list[str]:
-    """What reading the run's labelling-tool export clipped or left out (empty for other data)."""
+def data_warnings(config: TrainConfig) -> list[str]:
+    """What reading the run's labelling-tool export clipped or left out, and a binary run on a folder whose
+    classes.txt names several classes (they train as one foreground): empty for other data."""
     if config.data == SYNTHETIC:
         return []
     root = resolve_data_root(config)
     layout = detect_layout(root)
-    return list(read_export(root, layout).warnings) if layout in EXPORT_FORMATS else []
+    if layout in EXPORT_FORMATS:
+        return list(read_export(root, layout).warnings)
+    names_file = root / CLASSES_FILE
+    if config.task == "binary" and layout == "folder" and names_file.is_file():
+        try:
+            names = read_class_names(names_file)
+        except DataError:
+            return []
+        if len(names) > 2:
+            return [f"{names_file}: names {len(names) - 1} classes besides background; a binary run trains them as "
+                    "one foreground (--task multiclass trains them apart)"]
+    return []
 
 
 def export_defaults(data: str) -> dict[str, object]:

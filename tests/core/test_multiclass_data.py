@@ -171,3 +171,17 @@ def test_a_binary_config_reads_its_data_exactly_as_before(tmp_path):
     assert run_labels(config) == BINARY and with_resolved_classes(config) == config
     assert TrainConfig().to_dict() | {} == {**TrainConfig().to_dict(), "task": "binary", "classes": 0,
                                            "class_weights": "", "ignore_index": -1}
+
+
+def test_a_binary_run_on_a_folder_whose_classes_txt_names_several_classes_is_warned(tmp_path):
+    from core.config import TrainConfig
+    from core.run_data import data_warnings
+
+    values = np.array([[0, 1, 2], [3, 3, 0]])
+    several = make_folder(tmp_path / "several", {"a": values, "b": values}, ["background", "cat", "toy", "dog"])
+    assert data_warnings(TrainConfig(data=str(several))) == [
+        f"{several / 'classes.txt'}: names 3 classes besides background; a binary run trains them as one foreground "
+        "(--task multiclass trains them apart)"]
+    assert data_warnings(TrainConfig(data=str(several), task="multiclass", loss="ce")) == []
+    one = make_folder(tmp_path / "one", {"a": values.clip(0, 1)}, ["background", "pet"])
+    assert data_warnings(TrainConfig(data=str(one))) == []

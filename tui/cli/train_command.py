@@ -96,7 +96,7 @@ def train_command(
             _warn_when_val_fraction_is_ignored(made.config)
         _warn_when_too_narrow(made.config)
         if not made.resuming:
-            _warn_about_the_export(made.config)
+            _warn_about_the_data(made.config)
         if not made.resuming and run_dir is None and (made.config.preset in LONG_PRESETS or sys.stdout.isatty()):
             _say_expected_duration(made.config)
         return made
@@ -164,11 +164,12 @@ def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:
                           "and test already", markup=False)
 
 
-def _warn_about_the_export(config: TrainConfig) -> None:
-    """A labelling tool's export: what was clipped or left out of it (each line names the file)."""
-    from core.run_data import export_warnings
+def _warn_about_the_data(config: TrainConfig) -> None:
+    """A labelling tool's export: what was clipped or left out of it; a folder's classes merged by a binary run (each
+    line names the file)."""
+    from core.run_data import data_warnings
 
-    for warning in export_warnings(config)[:MAX_WARNINGS]:
+    for warning in data_warnings(config)[:MAX_WARNINGS]:
         err_console.print(f"seglab: warning: {warning}", markup=False)
 
 
