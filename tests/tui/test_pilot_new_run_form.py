@@ -393,3 +393,16 @@ async def test_a_bad_config_file_is_one_line_in_the_form(tmp_path):
         form.query_one("#load-config").press()
         await wait_for(pilot, lambda: "✗" in shown(form.query_one("#form-errors")), what="the error")
         assert "unknown train option 'learning_rate'" in shown(form.query_one("#form-errors"))
+
+
+async def test_the_forms_answer_is_scrolled_into_view_on_a_short_terminal(harmless_training):
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:  # 30 lines
+        form = await open_form(app, pilot)
+        note = form.query_one("#form-errors")
+        assert note.region.y >= SIZE[1]  # below the screen's last line until there is something to say
+        lr = form.query_one("#field-lr", Input)
+        lr.focus()
+        await pilot.press("end", "ctrl+u", "a", "ctrl+s")
+        await wait_for(pilot, lambda: note.region.bottom <= SIZE[1] - 1, what="the answer above the footer")
+        assert "learning rate" in shown(note)

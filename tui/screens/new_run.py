@@ -313,23 +313,25 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
-        errors = self.query_one("#form-errors", Static)
         try:
             config = self.collect()
-        except SeglabError as error:
-            errors.update(f"✗ {error}")
-            return
-        try:
             processes = self.processes()
         except SeglabError as error:
-            errors.update(f"✗ {error}")
+            self.say(f"✗ {error}")
             return
-        errors.update("checking the data and starting the run...")
+        self.say("checking the data and starting the run...")
         self.app.start_training(config, processes=processes)  # refusals come back through show_error
 
     def show_error(self, message: str) -> None:
         """Why the run did not start: the same line `seglab train` prints for the same settings."""
-        self.query_one("#form-errors", Static).update(f"✗ {message}")
+        self.say(f"✗ {message}")
+
+    def say(self, line: str) -> None:
+        """The form's one-line answer (an error, a file loaded or saved), scrolled into view: below the fields,
+        it is off screen on a terminal of 30 lines or fewer."""
+        note = self.query_one("#form-errors", Static)
+        note.update(line)
+        self.call_after_refresh(note.scroll_visible, animate=False)
 
     def processes(self) -> int:
         """Training processes asked for: the processes field where the form shows one, else 1."""
@@ -347,32 +349,30 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
         from core.training.launch import config_from_options
 
         path = self.query_one("#config-path", Input).value.strip()
-        note = self.query_one("#form-errors", Static)
         try:
             settings = read_config_file(path or "settings.yaml")
             config = config_from_options(settings)
         except SeglabError as error:
-            note.update(f"✗ {error}")
+            self.say(f"✗ {error}")
             return
         self.fill(config)
         preset = self.query_one("#preset", Select)
         with preset.prevent(Select.Changed):  # the file's values stand; choosing the preset would refill
             preset.value = config.preset if config.preset in PRESETS else Select.BLANK
-        note.update(f"loaded {len(settings)} settings from {path or 'settings.yaml'}")
+        self.say(f"loaded {len(settings)} settings from {path or 'settings.yaml'}")
 
     @on(Button.Pressed, "#save-config")
     def save_config_file(self) -> None:
         from core.config_files import write_config_file
 
         path = self.query_one("#config-path", Input).value.strip() or "settings.yaml"
-        note = self.query_one("#form-errors", Static)
         try:
             written = write_config_file(self.collect(), path, header="seglab train settings, saved from the "
                                                                      "dashboard: seglab train --config FILE")
         except SeglabError as error:
-            note.update(f"✗ {error}")
+            self.say(f"✗ {error}")
             return
-        note.update(f"saved to {written}: seglab train --config {written}")
+        self.say(f"saved to {written}: seglab train --config {written}")
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
