@@ -20,7 +20,7 @@ from textual.screen import Screen
 from core.config import DEMO_CONFIG, TrainConfig
 from core.errors import SeglabError
 from core.runs.folders import Run, runs_root
-from core.training.launch import check_launch, prepare_run, start_training_process, stop_run
+from core.training.launch import check_launch, prepare_run, resumable_run, start_training_process, stop_run
 from core.user_settings import load_settings, save_setting
 from tui.screens.confirm import QuitScreen
 from tui.screens.dashboard import LiveRunScreen
@@ -141,6 +141,19 @@ class SeglabApp(ReportsWorkerFailures, App):
             self.pop_screen()
         self.push_screen(LiveRunScreen(run, predict_when_finished=predict_when_finished))
         return run
+
+    def resume_training(self, run: Run) -> bool:
+        """Launch a child that resumes the run from last.pt (`seglab train --resume`), with as many processes as it
+        trained with; False (with a notification) when it cannot resume."""
+        try:
+            resumable_run(str(run.path), self.runs_root)
+        except SeglabError as error:
+            self.notify(str(error), severity="warning")
+            return False
+        processes = (run.read_status().runtime or {}).get("processes", 1)
+        processes = processes if isinstance(processes, int) and processes > 1 else 1
+        self.children_started[run.path] = start_training_process(run, self.runs_root, processes, resume=True)
+        return True
 
     def _start_refused(self, message: str) -> None:
         if isinstance(self.screen, NewRunScreen):

@@ -200,18 +200,20 @@ def torchrun_command(processes: int, given: dict[str, Any], *, runs_dir: Path | 
             "-m", TRAIN_MODULE, "train", *args]
 
 
-def training_command(run: Run, root: Path, processes: int = 1) -> list[str]:
-    """The child process that trains a prepared run folder (handing over to torchrun for several processes)."""
-    command = [sys.executable, "-m", TRAIN_MODULE, "train", "--runs-dir", str(root), "--run-dir", str(run.path)]
+def training_command(run: Run, root: Path, processes: int = 1, resume: bool = False) -> list[str]:
+    """The child process that trains a prepared run folder, or resumes a run from its last.pt (handing over to
+    torchrun for several processes)."""
+    command = [sys.executable, "-m", TRAIN_MODULE, "train", "--runs-dir", str(root),
+               *(["--resume", str(run.path)] if resume else ["--run-dir", str(run.path)])]
     return command + (["--nproc", str(processes)] if processes > 1 else [])
 
 
-def start_training_process(run: Run, root: Path, processes: int = 1) -> subprocess.Popen:
-    """Launch the training child of a prepared run in a session of its own, so it outlives the caller (and a
-    dropped SSH connection); its output goes to the run's train.log."""
+def start_training_process(run: Run, root: Path, processes: int = 1, resume: bool = False) -> subprocess.Popen:
+    """Launch the training child of a prepared run (or one resuming a run) in a session of its own, so it outlives
+    the caller (and a dropped SSH connection); its output goes to the run's train.log."""
     with open(run.path / TRAIN_LOG, "ab") as log:
-        return subprocess.Popen(training_command(run, root, processes), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log, start_new_session=True, cwd=os.getcwd())
+        return subprocess.Popen(training_command(run, root, processes, resume), stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log, start_new_session=True, cwd=os.getcwd())
 
 
 def stop_run(run: Run, child_pid: int | None = None) -> None:

@@ -57,7 +57,7 @@ async def open_compare(pilot: Pilot) -> None:
 @pytest.mark.parametrize(("go", "keys"), [
     (open_runs_screen, ["new run", "mark", "compare", "filter", "sort"]),
     (open_form, ["start"]),
-    (open_live, ["stop"]),
+    (open_live, ["evaluate", "predict", "masks"]),  # a finished run: no stop, no resume
     (open_predictions, ["sort by Dice", "sort by name"]),
     (open_compare, ["next image", "previous image"]),
 ], ids=["runs", "form", "live", "predictions", "compare"])

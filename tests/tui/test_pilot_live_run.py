@@ -185,3 +185,74 @@ async def test_cancelling_stop_leaves_the_training_process_alone(tiny_config, sl
         await wait_for(pilot, lambda: app.screen is screen, what="the dialog to close")
         await pilot.pause(0.3)
         assert sleeper.poll() is None
+
+
+# the log behind the masks, an interrupted run, resuming -----------------------------------------------
+
+
+async def test_log_lines_that_come_while_the_masks_show_are_in_the_log_when_it_returns(streaming_run):
+    app = make_app(runs_root(), open_run=streaming_run.path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for_screen(pilot, LiveRunScreen)
+        table, log = screen.query_one(EpochTable), screen.query_one(RichLog)
+        await wait_for(pilot, lambda: table.row_count >= 1, what="an epoch")
+        await pilot.press("m")
+        hidden_from = table.row_count
+        await wait_for(pilot, lambda: table.row_count >= hidden_from + 3, what="three epochs behind the masks")
+        await pilot.press("m")
+        shown_up_to = table.row_count
+        await wait_for(pilot, lambda: sum(" epoch " in line.text for line in log.lines) >= shown_up_to,
+                       what="every epoch's line")
+        logged = [line.text for line in log.lines if " epoch " in line.text]
+        for epoch in range(1, shown_up_to + 1):
+            assert any(f" epoch {epoch}: val Dice" in line for line in logged), (epoch, logged)
+
+
+def dead_pid() -> int:
+    import subprocess
+
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+async def test_an_interrupted_run_says_so_once_stops_its_clock_and_says_how_to_resume(tiny_config):
+    run = create_run(tiny_config.replace(epochs=8), runs_root())
+    with EventLog(run.events_path) as log:
+        log.write(StatusEvent(state="running", message="started"))
+    run.checkpoint_path("last").parent.mkdir(parents=True, exist_ok=True)
+    run.checkpoint_path("last").write_bytes(b"stand-in")
+    mark_running(run, dead_pid())
+    app = make_app(runs_root(), open_run=run.path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for_screen(pilot, LiveRunScreen)
+        await wait_for(pilot, lambda: screen.state == "interrupted", what="the state")
+        title = shown(screen.query_one("#run-title"))
+        await pilot.pause(2.5)  # two ticks of the clock
+        text = "".join(line.text for line in screen.query_one(RichLog).lines)  # wrapped lines joined again
+        assert text.count("training process is gone: interrupted") == 1, text
+        assert text.count(f"r resumes it from last.pt (seglab train --resume {run.name})") == 1, text
+        assert shown(screen.query_one("#run-title")) == title  # the elapsed time stands still
+
+
+async def test_r_resumes_a_stopped_run_in_a_child_that_continues_it(tiny_config, monkeypatch):
+    import core.training.launch
+
+    launched = []
+    monkeypatch.setattr(core.training.launch, "training_command",
+                        lambda run, root, processes=1, resume=False: launched.append(resume) or ["sleep", "30"])
+    run = hand_written_run(tiny_config, [0.4, 0.5], message="stopped")
+    run.update_status(state="stopped", epochs=8)
+    app = make_app(runs_root(), open_run=run.path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for_screen(pilot, LiveRunScreen)
+        await wait_for(pilot, lambda: screen.state == "stopped", what="the state")
+        await pilot.press("r")
+        await pilot.pause()
+        assert not launched and "last.pt" in " ".join(str(n.message) for n in app._notifications)  # none yet
+        run.checkpoint_path("last").parent.mkdir(parents=True, exist_ok=True)
+        run.checkpoint_path("last").write_bytes(b"stand-in")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: launched == [True], what="the resuming child")
+        assert any("resuming from last.pt" in line.text for line in screen.query_one(RichLog).lines)
+        app.children_started[run.path].kill()

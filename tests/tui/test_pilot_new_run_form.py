@@ -29,7 +29,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 @pytest.fixture
 def harmless_training(monkeypatch) -> None:
     """For tests that must not start training: should the app launch a child anyway, it only sleeps."""
-    monkeypatch.setattr(core.training.launch, "training_command", lambda run, root, processes=1: ["sleep", "30"])
+    monkeypatch.setattr(core.training.launch, "training_command",
+                        lambda run, root, processes=1, resume=False: ["sleep", "30"])
 
 
 async def open_form(app, pilot: Pilot) -> NewRunScreen:
@@ -181,7 +182,7 @@ async def test_the_form_offers_processes_and_sync_batchnorm_only_with_several_gp
 async def test_processes_chosen_in_the_form_launch_torchrun_with_that_count(monkeypatch):
     launched = []
     monkeypatch.setattr(core.training.launch, "training_command",
-                        lambda run, root, processes=1: launched.append(processes) or ["sleep", "30"])
+                        lambda run, root, processes=1, resume=False: launched.append(processes) or ["sleep", "30"])
     app = make_app(runs_root(), gpus=4)
     async with app.run_test(size=SIZE) as pilot:
         form = await open_form(app, pilot)
@@ -218,7 +219,7 @@ async def test_a_negative_seed_is_refused_in_the_form(harmless_training):
 
 async def test_a_training_child_that_dies_at_start_does_not_leave_the_run_looking_created(monkeypatch):
     monkeypatch.setattr(core.training.launch, "training_command",
-                        lambda run, root, processes=1: [sys.executable, "-c", "raise SystemExit(3)"])
+                        lambda run, root, processes=1, resume=False: [sys.executable, "-c", "raise SystemExit(3)"])
     app = make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
         await open_form(app, pilot)

@@ -33,6 +33,8 @@ from tui.widgets.progress_pane import ProgressPane
 from tui.widgets.run_header import RunHeader
 from tui.worker_failures import ReportsWorkerFailures
 
+RESUMABLE_STATES = (State.STOPPED, State.INTERRUPTED, State.FAILED)  # `seglab train --resume` goes on from last.pt
+
 
 def log_line(event: Event) -> str | None:
     """The event-log pane's line for an event (progress events are not logged)."""
@@ -56,6 +58,7 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
 
     BINDINGS = [
         Binding("s", "stop", "stop"),
+        Binding("r", "resume", "resume"),
         Binding("e", "evaluate", "evaluate"),
         Binding("p", "predict", "predict"),
         Binding("m", "toggle_masks", "masks"),
@@ -69,8 +72,27 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         self.run = run
         self.config = run.load_config()
         self.predict_when_finished = predict_when_finished
-        self.state = State.CREATED
+        self._state = State.CREATED
         self._stop_following = threading.Event()
+        self._unshown: list[str] = []  # log lines that came while the masks hid the log
+        self._told_how_to_resume = False
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        if value != self._state:
+            self._state = value
+            self.refresh_bindings()  # the footer offers stop while it trains, resume once it stopped
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return self.state in (State.CREATED, State.RUNNING, State.STALLED)
+        if action == "resume":
+            return self.state in RESUMABLE_STATES
+        return True
 
     def compose(self) -> ComposeResult:
         yield RunHeader(self.run.name, self.config.epochs, clock=self.app.clock, time_budget=self.config.time_budget,
@@ -101,11 +123,11 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         stopped writing (paused outright, so its own watchdog cannot say so) as stalled."""
         header = self.query_one(RunHeader)
         seen = self.app.run_state(self.run) if self.state in (State.RUNNING, State.STALLED) else self.state
-        if seen == State.INTERRUPTED:
+        if seen == State.INTERRUPTED and self.state != State.INTERRUPTED:
             self.state = State.INTERRUPTED
-            header.set_state(State.INTERRUPTED, finished=self.app.clock())
-            self.query_one(RichLog).write("training process is gone: interrupted (resume with seglab train "
-                                          f"--resume {self.run.name})")
+            header.set_state(State.INTERRUPTED, finished=self.run.read_status().updated or self.app.clock())
+            self.log_line("training process is gone: interrupted")
+            self.say_how_to_resume()
         elif seen != self.state and seen in (State.RUNNING, State.STALLED):
             self.state = seen
             header.set_state(seen)
@@ -114,8 +136,8 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
             # the child died before it could mark the run running: its reason is in train.log
             self.state = State.FAILED
             header.set_state(State.FAILED, finished=self.app.clock())
-            self.query_one(RichLog).write(f"training process exited with code {exit_code} before starting; "
-                                          f"see {self.run.path / 'train.log'}")
+            self.log_line(f"training process exited with code {exit_code} before starting; see "
+                          f"{self.run.path / 'train.log'}")
         header.redraw()
 
     @on(RunHistory)
@@ -123,17 +145,21 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         status = self.run.read_status()
         self.state = self.app.run_state(self.run)
         header = self.query_one(RunHeader)
-        header.set_state(self.state, started=status.started, finished=status.finished)
+        # an interrupted run never wrote its end: its clock stops at its last word
+        finished = status.updated if self.state == State.INTERRUPTED else status.finished
+        header.set_state(self.state, started=status.started, finished=finished)
         header.set_runtime(status.runtime)
         epochs = [e for e in message.events if isinstance(e, EpochEvent)]
         self.query_one(EpochTable).set_epochs(epochs)
         self.query_one(Curves).set_epochs(epochs)
         for epoch in epochs:
             header.add_epoch(epoch)
-        log = self.query_one(RichLog)
         for event in message.events[-200:]:
             if (line := log_line(event)) is not None:
-                log.write(line)
+                self.log_line(line)
+        if self.state == State.INTERRUPTED:
+            self.log_line("training process is gone: interrupted")
+        self.say_how_to_resume()
         self.query_one(ProgressPane).set_pictures(progress_pictures(self.run.path))
         if self.state == State.FINISHED and self.predict_when_finished:
             self.open_predictions_once()
@@ -161,7 +187,43 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
             if event.state == State.FINISHED and self.predict_when_finished:
                 self.open_predictions_once()
         if (line := log_line(event)) is not None:
-            self.query_one(RichLog).write(line)
+            self.log_line(line)
+        if isinstance(event, StatusEvent):
+            self.say_how_to_resume()
+
+    def log_line(self, line: str) -> None:
+        """A line for the event log; kept aside while the masks hide the log (a hidden RichLog renders lines at
+        width 0, which loses them) and written when it shows again."""
+        log = self.query_one(RichLog)
+        if log.display:
+            log.write(line)
+        else:
+            self._unshown.append(line)
+
+    def _show_unshown(self) -> None:
+        log = self.query_one(RichLog)
+        lines, self._unshown = self._unshown, []
+        for line in lines:
+            log.write(line)
+
+    def say_how_to_resume(self) -> None:
+        """Once a run has stopped, been interrupted or failed: how it goes on (again after it resumes)."""
+        if self.state == State.RUNNING:
+            self._told_how_to_resume = False
+        elif (self.state in RESUMABLE_STATES and not self._told_how_to_resume
+              and self.run.checkpoint_path("last").is_file()):
+            self._told_how_to_resume = True
+            self.log_line(f"r resumes it from last.pt (seglab train --resume {self.run.name})")
+
+    def action_resume(self) -> None:
+        if self.state not in RESUMABLE_STATES:
+            self.notify(f"the run is {self.state}; a stopped, interrupted or failed run resumes", severity="warning")
+            return
+        if not self.run.checkpoint_path("last").is_file():
+            self.notify("no checkpoints/last.pt to resume from", severity="warning")
+            return
+        if self.app.resume_training(self.run):
+            self.log_line("resuming from last.pt...")
 
     def open_predictions_once(self) -> None:
         self.predict_when_finished = False
@@ -179,13 +241,13 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
 
     def _stop_confirmed(self, confirmed: bool | None) -> None:
         if confirmed and self.app.stop_training(self.run):
-            self.query_one(RichLog).write("stop requested: finishing the current step")
+            self.log_line("stop requested: finishing the current step")
 
     def action_evaluate(self) -> None:
         if not self.run.checkpoint_path("best").is_file():
             self.notify("no checkpoint yet: evaluate after the first epoch", severity="warning")
             return
-        self.query_one(RichLog).write("evaluating best.pt on the test split...")
+        self.log_line("evaluating best.pt on the test split...")
         self.evaluate()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate")
@@ -199,18 +261,19 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
     def worker_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "evaluate":
             return
-        log = self.query_one(RichLog)
         if event.state == WorkerState.SUCCESS:
             r = event.worker.result
-            log.write(f"test split ({r['images']} images): Dice {r['dice']:.4f}  IoU {r['iou']:.4f}  "
-                      f"loss {r['loss']:.4f} -> eval-test.json")
+            self.log_line(f"test split ({r['images']} images): Dice {r['dice']:.4f}  IoU {r['iou']:.4f}  "
+                          f"loss {r['loss']:.4f} -> eval-test.json")
         elif event.state == WorkerState.ERROR:  # the notification comes from ReportsWorkerFailures
-            log.write(f"evaluation failed: {event.worker.error}")
+            self.log_line(f"evaluation failed: {event.worker.error}")
 
     def action_toggle_masks(self) -> None:
         """Swap the event log for the progress pictures, and back."""
         pane, log = self.query_one(ProgressPane), self.query_one(RichLog)
         pane.display, log.display = not pane.display, pane.display
+        if log.display:
+            self.call_after_refresh(self._show_unshown)  # once the log has its width again
 
     def action_page(self, step: int) -> None:
         pane = self.query_one(ProgressPane)
