@@ -4,10 +4,15 @@ would be passed, and recovery of trials whose process died (failed, their parame
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import logging
+import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,14 +135,17 @@ def open_study(plan: SweepPlan, dimensions: list[Dimension], join: bool = False)
     return study
 
 
-def queue_trials(study: Any, trials: int) -> None:
+def queue_trials(study: Any, trials: int, grid: list[Dimension] | None = None) -> None:
     """Queue the sweep's trials in its storage, up to `trials` in all (a later, larger --trials adds the rest).
     The process that created the study queues the first ones; workers on every machine take queued trials one at a
-    time, atomically, so the count is exact."""
+    time, atomically, so the count is exact. `grid`: a grid sweep's dimensions; each trial is queued with its grid
+    point (Optuna's grid sampler takes a queued trial only with every parameter given), at most the grid's size."""
+    if grid is not None:
+        trials = min(trials, grid_size(grid))
     if study.user_attrs.get(CREATED_BY) == f"{this_host()}:{os.getpid()}" and PLANNED not in study.user_attrs:
         study.set_user_attr(PLANNED, trials)
         for _ in range(trials):
-            study.enqueue_trial({}, user_attrs={PLANNED: True})
+            queue_fresh_trial(study, grid)
         return
     deadline = time.monotonic() + 10
     while PLANNED not in study.user_attrs and time.monotonic() < deadline:
@@ -146,7 +154,30 @@ def queue_trials(study: Any, trials: int) -> None:
     if trials > queued:
         study.set_user_attr(PLANNED, trials)
         for _ in range(queued, trials):
-            study.enqueue_trial({}, user_attrs={PLANNED: True})
+            queue_fresh_trial(study, grid)
+
+
+def queue_fresh_trial(study: Any, grid: list[Dimension] | None = None) -> None:
+    """Queue a new trial: parameters left to the sampler, or a grid sweep's next point no trial has had (none once
+    every point has)."""
+    if grid is None:
+        study.enqueue_trial({}, user_attrs={PLANNED: True})
+        return
+    had = {_point_key(trial.params or trial.system_attrs.get("fixed_params", {}))
+           for trial in study.get_trials(deepcopy=False)}
+    for values in itertools.product(*(dimension.choices for dimension in grid)):
+        point = {dimension.name: value for dimension, value in zip(grid, values, strict=True)}
+        if _point_key(point) not in had:
+            study.enqueue_trial(point, user_attrs={PLANNED: True})
+            return
+
+
+def grid_size(grid: list[Dimension]) -> int:
+    return math.prod(len(dimension.choices) for dimension in grid)
+
+
+def _point_key(params: dict[str, Any]) -> str:
+    return json.dumps(sorted(params.items()), default=str)
 
 
 def counts(study: Any) -> dict[str, int]:
@@ -162,7 +193,7 @@ def finished(study: Any) -> int:
     return found.get("COMPLETE", 0) + found.get("PRUNED", 0)
 
 
-def recover_dead_trials(study: Any) -> list[int]:
+def recover_dead_trials(study: Any, grid: list[Dimension] | None = None) -> list[int]:
     """Trials left running by a process of this machine that is gone (a kill -9): failed, and their parameters
     queued again (once). Other machines' stale trials are failed by Optuna's heartbeat check."""
     import optuna
@@ -174,7 +205,7 @@ def recover_dead_trials(study: Any) -> list[int]:
         if attrs.get("host") != this_host() or not attrs.get("pid") or pid_is_alive(int(attrs["pid"])):
             continue
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        replace_failed(study, trial)
+        replace_failed(study, trial, grid)
         recovered.append(trial.number)
     optuna.storages.fail_stale_trials(study)
     return recovered
@@ -192,14 +223,18 @@ def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: Tr
     if not (folder / RECORD).is_file():
         atomic_write_text(folder / RECORD, json.dumps(plan.record(), indent=2) + "\n")
     study = open_study(plan, dimensions, join=True)
-    queue_trials(study, plan.trials)
-    recovered = recover_dead_trials(study)
+    grid = dimensions if plan.sampler == "grid" else None
+    queue_trials(study, plan.trials, grid)
+    recovered = recover_dead_trials(study, grid)
     if recovered and on_line is not None:
         on_line(f"trial{'s' if len(recovered) > 1 else ''} {', '.join(map(str, recovered))} had lost their process: "
                 "failed, and queued again")
     started = time.monotonic()
 
+    ran: list[int] = []  # the number of each trial this process ran
+
     def objective(trial: Any) -> float:
+        ran.append(trial.number)
         if not trial.user_attrs.get(PLANNED) and RETRY_OF not in trial.user_attrs:
             raise SurplusTrial  # another worker took the last queued trial first
         try:
@@ -208,9 +243,9 @@ def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: Tr
             trial.set_user_attr("error", str(error))
             if on_line is not None:
                 on_line(f"trial {trial.number} failed: {error}")
-            study.enqueue_trial({}, user_attrs={PLANNED: True})  # another trial in its place
+            queue_fresh_trial(study, grid)  # another trial in its place
             raise
-        except TrialStopped:
+        except (TrialStopped, KeyboardInterrupt):  # Ctrl-C, or a second Ctrl-C that would not wait for the step
             study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})  # the next run tries again
             raise
 
@@ -225,25 +260,48 @@ def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: Tr
                         f"{plan.trial_budget:g}-minute trial")
             break
         try:
-            study.optimize(objective, n_trials=1, catch=(SeglabError,))
+            with _quiet_trial_failures():  # each failure is one line from on_line, not Optuna's traceback
+                study.optimize(objective, n_trials=1, catch=(SeglabError,))
         except (TrialStopped, SurplusTrial):
             break
-        last = study.get_trials(deepcopy=False)[-1]
+        last = study.get_trials(deepcopy=False)[ran[-1]] if ran else None
+        if last is None:
+            break
         failures = failures + 1 if last.state.name == "FAIL" else 0
         if failures >= MAX_FAILURES_IN_A_ROW:
             raise SeglabError(f"sweep {plan.name}: {failures} trials in a row failed, the last with: "
                               f"{last.user_attrs.get('error', 'see its run folder')}")
-        if plan.sampler == "grid" and _grid_done(study, dimensions):
-            break
     return study
 
 
-def replace_failed(study: Any, trial: Any) -> None:
+def replace_failed(study: Any, trial: Any, grid: list[Dimension] | None = None) -> None:
     """Queue what a trial that did not finish leaves undone: its parameters again (once), else a fresh trial."""
     if trial.user_attrs.get(RETRY_OF) is None:
         study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
     else:
-        study.enqueue_trial({}, user_attrs={PLANNED: True})
+        queue_fresh_trial(study, grid)
+
+
+class _DropTrialFailures(logging.Filter):
+    """Optuna logs every failed trial with its traceback; the sweep says why in one line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Trial ") and " failed " in message)
+
+
+@contextlib.contextmanager
+def _quiet_trial_failures() -> Iterator[None]:
+    logger, dropping = logging.getLogger("optuna"), _DropTrialFailures()
+    logger.addFilter(dropping)
+    for handler in logger.handlers:
+        handler.addFilter(dropping)
+    try:
+        yield
+    finally:
+        logger.removeFilter(dropping)
+        for handler in logger.handlers:
+            handler.removeFilter(dropping)
 
 
 class SurplusTrial(Exception):
@@ -257,10 +315,5 @@ def best_trial(study: Any) -> Any | None:
     return max(complete, key=lambda trial: trial.value) if complete else None
 
 
-def _grid_done(study: Any, dimensions: list[Dimension]) -> bool:
-    size = 1
-    for dimension in dimensions:
-        size *= len(dimension.choices)
-    return len(study.get_trials(deepcopy=False)) >= size
 
 

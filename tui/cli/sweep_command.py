@@ -128,10 +128,12 @@ def _run_workers(jobs: int) -> None:
 
 
 def _say_expected_end(plan, jobs: int) -> None:
-    from core.sweeps.sweep import finished, open_study
+    from core.sweeps.sweep import finished, grid_size, open_study
 
-    study = open_study(plan, plan.dimensions())
-    left = max(0, plan.trials - finished(study))
+    dimensions = plan.dimensions()
+    study = open_study(plan, dimensions)
+    planned = min(plan.trials, grid_size(dimensions)) if plan.sampler == "grid" else plan.trials  # a grid: its points
+    left = max(0, planned - finished(study))
     rounds = -(-left // jobs)
     storage = plan.storage.split("@")[-1] if plan.storage else plan.storage_url
     if plan.trial_budget:

@@ -1,0 +1,73 @@
+"""The sweep loop with the training replaced by a function of the trial's parameters (no run is trained): a sweep
+whose trials keep failing stops after MAX_FAILURES_IN_A_ROW instead of queueing replacements forever, a grid sweep
+runs each grid point once, and a trial cut short by a second Ctrl-C is tried again by the same command."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import core.sweeps.sweep as sweep_module
+from core.errors import DataError, SeglabError
+from core.runs.folders import runs_root
+from core.sweeps.sweep import MAX_FAILURES_IN_A_ROW, SweepPlan, finished, run_sweep
+
+BASE = {"data": "synthetic", "image_size": 32, "width": 8, "epochs": 1}
+
+
+def plan(name: str, search: list[str], trials: int, sampler: str = "tpe") -> SweepPlan:
+    return SweepPlan(name=name, root=runs_root(), search=search, base=BASE, trials=trials, sampler=sampler,
+                     prune="none")
+
+
+def fake_trials(monkeypatch, outcome) -> list[dict]:
+    """Replace training: each trial draws its parameters as run_trial does, then `outcome(params)` decides."""
+    seen: list[dict] = []
+
+    def run_trial(trial, dimensions, *args, **kwargs):
+        params = {dimension.name: dimension.suggest(trial) for dimension in dimensions}
+        seen.append(params)
+        return outcome(params)
+
+    monkeypatch.setattr(sweep_module, "run_trial", run_trial)
+    return seen
+
+
+def test_a_sweep_whose_trials_keep_failing_stops_after_a_few(monkeypatch, caplog):
+    def broken(params):
+        raise DataError("data/im3.png", "cannot read image")
+
+    seen = fake_trials(monkeypatch, broken)
+    lines: list[str] = []
+    with caplog.at_level(logging.WARNING), pytest.raises(SeglabError, match="3 trials in a row failed, the last "
+                                                                             "with: data/im3.png: cannot read"):
+        run_sweep(plan("broken", ["lr=log:1e-4..1e-2"], trials=2), on_line=lines.append)
+    assert len(seen) == MAX_FAILURES_IN_A_ROW == 3
+    assert [line.split(":")[0] for line in lines] == ["trial 0 failed", "trial 1 failed", "trial 2 failed"]
+    assert not [r for r in caplog.records if "Traceback" in r.getMessage() or r.exc_info]  # no Optuna traceback
+
+
+def test_a_grid_sweep_runs_each_point_once(monkeypatch):
+    seen = fake_trials(monkeypatch, lambda params: params["width"] / 100 + params["lr"])
+    study = run_sweep(plan("grid", ["width=8,16", "lr=0.001,0.002"], trials=10, sampler="grid"))
+    assert sorted((p["width"], p["lr"]) for p in seen) == [(8, 0.001), (8, 0.002), (16, 0.001), (16, 0.002)]
+    assert finished(study) == 4  # --trials 10 on a grid of 4: the grid
+
+
+def test_a_trial_cut_short_by_a_second_ctrl_c_is_tried_again_by_the_same_command(monkeypatch):
+    calls: list[dict] = []
+
+    def interrupted_once(params):
+        if not calls:
+            calls.append(params)
+            raise KeyboardInterrupt  # what the second Ctrl-C raises in the training step
+        calls.append(params)
+        return 0.5
+
+    fake_trials(monkeypatch, interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(plan("twice", ["lr=log:1e-4..1e-2"], trials=2))
+    study = run_sweep(plan("twice", ["lr=log:1e-4..1e-2"], trials=2))
+    assert finished(study) == 2 and len(calls) == 3
+    assert calls[0] in calls[1:]  # the interrupted trial's parameters, tried again
