@@ -330,13 +330,24 @@ RECORD_KEYS = ("seglab_version", "runtime", "time_budget_plan")  # written next 
 def save_config(config: TrainConfig, path: Path, runtime: dict[str, Any] | None = None,
                 time_budget_plan: dict[str, Any] | None = None) -> None:
     """Write every hyperparameter, the seglab version, what 'auto' choices resolved to and (with --time-budget)
-    how the epoch count was decided."""
+    how the epoch count was decided: a rewrite that does not say (a resumed run's) keeps the plan already there."""
+    if time_budget_plan is None and config.time_budget:
+        time_budget_plan = _recorded_plan(path)
     record = {**config.to_dict(), "seglab_version": __version__}
     if runtime is not None:
         record["runtime"] = runtime
     if time_budget_plan is not None:
         record["time_budget_plan"] = time_budget_plan
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+def _recorded_plan(path: Path) -> dict[str, Any] | None:
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    plan = values.get("time_budget_plan") if isinstance(values, dict) else None
+    return plan if isinstance(plan, dict) else None
 
 
 def load_config(path: Path) -> TrainConfig:

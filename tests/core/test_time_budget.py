@@ -118,3 +118,18 @@ def test_a_budgeted_run_resumed_mid_first_epoch_plans_from_its_next_whole_epoch(
     assert recorded["epochs"] == 6
     assert recorded["time_budget_plan"] == {"budget_min": 1.0, "epochs": 6, "epoch_s": 10.0,
                                             "decided_after_s": 20.0, "expected_end_s": 60.0}
+
+
+def test_rewriting_a_budgeted_runs_config_without_a_plan_keeps_the_recorded_plan(tmp_path, tiny_config):
+    import json
+
+    from core.config import load_config, save_config
+
+    config, path = tiny_config.replace(time_budget=0.2), tmp_path / "config.json"
+    plan = {"budget_min": 0.2, "epochs": 46, "epoch_s": 0.26}
+    save_config(config, path, time_budget_plan=plan)
+    save_config(config, path, runtime={"device": "cpu"})  # what a resumed run writes as it starts
+    assert json.loads(path.read_text())["time_budget_plan"] == plan
+    assert load_config(path) == config
+    save_config(config.replace(time_budget=0.0), path)  # no budget: no plan to keep
+    assert "time_budget_plan" not in json.loads(path.read_text())
