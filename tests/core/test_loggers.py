@@ -80,3 +80,20 @@ def test_an_unknown_tracker_is_refused():
 
 def test_logs_stay_out_of_the_checkout():
     assert not (Path(__file__).resolve().parents[2] / "mlruns").exists()
+
+
+def test_a_resumed_run_carries_on_in_the_same_mlflow_run(tiny_config):
+    import threading
+
+    from mlflow.tracking import MlflowClient
+
+    config = tiny_config.replace(log="mlflow", lr=5e-3, epochs=4, synthetic_count=48)
+    run, stop = create_run(config, runs_root()), threading.Event()
+    first = train(config, run, stop=stop,
+                  on_event=lambda event: stop.set() if isinstance(event, EpochEvent) and event.epoch == 2 else None)
+    assert first.state == "stopped"
+    assert train(config, run, resume=True).state == "finished"
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs_root().resolve().parent / 'mlruns' / 'mlflow.db'}")
+    (logged,) = client.search_runs([client.get_experiment_by_name("seglab").experiment_id])
+    assert logged.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(logged.info.run_id, "val_dice")] == [1, 2, 3, 4]

@@ -1,10 +1,12 @@
 """--log mlflow: the run's settings as params, every epoch's metrics (step = epoch), and at the end curves.png,
 config.json, results.csv and (with --mlflow-checkpoint) best.pt as artifacts, in experiment "seglab". The tracking
 URI is --mlflow-uri, else $MLFLOW_TRACKING_URI, else a local store in mlruns/ beside the runs folder (an SQLite
-database and an artifacts folder: `mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db` shows it)."""
+database and an artifacts folder: `mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db` shows it). A resumed
+run carries on in the MLflow run it started (its id is kept in the run folder's mlflow-run.json)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -16,6 +18,7 @@ from core.config import TrainConfig
 EXPERIMENT = "seglab"
 LOCAL_FOLDER = "mlruns"
 MAX_PARAMS = 100  # MLflow's limit on params in one batch
+RUN_RECORD = "mlflow-run.json"  # in the run folder: the tracking URI and MLflow run id the run logs to
 END_STATES = {"finished": "FINISHED", "failed": "FAILED"}  # the rest (stopped, pruned): KILLED
 
 
@@ -51,6 +54,10 @@ class MlflowLogger:
             store.mkdir(parents=True, exist_ok=True)
             artifacts = (store / "artifacts").as_uri()
         client = MlflowClient(tracking_uri=self.uri)
+        if (earlier := self._earlier_run(client)) is not None:  # a resumed run: the same MLflow run goes on
+            client.update_run(earlier, status="RUNNING")
+            self.client, self.run_id = client, earlier
+            return
         experiment = client.get_experiment_by_name(EXPERIMENT)
         experiment_id = experiment.experiment_id if experiment else \
             client.create_experiment(EXPERIMENT, artifact_location=artifacts)
@@ -60,6 +67,19 @@ class MlflowLogger:
         for first in range(0, len(params), MAX_PARAMS):
             client.log_batch(run.info.run_id, params=params[first:first + MAX_PARAMS])
         self.client, self.run_id = client, run.info.run_id
+        from core.atomic_files import atomic_write_text
+
+        atomic_write_text(self.run_path / RUN_RECORD, json.dumps({"uri": self.uri, "run_id": self.run_id}) + "\n")
+
+    def _earlier_run(self, client: Any) -> str | None:
+        """The MLflow run this run folder logged to before, when it is in this store still."""
+        try:
+            record = json.loads((self.run_path / RUN_RECORD).read_text())
+            if record.get("uri") != self.uri:
+                return None
+            return client.get_run(str(record["run_id"])).info.run_id
+        except Exception:  # noqa: BLE001 - no record, another store, a run deleted there: a new MLflow run
+            return None
 
     def epoch(self, event: Any) -> None:
         from mlflow.entities import Metric
