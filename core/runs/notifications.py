@@ -108,6 +108,9 @@ class _Channel:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(wait_s)
+            if self._thread.is_alive():  # the endpoint still has not answered: say so rather than go quietly
+                self.owner.warn(f"notification {self.what} not confirmed: no answer within {wait_s:.3g} s of the "
+                                "run's end; not waiting longer")
 
     def _deliver_all(self) -> None:
         while (notice := self._queue.get()) is not None:

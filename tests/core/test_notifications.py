@@ -97,3 +97,15 @@ def test_the_end_of_a_run_waits_for_a_dead_endpoint_only_so_long():
         notifier.close(wait_s=5)
         waited = time.monotonic() - started
     assert waited < 5 and warnings and warnings[0].endswith("failed after 3 tries: timed out")
+
+
+def test_an_endpoint_that_never_answers_before_the_end_is_a_warning_not_silence():
+    warnings: list[str] = []
+    hold = threading.Event()
+    with NotifyServer(hold=hold) as server:
+        notifier = Notifier(server.url, warn=warnings.append, timeout_s=30)  # its answer would come too late
+        notifier.send(NOTICE)
+        notifier.close(wait_s=0.5)
+        hold.set()
+    assert warnings == [f"notification POST to {server.url.rsplit('/hooks', 1)[0]}/... not confirmed: no answer "
+                        "within 0.5 s of the run's end; not waiting longer"]
