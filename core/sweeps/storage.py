@@ -43,6 +43,9 @@ def open_storage(url: str) -> Any:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: used on purpose
     if url.startswith(JOURNAL):
         return _journal(Path(url.removeprefix(JOURNAL)))
+    if "://" not in url:
+        raise ConfigError(f"--storage {url}: not a storage URL; a journal file is journal:{url}, an SQLite file "
+                          f"sqlite:///{url}, a PostgreSQL server postgresql://USER@HOST/DATABASE")
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     engine_url = _with_driver(url, scheme)  # messages keep showing the URL as the user gave it
     options: dict[str, Any] = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else \
@@ -58,7 +61,8 @@ def open_storage(url: str) -> Any:
             if attempt + 1 < OPEN_ATTEMPTS and any(sign in str(error) for sign in RACING):
                 time.sleep(1 + attempt)
                 continue
-            reason = " ".join(str(error).split())[:200] or type(error).__name__
+            reason = " ".join(str(error).split(" (Background on this error at:")[0].split())[:300] \
+                or type(error).__name__
             raise ConfigError(f"--storage {_shown(url)}: cannot open the study database ({reason})") from None
     raise AssertionError("unreachable")
 
@@ -90,6 +94,10 @@ def _journal(path: Path) -> Any:
 
 def this_host() -> str:
     return socket.gethostname()
+
+
+def shown_storage(url: str) -> str:
+    return _shown(url)
 
 
 def _shown(url: str) -> str:

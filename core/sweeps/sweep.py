@@ -21,7 +21,7 @@ from core.atomic_files import atomic_write_text
 from core.errors import ConfigError, SeglabError
 from core.runs.folders import pid_is_alive
 from core.sweeps.space import Dimension, parse_space
-from core.sweeps.storage import default_storage, open_storage, sweep_folder, this_host
+from core.sweeps.storage import default_storage, open_storage, shown_storage, sweep_folder, this_host
 from core.sweeps.trial_run import TrialEvent, TrialStopped, run_trial
 
 PRUNERS = ("median", "hyperband", "none")
@@ -76,12 +76,32 @@ class SweepPlan:
         from core.sweeps.trial_run import trial_config
 
         trial_config(self.base, {}, self.name, 0, self.trial_budget)  # the base options make a valid run
+        self.check_storage()
         return dimensions
+
+    def check_storage(self) -> None:
+        """A sweep's name stands for one study: another --storage for a sweep already started would begin a second
+        study whose trials take the same run names."""
+        recorded = recorded_storage(self.root, self.name)
+        if recorded is not None and (recorded or default_storage(self.root, self.name)) != self.storage_url:
+            where = shown_storage(recorded) if recorded else "its folder's journal file (the default)"
+            raise ConfigError(f"sweep {self.name!r} keeps its study in {where}; give the same --storage"
+                              f"{'' if recorded else ' (none)'}, or a new name for a new sweep")
 
     def record(self) -> dict[str, Any]:
         values = asdict(self)
         values["root"] = str(self.root)
         return values
+
+
+def recorded_storage(root: Path, name: str) -> str | None:
+    """The --storage a sweep was started with ("" for the default), None for a sweep not started here."""
+    try:
+        values = json.loads((sweep_folder(root, name) / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    storage = values.get("storage", "") if isinstance(values, dict) else ""
+    return storage if isinstance(storage, str) else ""
 
 
 def read_plan(root: Path, name: str) -> SweepPlan:

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 import core.sweeps.sweep as sweep_module
-from core.errors import DataError, SeglabError
+from core.errors import ConfigError, DataError, SeglabError
 from core.runs.folders import runs_root
 from core.sweeps.sweep import MAX_FAILURES_IN_A_ROW, SweepPlan, finished, run_sweep
 
@@ -71,3 +71,16 @@ def test_a_trial_cut_short_by_a_second_ctrl_c_is_tried_again_by_the_same_command
     study = run_sweep(plan("twice", ["lr=log:1e-4..1e-2"], trials=2))
     assert finished(study) == 2 and len(calls) == 3
     assert calls[0] in calls[1:]  # the interrupted trial's parameters, tried again
+
+
+def test_a_sweep_name_keeps_its_storage(monkeypatch, tmp_path):
+    fake_trials(monkeypatch, lambda params: 0.5)
+    other = f"journal:{tmp_path / 'elsewhere.log'}"
+    first = plan("kept", ["lr=log:1e-4..1e-2"], trials=1)
+    first.storage = other
+    run_sweep(first)
+    again = plan("kept", ["lr=log:1e-4..1e-2"], trials=2)  # no --storage: the default journal, another study
+    with pytest.raises(ConfigError, match=f"sweep 'kept' keeps its study in {other}; give the same --storage"):
+        run_sweep(again)
+    again.storage = other
+    assert finished(run_sweep(again)) == 2

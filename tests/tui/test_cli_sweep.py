@@ -123,7 +123,10 @@ def test_two_processes_share_one_study_without_duplicate_trials(tmp_path):
      "seglab: error: --storage postgresql://nobody:***@127.0.0.1:9/none: cannot open"),
     (["--search", "lr=log:1e-4..1e-3", "--loss", "ce"], "seglab: error: loss: 'ce' is not a binary loss"),
     ([], "seglab: error: --search: give at least one option to search"),
-], ids=["bounds", "unknown-option", "pruner", "storage", "base-options", "no-search"])
+    (["--search", "lr=log:1e-4..1e-3", "--storage", "/tmp/studies/pets.log"],
+     "seglab: error: --storage /tmp/studies/pets.log: not a storage URL; a journal file is "
+     "journal:/tmp/studies/pets.log"),
+], ids=["bounds", "unknown-option", "pruner", "storage", "base-options", "no-search", "plain-path"])
 def test_bad_input_is_one_line_and_starts_no_trial(capsys, args, message):
     code, _, err = seglab(capsys, "sweep", "bad", *BASE, *args)
     assert code == 2

@@ -64,7 +64,7 @@ def sweep_command(
     if sweep_name == SHOW:
         if shown is None:
             raise fail("sweep show: give the sweep's name")
-        _show(root, shown)
+        _show(root, shown, storage)
         return
     if shown is not None:
         raise fail(f"sweep: one NAME, got {sweep_name} and {shown} (`seglab sweep show NAME` shows one)")
@@ -73,9 +73,13 @@ def sweep_command(
         from core.sweeps.space import read_space_file
 
         specs += read_space_file(space)
+    if storage is None:  # a sweep started before: its own storage, as the same command without --storage expects
+        from core.sweeps.sweep import recorded_storage
+
+        storage = recorded_storage(root, sweep_name) or ""
     plan = SweepPlan(name=sweep_name, root=root, search=specs, base=given, trials=trials, trial_budget=trial_budget,
                      total_budget=total_budget, prune=prune, sampler=sampler, objective=objective,
-                     storage=storage or "", seed=given.get("seed", 0))
+                     storage=storage, seed=given.get("seed", 0))
     if jobs < 1:
         raise fail(f"--jobs: must be at least 1, got {jobs}")
     plan.check()  # every refusal is one line here, before a worker or a trial starts
@@ -176,11 +180,14 @@ def _print_summary(plan) -> None:
         console.print(f"train it again: {command}", markup=False)
 
 
-def _show(root: Path, name: str) -> None:
+def _show(root: Path, name: str, storage: str | None = None) -> None:
     from core.sweeps.summary import best, importances, trial_rows
     from core.sweeps.sweep import open_study, read_plan
 
     plan = read_plan(root, name)
+    if storage is not None:
+        plan.storage = storage
+        plan.check_storage()
     study = open_study(plan, plan.dimensions())
     rows = trial_rows(study)
     table = Table(title=f"sweep {name}: {len(rows)} trials, searching {' '.join(plan.search)}", title_justify="left")
