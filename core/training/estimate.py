@@ -66,11 +66,13 @@ class DurationEstimate:
 
     def describe(self) -> str:
         """One line: "about 4 h 10 min on this CPU (170 epochs of about 88 s)"."""
+        length = format_duration(self.epoch_s) if self.epoch_s >= 0.5 else None  # "1 s" for 0.4 s overstates it
+        epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
         if self.time_budget_min:
             return (f"about {format_duration(self.time_budget_min * 60)} on {self.device} (the time budget: "
-                    f"about {self.epochs} epochs of {format_duration(self.epoch_s)})")
-        return (f"about {format_duration(self.seconds)} on {self.device} ({self.epochs} epochs of about "
-                f"{format_duration(self.epoch_s)})")
+                    f"about {epochs} of {length or 'under a second'})")
+        return (f"about {format_duration(self.seconds)} on {self.device} ({epochs} of "
+                f"{f'about {length}' if length else 'under a second'})")
 
 
 def format_duration(seconds: float) -> str:

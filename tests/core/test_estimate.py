@@ -53,6 +53,9 @@ def test_the_estimate_is_the_probed_cost_per_image_times_the_runs_steps(tiny_con
     assert found.epoch_s == pytest.approx(epoch_s)
     assert found.seconds == pytest.approx(estimate_module.RUN_OVERHEAD_S + 3 * epoch_s)
     assert found.describe() == "about 7 s on this CPU (3 epochs of about 2 s)"
+    quick = DurationEstimate(epochs=1, epoch_s=0.4, seconds=3.0, prepare_s=0.0, train_images=20, val_images=2,
+                             device="this CPU", source="probe")
+    assert quick.describe() == "about 3 s on this CPU (1 epoch of under a second)"  # not "1 epochs of about 1 s"
     budgeted = estimate_duration(config.replace(time_budget=0.5))
     assert budgeted.epochs == round(30 / epoch_s) and budgeted.describe().startswith("about 30 s on this CPU (the")
 

@@ -33,7 +33,7 @@ def say_when_test_is_val(config: TrainConfig, split: str) -> None:
              "  seglab evaluate runs/20261128-142501-unet-demo --checkpoint last --split val")
 def evaluate_command(
     run: RunRef,
-    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    split: Annotated[str, typer.Option(help="train | val | test | all")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best | last | path to a .pt file")] = "best",
     tta: TtaOpt = "none",
     task: TaskOpt = None,
