@@ -108,3 +108,15 @@ def test_a_port_already_taken_is_one_line_before_any_address_is_printed(capsys):
     assert code == 2 and out == ""
     assert the_error_line(err) == (f"seglab: error: cannot listen on 127.0.0.1:{port} (Address already in use); "
                                    "another seglab serve? choose another with --port")
+
+
+def test_an_address_not_of_this_machine_is_named_not_the_port(capsys):
+    code, out, err = seglab(capsys, "serve", "--host", "192.0.2.1", "--allow-remote", "--port", "18802")  # TEST-NET-1
+    assert code == 2 and out == ""
+    assert the_error_line(err) == ("seglab: error: --host 192.0.2.1: not an address of this machine (Cannot assign "
+                                   "requested address); give one of its own, or 0.0.0.0 for all of them")
+
+
+def test_export_size_beyond_any_model_input_is_one_line(capsys):
+    code, _, err = seglab(capsys, "export", "nothing", "--size", "100000")
+    assert code == 2 and "'--size': Input should be less than or equal to 4096" in the_error_line(err)

@@ -18,7 +18,7 @@ def export_command(
     run: RunRef,
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="best | last")] = "best",
     fmt: Annotated[str, typer.Option("--format", help="onnx | torchscript")] = "onnx",
-    size: Annotated[int | None, typer.Option("--size", min=8, help="Fixed square input size (default: the "
+    size: Annotated[int | None, typer.Option("--size", min=8, max=4096, help="Fixed square input size (default: the "
                                                                     "run's image size).")] = None,
     dynamic: Annotated[bool, typer.Option("--dynamic", help="ONNX with dynamic batch, height and width (any "
                                                             "size works, as in PyTorch).")] = False,

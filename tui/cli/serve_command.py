@@ -40,10 +40,10 @@ def serve_command(
         from textual_serve.server import Server
     except ImportError:
         raise fail("seglab serve needs the web extra: pip install 'seglab[web]'") from None
+    refuse_a_taken_port(host, port)
     if host not in LOCAL_HOSTS:
         err_console.print(f"seglab: warning: serving on {host}:{port} with no login: anyone who can reach this port "
                           "controls the dashboard and the runs", markup=False)
-    refuse_a_taken_port(host, port)
     root = runs_root(runs_dir).resolve()
     command = shlex.join([sys.executable, "-m", "tui.cli", "tui", "--runs-dir", str(root)])
     public = public_url or f"http://{'localhost' if host in LOCAL_HOSTS else host}:{port}"
@@ -64,5 +64,10 @@ def refuse_a_taken_port(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as error:
+            import errno
+
+            if error.errno == errno.EADDRNOTAVAIL:  # not an address of this machine: another port will not help
+                raise fail(f"--host {host}: not an address of this machine ({error.strerror}); give one of its own, "
+                           "or 0.0.0.0 for all of them") from None
             raise fail(f"cannot listen on {host}:{port} ({error.strerror or error}); another seglab serve? choose "
                        "another with --port") from None
