@@ -70,6 +70,9 @@ class SweepPlan:
             raise ConfigError(f"--trials: must be at least 1, got {self.trials}")
         if self.trial_budget < 0 or self.total_budget < 0:
             raise ConfigError("--trial-budget and --total-budget: minutes, 0 or more")
+        if self.total_budget and self.trial_budget > self.total_budget:
+            raise ConfigError(f"--trial-budget {self.trial_budget:g} is longer than --total-budget "
+                              f"{self.total_budget:g} (minutes): no trial would start")
         dimensions = self.dimensions()
         if self.sampler == "grid" and any(not d.choices for d in dimensions):
             raise ConfigError("--sampler grid: every SPEC must list its values (a grid has no ranges)")

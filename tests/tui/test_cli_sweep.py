@@ -126,7 +126,9 @@ def test_two_processes_share_one_study_without_duplicate_trials(tmp_path):
     (["--search", "lr=log:1e-4..1e-3", "--storage", "/tmp/studies/pets.log"],
      "seglab: error: --storage /tmp/studies/pets.log: not a storage URL; a journal file is "
      "journal:/tmp/studies/pets.log"),
-], ids=["bounds", "unknown-option", "pruner", "storage", "base-options", "no-search", "plain-path"])
+    (["--search", "lr=log:1e-4..1e-3", "--trial-budget", "0.1", "--total-budget", "0.01"],
+     "seglab: error: --trial-budget 0.1 is longer than --total-budget 0.01 (minutes): no trial would start"),
+], ids=["bounds", "unknown-option", "pruner", "storage", "base-options", "no-search", "plain-path", "budgets"])
 def test_bad_input_is_one_line_and_starts_no_trial(capsys, args, message):
     code, _, err = seglab(capsys, "sweep", "bad", *BASE, *args)
     assert code == 2
