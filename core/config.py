@@ -47,6 +47,7 @@ class FieldSpec:
     bound_text: str = ""  # how the bounds read in an error ("a whole number >= 1"); derived when empty
     optional: bool = False  # an empty text means "not set"
     metavar: str = ""  # the option's value in `--help` ("MINUTES"); empty: its type
+    names_a_run: bool = False  # the value may be a run's name: shells complete it to the runs folder's names
 
     def describe_bounds(self) -> str:
         if self.bound_text:
@@ -130,7 +131,7 @@ class TrainConfig:
     patience: int = setting(0, "Stop early after this many epochs without a better val Dice; 0 = never",
                             "patience", minimum=0)
     init_from: str = setting("", "Fine-tune: start from the weights of RUN (its best.pt) or a checkpoint file, "
-                                 "with a fresh optimizer", "init from", optional=True)
+                                 "with a fresh optimizer", "init from", optional=True, names_a_run=True)
     encoder_weights: str = setting("", "ImageNet weights for the encoder or backbone: 'imagenet' (from where they "
                                        "live: EfficientNet-Lite0's come with seglab[lite0], torchvision's once "
                                        "`seglab data download MODEL-weights` fetched them) or a local weights file "

@@ -35,3 +35,13 @@ def test_run_arguments_complete_to_the_run_names():
 def test_options_with_choices_complete_to_their_choices():
     assert complete("train", "--model", "resnet1") == ["resnet18_unet", "resnet101_unet", "resnet152_unet"]
     assert complete("train", "--task", "") == ["binary", "multiclass"]
+
+
+def test_options_that_name_a_run_and_sweep_show_complete_to_names():
+    from core.sweeps.storage import sweep_folder
+
+    pets = create_run(TrainConfig(name="pets"), runs_root())
+    for option in ("--resume", "--from", "--init-from"):
+        assert complete("train", option, pets.name[:8]) == [pets.name], option
+    sweep_folder(runs_root(), "lr-search").mkdir(parents=True)
+    assert complete("sweep", "show", "lr") == ["lr-search"]

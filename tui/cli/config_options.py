@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from core.config import ConfigField, TrainConfig, config_fields
+from tui.cli.options import complete_run_names
 
 GIVEN = "given"  # the parameter of a command that receives the config options given, by field name
 
@@ -42,6 +43,8 @@ def config_option(field: ConfigField) -> inspect.Parameter:
     else:
         if field.spec.choices:
             settings["autocompletion"] = _completer(field.spec.choices)
+        elif field.spec.names_a_run:
+            settings["autocompletion"] = complete_run_names
         declaration = typer.Option(flag, **settings)
     return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[field.type | None, declaration])

@@ -24,6 +24,17 @@ from tui.cli.options import RunsDir, app, console, err_console, fail
 SHOW = "show"
 
 
+def complete_sweep_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of `sweep show NAME`: the sweeps of the runs folder."""
+    from core.sweeps.storage import SWEEPS_FOLDER
+
+    folder = runs_root(ctx.params.get("runs_dir") or ctx.find_root().params.get("runs_dir")) / SWEEPS_FOLDER
+    try:
+        return sorted(path.name for path in folder.iterdir() if path.is_dir() and path.name.startswith(incomplete))
+    except OSError:
+        return []
+
+
 @app.command(name="sweep", epilog="Examples:\n\n"
              "  seglab sweep pets --data ~/data/pets --search lr=log:1e-4..3e-3 --search width=16,32 --trials 20 "
              "--trial-budget 10\n\n"
@@ -34,7 +45,7 @@ def sweep_command(
     given: dict[str, Any],
     sweep_name: Annotated[str, typer.Argument(metavar="NAME", help="The sweep's name (`show NAME`: its summary)")],
     shown: Annotated[str | None, typer.Argument(metavar="[NAME]", help="With `show`: the sweep to show",
-                                                show_default=False)] = None,
+                                                show_default=False, autocompletion=complete_sweep_names)] = None,
     search: Annotated[list[str] | None, typer.Option(
         "--search", help="OPTION=RANGE: lr=log:1e-4..3e-3 (log range), epochs=int:5..20, ema=0,0.99 (values), "
                          "model=unet,resnet18_unet; repeatable")] = None,

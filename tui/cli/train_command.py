@@ -15,7 +15,7 @@ from core.config import TrainConfig
 from core.runs.folders import Run, runs_root
 from core.runs.status import State
 from tui.cli.config_options import with_config_options
-from tui.cli.options import RunsDir, app, console, err_console, fail
+from tui.cli.options import RunsDir, app, complete_run_names, console, err_console, fail
 from tui.cli.training_view import TrainingView
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ def train_command(
     run_dir: Annotated[Path | None, typer.Option(
         help="Train into exactly this run folder: a new one, or one prepared with a config.json")] = None,
     resume: Annotated[str | None, typer.Option(
-        help="Continue RUN from its checkpoints/last.pt with its saved config (under any process count)")] = None,
+        help="Continue RUN from its checkpoints/last.pt with its saved config (under any process count)",
+        autocompletion=complete_run_names)] = None,
     estimate: Annotated[bool, typer.Option(
         "--estimate", help="Print the expected duration (a few timed training steps of the model on this device, "
                            "times the run's steps) and exit without training")] = False,
@@ -51,7 +52,8 @@ def train_command(
                                          "options given beside it win")] = None,
     fork: Annotated[str | None, typer.Option(
         "--from", metavar="RUN", help="A new run with RUN's settings and the options given changed (a fork: fresh "
-                                      "weights unless --init-from, RUN itself untouched)")] = None,
+                                      "weights unless --init-from, RUN itself untouched)",
+        autocompletion=complete_run_names)] = None,
     print_config: Annotated[bool, typer.Option(
         "--print-config", help="Print the resolved settings as YAML (what --config reads back) and exit")] = False,
     nproc: Annotated[int, typer.Option(
