@@ -84,3 +84,21 @@ def test_a_sweep_name_keeps_its_storage(monkeypatch, tmp_path):
         run_sweep(again)
     again.storage = other
     assert finished(run_sweep(again)) == 2
+
+
+def test_show_calls_a_running_trial_whose_process_is_gone_interrupted(monkeypatch):
+    import os
+    import subprocess
+
+    from core.sweeps.storage import this_host
+    from core.sweeps.summary import trial_rows
+
+    fake_trials(monkeypatch, lambda params: 0.5)
+    study = run_sweep(plan("shown", ["lr=log:1e-4..1e-2"], trials=1))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for pid in (gone.pid, os.getpid()):
+        trial = study.ask()
+        trial.set_user_attr("host", this_host())
+        trial.set_user_attr("pid", pid)
+    assert [row.state for row in trial_rows(study)] == ["finished", "interrupted", "running"]
