@@ -23,7 +23,7 @@ from core.runs.folders import Run, runs_root
 from core.training.launch import check_launch, prepare_run, resumable_run, start_training_process, stop_run
 from core.user_settings import load_settings, save_setting
 from tui.screens.confirm import QuitScreen
-from tui.screens.dashboard import LiveRunScreen
+from tui.screens.dashboard import LiveRunScreen, missing_best
 from tui.screens.new_run import NewRunScreen
 from tui.screens.predictions import PredictionsScreen
 from tui.screens.runs import RunsScreen
@@ -115,7 +115,7 @@ class SeglabApp(ReportsWorkerFailures, App):
     def open_predictions(self, path: Path, autostart: bool = False) -> None:
         run = Run(path)
         if not run.checkpoint_path("best").is_file():
-            self.notify("no checkpoint yet: predictions need at least one finished epoch", severity="warning")
+            self.notify(missing_best(run, "predictions"), severity="warning")
             return
         self.push_screen(PredictionsScreen(run, autostart=autostart))
 
@@ -224,6 +224,8 @@ class SeglabApp(ReportsWorkerFailures, App):
         if not live:
             self.exit()
             return
+        if isinstance(self.screen, QuitScreen):
+            return  # asked already: one dialog, not one per key press
 
         def decided(answer: str | None) -> None:
             if answer == "stop":

@@ -19,7 +19,7 @@ from core.inference.results import (
     row_record,
     write_summary,
 )
-from core.runs.folders import Run, create_run, runs_root
+from core.runs.folders import Run, create_run, list_runs, runs_root
 from tui.app import make_app
 from tui.screens.confirm import QuitScreen
 from tui.screens.predictions import PredictionsScreen
@@ -80,7 +80,13 @@ async def test_p_on_a_run_without_a_checkpoint_warns_instead_of_opening_predicti
         await pilot.press("p")
         await pilot.pause()
         assert app.screen is screen
-        assert any("no checkpoint" in message for message in warnings)
+        assert any("no checkpoint yet" in message for message in warnings)
+        run = list_runs(runs_root())[0]
+        run.update_status(state="finished", epoch=3)  # trained, but its best.pt was removed
+        warnings.clear()
+        await pilot.press("p")
+        await pilot.pause()
+        assert warnings == [f"{run.name}: no checkpoints/best.pt (removed?); predictions need it"]
 
 
 def predictions_by_hand(tiny_config, labels: Labels, class_dice: dict[str, dict[str, float | None]]) -> Run:
@@ -184,6 +190,9 @@ async def test_cancel_in_the_quit_question_keeps_the_dashboard_open(tiny_config,
     run, app = create_run(tiny_config, runs_root()), make_app(runs_root())
     async with app.run_test(size=SIZE) as pilot:
         await ask_to_quit(app, pilot, run, sleeper)
+        await pilot.press("ctrl+c", "q")  # asked again while the question shows: still one question
+        await pilot.pause()
+        assert sum(isinstance(screen, QuitScreen) for screen in app.screen_stack) == 1
         await pilot.click("#cancel")
         await wait_for(pilot, lambda: not isinstance(app.screen, QuitScreen), what="the question to close")
         assert app.is_running

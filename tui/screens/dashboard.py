@@ -53,6 +53,13 @@ def log_line(event: Event) -> str | None:
     return None
 
 
+def missing_best(run: Run, what: str) -> str:
+    """Why `what` (predictions, evaluation) cannot start: no epoch has finished yet, or best.pt has gone."""
+    if run.read_status().epoch > 0:
+        return f"{run.name}: no checkpoints/best.pt (removed?); {what} need{'s' if what == 'evaluation' else ''} it"
+    return f"no checkpoint yet: {what} need{'s' if what == 'evaluation' else ''} at least one finished epoch"
+
+
 class LiveRunScreen(ReportsWorkerFailures, Screen):
     """Follows one run. With `predict_when_finished`, opens its predictions once training ends (the demo)."""
 
@@ -245,7 +252,7 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
 
     def action_evaluate(self) -> None:
         if not self.run.checkpoint_path("best").is_file():
-            self.notify("no checkpoint yet: evaluate after the first epoch", severity="warning")
+            self.notify(missing_best(self.run, "evaluation"), severity="warning")
             return
         self.log_line("evaluating best.pt on the test split...")
         self.evaluate()

@@ -39,10 +39,10 @@ def half_block_rows(image: Image.Image, width: int, height: int) -> list[list[Se
 class ImagePreview(Widget):
     """Shows one image, re-fitted whenever the widget is resized; `image` is what it shows (None: a message)."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, message: str = "select a row to preview its overlay", **kwargs) -> None:
         super().__init__(**kwargs)
         self.image: Image.Image | None = None
-        self.message = "select a row to preview its overlay"
+        self.message = message  # what it says until it has an image
         self._rows: list[list[Segment]] = []
         self._fitted_to: tuple[int, int] | None = None
         self._graphics = graphics_widget()  # textual-image's widget class, or None for half-blocks

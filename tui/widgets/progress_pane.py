@@ -23,7 +23,7 @@ class ProgressPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("no progress pictures yet: one comes after each epoch (--progress-images)",
                      id="progress-caption")
-        yield ImagePreview(id="progress-image")
+        yield ImagePreview("", id="progress-image")  # the caption above says why there is no picture yet
 
     @property
     def epoch(self) -> int | None:
