@@ -407,3 +407,18 @@ async def test_the_forms_answer_is_scrolled_into_view_on_a_short_terminal(harmle
         await pilot.press("end", "ctrl+u", "a", "ctrl+s")
         await wait_for(pilot, lambda: note.region.bottom <= SIZE[1] - 1, what="the answer above the footer")
         assert "learning rate" in shown(note)
+
+
+async def test_q_on_the_form_keeps_it_and_says_how_to_leave(harmless_training):
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        form.query_one("#preset", Select).focus()  # not a text field, where q is a letter
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running and app.screen is form
+        assert any("esc goes back, ctrl+c quits" in str(n.message) for n in app._notifications)
+        lr = form.query_one("#field-lr", Input)
+        lr.focus()
+        await pilot.press("end", "q")
+        assert lr.value.endswith("q")  # in a text field q is still typed

@@ -74,7 +74,8 @@ def validators_for(field: ConfigField) -> list[Validator]:
 class NewRunScreen(ReportsWorkerFailures, Screen):
     """Fill in, check, start. Start creates the run folder and launches `seglab train --run-dir` detached."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "back"), Binding("ctrl+s", "start", "start")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "back"), Binding("ctrl+s", "start", "start"),
+                Binding("q", "keep_form", show=False)]  # shadows the app's q: a stray q must not lose the form
 
     ESTIMATE_DELAY_S = 1.0  # settings unchanged this long are estimated (a probe takes a few seconds of CPU)
 
@@ -321,6 +322,9 @@ class NewRunScreen(ReportsWorkerFailures, Screen):
             return
         self.say("checking the data and starting the run...")
         self.app.start_training(config, processes=processes)  # refusals come back through show_error
+
+    def action_keep_form(self) -> None:
+        self.notify("q does not quit from the form (what you filled in would be lost): esc goes back, ctrl+c quits")
 
     def show_error(self, message: str) -> None:
         """Why the run did not start: the same line `seglab train` prints for the same settings."""
