@@ -24,6 +24,7 @@ from tui.worker_failures import ReportsWorkerFailures
 REFRESH_SECONDS = 2.0
 COLUMNS = ("NAME", "MODEL", "DATA", "STATE", "EP", "DICE", "STARTED")
 NARROW_BELOW = 100  # columns; the app's -narrow breakpoint
+DATA_WIDTH = 24  # a longer data path is cut in the middle
 EMPTY_HELP = (
     "No runs here yet.\n\n"
     "  n  new run: pick a model, data and hyperparameters\n"
@@ -90,11 +91,15 @@ class RunsScreen(ReportsWorkerFailures, Screen):
             self.redraw()
 
     def name_width(self) -> int:
-        """Room for the run names; the other columns keep theirs (a name is cut in the middle when narrow)."""
-        if not self.narrow:
-            return 1000
-        others = max((len(row.model) for row in self.rows), default=5) + 9 + 7 + 5 + 11 + 1  # model..STARTED, ✓
-        return max(self.size.width - others - 2 * (len(COLUMNS) + 1) - 2, 16)
+        """Room for the run names; the other columns keep theirs (a name too long is cut in the middle), so the
+        table fits the screen at every width."""
+        rows = self.rows
+        data = 0 if self.narrow else min(max((len(row.data) for row in rows), default=4), DATA_WIDTH)
+        others = (max((len(row.model) for row in rows), default=5) + data + max((len(row.state) for row in rows),
+                                                                                 default=5)
+                  + max((len(f"{row.epoch}/{row.epochs}") for row in rows), default=2) + 5 + 11 + 1)  # ✓
+        columns = len(COLUMNS) + 1 - self.narrow  # with the marks, without DATA when narrow
+        return max(self.size.width - others - 2 * columns - 2, 16)
 
     def on_screen_resume(self) -> None:
         if self.every:  # back from another screen (on mount, on_mount has asked already)
@@ -140,7 +145,8 @@ class RunsScreen(ReportsWorkerFailures, Screen):
     def cells(self, row: RunRow, name_width: int) -> list[str | Text]:
         dice = f"{row.best_dice:.3f}" if row.best_dice is not None else "-"
         cells: list[str | Text] = [
-            "✓" if row.path in self.marked else " ", middle_ellipsis(row.name, name_width), row.model, row.data,
+            "✓" if row.path in self.marked else " ", middle_ellipsis(row.name, name_width), row.model,
+            middle_ellipsis(row.data, DATA_WIDTH),
             Text(row.state, style=STATE_STYLES.get(row.state, "")), f"{row.epoch}/{row.epochs}", dice,
             format_started(row.started, with_year=False)]
         if self.narrow:
@@ -154,7 +160,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
         rows = self.rows
         widths = [1, widest(min(len(row.name), name_width) for row in rows), widest(len(row.model) for row in rows),
-                  widest(len(row.data) for row in rows), widest(len(row.state) for row in rows),
+                  widest(min(len(row.data), DATA_WIDTH) for row in rows), widest(len(row.state) for row in rows),
                   widest(len(f"{row.epoch}/{row.epochs}") for row in rows), 5, 11]
         if self.narrow:
             del widths[3]
