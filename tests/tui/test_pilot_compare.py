@@ -67,5 +67,10 @@ async def test_slash_model_unet_leaves_only_unet_runs_and_s_cycles_the_sort():
         await wait_for(pilot, lambda: "unknown field 'colour'" in shown(app.screen.query_one("#runs-title")),
                        what="the filter's error")
         assert table.row_count == 3  # a bad filter shows every run, and says why
+        errors = [str(n.message) for n in app._notifications if "unknown field 'colour'" in str(n.message)]
+        assert len(errors) == 1 and "known fields: name, model" in errors[0]  # whole, where the title cuts it
+        app.screen.action_refresh()
+        await pilot.pause(0.2)
+        assert sum("unknown field 'colour'" in str(n.message) for n in app._notifications) == 1  # said once
         await pilot.press("escape")
         await wait_for(pilot, lambda: "filter:" not in shown(app.screen.query_one("#runs-title")), what="no filter")

@@ -60,6 +60,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         self.sort = SORT_KEYS[0]
         self.narrow = False
         self.drawn = False  # the list has been drawn once
+        self._filter_told = ""  # the bad filter whose error was last notified
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-body"):
@@ -129,6 +130,9 @@ class RunsScreen(ReportsWorkerFailures, Screen):
             problem = ""
         except ConfigError as error:
             self.rows, problem = select_rows(self.every, "", self.sort), f" ─ ✗ {error}"
+            if self._filter_told != self.filter_text:  # the title cuts a long reason: said whole, once a filter
+                self._filter_told = self.filter_text
+                self.notify(str(error), severity="error", timeout=10)
         live = sum(row.state in (State.RUNNING, State.STALLED) for row in self.every)
         total = f"{len(self.every)} run{'' if len(self.every) == 1 else 's'}"
         shown = f"{len(self.rows)} of {total}" if len(self.rows) < len(self.every) else total
