@@ -74,3 +74,18 @@ async def test_slash_model_unet_leaves_only_unet_runs_and_s_cycles_the_sort():
         assert sum("unknown field 'colour'" in str(n.message) for n in app._notifications) == 1  # said once
         await pilot.press("escape")
         await wait_for(pilot, lambda: "filter:" not in shown(app.screen.query_one("#runs-title")), what="no filter")
+
+
+async def test_a_binary_and_a_multiclass_run_are_not_compared_and_the_screen_says_why(tiny_config):
+    binary = create_run(tiny_config.replace(name="two"), runs_root())
+    multiclass = create_run(tiny_config.replace(name="three", task="multiclass", loss="ce"), runs_root())
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_compare([binary.path, multiclass.path])
+        screen = await wait_for_screen(pilot, CompareScreen)
+        await wait_for(pilot, lambda: "nothing to compare" in shown(screen.query_one("#compare-title")),
+                       what="the refusal")
+        told = [str(n.message) for n in app._notifications]
+        assert any(f"the runs differ in task ({binary.name}: binary, {multiclass.name}: multiclass)" in m
+                   and "do not compare" in m for m in told), told
+        assert screen.query_one("#compare-table", DataTable).row_count == 0

@@ -66,9 +66,17 @@ class CompareScreen(ReportsWorkerFailures, Screen):
         try:
             try:
                 runs = open_runs(refs, root)
-            except SeglabError as error:  # different data or tasks: shown side by side all the same, with why
+            except SeglabError as error:  # different data: shown side by side all the same, with why
                 runs = open_runs(refs, root, force=True)
-                self.warning = f" ─ ⚠ {str(error).split(';')[0].removeprefix('compare: ')}"
+                why = str(error).split(";")[0].removeprefix("compare: ")
+                if len({run.load_config().task for run in runs}) > 1:  # a binary mask against class ids: no answer
+                    self.app.call_from_thread(self.show_progress, f"✗ {why}: nothing to compare")
+                    self.app.call_from_thread(self.notify, f"{why}: a binary and a multiclass run's masks do not "
+                                              "compare", severity="error", timeout=10)
+                    return
+                self.warning = f" ─ ⚠ {why}"
+                self.app.call_from_thread(self.notify, f"{why}: compared all the same", severity="warning",
+                                          timeout=10)  # whole, where the title cuts it
 
             def progress(what: str, done: int, total: int) -> None:
                 self.app.call_from_thread(self.show_progress, f"{what} ({done}/{total})")
