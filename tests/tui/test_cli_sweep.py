@@ -164,6 +164,11 @@ async def test_the_dashboard_folds_a_sweep_into_one_row_and_opens_its_trials(cap
         await wait_for(pilot, lambda: trials.row_count == 2, what="the trials")
         assert shown(screen.query_one("#sweep-title")).startswith("sweep pets ─ 2/2 done · 0 running · 0 pruned ─ best")
         assert "importance" in shown(screen.query_one("#sweep-importance"))
+        await pilot.press("space", "space")  # marks go down the list, as in the runs list: both trials
+        assert [str(trials.get_row_at(index)[0]) for index in range(2)] == ["✓", "✓"]
+        await pilot.press("up", "space")  # and a mark comes off where it went on
+        assert str(trials.get_row_at(0)[0]) == " "
+        await pilot.press("up")
         await pilot.press("enter")  # the first trial's run
         from tui.screens.dashboard import LiveRunScreen
 

@@ -117,6 +117,8 @@ class SweepScreen(ReportsWorkerFailures, Screen):
             self.marked ^= {row.number}
             table = self.query_one(DataTable)
             table.update_cell(str(row.number), "✓", "✓" if row.number in self.marked else " ")
+            if table.cursor_row < table.row_count - 1:
+                table.move_cursor(row=table.cursor_row + 1, animate=False)  # down the list, as in the runs list
 
     def action_compare(self) -> None:
         paths = [self.runs_root / row.run for row in self.rows
