@@ -314,3 +314,15 @@ def test_overlaid_charts_give_each_cell_the_colour_of_the_run_drawn_in_it():
     assert all(char != "\u2800" for row in rows for char, _ in row)
     shorter = overlay_charts([[0.5, 0.5, 0.5, 0.5], [0.5, 0.5]], width=4, height=1, low=0.0, high=1.0)
     assert [owner for _, owner in shorter[0]][2:] == [0, 0]  # a run with fewer epochs ends half way
+
+
+def test_the_sweeps_best_so_far_chart_shows_its_scale_and_a_level_line_mid_height():
+    from tui.screens.sweep import best_chart
+
+    rising = best_chart([0.80, 0.85, 0.937])
+    assert rising[0].startswith("0.937 ") and rising[-1].startswith("0.800 ")
+    level = best_chart([0.937, 0.937])
+    assert level[0].startswith("0.942 ") and level[-1].startswith("0.932 ")
+    drawn = [index for index, line in enumerate(level) if line[6:].strip("\u2800")]
+    assert drawn and 0 < drawn[0] < len(level) - 1  # the constant best: mid-height, not along the bottom
+    assert best_chart([]) == []

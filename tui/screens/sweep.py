@@ -86,7 +86,7 @@ class SweepScreen(ReportsWorkerFailures, Screen):
         self.query_one("#sweep-title", Static).update(
             f"sweep {self.sweep} ─ {done}/{planned} done · {running} running · {pruned} pruned{best_text}")
         curve = best_so_far(rows)
-        chart = braille_chart([value for _, value in curve], CHART_WIDTH, CHART_HEIGHT) if curve else []
+        chart = best_chart([value for _, value in curve])
         minutes = f"{curve[-1][0] / 60:.0f} min of trials" if curve else "no finished trial yet"
         self.query_one("#sweep-best", Static).update("\n".join(["best val Dice so far", *chart, minutes]))
         lines = [f"{name:<14} {'█' * round(value * 20):<20} {value:.2f}" for name, value in found_importances.items()]
@@ -130,3 +130,16 @@ class SweepScreen(ReportsWorkerFailures, Screen):
             self.app.open_compare(paths)
         except SeglabError as error:
             self.notify(str(error), severity="error")
+
+
+def best_chart(values: list[float]) -> list[str]:
+    """The best-so-far line with its scale: the top value left of the first line, the bottom one left of the last
+    (a sweep whose first trial stays best is a level line in the middle, not one along the bottom)."""
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    if high - low < 1e-3:
+        low, high = low - 5e-3, high + 5e-3
+    lines = braille_chart(values, CHART_WIDTH, CHART_HEIGHT, low=low, high=high)
+    labels = [f"{high:.3f}", *([""] * (len(lines) - 2)), f"{low:.3f}"] if len(lines) > 1 else [f"{high:.3f}"]
+    return [f"{label:>5} {line}" for label, line in zip(labels, lines, strict=True)]
