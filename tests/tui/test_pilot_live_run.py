@@ -256,3 +256,25 @@ async def test_r_resumes_a_stopped_run_in_a_child_that_continues_it(tiny_config,
         await wait_for(pilot, lambda: launched == [True], what="the resuming child")
         assert any("resuming from last.pt" in line.text for line in screen.query_one(RichLog).lines)
         app.children_started[run.path].kill()
+
+
+async def test_a_multiclass_runs_epoch_table_shows_every_column_at_100_columns(tiny_config):
+    names = ("background", "blob", "rectangle", "triangle")
+    run = create_run(tiny_config.replace(epochs=2, task="multiclass", loss="ce", classes=4), runs_root())
+    with EventLog(run.events_path) as log:
+        log.write(StatusEvent(state="running", message="started"))
+        for n in (1, 2):
+            log.write(EpochEvent(epoch=n, epochs=2, train_loss=0.5, val_loss=0.4, val_dice=0.3, val_iou=0.2, lr=5e-4,
+                                 seconds=61.0, is_best=True, class_dice={name: 0.3 for name in names}))
+        log.write(StatusEvent(state="finished", message="finished"))
+    run.update_status(state="finished", epoch=2)
+    app = make_app(runs_root(), open_run=run.path)
+    async with app.run_test(size=SIZE) as pilot:  # 100 x 30
+        screen = await wait_for_screen(pilot, LiveRunScreen)
+        table = screen.query_one(EpochTable)
+        await wait_for(pilot, lambda: table.row_count == 2, what="the history")
+        await pilot.pause()
+        assert table.max_scroll_x == 0, (table.virtual_size, table.size)
+        assert visible_lines(table)[0].split() == ["EP", "TRAIN", "LOSS", "VAL", "LOSS", "VAL", "DICE", "BLOB",
+                                                   "RECTAN", "TRIANG"]
+        assert screen.query_one("#run-side").size.width >= 30  # the curves keep their room

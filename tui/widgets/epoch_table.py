@@ -1,5 +1,6 @@
 """One row per finished epoch: losses, val Dice/IoU (per-image means), lr, seconds; the best row starred. A
-multiclass run with few classes also shows each foreground class's val Dice beside the mean."""
+multiclass run with few classes also shows each foreground class's val Dice beside the mean, in place of IoU, lr
+and seconds (the table then takes the width it needs beside the curves: at 100 columns every column shows)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from textual.widgets import DataTable
 
 from core.runs.events import EpochEvent
 from tui.epoch_rows import BEST_MARK, class_columns, epoch_cells, epoch_columns
+
+LEFT_OUT_FOR_CLASSES = ("IOU", "LR", "SEC")  # the per-class Dice say more in their room (the header times epochs)
+SIDE_PANE = 30  # columns left for the curves and log beside a multiclass table
 
 
 class EpochTable(DataTable):
@@ -17,6 +21,7 @@ class EpochTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.best_epoch: int | None = None
         self.classes: tuple[str, ...] = ()  # the foreground classes with a column of their own
+        self.keys: list[str] = []  # the columns shown, in order
 
     def on_mount(self) -> None:
         self.add_columns_for(())
@@ -24,8 +29,13 @@ class EpochTable(DataTable):
     def add_columns_for(self, classes: tuple[str, ...]) -> None:
         # fixed widths: rows that arrive before the first layout must not be drawn at header width
         self.classes = classes
-        for key, label, width in epoch_columns(classes):
+        columns = [column for column in epoch_columns(classes) if not (classes and column[0] in LEFT_OUT_FOR_CLASSES)]
+        self.keys = [key for key, _, _ in columns]
+        for key, label, width in columns:
             self.add_column(label, key=key, width=width)
+        if classes:  # as wide as its columns (cell padding and the scrollbar too), the curves beside taking the rest
+            needed = sum(width + 2 for _, _, width in columns) + 2
+            self.styles.width = min(needed, max(self.app.size.width - SIDE_PANE, 40))
 
     def set_epochs(self, epochs: list[EpochEvent]) -> None:
         self.clear()
@@ -44,7 +54,8 @@ class EpochTable(DataTable):
         key = str(epoch.epoch)
         if key in self.rows:  # a resumed run may repeat an epoch it had not finished: keep the newer
             self.remove_row(key)
-        self.add_row(*epoch_cells(epoch), key=key)
+        cells = dict(zip([key for key, _, _ in epoch_columns(classes)], epoch_cells(epoch), strict=True))
+        self.add_row(*(cells[column] for column in self.keys), key=key)
         if epoch.is_best:
             previous = self.best_epoch
             if previous is not None and previous != epoch.epoch and str(previous) in self.rows:
