@@ -86,17 +86,20 @@ def nan_in_a_polygon(tmp_path):
     return path, f"{path}: annotation 8: a coordinate is not a finite number in a polygon"
 
 
-def rle_short_of_the_image(tmp_path):
-    rle = {"size": [HEIGHT, WIDTH], "counts": [5, 3]}
-    path = coco_with(tmp_path, annotations=[{"id": 9, "image_id": 1, "category_id": 3, "segmentation": rle,
+def with_rle(tmp_path, ident: int, counts) -> Path:
+    """An export whose one annotation is a crowd RLE of the image's size with these counts."""
+    rle = {"size": [HEIGHT, WIDTH], "counts": counts}
+    return coco_with(tmp_path, annotations=[{"id": ident, "image_id": 1, "category_id": 3, "segmentation": rle,
                                              "iscrowd": 1}])
+
+
+def rle_short_of_the_image(tmp_path):
+    path = with_rle(tmp_path, 9, [5, 3])
     return path, f"{path}: annotation 9: its RLE runs cover 8 pixels, not the 6x8 = 48 of its image"
 
 
 def rle_string_beyond_the_image(tmp_path):
-    rle = {"size": [HEIGHT, WIDTH], "counts": "0d01"}
-    path = coco_with(tmp_path, annotations=[{"id": 10, "image_id": 1, "category_id": 3, "segmentation": rle,
-                                             "iscrowd": 1}])
+    path = with_rle(tmp_path, 10, "0d01")  # pycocotools' compressed counts: runs 0, 20, 1
     return path, f"{path}: annotation 10: its RLE runs cover 21 pixels, not the 6x8 = 48 of its image"
 
 
