@@ -41,7 +41,7 @@ def read_run_rows(root: Path) -> list[RunRow]:
             status = entry.status
             row = RunRow(path=entry.run.path, name=entry.name, model=status.model or "?", data=_data_name(status.data),
                          state=entry.state(), epoch=status.epoch, epochs=status.epochs, best_dice=status.best_dice,
-                         started=status.started_or_created, sweep=entry.sweep)
+                         started=status.first_started, sweep=entry.sweep)
         if row.state not in LIVE_STATES:  # a live run's state also depends on its process and its log's age
             made[id(entry)] = (entry, row)
         rows.append(row)

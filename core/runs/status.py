@@ -62,8 +62,9 @@ class RunStatus:
         return asdict(self)
 
     @property
-    def started_or_created(self) -> float | None:
-        return self.started or self.created
+    def first_started(self) -> float | None:
+        """When the run began: its folder's creation (a resume moves `started`, not this), else its start."""
+        return self.created or self.started
 
 
 _STATUS_FIELDS = frozenset(f.name for f in fields(RunStatus))

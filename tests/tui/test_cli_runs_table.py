@@ -26,3 +26,19 @@ def test_runs_keeps_the_informative_columns_whole_at_any_width(capsys, monkeypat
     assert name == run.name if columns >= 100 else (name.startswith(run.name[:10]) and name.endswith("run-name")
                                                      and "…" in name)
     assert ("oxford-iiit-pet" in cells) == (columns >= 160)
+
+
+def test_a_resumed_run_keeps_its_first_start_in_the_list_and_its_sort(capsys, monkeypatch):
+    import time
+
+    monkeypatch.setenv("COLUMNS", "160")
+    older = create_run(TrainConfig(name="older"), runs_root())
+    newer = create_run(TrainConfig(name="newer"), runs_root())
+    first = time.mktime((2026, 11, 1, 9, 30, 0, 0, 0, -1))
+    older.update_status(created=first, started=first + 3600 * 24 * 5)  # resumed five days later
+    newer.update_status(created=first + 3600, started=first + 3600)
+    code, out, _ = seglab(capsys, "runs")
+    assert code == 0
+    lines = [line for line in out.splitlines() if "older" in line or "newer" in line]
+    assert "newer" in lines[0] and "older" in lines[1]  # newest first, by first start
+    assert "2026-11-01 09:30" in lines[1]
