@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.folders import Run
-from core.sweeps.sweep import SweepPlan, best_trial
+from core.sweeps.sweep import SweepPlan, best_trial, process_gone
 
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "RUNNING": "running", "WAITING": "waiting",
                "FAIL": "failed"}
@@ -41,7 +41,7 @@ def trial_rows(study: Any) -> list[TrialRow]:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         state = STATE_WORDS.get(trial.state.name, trial.state.name.lower())
-        if trial.state.name == "RUNNING" and _process_gone(trial.user_attrs):
+        if trial.state.name == "RUNNING" and process_gone(trial.user_attrs):
             state = "interrupted"  # a kill -9: the next `seglab sweep` fails it and tries its settings again
         values = dict(trial.intermediate_values)
         best = trial.value if trial.state.name == "COMPLETE" else (max(values.values()) if values else None)
@@ -53,14 +53,6 @@ def trial_rows(study: Any) -> list[TrialRow]:
                              str(trial.user_attrs.get("run", "")), str(trial.user_attrs.get("host", "")),
                              trial.user_attrs.get("retry_of"), str(trial.user_attrs.get("error", "")), values))
     return rows
-
-
-def _process_gone(attrs: dict[str, Any]) -> bool:
-    """Whether a running trial's process, on this machine, no longer exists (another machine's cannot be told)."""
-    from core.runs.folders import pid_is_alive
-    from core.sweeps.storage import this_host
-
-    return attrs.get("host") == this_host() and bool(attrs.get("pid")) and not pid_is_alive(int(attrs["pid"]))
 
 
 def best_so_far(rows: list[TrialRow]) -> list[tuple[float, float]]:

@@ -196,10 +196,12 @@ def queue_fresh_trial(study: Any, grid: list[Dimension] | None = None) -> None:
 
 
 def grid_size(grid: list[Dimension]) -> int:
+    """The number of grid points: every combination of the listed values."""
     return math.prod(len(dimension.choices) for dimension in grid)
 
 
 def _point_key(params: dict[str, Any]) -> str:
+    """A grid point as text, to tell whether a trial has had it."""
     return json.dumps(sorted(params.items()), default=str)
 
 
@@ -216,6 +218,12 @@ def finished(study: Any) -> int:
     return found.get("COMPLETE", 0) + found.get("PRUNED", 0)
 
 
+def process_gone(attrs: dict[str, Any]) -> bool:
+    """Whether the process a running trial recorded (host, pid) is of this machine and no longer exists; another
+    machine's cannot be told from here (Optuna's heartbeats fail those)."""
+    return attrs.get("host") == this_host() and bool(attrs.get("pid")) and not pid_is_alive(int(attrs["pid"]))
+
+
 def recover_dead_trials(study: Any, grid: list[Dimension] | None = None) -> list[int]:
     """Trials left running by a process of this machine that is gone (a kill -9): failed, and their parameters
     queued again (once). Other machines' stale trials are failed by Optuna's heartbeat check."""
@@ -224,8 +232,7 @@ def recover_dead_trials(study: Any, grid: list[Dimension] | None = None) -> list
 
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        attrs = trial.user_attrs
-        if attrs.get("host") != this_host() or not attrs.get("pid") or pid_is_alive(int(attrs["pid"])):
+        if not process_gone(trial.user_attrs):
             continue
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         replace_failed(study, trial, grid)
@@ -269,7 +276,10 @@ def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: Tr
             queue_fresh_trial(study, grid)  # another trial in its place
             raise
         except (TrialStopped, KeyboardInterrupt):  # Ctrl-C, or a second Ctrl-C that would not wait for the step
-            study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})  # the next run tries again
+            if len(trial.params) == len(dimensions):  # the next run tries the same settings again
+                study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
+            else:  # stopped before its settings were all drawn: a new trial in its place
+                queue_fresh_trial(study, grid)
             raise
 
     failures = 0
@@ -336,7 +346,3 @@ def best_trial(study: Any) -> Any | None:
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return max(complete, key=lambda trial: trial.value) if complete else None
-
-
-
-
