@@ -145,6 +145,10 @@ class SeglabApp(ReportsWorkerFailures, App):
     def resume_training(self, run: Run) -> bool:
         """Launch a child that resumes the run from last.pt (`seglab train --resume`), with as many processes as it
         trained with; False (with a notification) when it cannot resume."""
+        child = self.children_started.get(run.path)
+        if child is not None and child.poll() is None:  # asked twice before the first child said it runs
+            self.notify(f"{run.name} is resuming already", severity="warning")
+            return False
         try:
             resumable_run(str(run.path), self.runs_root)
         except SeglabError as error:

@@ -255,6 +255,9 @@ async def test_r_resumes_a_stopped_run_in_a_child_that_continues_it(tiny_config,
         await pilot.press("r")
         await wait_for(pilot, lambda: launched == [True], what="the resuming child")
         assert any("resuming from last.pt" in line.text for line in screen.query_one(RichLog).lines)
+        await pilot.press("r")  # again, before the child has said it runs: no second child
+        await pilot.pause()
+        assert launched == [True]
         app.children_started[run.path].kill()
 
 

@@ -231,6 +231,7 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
             return
         if self.app.resume_training(self.run):
             self.log_line("resuming from last.pt...")
+            self.state = State.CREATED  # until the child says it runs: stop offered, resume not
 
     def open_predictions_once(self) -> None:
         self.predict_when_finished = False
