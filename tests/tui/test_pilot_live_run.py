@@ -281,3 +281,7 @@ async def test_a_multiclass_runs_epoch_table_shows_every_column_at_100_columns(t
         assert visible_lines(table)[0].split() == ["EP", "TRAIN", "LOSS", "VAL", "LOSS", "VAL", "DICE", "BLOB",
                                                    "RECTAN", "TRIANG"]
         assert screen.query_one("#run-side").size.width >= 30  # the curves keep their room
+        await pilot.resize_terminal(80, 24)  # stacked: the table takes the whole width
+        await pilot.pause()
+        await pilot.pause()
+        assert table.size.width >= 76 and table.max_scroll_x == 0, (table.virtual_size, table.size)

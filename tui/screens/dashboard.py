@@ -121,6 +121,9 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
     def on_unmount(self) -> None:
         self._stop_following.set()
 
+    def on_resize(self) -> None:
+        self.query_one(EpochTable).fit_width()
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def follow(self) -> None:
         follow_run(self, self.run, self._stop_following)

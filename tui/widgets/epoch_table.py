@@ -11,6 +11,7 @@ from tui.epoch_rows import BEST_MARK, class_columns, epoch_cells, epoch_columns
 
 LEFT_OUT_FOR_CLASSES = ("IOU", "LR", "SEC")  # the per-class Dice say more in their room (the header times epochs)
 SIDE_PANE = 30  # columns left for the curves and log beside a multiclass table
+NARROW_BELOW = 100  # the app's -narrow breakpoint: below it the table is stacked above the curves
 
 
 class EpochTable(DataTable):
@@ -22,6 +23,7 @@ class EpochTable(DataTable):
         self.best_epoch: int | None = None
         self.classes: tuple[str, ...] = ()  # the foreground classes with a column of their own
         self.keys: list[str] = []  # the columns shown, in order
+        self.needed_width: int | None = None  # a multiclass table's own width
 
     def on_mount(self) -> None:
         self.add_columns_for(())
@@ -33,9 +35,17 @@ class EpochTable(DataTable):
         self.keys = [key for key, _, _ in columns]
         for key, label, width in columns:
             self.add_column(label, key=key, width=width)
-        if classes:  # as wide as its columns (cell padding and the scrollbar too), the curves beside taking the rest
-            needed = sum(width + 2 for _, _, width in columns) + 2
-            self.styles.width = min(needed, max(self.app.size.width - SIDE_PANE, 40))
+        # as wide as its columns (cell padding and the scrollbar too), the curves beside taking the rest
+        self.needed_width = sum(width + 2 for _, _, width in columns) + 2 if classes else None
+        self.fit_width()
+
+    def fit_width(self) -> None:
+        """A multiclass table beside the curves takes the width its columns need; stacked above them (a terminal
+        under NARROW_BELOW columns) or binary, the stylesheet's width. Again on every resize of the terminal."""
+        if self.needed_width is None or self.app.size.width < NARROW_BELOW:
+            self.styles.width = None
+        else:
+            self.styles.width = min(self.needed_width, max(self.app.size.width - SIDE_PANE, 40))
 
     def set_epochs(self, epochs: list[EpochEvent]) -> None:
         self.clear()
