@@ -93,14 +93,12 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     def name_width(self) -> int:
         """Room for the run names; the other columns keep theirs (a name too long is cut in the middle), so the
-        table fits the screen at every width."""
-        rows = self.rows
-        data = 0 if self.narrow else min(max((len(row.data) for row in rows), default=4), DATA_WIDTH)
-        others = (max((len(row.model) for row in rows), default=5) + data + max((len(row.state) for row in rows),
-                                                                                 default=5)
-                  + max((len(f"{row.epoch}/{row.epochs}") for row in rows), default=2) + 5 + 11 + 1)  # ✓
-        columns = len(COLUMNS) + 1 - self.narrow  # with the marks, without DATA when narrow
-        return max(self.size.width - others - 2 * columns - 2, 16)
+        table fits the screen at every width. A column is as wide as its widest value or its header."""
+        labels = ["✓", *(label for label in COLUMNS if not (self.narrow and label == "DATA"))]
+        widths = self.widths(0)
+        others = sum(max(width, len(label)) for index, (width, label) in enumerate(zip(widths, labels, strict=True))
+                     if index != 1)  # all but NAME
+        return max(self.size.width - others - 2 * len(labels) - 2, 16)
 
     def on_screen_resume(self) -> None:
         if self.every:  # back from another screen (on mount, on_mount has asked already)
