@@ -6,11 +6,12 @@ hold spaces, and CVAT writes it with the task's subfolders (`batch0/cat 1`) when
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from core.data.export_types import ALL, LabelledExport, unique_names
+from core.data.export_types import ALL, LabelledExport
 from core.data.image_files import decode
 from core.data.samples import Sample
 from core.errors import DataError
@@ -89,14 +90,16 @@ def read_voc(root: Path) -> LabelledExport:
     images = _images(root)
     lists = _split_lists(root, masks)
     samples: dict[str, list[Sample]] = {}
+    stems = Counter(Path(name).name for name in masks)
     for split, listed in lists.items():
         chosen = []
         for name in listed:
             if name not in images:
                 raise DataError(masks[name], f"has no image: no {IMAGES}/{name}.jpg (or .jpeg, .png)")
-            chosen.append(Sample(Path(name).name, images[name], masks[name], "voc", context=root))
+            # a CVAT task's subfolder joins the name only where two subfolders hold the same file name
+            sample_name = Path(name).name if stems[Path(name).name] == 1 else name.replace("/", "_")
+            chosen.append(Sample(sample_name, images[name], masks[name], "voc", context=root))
         samples[split] = chosen
-    unique_names([sample for split in samples.values() for sample in split], root)
     warnings = []
     unmasked = sorted(set(images) - set(masks))
     if unmasked:
@@ -204,9 +207,12 @@ def _split_lists(root: Path, masks: dict[str, Path]) -> dict[str, list[str]]:
 
 def _listed_name(line: str, masks: dict[str, Path]) -> str:
     """The name a list line gives: the whole line (a name may hold spaces), or the name before a trailing
-    `-1`/`0`/`1` flag as VOC's ImageSets/Main lists write."""
+    `-1`/`0`/`1` flag as VOC's ImageSets/Main lists write, or the line's first word when that alone is a mask."""
     name = line.strip()
+    if name in masks or not name:
+        return name
     head, _, flag = name.rpartition(" ")
-    if name not in masks and flag in ("-1", "0", "1") and head.strip() in masks:
+    if flag in ("-1", "0", "1") and head.strip() in masks:
         return head.strip()
-    return name
+    first = name.split()[0]
+    return first if first in masks else name

@@ -100,10 +100,19 @@ def test_cvat_rgb_masks_are_read_through_labelmap_colours(tmp_path):
 def test_voc_names_may_hold_spaces_and_cvat_names_its_subfolders(tmp_path):
     rgb = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
     rgb[SQUARE_PIXELS] = (0, 0, 142)  # car
-    export = read_export(cvat_export(tmp_path / "cvat", {"batch0/cat 1": rgb, "batch1/dog 2": rgb * 0}))
-    assert sorted(s.name for s in export.samples) == ["cat 1", "dog 2"]
+    export = read_export(cvat_export(tmp_path / "cvat", {"batch0/cat 1": rgb, "batch1/dog 2": rgb * 0,
+                                                          "cam1/0001": rgb, "cam2/0001": rgb * 0}))
+    assert sorted(s.name for s in export.samples) == ["cam1_0001", "cam2_0001", "cat 1", "dog 2"]
     assert mask_of(export, "cat 1")[2, 2] == 2 and mask_of(export, "dog 2").max() == 0
-    assert export.samples[0].image.parent.name in ("batch0", "batch1")
+    assert mask_of(export, "cam1_0001")[2, 2] == 2 and mask_of(export, "cam2_0001").max() == 0
+    assert {s.image.parent.name for s in export.samples} == {"batch0", "batch1", "cam1", "cam2"}
+
+
+def test_voc_lists_may_name_an_image_in_two_splits_and_carry_a_second_word(tmp_path):
+    ids = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    root = voc_export(tmp_path / "VOC", {"x": ids, "y": ids}, {"train": ["x", "y"], "val": ["y\t1"]})
+    export = read_export(root)
+    assert [s.name for s in export.splits["train"]] == ["x", "y"] and [s.name for s in export.splits["val"]] == ["y"]
 
 
 def test_voc_masks_in_no_list_are_left_out_with_a_warning(tmp_path):
