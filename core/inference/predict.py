@@ -50,8 +50,9 @@ def collect_inputs(inputs: list[str | Path], recursive: bool = False) -> list[Sa
             found = _walk(path) if recursive else path.iterdir()
             files = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not files:
+                hint = "" if recursive or not unsearched_subfolders([path]) else " (its subfolders: --recursive)"
                 raise DataError(path, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder"
-                                      f"{' or its subfolders' if recursive else ''}")
+                                      f"{' or its subfolders' if recursive else ''}{hint}")
         elif path.is_file():
             files = [path]
         else:
@@ -67,7 +68,15 @@ def unsearched_subfolders(inputs: list[str | Path]) -> list[Path]:
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    for root, folders, files in os.walk(folder):
+    """Every file under `folder`, hidden folders left out; linked folders are followed, each folder once (a link
+    back up the tree is not a loop)."""
+    seen: set[tuple[int, int]] = set()
+    for root, folders, files in os.walk(folder, followlinks=True):
+        status = os.stat(root)
+        if (status.st_dev, status.st_ino) in seen:
+            folders[:] = []
+            continue
+        seen.add((status.st_dev, status.st_ino))
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         yield from (Path(root) / name for name in files)
 

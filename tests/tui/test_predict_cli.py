@@ -15,7 +15,7 @@ from core.inference.predict import predict
 from core.runs.folders import Run, create_run, runs_root
 from tests.core.test_predict_engine import make_run, timings  # noqa: F401 - the fixture, shared
 from tests.core.test_predict_stream import save_random_checkpoint
-from tests.tui.test_cli import seglab, seglab_process
+from tests.tui.test_cli import seglab, seglab_process, the_error_line
 
 
 def photo_folder(folder, count: int):
@@ -97,3 +97,11 @@ def test_an_input_folders_subfolders_are_read_with_recursive_and_named_without_i
     assert code == 0, err
     assert f"3 images -> {run.predictions_dir / 'all'}" in out and "not searched" not in err
     assert (run.predictions_dir / "all" / "p0000-2_mask.png").is_file()  # sub/p0000.png, after photos/p0000.png
+    (photos / "sub" / "loop").symlink_to(photos, target_is_directory=True)  # a link back up: followed once
+    (tmp_path / "elsewhere").mkdir()
+    (photos / "linked").symlink_to(photo_folder(tmp_path / "elsewhere" / "more", 1), target_is_directory=True)
+    code, out, err = seglab(capsys, *args, "--recursive", "--name", "linked")
+    assert code == 0, err
+    assert f"4 images -> {run.predictions_dir / 'linked'}" in out  # 2 + sub's 1 + the linked folder's 1
+    code, _, err = seglab(capsys, "predict", run.name, "--input", str(tmp_path / "elsewhere"), "--engine", "torch")
+    assert code == 2 and the_error_line(err).endswith("in this folder (its subfolders: --recursive)")
