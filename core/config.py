@@ -343,6 +343,7 @@ def save_config(config: TrainConfig, path: Path, runtime: dict[str, Any] | None 
 
 
 def _recorded_plan(path: Path) -> dict[str, Any] | None:
+    """The time_budget_plan a run's config.json holds already, if any."""
     try:
         values = json.loads(Path(path).read_text())
     except (OSError, ValueError):

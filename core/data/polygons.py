@@ -46,6 +46,7 @@ def rasterise(polygons: Sequence[Ring], height: int, width: int) -> np.ndarray:
 
 
 def _filled(ring: Ring, height: int, width: int) -> np.ndarray:
+    """pycocotools' fill of one ring that lies within the height x width canvas."""
     rle = coco_mask.frPyObjects([ring.ravel().tolist()], height, width)
     return coco_mask.decode(rle)[:, :, 0].astype(bool)
 

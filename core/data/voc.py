@@ -176,8 +176,10 @@ def _images(root: Path) -> dict[str, Path]:
 
 
 def _named_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
-    """The files under `folder` (subfolders too) by their VOC name: the path below it without the suffix."""
-    files = sorted(path for path in folder.rglob("*") if path.suffix.lower() in suffixes and path.is_file())
+    """The files under `folder` (subfolders too, hidden ones left out) by their VOC name: the path below it
+    without the suffix."""
+    files = sorted(path for path in folder.rglob("*") if path.suffix.lower() in suffixes and path.is_file()
+                   and not any(part.startswith(".") for part in path.relative_to(folder).parts))
     return {path.relative_to(folder).with_suffix("").as_posix(): path for path in files}
 
 

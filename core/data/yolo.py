@@ -164,8 +164,8 @@ def _base(path: Path, data: dict[str, Any]) -> Path:
 
 
 def _images(path: Path, base: Path, entry: Any) -> list[Path]:
-    """The images of a split entry: folders of images (their subfolders too, as Ultralytics reads them), or .txt
-    files listing image paths, relative to `base`."""
+    """The images of a split entry: folders of images (their subfolders too, hidden ones left out, as Ultralytics'
+    glob reads them), or .txt files listing image paths, relative to `base`."""
     found: list[Path] = []
     for item in entry if isinstance(entry, list) else [entry]:
         location = Path(str(item))
@@ -174,7 +174,8 @@ def _images(path: Path, base: Path, entry: Any) -> list[Path]:
             location = path.parent / str(item)  # Roboflow writes ../train/images relative to data.yaml
         location = location.resolve()
         if location.is_dir():
-            found += sorted(p for p in location.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found += sorted(p for p in location.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                            and not any(part.startswith(".") for part in p.relative_to(location).parts))
         elif location.is_file() and location.suffix == ".txt":
             found += [(location.parent / line.strip()).resolve() for line in location.read_text().splitlines()
                       if line.strip()]

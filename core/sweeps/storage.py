@@ -63,7 +63,7 @@ def open_storage(url: str) -> Any:
                 continue
             reason = " ".join(str(error).split(" (Background on this error at:")[0].split())[:300] \
                 or type(error).__name__
-            raise ConfigError(f"--storage {_shown(url)}: cannot open the study database ({reason})") from None
+            raise ConfigError(f"--storage {shown_storage(url)}: cannot open the study database ({reason})") from None
     raise AssertionError("unreachable")
 
 
@@ -97,10 +97,6 @@ def this_host() -> str:
 
 
 def shown_storage(url: str) -> str:
-    return _shown(url)
-
-
-def _shown(url: str) -> str:
     """The URL without its password, for messages."""
     head, at, tail = url.rpartition("@")
     scheme, slashes, user = head.partition("://")

@@ -33,4 +33,4 @@ def test_no_driver_is_one_line_saying_what_to_install(monkeypatch):
     ("sqlite:///runs/x.db", "sqlite:///runs/x.db"),
 ])
 def test_messages_never_show_a_password(url, shown):
-    assert storage._shown(url) == shown
+    assert storage.shown_storage(url) == shown

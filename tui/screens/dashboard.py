@@ -211,6 +211,7 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
             self._unshown.append(line)
 
     def _show_unshown(self) -> None:
+        """The lines kept aside while the masks hid the log, written now that it shows."""
         log = self.query_one(RichLog)
         lines, self._unshown = self._unshown, []
         for line in lines:

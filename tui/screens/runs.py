@@ -125,7 +125,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         table = self.query_one(VirtualTable)
         try:
             self.rows = select_rows(self.every, self.filter_text, self.sort)
-            problem = ""
+            problem, self._filter_told = "", ""  # the same bad filter typed again is told again
         except ConfigError as error:
             self.rows, problem = select_rows(self.every, "", self.sort), f" ─ ✗ {error}"
             if self._filter_told != self.filter_text:  # the title cuts a long reason: said whole, once a filter
