@@ -9,7 +9,7 @@ from core.data.samples import Sample
 from core.data.splits import split_train_val
 from core.errors import ConfigError, DataError
 
-OXFORD_PET_SPLITS = ("train", "val", "test", "trainval")
+OXFORD_PET_SPLITS = ("train", "val", "test", "trainval", "all")  # all: trainval.txt, then test.txt
 TORCHVISION_FOLDER = "oxford-iiit-pet"  # where torchvision.datasets.OxfordIIITPet unpacks under its root
 
 
@@ -26,7 +26,7 @@ def oxford_pet_samples(
     seed: int = 0,
     problems: list[str] | None = None,
 ) -> list[Sample]:
-    """The samples of `split`: train and val split trainval.txt by `seed`, test is test.txt.
+    """The samples of `split`: train and val split trainval.txt by `seed`, test is test.txt, all is both lists.
 
     A listed name without its image or trimap raises DataError, unless `problems` is given: then the
     message is appended there and the name skipped, so a check can report every missing file at once.
@@ -37,6 +37,8 @@ def oxford_pet_samples(
     _require_folder(root)
     for folder in (root / "images", root / "annotations" / "trimaps"):
         _require_folder(folder, "the Oxford-IIIT Pet layout needs images/ and annotations/trimaps/")
+    if split == "all":
+        return _listed_samples(root, "trainval.txt", problems) + _listed_samples(root, "test.txt", problems)
     list_name = "test.txt" if split == "test" else "trainval.txt"
     samples = _listed_samples(root, list_name, problems)
     if split in ("train", "val"):

@@ -44,6 +44,8 @@ def test_tiny_fixture_is_recognised_as_oxford_pet():
 def test_official_lists_give_the_trainval_and_test_names():
     assert set(names(oxford_pet_samples(TINY, "trainval"))) == TRAINVAL
     assert set(names(list_samples(TINY, "test"))) == TEST
+    assert names(list_samples(TINY, "all")) == names(oxford_pet_samples(TINY, "trainval")) + names(
+        list_samples(TINY, "test"))  # `evaluate/predict --split all`, as on every other layout
 
 
 def test_train_and_val_split_trainval_nine_to_one_disjoint_and_complete():
