@@ -56,6 +56,9 @@ def generate_synthetic(out: str | Path, count: int, size: int, seed: int, classe
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: is a file; the synthetic set is written to a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():  # a set made before may be redone
+        raise ConfigError(f"{out}: holds other files; the synthetic pairs would mix with them (a folder with both "
+                          "images/ and train/ reads only train/): give a new or empty folder")
     counts = split_counts(count)
     index = 0
     for split, split_count in counts.items():

@@ -107,3 +107,14 @@ def test_ensure_replaces_a_half_written_set(tmp_path):
 def test_too_few_or_too_small_images_are_a_config_error(tmp_path, count, size):
     with pytest.raises(ConfigError):
         generate_synthetic(tmp_path, count=count, size=size, seed=0)
+
+
+def test_a_folder_holding_other_files_is_refused_and_a_set_made_before_is_redone(tmp_path):
+    mine = tmp_path / "mine"
+    (mine / "images").mkdir(parents=True)
+    (mine / "images" / "cat.jpg").write_bytes(b"a photo")
+    with pytest.raises(ConfigError, match=f"{mine}: holds other files; the synthetic pairs would mix with them"):
+        generate_synthetic(mine, count=6, size=32, seed=0)
+    assert sorted(p.name for p in mine.iterdir()) == ["images"]  # nothing written
+    generate_synthetic(tmp_path / "set", count=6, size=32, seed=0)
+    generate_synthetic(tmp_path / "set", count=6, size=32, seed=1)  # the same folder again: allowed
