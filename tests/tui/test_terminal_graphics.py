@@ -42,3 +42,31 @@ async def test_a_graphics_terminal_gets_the_image_in_textual_images_widget():
             assert preview.image.size == (48, 32)  # the overlay as written, not a re-drawn approximation
     finally:
         terminal_graphics.use_graphics_widget(None)
+
+
+def test_a_terminal_that_does_not_answer_the_cell_size_query_prints_no_traceback(monkeypatch, caplog):
+    import logging
+    import sys
+    import types
+
+    def query_that_times_out(name: str):
+        """What textual-image does on import in such a terminal: log the failed query with its traceback."""
+        try:
+            raise TimeoutError("Timeout waiting for data")
+        except TimeoutError as error:
+            logging.getLogger("textual_image._terminal").warning(
+                "Failed to get cell size via escape sequence, assuming VT340 sizes", exc_info=error)
+        return type(name, (), {})  # Image, SixelImage and TGPImage three classes: neither protocol, half-blocks
+
+    renderable = types.ModuleType("textual_image.renderable")
+    renderable.__getattr__ = query_that_times_out
+    monkeypatch.setitem(sys.modules, "textual_image.renderable", renderable)
+    monkeypatch.setitem(sys.modules, "textual_image.widget", types.SimpleNamespace(Image=object))
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.delenv("STY", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(logging.getLogger("textual_image"), "level", logging.NOTSET)  # restored after the test
+    with caplog.at_level(logging.DEBUG):
+        assert terminal_graphics.enable_terminal_graphics() == "half-blocks"
+    assert not [record for record in caplog.records if record.name.startswith("textual_image")]  # to no handler

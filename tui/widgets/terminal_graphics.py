@@ -4,6 +4,7 @@ before the dashboard starts: the terminal can only be asked while nothing else r
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -24,6 +25,10 @@ def enable_terminal_graphics() -> str:
     multiplexed = os.environ.get("TMUX") or os.environ.get("STY") or os.environ.get("TERM", "").startswith("screen")
     if os.environ.get(PREVIEW_ENV) == HALF_BLOCKS or multiplexed or not sys.stdout.isatty():
         return HALF_BLOCKS
+    # A terminal that does not answer textual-image's cell-size query within its timeout makes it log a warning
+    # with a traceback on stderr, before the dashboard's screen starts and after it ends; the answer (VT340 cell
+    # sizes) is fine, so the warning is not the user's concern.
+    logging.getLogger("textual_image").setLevel(logging.ERROR)
     try:
         from textual_image.renderable import Image as best
         from textual_image.renderable import SixelImage, TGPImage
