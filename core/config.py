@@ -159,7 +159,7 @@ class TrainConfig:
     skip_bad: bool = setting(False, "Leave out unreadable samples (counted) instead of failing", "skip bad files",
                              choices=(False, True))
     progress_images: int = setting(4, "Validation images whose predicted masks are saved as one picture every "
-                                      "--progress-every epochs (progress/epoch-NNN.png: the live screen pages "
+                                      "--progress-every epochs (progress/epoch-NNNN.png: the live screen pages "
                                       "them, TensorBoard gets them); 0 = none", "progress images", minimum=0,
                                    below=17, bound_text="must be 0..16")
     progress_every: int = setting(1, "Epochs between progress pictures", "progress every", minimum=1)

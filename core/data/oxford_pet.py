@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def oxford_pet_samples(
 def download_oxford_pet(to: str | Path) -> Path:
     """Download and unpack Oxford-IIIT Pet (about 800 MB) under `to`; the folder holding its official layout."""
     to = Path(to)
+    made = not (to / TORCHVISION_FOLDER).exists()
     try:
         from torchvision.datasets import OxfordIIITPet
 
@@ -58,12 +60,20 @@ def download_oxford_pet(to: str | Path) -> Path:
     # URLError and socket errors are OSErrors; torchvision raises RuntimeError on a failed checksum and
     # tarfile/EOFError on a cut-off archive.
     except (OSError, RuntimeError, tarfile.TarError, EOFError) as error:
+        if made:  # the empty folder torchvision made before failing would read as a broken dataset
+            _remove_if_empty(to / TORCHVISION_FOLDER)
         reason = " ".join(str(error).split()) or type(error).__name__
         raise DataError(to, f"cannot download Oxford-IIIT Pet: {reason}") from error
     root = to / TORCHVISION_FOLDER
     if not is_oxford_pet(root):
         raise DataError(root, "download finished but images/ and annotations/trimaps/ are not there")
     return root
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove `folder` when it holds folders at most (no file: nothing was downloaded into it)."""
+    if folder.is_dir() and not any(path.is_file() for path in folder.rglob("*")):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _listed_samples(root: Path, list_name: str, problems: list[str] | None) -> list[Sample]:

@@ -163,7 +163,8 @@ def test_single_sample_cannot_be_split_and_the_error_names_folder_and_fraction(t
 
 
 def test_download_failure_is_one_line_naming_the_reason(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
+    def refuse(root, **kwargs):
+        (Path(root) / "oxford-iiit-pet").mkdir()  # as torchvision makes its folder before it downloads
         raise urllib.error.URLError("Name or service not known")
 
     import torchvision.datasets
@@ -174,6 +175,7 @@ def test_download_failure_is_one_line_naming_the_reason(tmp_path, monkeypatch):
     message = str(error.value)
     assert "cannot download Oxford-IIIT Pet: " in message and "Name or service not known" in message
     assert "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # no empty dataset folder left to be taken for a broken one
 
 
 def test_download_returns_the_folder_torchvision_unpacks_into(tmp_path, monkeypatch):
