@@ -22,6 +22,7 @@ from core.errors import SeglabError
 from core.runs.folders import Run, runs_root
 from core.training.launch import check_launch, prepare_run, resumable_run, start_training_process, stop_run
 from core.user_settings import load_settings, save_setting
+from tui.breakpoints import HORIZONTAL_BREAKPOINTS as LAYOUT_BREAKPOINTS
 from tui.screens.confirm import QuitScreen
 from tui.screens.dashboard import LiveRunScreen, missing_best
 from tui.screens.new_run import NewRunScreen
@@ -47,7 +48,7 @@ class SeglabApp(ReportsWorkerFailures, App):
     CSS_PATH = "seglab.tcss"
     TITLE = "seglab"
     # screen classes the stylesheet lays out by: below 100 columns panes stack, from 150 they get more room
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (150, "-wide")]
+    HORIZONTAL_BREAKPOINTS = LAYOUT_BREAKPOINTS
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("question_mark,f1", "toggle_help", "keys", key_display="?"),

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Input, Static
 
 from core.errors import ConfigError
 from core.runs.status import State
+from tui.breakpoints import NARROW_BELOW
 from tui.run_rows import SORT_KEYS, RunRow, fold_sweeps, format_started, middle_ellipsis, read_run_rows, select_rows
 from tui.widgets.run_header import STATE_STYLES
 from tui.widgets.virtual_table import Column, VirtualTable
@@ -23,7 +24,6 @@ from tui.worker_failures import ReportsWorkerFailures
 
 REFRESH_SECONDS = 2.0
 COLUMNS = ("NAME", "MODEL", "DATA", "STATE", "EP", "DICE", "STARTED")
-NARROW_BELOW = 100  # columns; the app's -narrow breakpoint
 DATA_WIDTH = 24  # a longer data path is cut in the middle
 EMPTY_HELP = (
     "No runs here yet.\n\n"

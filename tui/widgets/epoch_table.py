@@ -7,11 +7,11 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from core.runs.events import EpochEvent
+from tui.breakpoints import NARROW_BELOW  # below it the table is stacked above the curves
 from tui.epoch_rows import BEST_MARK, class_columns, epoch_cells, epoch_columns
 
 LEFT_OUT_FOR_CLASSES = ("IOU", "LR", "SEC")  # the per-class Dice say more in their room (the header times epochs)
 SIDE_PANE = 30  # columns left for the curves and log beside a multiclass table
-NARROW_BELOW = 100  # the app's -narrow breakpoint: below it the table is stacked above the curves
 
 
 class EpochTable(DataTable):
