@@ -32,7 +32,7 @@ def rasterise(polygons: Sequence[Ring], height: int, width: int) -> np.ndarray:
         if len(ring) < 3:
             continue
         ring = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
-        if ((ring >= 0) & (ring <= (width, height))).all():
+        if _inside(ring, height, width):
             mask |= _filled(ring, height, width)
             continue
         ring = _cut_to_box(ring, (-REACH, -REACH, width + REACH, height + REACH))
@@ -160,7 +160,12 @@ def checked_ring(ring: Ring | Sequence[float], height: int, width: int) -> tuple
     ring = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
     if not np.isfinite(ring).all():
         raise ValueError("a coordinate is not a finite number")
-    return ring, not ((ring >= 0) & (ring <= (width, height))).all()
+    return ring, not _inside(ring, height, width)
+
+
+def _inside(ring: Ring, height: int, width: int) -> bool:
+    """Whether every point lies on the image (0..width, 0..height, edges included)."""
+    return bool(((ring >= 0) & (ring <= (width, height))).all())
 
 
 def _cut_to_box(ring: Ring, box: tuple[float, float, float, float]) -> Ring:

@@ -325,15 +325,15 @@ class _DropTrialFailures(logging.Filter):
 
 @contextlib.contextmanager
 def _quiet_trial_failures() -> Iterator[None]:
-    logger, dropping = logging.getLogger("optuna"), _DropTrialFailures()
-    logger.addFilter(dropping)
-    for handler in logger.handlers:
+    """Optuna's failure records come from its child loggers, which a filter on the "optuna" logger itself never
+    sees; its handler's filter does."""
+    handlers, dropping = logging.getLogger("optuna").handlers, _DropTrialFailures()
+    for handler in handlers:
         handler.addFilter(dropping)
     try:
         yield
     finally:
-        logger.removeFilter(dropping)
-        for handler in logger.handlers:
+        for handler in handlers:
             handler.removeFilter(dropping)
 
 
