@@ -49,11 +49,19 @@ RunsDir = Annotated[
     typer.Option("--runs-dir", help="Folder holding run folders (default: $SEGLAB_RUNS_DIR or ./runs).",
                  callback=inherit_runs_dir),
 ]
+def completion_runs_root(ctx: typer.Context) -> Path:
+    """The runs folder while the shell completes a word: --runs-dir if already typed (on the command or before
+    it), else the default."""
+    from core.runs.folders import runs_root
+
+    return runs_root(ctx.params.get("runs_dir") or ctx.find_root().params.get("runs_dir"))
+
+
 def complete_run_names(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of a run argument: the names in the runs folder (--runs-dir if already typed)."""
-    from core.runs.folders import run_names, runs_root
+    from core.runs.folders import run_names
 
-    return run_names(runs_root(ctx.params.get("runs_dir") or ctx.find_root().params.get("runs_dir")), incomplete)
+    return run_names(completion_runs_root(ctx), incomplete)
 
 
 RunRef = Annotated[str, typer.Argument(help="A run folder, a unique prefix of a run name in the runs folder, or the "

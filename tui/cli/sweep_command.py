@@ -19,7 +19,7 @@ from core.runs.events import EpochEvent, Event, StatusEvent
 from core.runs.folders import runs_root
 from core.runs.status import State
 from tui.cli.config_options import with_config_options
-from tui.cli.options import RunsDir, app, console, err_console, fail
+from tui.cli.options import RunsDir, app, completion_runs_root, console, err_console, fail
 
 SHOW = "show"
 
@@ -28,7 +28,7 @@ def complete_sweep_names(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of `sweep show NAME`: the sweeps of the runs folder."""
     from core.sweeps.storage import SWEEPS_FOLDER
 
-    folder = runs_root(ctx.params.get("runs_dir") or ctx.find_root().params.get("runs_dir")) / SWEEPS_FOLDER
+    folder = completion_runs_root(ctx) / SWEEPS_FOLDER
     try:
         return sorted(path.name for path in folder.iterdir() if path.is_dir() and path.name.startswith(incomplete))
     except OSError:
