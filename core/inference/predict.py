@@ -62,9 +62,14 @@ def collect_inputs(inputs: list[str | Path], recursive: bool = False) -> list[Sa
 
 
 def unsearched_subfolders(inputs: list[str | Path]) -> list[Path]:
-    """The subfolders (not hidden) of the given folders, which collect_inputs reads only when `recursive`."""
-    return sorted(sub for item in inputs if Path(item).is_dir() for sub in Path(item).iterdir()
-                  if sub.is_dir() and not sub.name.startswith("."))
+    """The subfolders (not hidden) of the given folders, which collect_inputs reads only when `recursive`. A
+    directory listing's own file types, so a folder of 10,000 photos costs no stat a photo."""
+    found: list[Path] = []
+    for item in inputs:
+        if Path(item).is_dir():
+            with os.scandir(item) as entries:
+                found += [Path(entry.path) for entry in entries if not entry.name.startswith(".") and entry.is_dir()]
+    return sorted(found)
 
 
 def _walk(folder: Path) -> Iterator[Path]:
