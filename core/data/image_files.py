@@ -1,5 +1,6 @@
 """Opening an image file whatever it really is: frame 0 fully decoded, turned the way its EXIF orientation says, too
-large or damaged files refused as one DataError. Image and mask readers of every layout build on it."""
+large or damaged files refused as one DataError; and listing the image files under a folder. Image and mask readers of
+every layout build on it."""
 
 from __future__ import annotations
 
@@ -60,3 +61,10 @@ def too_large(width: int, height: int, limit: int) -> str:
 def one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return text or type(error).__name__
+
+
+def files_under(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files under `folder` with one of `suffixes` (any case), subfolders too but hidden ones left out (as
+    a shell's or Ultralytics' `**` glob reads them), sorted."""
+    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in suffixes and path.is_file()
+                  and not any(part.startswith(".") for part in path.relative_to(folder).parts))

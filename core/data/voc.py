@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core.data.export_types import ALL, LabelledExport
-from core.data.image_files import decode
+from core.data.image_files import decode, files_under
 from core.data.samples import Sample
 from core.errors import DataError
 
@@ -178,9 +178,7 @@ def _images(root: Path) -> dict[str, Path]:
 def _named_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     """The files under `folder` (subfolders too, hidden ones left out) by their VOC name: the path below it
     without the suffix."""
-    files = sorted(path for path in folder.rglob("*") if path.suffix.lower() in suffixes and path.is_file()
-                   and not any(part.startswith(".") for part in path.relative_to(folder).parts))
-    return {path.relative_to(folder).with_suffix("").as_posix(): path for path in files}
+    return {path.relative_to(folder).with_suffix("").as_posix(): path for path in files_under(folder, suffixes)}
 
 
 def _split_lists(root: Path, masks: dict[str, Path]) -> dict[str, list[str]]:

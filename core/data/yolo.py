@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from core.data.export_types import ALL, LabelledExport, some, unique_names
+from core.data.image_files import files_under
 from core.data.polygons import rasterise
 from core.data.samples import Sample
 from core.errors import DataError
@@ -174,8 +175,7 @@ def _images(path: Path, base: Path, entry: Any) -> list[Path]:
             location = path.parent / str(item)  # Roboflow writes ../train/images relative to data.yaml
         location = location.resolve()
         if location.is_dir():
-            found += sorted(p for p in location.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                            and not any(part.startswith(".") for part in p.relative_to(location).parts))
+            found += files_under(location, IMAGE_SUFFIXES)
         elif location.is_file() and location.suffix == ".txt":
             found += [(location.parent / line.strip()).resolve() for line in location.read_text().splitlines()
                       if line.strip()]
