@@ -94,11 +94,17 @@ def test_an_export_that_does_not_match_pytorch_exits_1(capsys, runs, monkeypatch
     (["--dynamic", "--format", "torchscript"], "--dynamic is for ONNX; a traced TorchScript model keeps the size "
                                                 "it was traced at"),
     (["--dynamic", "--size", "64"], "give --size or --dynamic, not both"),
-    (["--format", "tflite"], "format: 'tflite' is not one of onnx, torchscript"),
+    (["--format", "tflite"], "--format: 'tflite' is not one of onnx, torchscript"),
+    (["--checkpoint", "final"], "--checkpoint: 'final' is not one of best, last"),
 ])
 def test_bad_export_options_are_one_line(capsys, runs, args, message):
     code, _, err = seglab(capsys, "export", "binary", *args, "--runs-dir", str(runs))
     assert code == 2 and the_error_line(err) == f"seglab: error: {message}"
+
+
+def test_a_bad_format_is_named_before_the_run_is_looked_up(capsys, runs):
+    code, _, err = seglab(capsys, "export", "no-such-run", "--format", "tflite", "--runs-dir", str(runs))
+    assert code == 2 and the_error_line(err) == "seglab: error: --format: 'tflite' is not one of onnx, torchscript"
 
 
 def test_an_out_path_that_cannot_be_the_file_is_one_line_before_any_export(capsys, runs, tmp_path, monkeypatch):

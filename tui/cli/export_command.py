@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from core.runs.folders import open_run, runs_root
-from tui.cli.options import RunRef, RunsDir, app, console, err_console
+from tui.cli.options import RunRef, RunsDir, app, console, err_console, fail
 
 
 @app.command(name="export", epilog="Examples:\n\n  seglab export 20261128-1425\n\n"
@@ -30,11 +30,12 @@ def export_command(
 
     ONNX needs the extra: pip install 'seglab\[export]'. The check: the largest probability difference and the
     share of mask pixels that agree; exits 1 when the difference is above 1e-3 or the agreement below 99.9 %."""
-    from core.errors import ConfigError
-    from core.inference.export import MAX_PROBABILITY_DIFFERENCE, MIN_MASK_AGREEMENT, export_run
+    from core.inference.export import FORMATS, MAX_PROBABILITY_DIFFERENCE, MIN_MASK_AGREEMENT, export_run
 
     if checkpoint not in ("best", "last"):
-        raise ConfigError(f"checkpoint: {checkpoint!r} is not one of best, last")
+        raise fail(f"--checkpoint: {checkpoint!r} is not one of best, last")
+    if fmt not in FORMATS:  # named as the user typed it, before the run is looked up
+        raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     the_run = open_run(run, runs_root(runs_dir))
     with err_console.status(f"exporting {the_run.name} ({fmt})..."):
         done = export_run(the_run, checkpoint, fmt, size, dynamic, out)
