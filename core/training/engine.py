@@ -180,6 +180,7 @@ def _run_epochs(setup: RunSetup, stop: threading.Event, emit: EventSink) -> Trai
         setup.train_loader.sampler.set_epoch(epoch)  # the shuffle order
         resumed, progress.partial = progress.partial, None
         lr = resumed.lr if resumed is not None and resumed.lr is not None else current_lr(state.optimizer)
+        samples_before = resumed.samples if resumed is not None else 0  # train_one_epoch adds to `resumed` itself
         trained = train_one_epoch(setup.train_model, setup.train_loader, setup.loss_fn, state.optimizer,
                                   state.scaler, runtime, epoch, emit, stop, resumed, distributed, state.after_step)
         trained_s = time.perf_counter() - started
@@ -212,7 +213,7 @@ def _run_epochs(setup: RunSetup, stop: threading.Event, emit: EventSink) -> Trai
                         seconds=time.perf_counter() - started, is_best=is_best,
                         class_dice=_per_class(setup, metrics, "class_dice"),
                         class_iou=_per_class(setup, metrics, "class_iou"),
-                        images_per_s=trained.samples / trained_s if trained_s > 0 else 0.0))
+                        images_per_s=(trained.samples - samples_before) / trained_s if trained_s > 0 else 0.0))
         if setup.writes:
             run.update_status(epoch=epoch, best_dice=progress.best_dice)
         if pictures is not None and (epoch % config.progress_every == 0 or epoch == planned.total):

@@ -129,6 +129,28 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
 
 
+def test_a_resumed_epoch_reports_the_images_per_second_of_its_own_steps(tiny_config, monkeypatch):
+    """The samples trained before the stop took none of the resumed session's time; counting them made the
+    resumed epoch look several times faster than the others."""
+    import types
+
+    import core.training.engine as engine
+
+    monkeypatch.setattr(core.training.loops, "PROGRESS_INTERVAL_S", 0)
+    config = tiny_config.replace(epochs=3)
+    run, stop = new_run(config), threading.Event()
+    train(config, run, stop=stop, on_event=stop_after(stop, ProgressCounter(epoch=2, count=4)))
+    assert run.read_status().message == "stopped at epoch 2, step 4/5"
+    ticks = iter(range(10**6))  # each epoch's training then takes exactly 1 s: images/s = images trained
+    monkeypatch.setattr(engine, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks)),
+                                                              time=engine.time.time))
+    train(config, run, resume=True)
+    train_images = run.read_status().train_images
+    rates = {event.epoch: event.images_per_s for event in events_of(run, EpochEvent)}
+    assert rates[3] == train_images == 20
+    assert rates[2] == train_images - 4 * config.batch_size  # step 5 of 5 only
+
+
 @pytest.mark.parametrize(
     ("stop_when", "message"),
     [
