@@ -39,6 +39,7 @@ class RunStatus:
     host: str | None = None  # where that process runs
     created: float | None = None
     started: float | None = None  # the last start or resume
+    earlier_s: float = 0.0  # training time of the sessions before the last start (a resumed run's earlier ones)
     finished: float | None = None
     updated: float | None = None
     epoch: int = 0  # finished epochs
@@ -65,6 +66,18 @@ class RunStatus:
     def first_started(self) -> float | None:
         """When the run began: its folder's creation (a resume moves `started`, not this), else its start."""
         return self.created or self.started
+
+
+    def elapsed_s(self, now: float) -> float | None:
+        """The run's training time at `now` (or at its end, once finished): every session's, not the time it
+        spent stopped between them. None before it first started."""
+        if self.started is None:
+            return None
+        return self.earlier_s + max(0.0, (self.finished or now) - self.started)
+
+    def session_ended(self) -> float | None:
+        """When the last session ended: its finish, or for a process killed without one its last word."""
+        return self.finished or self.updated
 
 
 _STATUS_FIELDS = frozenset(f.name for f in fields(RunStatus))

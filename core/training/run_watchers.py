@@ -81,7 +81,7 @@ class RunWatchers:
 
     def _notice(self, state: str, message: str) -> Notice:
         status = self.run.read_status()
-        started = status.started or status.created or time.time()
+        elapsed = status.elapsed_s(time.time()) or 0.0  # every session's training time, not the last one's only
         return Notice(run=self.run.path.name, state=state, epoch=status.epoch, epochs=status.epochs,
-                      best_dice=status.best_dice, elapsed_s=round(time.time() - started, 1), host=this_host(),
+                      best_dice=status.best_dice, elapsed_s=round(elapsed, 1), host=this_host(),
                       message=message or status.message, folder=str(self.run.path))

@@ -164,6 +164,7 @@ def mark_running(setup: RunSetup, resume: bool, malloc: str, emit: EventSink) ->
         save_config(config, setup.run.config_path, runtime=described)
         setup.run.update_status(
             state=State.RUNNING, pid=os.getpid(), host=socket.gethostname(), started=time.time(), finished=None,
+            earlier_s=_earlier_sessions_s(setup.run) if resume else 0.0,
             message="", epoch=progress.epoch, epochs=config.epochs,
             best_dice=progress.best_dice if progress.best_dice >= 0 else None, train_images=len(setup.train_set),
             val_images=len(setup.val_set), runtime=described, skipped_samples=len(skipped))
@@ -174,6 +175,15 @@ def mark_running(setup: RunSetup, resume: bool, malloc: str, emit: EventSink) ->
                      f"{progress.epoch + 1}{planned} on {runtime.device} ({runtime.precision}"
                      f"{', channels_last' if runtime.channels_last else ''}{processes}), "
                      f"{len(setup.train_set)} train / {len(setup.val_set)} val images"))
+
+
+def _earlier_sessions_s(run: Run) -> float:
+    """The training time of a resumed run's sessions so far: the elapsed clock goes on from there."""
+    before = run.read_status()
+    ended = before.session_ended()
+    if before.started is None or ended is None:
+        return before.earlier_s
+    return before.earlier_s + max(0.0, ended - before.started)
 
 
 def restore_progress(run: Run, state: TrainingState, runtime: Runtime, distributed: Distributed) -> TrainingProgress:

@@ -51,6 +51,24 @@ def test_the_notify_url_hears_a_finish_a_stop_and_a_failure(tiny_config, monkeyp
     assert "epoch 2, step 3/5" in server.received[2]["message"]
 
 
+def test_a_resumed_run_counts_the_training_time_of_every_session_not_the_days_stopped_between(tiny_config):
+    """elapsed (the notification's, the dashboard's) went on from the last resume only."""
+    with NotifyServer() as server:
+        config = tiny_config.replace(notify=server.url, epochs=3)
+        run, stop = new_run(config), threading.Event()
+        train(config, run, stop=stop, on_event=stop_after(stop, lambda e: e.type == "epoch" and e.epoch == 1))
+        first = run.read_status()
+        # as if the first session had trained 100 s and the run then stayed stopped for a day
+        run.update_status(started=first.finished - 100.0 - 86400.0, finished=first.finished - 86400.0)
+        train(config, run, resume=True)
+    status = run.read_status()
+    assert status.earlier_s == pytest.approx(100.0)
+    assert status.elapsed_s(time.time()) == pytest.approx(100.0 + status.finished - status.started)
+    finished = server.received[-1]
+    assert finished["state"] == "finished"
+    assert 100.0 < finished["elapsed_s"] < 100.0 + 60.0
+
+
 def test_a_default_url_in_settings_json_is_used_when_the_run_names_none(tiny_config, isolated_seglab_dirs):
     with NotifyServer() as server:
         (isolated_seglab_dirs / "config").mkdir()

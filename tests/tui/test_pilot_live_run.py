@@ -235,6 +235,29 @@ async def test_an_interrupted_run_says_so_once_stops_its_clock_and_says_how_to_r
         assert shown(screen.query_one("#run-title")) == title  # the elapsed time stands still
 
 
+async def test_a_resumed_runs_elapsed_time_goes_on_from_its_earlier_sessions(tiny_config):
+    """Elapsed counted from the last resume only; then a running session's news (its time budget's plan) set the
+    clock back to zero on the live screen."""
+    now = time.time()
+    finished = hand_written_run(tiny_config, [0.41, 0.62], message="finished")
+    finished.update_status(started=now - 300, finished=now, earlier_s=3600.0)
+    running = create_run(tiny_config.replace(epochs=8, name="going"), runs_root())
+    mark_running(running, os.getpid())
+    running.update_status(started=now - 60, earlier_s=120.0)
+    for run, title in ((finished, "01:05:00 elapsed"), (running, "00:03:00 elapsed")):
+        app = make_app(runs_root(), open_run=run.path, clock=lambda: now)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await wait_for_screen(pilot, LiveRunScreen)
+            await wait_for(pilot, lambda screen=screen, title=title: title in shown(screen.query_one("#run-title")),
+                           what=title)
+            if run is running:
+                with EventLog(run.events_path) as log:
+                    log.write(StatusEvent(state="running", message="time budget: 8 epochs planned"))
+                await wait_for(pilot, lambda screen=screen: any("planned" in line.text for line in
+                                                                screen.query_one(RichLog).lines), what="the news")
+                assert title in shown(screen.query_one("#run-title"))
+
+
 async def test_r_resumes_a_stopped_run_in_a_child_that_continues_it(tiny_config, monkeypatch):
     import core.training.launch
 

@@ -157,7 +157,7 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         header = self.query_one(RunHeader)
         # an interrupted run never wrote its end: its clock stops at its last word
         finished = status.updated if self.state == State.INTERRUPTED else status.finished
-        header.set_state(self.state, started=status.started, finished=finished)
+        header.set_state(self.state, started=status.started, finished=finished, earlier_s=status.earlier_s)
         header.set_runtime(status.runtime)
         epochs = [e for e in message.events if isinstance(e, EpochEvent)]
         self.query_one(EpochTable).set_epochs(epochs)
@@ -187,13 +187,17 @@ class LiveRunScreen(ReportsWorkerFailures, Screen):
         elif isinstance(event, PictureEvent):
             self.query_one(ProgressPane).add_picture(event.epoch, progress_path(self.run.path, event.epoch))
         elif isinstance(event, StatusEvent):
-            moving_again = self.state == State.STALLED and event.state == State.RUNNING
             self.state = event.state
-            started = event.time if event.state == State.RUNNING and not moving_again else None
             finished = event.time if event.state in FINAL_STATES else None
-            header.set_state(event.state, started=started, finished=finished)
             if event.state == State.RUNNING:
-                header.set_runtime(self.run.read_status().runtime)
+                # a (re)start, or news of a running session (its time budget's plan, moving again): the session's
+                # start and the time of the sessions before it are status.json's, written at each (re)start
+                status = self.run.read_status()
+                header.set_state(event.state, started=status.started or event.time, finished=finished,
+                                 earlier_s=status.earlier_s)
+                header.set_runtime(status.runtime)
+            else:
+                header.set_state(event.state, finished=finished)
             if event.state == State.FINISHED and self.predict_when_finished:
                 self.open_predictions_once()
         if (line := log_line(event)) is not None:

@@ -34,6 +34,7 @@ class RunHeader(Vertical):
         self.run_name, self.epochs, self.clock = name, epochs, clock
         self.time_budget = time_budget  # minutes (--time-budget), 0 = none: the epoch count is then its plan
         self.state, self.done, self.started, self.finished = State.CREATED, 0, None, None
+        self.earlier_s = 0.0
         self.runtime = ""  # e.g. "cpu · bf16 · channels_last", from status.json
         self.epoch_seconds: list[float] = []
         self.progress: ProgressEvent | None = None
@@ -55,9 +56,13 @@ class RunHeader(Vertical):
             self.runtime = " · ".join(parts)
             self.redraw()
 
-    def set_state(self, state: str, started: float | None = None, finished: float | None = None) -> None:
+    def set_state(self, state: str, started: float | None = None, finished: float | None = None,
+                  earlier_s: float | None = None) -> None:
+        """`started`: the current session's start; `earlier_s`: the training time of the sessions before it, so
+        a resumed run's elapsed time goes on from where it stopped (None keeps what the header has)."""
         self.state = state
         self.started = started if started is not None else self.started
+        self.earlier_s = earlier_s if earlier_s is not None else self.earlier_s
         self.finished = finished
         self.redraw()
 
@@ -78,7 +83,7 @@ class RunHeader(Vertical):
         if not self.is_mounted:
             return
         end = self.finished if self.finished else self.clock()
-        elapsed = end - self.started if self.started else None
+        elapsed = self.earlier_s + max(0.0, end - self.started) if self.started else None
         eta = None
         if self.state == State.RUNNING and self.epoch_seconds:
             eta = sum(self.epoch_seconds[-5:]) / len(self.epoch_seconds[-5:]) * (self.epochs - self.done)
