@@ -97,3 +97,38 @@ def test_a_resumed_run_carries_on_in_the_same_mlflow_run(tiny_config):
     (logged,) = client.search_runs([client.get_experiment_by_name("seglab").experiment_id])
     assert logged.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(logged.info.run_id, "val_dice")] == [1, 2, 3, 4]
+
+
+def test_a_resumed_run_writes_its_hparams_point_at_each_end_with_the_best_of_every_session(tiny_config):
+    """Resumed, the run wrote a second hparams point at the same step, with the best val Dice of its last session
+    only."""
+    import threading
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from core.training.loggers.tensorboard import make_logger
+
+    def hparam_points(folder):
+        board = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        board.Reload()
+        return [(s.step, s.value) for s in board.Scalars("hparam/best_val_dice")]
+
+    config = tiny_config.replace(log="tensorboard", lr=5e-3, epochs=4, synthetic_count=48)
+    run, stop = create_run(config, runs_root()), threading.Event()
+    train(config, run, stop=stop,
+          on_event=lambda event: stop.set() if isinstance(event, EpochEvent) and event.epoch == 2 else None)
+    assert train(config, run, resume=True).state == "finished"
+    epochs = [event for event in read_events(run.events_path) if isinstance(event, EpochEvent)]
+    best = max(e.val_dice for e in epochs)
+    assert hparam_points(run.path / "tensorboard") == [(2, pytest.approx(max(e.val_dice for e in epochs[:2]))),
+                                                       (4, pytest.approx(best))]
+
+    # the best of an earlier session stays the best when the resumed epochs do worse
+    run.update_status(best_dice=0.97, epoch=4)
+    logger = make_logger(config, run.path, runs_root())
+    logger.folder = run.path / "again"
+    logger.start()
+    logger.epoch(EpochEvent(epoch=5, epochs=5, train_loss=0.3, val_loss=0.4, val_dice=0.5, val_iou=0.4, lr=1e-4,
+                            seconds=1.0, is_best=False))
+    logger.finish("finished")
+    assert hparam_points(run.path / "again") == [(5, pytest.approx(0.97))]
