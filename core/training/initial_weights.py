@@ -27,6 +27,15 @@ def init_checkpoint_path(reference: str, runs_root: Path) -> Path:
     return best
 
 
+def stored_init_from(reference: str, runs_root: Path) -> str:
+    """What a run keeps of --init-from: a file's path as given (made absolute before), a run's full folder name
+    for a prefix or --name (still a name, so the runs folder can move; a prefix would grow ambiguous, or lead to
+    another run, as runs are added)."""
+    if Path(reference).expanduser().exists():
+        return reference
+    return open_run(reference, runs_root).path.name
+
+
 def encoder_weights_file(config: TrainConfig) -> Path:
     """The file --encoder-weights names: 'imagenet' resolved to where the model's ImageNet weights live (one line
     saying where they come from when they are not on this machine), else the path given."""

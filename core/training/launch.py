@@ -79,9 +79,10 @@ def check_before_run(config: TrainConfig, root: Path) -> TrainConfig:
     split_samples(config, "train")
     split_samples(config, "val")
     if config.init_from or config.encoder_weights:
-        from core.training.initial_weights import check_initial_weights
+        from core.training.initial_weights import check_initial_weights, stored_init_from
 
         check_initial_weights(config, root)
+        config = config.replace(init_from=stored_init_from(config.init_from, root)) if config.init_from else config
     if config.log:
         from core.training.loggers import check_loggers
 

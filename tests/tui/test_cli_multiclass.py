@@ -84,8 +84,11 @@ def test_init_from_a_multiclass_run_fits_and_a_binary_one_is_one_line(capsys):
     code, _, err = seglab(capsys, "train", "--task", "multiclass", "--name", "three", *tiny)
     assert code == 0, err
     (three,) = list_runs(runs_root())
-    code, _, err = seglab(capsys, "train", "--task", "multiclass", "--init-from", three.name, "--name", "again", *tiny)
+    code, _, err = seglab(capsys, "train", "--task", "multiclass", "--init-from", "three", "--name", "again", *tiny)
     assert code == 0, err  # checked before the run with the run's own 3-channel head
+    again = next(run for run in list_runs(runs_root()) if run.name.endswith("-again"))
+    assert again.load_config().init_from == three.name  # the run's whole name, not 'three': a later run named
+    # 'three' would make the name ambiguous to `--from` and to a reader of config.json
 
     code, _, err = seglab(capsys, "train", "--name", "binary", *tiny)
     assert code == 0, err
