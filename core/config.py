@@ -207,7 +207,8 @@ class TrainConfig:
 
     def with_absolute_paths(self) -> TrainConfig:
         """The same settings with the data folder and weight files as absolute paths, so a run made here
-        evaluates, predicts and resumes from any directory. Run names in init_from stay names."""
+        evaluates, predicts and resumes from any directory. Run names in init_from stay names (launch makes a prefix
+        the whole folder name: core/training/initial_weights.stored_init_from)."""
         changes: dict[str, str] = {}
         if self.data != SYNTHETIC:
             changes["data"] = str(Path(self.data).expanduser().resolve())
