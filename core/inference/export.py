@@ -4,6 +4,7 @@ images of the run's data. ONNX needs the `seglab[export]` extra (onnx, onnxrunti
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from core.atomic_files import atomic_write_text
 from core.errors import ConfigError
 from core.image_statistics import IMAGENET_MEAN, IMAGENET_STD
+from core.inference.predict_resume import checkpoint_identity
 from core.runs.folders import Run
 from core.training.preflight import ensure_writable_folder
 
@@ -90,8 +92,8 @@ def export_run(run: Run, checkpoint: str = "best", fmt: str = "onnx", size: int 
     exporter = _export_onnx(model, example, out, dynamic) if fmt == "onnx" else _export_torchscript(model, example,
                                                                                                      out)
     contract = out.with_name(out.name + ".json")
-    atomic_write_text(contract, json.dumps(contract_of(config, payload, fmt, size, dynamic, exporter), indent=2)
-                      + "\n")
+    described = {**contract_of(config, payload, fmt, size, dynamic, exporter), "source": checkpoint_identity(weights)}
+    atomic_write_text(contract, json.dumps(described, indent=2) + "\n")
     parity = check_parity(model, out, fmt, config, size, dynamic)
     return Export(out, contract, exporter, parity)
 
@@ -183,17 +185,38 @@ def load_exported(path: Path, fmt: str):
 
 
 def onnx_model_for(run: Run, checkpoint: str = "best") -> OnnxModel:
-    """The run's checkpoint on ONNX Runtime: its dynamic export, made (and parity-checked) when missing or older
-    than the checkpoint; a failed parity check is an error, not a silent difference."""
+    """The run's checkpoint on ONNX Runtime: its dynamic export in the run's export/ folder, made (and
+    parity-checked) unless the export there was made from this very checkpoint file as it is now (its contract
+    names the checkpoint's path, size and modification time); a failed parity check is an error, not a silent
+    difference."""
     require_onnx()
-    path = run.path / "export" / f"{checkpoint}-dynamic.onnx"
     weights = run.checkpoint_path(checkpoint)
-    if not path.is_file() or (weights.is_file() and path.stat().st_mtime < weights.stat().st_mtime):
+    path = run.path / "export" / f"{_export_stem(checkpoint, weights)}-dynamic.onnx"
+    if not path.is_file() or not weights.is_file() or _source_of(path) != checkpoint_identity(weights):
         done = export_run(run, checkpoint, "onnx", dynamic=True, out=path)
         if not done.parity.ok:
+            done.contract.unlink(missing_ok=True)  # not to be taken as a good export next time
             raise ConfigError(f"{path}: the ONNX export does not match PyTorch (max probability difference "
                               f"{done.parity.max_probability_difference:.1e}); predict with --engine torch")
     return OnnxModel(path)
+
+
+def _export_stem(checkpoint: str, weights: Path) -> str:
+    """'best' or 'last'; a checkpoint file given by path gets a name of its own from its whole path, so two files
+    both named model.pt never share an export (nor does a path with '..' lead out of export/)."""
+    if checkpoint in ("best", "last"):
+        return checkpoint
+    digest = hashlib.sha256(str(weights.expanduser().resolve()).encode()).hexdigest()[:12]
+    return f"file-{digest}"
+
+
+def _source_of(path: Path) -> dict[str, Any] | None:
+    """The checkpoint an export was made from, as its contract records it (None: no contract, or an older one)."""
+    try:
+        source = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8")).get("source")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return source if isinstance(source, dict) else None
 
 
 @torch.inference_mode()

@@ -181,7 +181,7 @@ def predict(
         totals = totals_of(out_dir, labels)  # resumed rows are known to results.csv's six decimals only
     complete = len(resumed.done) + counts.predicted + counts.skipped == len(samples)
     return write_summary(out_dir, totals, {
-        "run": str(run.path), "checkpoint": str(weights), "epoch": payload["epoch"],
+        "run": str(run.path), "checkpoint": str(weights.resolve()), "epoch": payload["epoch"],
         "trained": checkpoint_epoch_label(payload), "precision": loaded.runtime.precision, "tta": tta,
         "engine": choice.engine, "engine_choice": choice.summary(), "model_lanes": plan.lanes,
         "class_names": list(labels.names),

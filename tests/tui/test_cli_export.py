@@ -131,13 +131,42 @@ def test_without_the_export_extra_the_commands_name_it(capsys, runs, monkeypatch
 
 def test_a_corrupted_onnx_file_given_to_predict_is_one_line(capsys, runs):
     run = next(r for r in list_runs(runs) if r.name.endswith("-three"))
+    code, _, err = seglab(capsys, "predict", "three", "--engine", "onnx", "--runs-dir", str(runs))
+    assert code == 0, err
     broken = run.path / "export" / "best-dynamic.onnx"
-    broken.parent.mkdir(exist_ok=True)
-    broken.write_bytes(b"\x08\x07not an onnx model")  # newer than the checkpoint: it is taken as the export
+    broken.write_bytes(b"\x08\x07not an onnx model")  # its contract still names this best.pt: taken as the export
     code, _, err = seglab(capsys, "predict", "three", "--engine", "onnx", "--runs-dir", str(runs))
     assert code == 2
     line = the_error_line(err)
     assert line.startswith(f"seglab: error: {broken}: not a usable ONNX model (") and "export it again" in line
+
+
+def test_two_checkpoint_files_of_one_name_never_share_an_onnx_export(capsys, runs, tmp_path, monkeypatch):
+    """The export was kept as export/<--checkpoint as typed>-dynamic.onnx and taken while newer than the file: a
+    second model.pt in another folder was predicted with the first one's weights."""
+    run = next(r for r in list_runs(runs) if r.name.endswith("-binary"))
+    weak, good = tmp_path / "weak" / "model.pt", tmp_path / "good" / "model.pt"
+    for path in (weak, good):
+        path.parent.mkdir()
+    payload = torch.load(run.checkpoint_path("best"), weights_only=False)
+    torch.save(payload, good)
+    weights = {key: torch.zeros_like(value) for key, value in payload["model"].items()}
+    weights[[key for key in weights if key.endswith("bias")][-1]].fill_(10.0)  # the head's bias: all marked
+    torch.save({**payload, "model": weights}, weak)
+    marked = {}
+    for folder in (weak.parent, good.parent):
+        monkeypatch.chdir(folder)
+        code, _, err = seglab(capsys, "predict", "binary", "--engine", "onnx", "--checkpoint", "model.pt",
+                              "--name", folder.name, "--runs-dir", str(runs))
+        assert code == 0, err
+        with (run.predictions_dir / folder.name / "results.csv").open() as f:
+            marked[folder.name] = [float(row["foreground"]) for row in csv.DictReader(f)]
+    assert set(marked["weak"]) == {1.0} and max(marked["good"]) < 0.9
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["good", "model.pt", "model.pt", "weak"]  # none beside
+    exports = sorted(path.name for path in (run.path / "export").glob("file-*-dynamic.onnx"))
+    assert len(exports) == 2
+    summary = json.loads((run.predictions_dir / "good" / "summary.json").read_text())
+    assert summary["checkpoint"] == str(good)  # where it came from, whatever folder predict ran in
 
 
 @pytest.mark.parametrize("name", ["unet", "resnet34_unet"])
