@@ -81,6 +81,9 @@ def export_run(run: Run, checkpoint: str = "best", fmt: str = "onnx", size: int 
         if out.is_dir():
             raise ConfigError(f"--out {out}: is a folder; give the file to write in it, e.g. "
                               f"{out / f'{run.name}.{fmt_suffix(fmt)}'}")
+        if out.exists() and not _is_an_export(out):
+            raise ConfigError(f"--out {out}: already exists and is not an export (no {out.name}.json beside it); "
+                              "give a new file")
         ensure_writable_folder(out.parent)
     model, config, payload = model_from_checkpoint(weights)
     model = model.float().eval()
@@ -208,6 +211,16 @@ def _export_stem(checkpoint: str, weights: Path) -> str:
         return checkpoint
     digest = hashlib.sha256(str(weights.expanduser().resolve()).encode()).hexdigest()[:12]
     return f"file-{digest}"
+
+
+def _is_an_export(path: Path) -> bool:
+    """Whether `path` is a model file an export wrote (its contract beside it): the only file --out replaces, so a
+    run's checkpoint or a user's file is never overwritten."""
+    try:
+        contract = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(contract, dict) and contract.get("format") in FORMATS and "exporter" in contract
 
 
 def _source_of(path: Path) -> dict[str, Any] | None:

@@ -102,6 +102,25 @@ def test_bad_export_options_are_one_line(capsys, runs, args, message):
     assert code == 2 and the_error_line(err) == f"seglab: error: {message}"
 
 
+def test_out_never_overwrites_a_checkpoint_or_a_file_that_is_not_an_export(capsys, runs, tmp_path):
+    run = next(r for r in list_runs(runs) if r.name.endswith("-binary"))
+    best = run.checkpoint_path("best")
+    before = best.read_bytes()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for target in (best, notes):
+        code, _, err = seglab(capsys, "export", "binary", "--format", "torchscript", "--out", str(target),
+                              "--runs-dir", str(runs))
+        assert code == 2 and the_error_line(err) == (f"seglab: error: --out {target}: already exists and is not an "
+                                                     f"export (no {target.name}.json beside it); give a new file")
+    assert best.read_bytes() == before and notes.read_text() == "mine"
+    again = tmp_path / "model.pt"
+    for _ in range(2):  # an export of its own is replaced
+        code, _, err = seglab(capsys, "export", "binary", "--format", "torchscript", "--out", str(again),
+                              "--runs-dir", str(runs))
+        assert code == 0, err
+
+
 def test_a_bad_format_is_named_before_the_run_is_looked_up(capsys, runs):
     code, _, err = seglab(capsys, "export", "no-such-run", "--format", "tflite", "--runs-dir", str(runs))
     assert code == 2 and the_error_line(err) == "seglab: error: --format: 'tflite' is not one of onnx, torchscript"
