@@ -14,6 +14,7 @@ from PIL import Image
 
 from core.atomic_files import atomic_write_text
 from core.data.labels import class_colour
+from core.errors import ConfigError
 from core.inference.compare import MASK_SIDE, Comparison, table_rows
 from core.overlay_drawing import draw_overlay
 
@@ -31,6 +32,33 @@ RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 def run_colour(index: int) -> str:
     """One colour per run, the same in every figure and in the dashboard."""
     return RUN_COLOURS[index % len(RUN_COLOURS)]
+
+
+def check_report_folder(folder: Path) -> None:
+    """Refuse a report folder whose files a report would overwrite: a file, a run's folder (its curves.png), or a
+    folder holding anything but an earlier report (that one is replaced). Said before the comparison's work."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {folder}: is a file; give a folder for the report")
+    if not folder.is_dir():
+        return
+    if (folder / "config.json").is_file():
+        raise ConfigError(f"--out {folder}: is a run's folder (the report would replace its curves.png); "
+                          "give a new folder")
+    held = sorted(entry.name for entry in folder.iterdir())
+    others = [name for name in held if name not in REPORT_FILES] or ([] if not held or _is_a_report(folder)
+                                                                     else held)
+    if others:
+        raise ConfigError(f"--out {folder}: holds files a report did not write (e.g. {others[0]}); give a new or "
+                          "empty folder, or an earlier report's")
+
+
+def _is_a_report(folder: Path) -> bool:
+    """Whether the folder's compare.md is one a report wrote (its first line), so its files may be replaced."""
+    try:
+        with (folder / "compare.md").open(encoding="utf-8") as f:
+            return f.readline().startswith("# Comparing ")
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def write_report(comparison: Comparison, folder: Path, images: int = 4) -> list[Path]:

@@ -49,6 +49,9 @@ def test_compare_prints_the_table_and_writes_the_five_report_files(capsys, two_r
     assert "model" in rows[0] and "lr" not in rows[0]  # only the settings that differ get a column
     markdown = (tmp_path / "report" / "compare.md").read_text()
     assert "| unet | unet |" in markdown and "Settings that differ: model." in markdown
+    code, _, err = seglab(capsys, "compare", unet, resnet, "--split", "test", "--runs-dir", str(two_runs),
+                          "--out", str(tmp_path / "report"), "--images", "2")
+    assert code == 0, err  # an earlier report's folder is written again
 
 
 def test_curves_have_a_line_per_run_per_panel_and_the_grid_the_same_images_for_each_run(two_runs):
@@ -104,6 +107,26 @@ def test_one_run_a_missing_run_and_runs_of_different_tasks_are_one_line_each(cap
         import shutil
 
         shutil.rmtree(other.path)
+
+
+def test_out_that_would_overwrite_a_run_or_other_files_is_refused_before_any_work(capsys, two_runs, tmp_path,
+                                                                                monkeypatch):
+    """--out of a run's folder replaced its curves.png; a folder of the user's lost its compare.md; a file failed
+    with an internal error after every run had been evaluated and predicted."""
+    monkeypatch.setattr(compare_module, "compare_runs", lambda *_, **__: pytest.fail("compared before the check"))
+    unet, resnet = (run.name for run in list_runs(two_runs))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "compare.md").write_text("my own notes\n")
+    (tmp_path / "notes.txt").write_text("mine")
+    cases = {two_runs / unet: "is a run's folder (the report would replace its curves.png); give a new folder",
+             mine: "holds files a report did not write (e.g. compare.md); give a new or empty folder, or an "
+                   "earlier report's",
+             tmp_path / "notes.txt": "is a file; give a folder for the report"}
+    for out, message in cases.items():
+        code, _, err = seglab(capsys, "compare", unet, resnet, "--out", str(out), "--runs-dir", str(two_runs))
+        assert code == 2 and the_error_line(err) == f"seglab: error: --out {out}: {message}"
+    assert (mine / "compare.md").read_text() == "my own notes\n"
 
 
 def test_runs_filters_by_terms_and_sorts_by_dice(capsys, two_runs, monkeypatch):

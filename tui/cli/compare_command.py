@@ -57,16 +57,18 @@ def compare_command(
     evaluated first (as `seglab evaluate` would, writing its eval-<split>.json)."""
     from core.errors import ConfigError
     from core.inference.compare import compare_runs, open_runs, table_rows
-    from core.inference.compare_report import write_report
+    from core.inference.compare_report import check_report_folder, write_report
 
     if checkpoint not in ("best", "last"):
-        raise ConfigError(f"checkpoint: {checkpoint!r} is not one of best, last")
+        raise ConfigError(f"--checkpoint: {checkpoint!r} is not one of best, last")
     root = runs_root(runs_dir)
     if sweep is not None:
         if runs:
             raise ConfigError("compare: give runs or --sweep NAME, not both")
         runs = best_trial_runs(root, sweep, top)
     chosen = open_runs(runs or [], root, force=force)
+    if out is not None:
+        check_report_folder(out)  # before the evaluations and predictions, not after them
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task("comparing", total=None)
