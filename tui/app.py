@@ -83,7 +83,7 @@ class SeglabApp(ReportsWorkerFailures, App):
         self.theme_changed_signal.subscribe(self, self.remember_theme)
         self.push_screen(RunsScreen(self.runs_root))
         if self.initial_run is not None:
-            self.push_screen(LiveRunScreen(Run(self.initial_run)))
+            self.open_run(self.initial_run)
         elif self.start_demo_on_mount:
             self.start_demo()
 
@@ -98,7 +98,14 @@ class SeglabApp(ReportsWorkerFailures, App):
     # routing --------------------------------------------------------------------------------------
 
     def open_run(self, path: Path) -> None:
-        self.push_screen(LiveRunScreen(Run(path)))
+        """The run's live screen; a run folder whose config.json is missing or damaged is a notification naming
+        the file, and the dashboard stays where it was."""
+        try:
+            screen = LiveRunScreen(Run(path))
+        except SeglabError as error:
+            self.notify(str(error), title=f"cannot open {path.name}", severity="error", timeout=10)
+            return
+        self.push_screen(screen)
 
     def open_new_run_form(self, initial: TrainConfig | None = None) -> None:
         self.push_screen(NewRunScreen(initial, gpus=self.gpus))
@@ -115,6 +122,11 @@ class SeglabApp(ReportsWorkerFailures, App):
 
     def open_predictions(self, path: Path, autostart: bool = False) -> None:
         run = Run(path)
+        try:
+            run.load_config()  # what it predicts with: the model, size and data of config.json
+        except SeglabError as error:
+            self.notify(str(error), title=f"cannot predict with {path.name}", severity="error", timeout=10)
+            return
         if not run.checkpoint_path("best").is_file():
             self.notify(missing_best(run, "predictions"), severity="warning")
             return

@@ -209,6 +209,8 @@ def open_run(ref: str | Path, root: Path) -> Run:
     path = Path(ref)
     if (path / "config.json").is_file():
         return Run(path)
+    if _is_damaged_run(path):
+        raise SeglabError(_damaged(path))
     matches = [root / name for name in _folder_names(root) if name.startswith(str(ref))]
     exact = [p for p in matches if p.name == str(ref)]
     if exact and _is_run(exact[0]):
@@ -220,6 +222,10 @@ def open_run(ref: str | Path, root: Path) -> Run:
     if len(matches) == 1:
         return Run(matches[0])
     if not matches:
+        damaged = [root / name for name in _folder_names(root) if name.startswith(str(ref))
+                   and _is_damaged_run(root / name)]
+        if len(damaged) == 1:
+            raise SeglabError(_damaged(damaged[0]))
         raise SeglabError(f"{ref}: no run folder, run name starting with it or run named so in {root}")
     matches.sort(key=lambda p: p.name, reverse=True)
     names = ", ".join(p.name for p in matches[:5])
@@ -237,6 +243,15 @@ def _folder_names(root: Path) -> list[str]:
 
 def _is_run(path: Path) -> bool:
     return (path / "config.json").is_file()
+
+
+def _is_damaged_run(path: Path) -> bool:
+    """A run folder (listed, by its status.json) whose config.json is gone: it cannot be evaluated or resumed."""
+    return (path / "status.json").is_file() and not (path / "config.json").exists()
+
+
+def _damaged(path: Path) -> str:
+    return f"{path / 'config.json'}: missing; this run folder lost its settings (a damaged copy?)"
 
 
 def list_runs(root: Path) -> list[Run]:

@@ -56,6 +56,17 @@ def test_a_run_is_looked_up_in_the_given_folder(capsys, given_dir, command):
                                         f"{given_dir}")
 
 
+@pytest.mark.parametrize("how", ["name", "prefix", "path"])
+def test_a_listed_run_that_lost_its_config_json_is_named_as_damaged(capsys, given_dir, how):
+    """`seglab runs` lists such a folder (by its status.json); naming it said there was no such run."""
+    folder = given_dir / FINISHED_RUN
+    (folder / "config.json").unlink()
+    ref = {"name": FINISHED_RUN, "prefix": FINISHED_RUN[:11], "path": str(folder)}[how]
+    code, _, err = seglab(capsys, "--runs-dir", str(given_dir), "evaluate", ref)
+    assert code == 2 and the_error_line(err) == (f"seglab: error: {folder / 'config.json'}: missing; this run folder "
+                                                 "lost its settings (a damaged copy?)")
+
+
 def test_a_sweep_is_looked_up_in_the_given_folder(capsys, given_dir):
     code, _, err = seglab(capsys, "--runs-dir", str(given_dir), "sweep", "show", "pets")
     assert code == 2 and the_error_line(err).startswith(f"seglab: error: no sweep 'pets' in {given_dir} ")

@@ -87,3 +87,30 @@ async def test_the_runs_list_fits_the_screen_at_the_width_of_the_wide_layout(tin
         await pilot.pause()
         assert table.max_scroll_x == 0, (table.virtual_size, table.size)  # no column past the right edge
         assert all("…" in row[1] for row in table_rows(table))  # the long names cut short to fit
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage{"])
+async def test_a_run_whose_config_json_is_missing_or_damaged_is_a_notification_not_a_crash(tiny_config, damage):
+    """Enter on such a run ended the whole dashboard with a traceback."""
+    broken = trained_run(tiny_config)
+    if damage == "missing":
+        broken.config_path.unlink()
+    else:
+        broken.config_path.write_text(damage)
+    good = trained_run(tiny_config.replace(name="good"))
+    app = make_app(runs_root())
+    async with app.run_test(size=SIZE) as pilot:
+        table = await runs_table(pilot, rows=2)
+        table.move_cursor(row=next(i for i, row in enumerate(app.screen.rows) if row.path == broken.path))
+        for key in ("enter", "p"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, RunsScreen), key
+        await pilot.press("space")
+        table.move_cursor(row=next(i for i, row in enumerate(app.screen.rows) if row.path == good.path))
+        await pilot.press("space", "c")
+        await wait_for(pilot, lambda: "✗" in shown(app.screen.query_one("#compare-title")), what="compare's answer")
+        assert str(broken.config_path) in shown(app.screen.query_one("#compare-title"))
+        shown_notes = [str(n.message) for n in app._notifications]
+        assert len(shown_notes) == 2 and all(note.startswith(str(broken.config_path)) for note in shown_notes)
+        assert app.is_running
