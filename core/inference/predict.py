@@ -24,7 +24,15 @@ from core.inference.engine_choice import load_engine
 from core.inference.evaluation import check_task
 from core.inference.model_lanes import lane_plan
 from core.inference.predict_outputs import OVERLAY_COLOR  # noqa: F401 - where tests and callers find it
-from core.inference.predict_resume import checkpoint_identity, prepare_folder, rows_in_order, sort_rows
+from core.inference.predict_resume import (
+    checkpoint_identity,
+    described,
+    free_folder_name,
+    prepare_folder,
+    rows_in_order,
+    sort_rows,
+    source_of,
+)
 from core.inference.predict_stream import StreamCounts, predict_stream
 from core.inference.results import ResultTotals, totals_of, write_summary
 from core.models.tta import check_tta
@@ -149,7 +157,12 @@ def predict(
         several = len(skipped_folders) > 1
         notice(f"{len(skipped_folders)} subfolder{'s' if several else ''} of the input not searched (e.g. "
                f"{skipped_folders[0]}); --recursive reads {'them' if several else 'it'} too")
-    name = validate_name(output_name or ("files" if inputs else split), "prediction output name")
+    source = [str(Path(item).expanduser().resolve()) for item in inputs] if inputs else f"split:{split}"
+    base = "files" if inputs else split
+    name = validate_name(output_name or free_folder_name(run.predictions_dir, base, source), "prediction output name")
+    if notice is not None and name != (output_name or base):
+        notice(f"predictions/{base} holds the predictions of {described(source_of(run.predictions_dir / base))}; "
+               f"writing predictions/{name}")
     out_dir = run.predictions_dir / name
     resolve_inside(out_dir, run.path, "prediction output")  # a symlinked output folder must not lead out
 
@@ -163,7 +176,7 @@ def predict(
                 "batch_size": batch_size}
     stems = _unique_names(samples)
     keys = [(stem, str(sample.image)) for sample, stem in zip(samples, stems, strict=True)]
-    resumed = prepare_folder(out_dir, settings, keys, labels)
+    resumed = prepare_folder(out_dir, settings, keys, labels, source)
     if notice is not None and resumed.notice:
         notice(resumed.notice)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.atomic_files import atomic_output, atomic_write_text
 from core.data.labels import Labels
+from core.errors import ConfigError
 from core.inference.results import (
     RESULTS_CSV,
     SUMMARY_JSON,
@@ -23,6 +24,7 @@ from core.inference.results import (
 )
 
 SETTINGS_JSON = "predict_settings.json"
+SOURCE_KEY = "input"  # in SETTINGS_JSON: what the folder predicts ('split:test', or the input paths)
 PICTURE_SUFFIXES = ("_mask.png", "_overlay.png")  # what results.py's mask_path and overlay_path name
 Key = tuple[str, str]  # (output stem, image file): what identifies an image's row
 
@@ -42,12 +44,24 @@ class Resumed:
     notice: str | None  # one line for the user: resuming, or starting over and why
 
 
-def prepare_folder(out_dir: Path, settings: dict[str, Any], keys: list[Key], labels: Labels) -> Resumed:
+def prepare_folder(out_dir: Path, settings: dict[str, Any], keys: list[Key], labels: Labels,
+                   source: str | list[str] | None = None) -> Resumed:
     """Make `out_dir` ready for appending rows: keep the rows of an earlier run with the same `settings` whose
-    image is among `keys` and whose PNGs exist (in `keys` order), or start over when the settings differ."""
+    image is among `keys` and whose PNGs exist (in `keys` order), or start over when the settings differ.
+
+    `source` is what is predicted ('split:test', or the input paths made absolute): a folder holding the results
+    of another source is refused (ConfigError), never emptied; one seglab wrote before it recorded its source is
+    taken as this one's."""
     label = f"predictions/{out_dir.name}"
     previous = _read_settings(out_dir)
     results = out_dir / RESULTS_CSV
+    if source is not None and (earlier_source := source_of(out_dir)) not in (None, source):
+        raise ConfigError(f"{label} holds the predictions of {described(earlier_source)}; give another --name for "
+                          f"{described(source)} (or delete that folder to reuse its name)")
+    if previous is not None:
+        previous.pop(SOURCE_KEY, None)
+    settings = {**settings, SOURCE_KEY: source} if source is not None else settings
+    previous = {**previous, SOURCE_KEY: source} if previous is not None and source is not None else previous
     if results.is_file() and previous != settings:
         changed = sorted(key for key in {*settings, *(previous or {})}
                          if (previous or {}).get(key) != settings.get(key)) if previous is not None else []
@@ -142,6 +156,34 @@ def _read_settings(out_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return values if isinstance(values, dict) else None
+
+
+def source_of(out_dir: Path) -> str | list[str] | None:
+    """What the folder's results.csv holds predictions of, when it holds any and seglab recorded it."""
+    source = (_read_settings(out_dir) or {}).get(SOURCE_KEY)
+    if source is None or not (out_dir / RESULTS_CSV).is_file() or not any(True for _ in iter_results(out_dir)):
+        return None
+    return source
+
+
+def free_folder_name(predictions_dir: Path, base: str, source: str | list[str]) -> str:
+    """`base`, or base-2, base-3... the first folder that is new, empty, or holds predictions of `source` already
+    (a rerun resumes it): a default name never takes another input's results."""
+    number = 1
+    while True:
+        name = base if number == 1 else f"{base}-{number}"
+        if source_of(predictions_dir / name) in (None, source):
+            return name
+        number += 1
+
+
+def described(source: str | list[str]) -> str:
+    """A source as a user reads it: 'the test split', a path, or 'PATH and 3 more inputs'."""
+    if isinstance(source, str):
+        return f"the {source.removeprefix('split:')} split" if source.startswith("split:") else source
+    if len(source) == 1:
+        return source[0]
+    return f"{source[0]} and {len(source) - 1:,} more input{'s' * (len(source) > 2)}"
 
 
 def _plain(key: str) -> str:

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from core.config import TrainConfig
+from core.errors import ConfigError
 from core.inference.model_lanes import LanePlan
 from core.inference.predict import predict
 from core.inference.predict_resume import SETTINGS_JSON
@@ -174,14 +175,51 @@ def test_a_folder_predicted_again_with_fewer_photos_or_other_settings_holds_only
     out = run.predictions_dir / "files"
     predict(run, inputs=[photos], batch_size=4, device="cpu")
     assert len(pictures(out)) == 24
-    few = sorted(photos.iterdir())[:3]
-    predict(run, inputs=few, output_name="files", batch_size=4, device="cpu")  # the same settings, three photos
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for path in sorted(photos.iterdir())[3:]:
+        path.rename(aside / path.name)
+    few = sorted(photos.iterdir())
+    predict(run, inputs=[photos], batch_size=4, device="cpu")  # the same settings, three photos left in the folder
     assert pictures(out) == {f"{path.stem}_{kind}.png" for path in few for kind in ("mask", "overlay")}
     (out / "unrelated.txt").write_text("kept")
-    predict(run, inputs=[photos], batch_size=4, device="cpu")
-    predict(run, inputs=few[:1], output_name="files", batch_size=4, device="cpu", alpha=0.8)  # starts over
+    few[1].unlink()
+    few[2].unlink()
+    predict(run, inputs=[photos], batch_size=4, device="cpu", alpha=0.8)  # starts over
     assert pictures(out) == {f"{few[0].stem}_mask.png", f"{few[0].stem}_overlay.png"}
     assert (out / "unrelated.txt").read_text() == "kept"
+
+
+def test_a_folder_of_another_inputs_predictions_is_refused_and_kept_whole(run, photos):
+    """Predicting other photos (or a split) under a name already used emptied the folder of the first input's
+    results: `--input b.jpg --name test` removed the test split's 30 overlays and Dice rows."""
+    split_out = run.predictions_dir / "test"
+    predict(run, split="test", batch_size=4, device="cpu")
+    before = {path.name: path.read_bytes() for path in split_out.iterdir()}
+    one = sorted(photos.iterdir())[0]
+    with pytest.raises(ConfigError) as refused:
+        predict(run, inputs=[one], output_name="test", batch_size=4, device="cpu")
+    assert str(refused.value) == (f"predictions/test holds the predictions of the test split; give another --name "
+                                  f"for {one.resolve()} (or delete that folder to reuse its name)")
+    assert {path.name: path.read_bytes() for path in split_out.iterdir()} == before
+    predict(run, inputs=[photos], batch_size=4, device="cpu")
+    with pytest.raises(ConfigError, match=r"^predictions/files holds the predictions of .*photos; give another "
+                                          r"--name for the val split \(or delete"):
+        predict(run, split="val", output_name="files", batch_size=4, device="cpu")
+    assert len(pictures(run.predictions_dir / "files")) == 24
+
+
+def test_without_a_name_other_inputs_get_a_folder_of_their_own_and_each_input_resumes_its_own(run, photos):
+    one = sorted(photos.iterdir())[0]
+    first = predict(run, inputs=[photos], batch_size=4, device="cpu")
+    notices = []
+    second = predict(run, inputs=[one], batch_size=4, device="cpu", notice=notices.append)
+    assert Path(first["output"]).name == "files" and Path(second["output"]).name == "files-2"
+    assert notices == [f"predictions/files holds the predictions of {photos.resolve()}; writing predictions/files-2"]
+    assert len(pictures(run.predictions_dir / "files")) == 24 and len(pictures(run.predictions_dir / "files-2")) == 2
+    again = predict(run, inputs=[photos], batch_size=4, device="cpu")
+    assert Path(again["output"]).name == "files" and again["resumed"] == 12
+    assert Path(predict(run, inputs=[one], batch_size=4, device="cpu")["output"]).name == "files-2"
 
 
 def test_batches_are_cut_at_the_same_places_when_resuming():
