@@ -100,15 +100,16 @@ def predicted_labels(folder: Path) -> tuple[tuple[str, ...], Iterator[LabelledIm
     return names, images()
 
 
-def link_image(source: Path, target: Path) -> Path:
+def link_image(source: Path, target: Path, suffixes: tuple[str, ...] | None = None) -> Path:
     """Put the image at `target`: a symbolic link to `source` (no copy of a photo archive), a copy where links
-    cannot be made. A LabelMe JSON holding its image is decoded into a PNG."""
+    cannot be made. A LabelMe JSON holding its image, or a file whose suffix the format does not take (`suffixes`:
+    VOC's JPEGImages holds .jpg, .jpeg and .png only), is written as a PNG of the pixels predicted on."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if source.suffix.lower() == ".json":
-        from core.data.labelme import embedded_image
+    if source.suffix.lower() == ".json" or (suffixes is not None and source.suffix.lower() not in suffixes):
+        from core.data.images import open_rgb
 
         target = target.with_suffix(".png")
-        embedded_image(source).save(target)
+        open_rgb(source).save(target)
         return target
     try:
         os.symlink(Path(source).resolve(), target)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from core.atomic_files import atomic_write_text
 from core.data.polygons import rasterise, trace
-from core.data.voc import CVAT_HEADER, IMAGES, LABELMAP, LISTS, MASKS, voc_colour
+from core.data.voc import CVAT_HEADER, IMAGE_SUFFIXES, IMAGES, LABELMAP, LISTS, MASKS, voc_colour
 from core.inference.writers import LabelledImage, image_file_name, link_image
 
 OBJECTS = "SegmentationObject"
@@ -36,7 +36,7 @@ def _write(images: Iterable[LabelledImage], class_names: tuple[str, ...], out: P
     (out / MASKS).mkdir(parents=True)
     names = []
     for item in images:
-        link_image(item.image, out / IMAGES / image_file_name(item))
+        link_image(item.image, out / IMAGES / image_file_name(item), IMAGE_SUFFIXES)  # a .bmp, .tif...: a PNG
         mask = item.mask
         if cvat:  # CVAT refuses colours its labelmap lacks: the ignore value becomes background
             mask = np.where(mask < len(class_names), mask, 0).astype(np.uint8)

@@ -11,6 +11,7 @@ import yaml
 
 from core.atomic_files import atomic_write_text
 from core.data.polygons import bridged, trace
+from core.data.yolo import IMAGE_SUFFIXES
 from core.inference.writers import LabelledImage, image_file_name, link_image, present_classes
 
 SPLIT = "train"
@@ -19,7 +20,7 @@ SPLIT = "train"
 def write_yolo(images: Iterable[LabelledImage], class_names: tuple[str, ...], out: Path) -> int:
     count = 0
     for item in images:
-        link_image(item.image, out / "images" / SPLIT / image_file_name(item))
+        link_image(item.image, out / "images" / SPLIT / image_file_name(item), IMAGE_SUFFIXES)  # a .gif: a PNG
         lines = []
         for class_id in present_classes(item.mask, len(class_names)):
             for rings in trace(item.mask == class_id):
