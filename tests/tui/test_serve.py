@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import typer
 
 from core.runs.folders import runs_root
 from tests.tui.test_cli import seglab, the_error_line
@@ -90,13 +91,30 @@ def test_serve_streams_the_runs_screen_and_ctrl_c_ends_server_and_dashboard():
     assert processes_mentioning(f"--runs-dir {root}") == []  # the dashboard the websocket started is gone too
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "not a host"])
 def test_a_remote_address_without_allow_remote_is_one_line(capsys, host):
-    code, _, err = seglab(capsys, "serve", "--host", host)
+    code, _, err = seglab(capsys, "serve", "--host", host, "--port", "8765")
     assert code == 2
     assert the_error_line(err) == (f"seglab: error: --host {host} lets other machines reach the dashboard, which has "
-                                   "no login; use an SSH tunnel (ssh -L 8000:localhost:8000 HOST) or add "
-                                   "--allow-remote")
+                                   "no login; use an SSH tunnel (ssh -L 8765:localhost:8765 HOST) or add "
+                                   "--allow-remote")  # the tunnel to the port asked for
+
+
+@pytest.mark.parametrize(("host", "bound"), [("127.0.0.2", "127.0.0.2"), ("[::1]", "::1"), ("::1", "::1"),
+                                             ("localhost", "localhost"), ("LOCALHOST", "LOCALHOST")])
+def test_every_loopback_address_is_this_machine_only(capsys, monkeypatch, host, bound):
+    """127.0.0.2 and [::1] were refused as addresses other machines reach."""
+    import tui.cli.serve_command
+
+    asked = []
+
+    def stop_here(host, port):
+        asked.append(host)
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(tui.cli.serve_command, "refuse_a_taken_port", stop_here)  # the next check: no server
+    code, _, err = seglab(capsys, "serve", "--host", host)
+    assert code == 3 and asked == [bound] and err == ""
 
 
 def test_a_port_already_taken_is_one_line_before_any_address_is_printed(capsys):

@@ -12,8 +12,6 @@ import typer
 from core.runs.folders import runs_root
 from tui.cli.options import RunsDir, app, err_console, fail
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
 
 @app.command(name="serve", epilog="Examples:\n\n  seglab serve\n\n  seglab serve --port 8080 --runs-dir /data/runs\n\n"
              "  # from your laptop: ssh -L 8000:localhost:8000 gpu-box, then open http://localhost:8000")
@@ -33,21 +31,36 @@ def serve_command(
 
     Every browser tab gets its own dashboard over the same runs folder. Ctrl-C stops the server; runs started from
     a browser keep training, as from the terminal."""
-    if host not in LOCAL_HOSTS and not allow_remote:
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # an IPv6 address as a URL writes it
+    local = is_loopback(host)
+    if not local and not allow_remote:
         raise fail(f"--host {host} lets other machines reach the dashboard, which has no login; use an SSH tunnel "
-                   "(ssh -L 8000:localhost:8000 HOST) or add --allow-remote")
+                   f"(ssh -L {port}:localhost:{port} HOST) or add --allow-remote")
     try:
         from textual_serve.server import Server
     except ImportError:
         raise fail("seglab serve needs the web extra: pip install 'seglab[web]'") from None
     refuse_a_taken_port(host, port)
-    if host not in LOCAL_HOSTS:
+    if not local:
         err_console.print(f"seglab: warning: serving on {host}:{port} with no login: anyone who can reach this port "
                           "controls the dashboard and the runs", markup=False)
     root = runs_root(runs_dir).resolve()
     command = shlex.join([sys.executable, "-m", "tui.cli", "tui", "--runs-dir", str(root)])
-    public = public_url or f"http://{'localhost' if host in LOCAL_HOSTS else host}:{port}"
+    public = public_url or f"http://{'localhost' if local else host}:{port}"
     Server(command, host=host, port=port, title="seglab", public_url=public).serve()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine's loopback only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def refuse_a_taken_port(host: str, port: int) -> None:
