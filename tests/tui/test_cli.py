@@ -291,6 +291,24 @@ def test_ctrl_c_stops_training_gracefully_and_resume_finishes_it():
     assert "finished: 8/8 epochs" in out
 
 
+def test_output_read_by_a_reader_that_goes_away_stops_the_run_resumably_instead_of_failing_it():
+    """`seglab train | head -2`: rich's SystemExit(1) on the broken pipe failed the run with the message "1"."""
+    process = seglab_process("train", *TINY_TRAIN, "--epochs", "20", "--name", "piped")
+    try:
+        assert process.stdout.readline().startswith("run folder: ")
+        process.stdout.close()  # as `head -1` exits
+        err = process.stderr.read()
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+    (run,) = list_runs(runs_root())
+    assert process.returncode == 130 and "Traceback" not in err
+    assert f"seglab: output closed: stopping after this step; continue with `seglab train --resume {run.name}`" in err
+    status = run.read_status()
+    assert status.state == "stopped" and status.message.startswith("stopped") and status.epoch < 20
+    assert run.checkpoint_path("last").is_file()
+
+
 @pytest.mark.slow
 def test_the_readme_demo_reaches_dice_090_and_writes_overlays(capsys):
     """The README's first command, headless as in CI: val Dice >= 0.90 and overlay PNGs in the run."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,7 +17,7 @@ from core.runs.folders import Run, runs_root
 from core.runs.status import State
 from tui.cli.config_options import with_config_options
 from tui.cli.options import RunsDir, app, complete_run_names, console, err_console, fail
-from tui.cli.training_view import TrainingView
+from tui.cli.training_view import OutputConsole, TrainingView
 
 if TYPE_CHECKING:
     from core.training.distributed import Distributed
@@ -217,10 +218,18 @@ def train_run(run: Run, config: TrainConfig, resume: bool, distributed: Distribu
     def on_signal(_signum: int) -> None:
         err_console.print("stopping after this step (press Ctrl-C again to quit at once)")
 
-    view = TrainingView(console, title=run.name)
+    def on_output_closed(stop: threading.Event) -> None:
+        stop.set()  # as a Ctrl-C: last.pt saved, the run 'stopped', and --resume goes on
+        with contextlib.suppress(OSError):  # stderr may be gone too (2>&1 | head)
+            sys.stderr.write(f"seglab: output closed: stopping after this step; continue with "
+                             f"`seglab train --resume {run.name}`\n")
+            sys.stderr.flush()
+
     try:
-        with stop_on_signals(on_signal) as stop, view:
-            summary = train(config, run, resume=resume, stop=stop, on_event=view, distributed=distributed)
+        with stop_on_signals(on_signal) as stop:
+            view = TrainingView(OutputConsole(lambda: on_output_closed(stop)), title=run.name)
+            with view:
+                summary = train(config, run, resume=resume, stop=stop, on_event=view, distributed=distributed)
     except KeyboardInterrupt:
         raise fail("stopped at once; checkpoints/last.pt holds the last finished epoch", 130) from None
     if summary.state == State.STOPPED:

@@ -6,6 +6,10 @@ On a terminal: a rich Live view (epoch table + progress bar of the current epoch
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
+
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -15,6 +19,25 @@ from core.runs.events import EpochEvent, Event, ProgressEvent, StatusEvent, Warn
 from tui.epoch_rows import class_columns, epoch_cells, epoch_columns, epoch_line
 
 TABLE_ROWS = 15  # the live table keeps the latest epochs; the full history is in events.jsonl
+
+
+class OutputConsole(Console):
+    """stdout for a training view: when its reader goes away (`seglab train | head`, `less` quit), output is
+    dropped and `on_closed` runs once, where rich would raise SystemExit(1) in the middle of a training step
+    (the run then failed with the message "1")."""
+
+    def __init__(self, on_closed: Callable[[], None]):
+        super().__init__(highlight=False, soft_wrap=True)
+        self.on_closed, self.closed = on_closed, False
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail either
+        os.close(devnull)
+        if not self.closed:
+            self.closed = True
+            self.on_closed()
 
 
 class TrainingView:
