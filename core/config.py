@@ -96,16 +96,21 @@ class TrainConfig:
     model: str = setting("unet", "Network: " + " | ".join(MODEL_NAMES), "model", choices=MODEL_NAMES)
     data: str = setting(SYNTHETIC, "Dataset: a folder (Oxford-IIIT Pet, images/ + masks/, or a COCO, Pascal VOC/CVAT "
                               "mask, LabelMe or YOLO export), a COCO .json, or 'synthetic'", "data")
-    epochs: int = setting(20, "Epochs to train (passes over the training split)", "epochs", minimum=1)
+    epochs: int = setting(20, "Epochs to train (passes over the training split)", "epochs", minimum=1,
+                          below=1_000_001, bound_text="must be a whole number from 1 to 1,000,000")
     time_budget: float = setting(0.0, "Minutes to train for, instead of --epochs: the first epoch is timed and the "
                                       "epoch count set so the lr schedule (warmup + cosine) ends on time; 0 = train "
-                                      "--epochs", "time budget (min)", minimum=0, metavar="MINUTES")
+                                      "--epochs", "time budget (min)", minimum=0, below=1_000_001,
+                                  bound_text="must be a number of minutes from 0 to 1,000,000", metavar="MINUTES")
     batch_size: int = setting(16, "Images per optimizer step, the global batch: under torchrun each of N processes "
-                                  "trains on batch/N", "batch size", minimum=1)
+                                  "trains on batch/N", "batch size", minimum=1, below=65_537,
+                              bound_text="must be a whole number from 1 to 65,536")
     lr: float = setting(5e-4, "AdamW learning rate", "learning rate", above=0, bound_text="must be a positive number")
-    image_size: int = setting(256, "Square side images and masks are resized to", "image size", minimum=16)
+    image_size: int = setting(256, "Square side images and masks are resized to", "image size", minimum=16,
+                              below=8_193, bound_text="must be a whole number from 16 to 8,192")
     width: int = setting(64, "Channels of the first stage; UNet doubles it four times (torchvision's models keep "
-                             "their own widths)", "width", minimum=1)
+                             "their own widths)", "width", minimum=1, below=1_025,
+                     bound_text="must be a whole number from 1 to 1,024")
     task: str = setting("binary", "binary (foreground vs background) | multiclass (class ids 0..N-1 in the masks; "
                                   "Oxford-IIIT Pet: background, pet, border)", "task", choices=TASKS)
     classes: int = setting(0, "Classes including background, for --task multiclass; 0 = from the data (Oxford-IIIT "
@@ -141,7 +146,8 @@ class TrainConfig:
                                        "and a flat images/ + masks/ folder; synthetic data and train/ val/ test/ "
                                        "subfolders come split and ignore it", "val fraction", above=0, below=1,
                                   bound_text="must be between 0 and 1 (exclusive)")
-    seed: int = setting(0, "Random seed: weights, split, shuffling and augmentation", "seed", minimum=0)
+    seed: int = setting(0, "Random seed: weights, split, shuffling and augmentation", "seed", minimum=0,
+                    below=2**32, bound_text="must be a whole number from 0 to 4,294,967,295")
     device: str = setting("auto", " | ".join(DEVICE_CHOICES), "device", choices=DEVICE_CHOICES)
     precision: str = setting("auto", " | ".join(PRECISION_CHOICES) + ": autocast precision; auto = bf16 on GPUs and "
                              "CPUs with fast bf16 (AMX/AVX512-BF16), fp16 on older GPUs, else fp32", "precision",
@@ -184,8 +190,10 @@ class TrainConfig:
                               "demo: start from these settings; options given beside it override them", "preset",
                           choices=PRESET_NAMES, optional=True)
     synthetic_count: int = setting(300, "Images generated for --data synthetic (at least one per split)",
-                                   "synthetic images", minimum=3)
-    synthetic_size: int = setting(128, "Side of generated synthetic images", "synthetic size", minimum=16)
+                                   "synthetic images", minimum=3,
+                                   below=1_000_001, bound_text="must be a whole number from 3 to 1,000,000")
+    synthetic_size: int = setting(128, "Side of generated synthetic images", "synthetic size",
+                                  minimum=16, below=4_097, bound_text="must be a whole number from 16 to 4,096")
 
     def __post_init__(self) -> None:
         validate_train_config(self)

@@ -30,7 +30,7 @@ def test_ranges_log_ranges_and_value_lists_become_dimensions():
     ("lr=log:0..1e-3", "--search 'lr=log:0..1e-3': lr: must be a positive number, got 0.0"),
     ("lr=1e-3..1e-4", "--search 'lr=1e-3..1e-4': the range must go from low to high, got 0.001..0.0001"),
     ("width=16,abc", "--search 'width=16,abc': 'abc' is not a whole number for width"),
-    ("width=0,16", "--search 'width=0,16': width: must be a positive whole number, got 0"),
+    ("width=0,16", "--search 'width=0,16': width: must be a whole number from 1 to 1,024, got 0"),
     ("model=unet,segformer", "--search 'model=unet,segformer': 'segformer' is not one of unet, resnet18_unet"),
     ("model=unet..resnet18_unet", "--search 'model=unet..resnet18_unet': model takes str values, not a range"),
     ("ema=0,1", "--search 'ema=0,1': ema: a decay between 0 and 1 (exclusive), or 0 for off, got 1.0"),
