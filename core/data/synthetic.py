@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from PIL import Image
 
 from core.data.labels import CLASSES_FILE, SYNTHETIC_CLASSES
 from core.errors import ConfigError
+from core.processes import pid_is_alive
 
 SPLIT_SHARES = (("val", 0.1), ("test", 0.1))  # train gets the rest
 MIN_SIZE = 16
@@ -91,9 +93,11 @@ def ensure_synthetic(cache_root: str | Path, count: int, size: int, seed: int, c
     if (target / MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_staging(target)
     # Generate beside the target and rename it into place, so a crash never leaves a half-written set
-    # that a later run would mistake for a complete one.
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    # that a later run would mistake for a complete one. The folder's name says which process writes it.
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-{socket.gethostname()}-{os.getpid()}-",
+                                    dir=target.parent))
     try:
         generate_synthetic(staging, count, size, seed, classes)
         if target.exists() and not (target / MARKER).is_file():
@@ -106,6 +110,20 @@ def ensure_synthetic(cache_root: str | Path, count: int, size: int, seed: int, c
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def remove_abandoned_staging(target: Path) -> list[Path]:
+    """Delete the staging folders of `target` whose process, on this host, is gone (killed by SIGTERM or kill -9
+    mid-generation: a 100,000-image set leaves hundreds of MB nothing else would clean); returns them. Another
+    host's folders (a shared cache) and a live process's are left alone."""
+    removed = []
+    for path in target.parent.glob(f".{target.name}-*"):
+        host, _, rest = path.name.removeprefix(f".{target.name}-").rpartition("-")
+        host, _, pid = host.rpartition("-")
+        if host == socket.gethostname() and pid.isdigit() and not pid_is_alive(int(pid)) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def synthetic_pair(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

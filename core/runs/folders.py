@@ -18,6 +18,7 @@ from typing import Any
 
 from core.config import SYNTHETIC, TrainConfig, load_config, save_config
 from core.errors import ConfigError, SeglabError
+from core.processes import pid_is_alive
 from core.runs.status import LIVE_STATES, RunStatus, State, read_status, update_status
 
 RUNS_DIR_ENV = "SEGLAB_RUNS_DIR"
@@ -38,16 +39,6 @@ def resolve_inside(path: Path, folder: Path, what: str) -> Path:
     if resolved != inside and inside not in resolved.parents:
         raise ConfigError(f"{what}: {path} is outside {folder}")
     return resolved
-
-
-def pid_is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)

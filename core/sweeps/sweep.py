@@ -19,7 +19,7 @@ from typing import Any
 
 from core.atomic_files import atomic_write_text
 from core.errors import ConfigError, SeglabError
-from core.runs.folders import pid_is_alive
+from core.processes import pid_is_alive
 from core.sweeps.space import Dimension, parse_space
 from core.sweeps.storage import default_storage, open_storage, shown_storage, sweep_folder, this_host
 from core.sweeps.trial_run import TrialEvent, TrialStopped, run_trial

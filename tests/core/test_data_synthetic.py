@@ -95,6 +95,26 @@ def test_ensure_generates_once_then_reuses_the_cached_set(tmp_path):
     assert [path.name for path in tmp_path.iterdir()] == [first.name]  # no staging folder left behind
 
 
+def test_the_staging_folder_of_a_killed_generation_is_removed_by_the_next_one(tmp_path):
+    """SIGTERM or kill -9 mid-generation left .synthetic-...-XXXX folders (hundreds of MB) that nothing removed."""
+    import os
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    target = synthetic_dir(tmp_path, 12, 32, 0)
+    here = socket.gethostname()
+    killed = tmp_path / f".{target.name}-{here}-{gone.pid}-abc123"
+    working = tmp_path / f".{target.name}-{here}-{os.getpid()}-def456"  # a live process still generating
+    elsewhere = tmp_path / f".{target.name}-another-host-{gone.pid}-ghi789"  # a shared cache: not ours to judge
+    for folder in (killed, working, elsewhere):
+        (folder / "images").mkdir(parents=True)
+    ensure_synthetic(tmp_path, 12, 32, 0)
+    assert not killed.exists() and working.is_dir() and elsewhere.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, working.name, elsewhere.name])
+
+
 def test_ensure_replaces_a_half_written_set(tmp_path):
     half = synthetic_dir(tmp_path, 3, 24, 2)
     (half / "train" / "images").mkdir(parents=True)
