@@ -24,7 +24,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core.metrics", "core.class_metrics", "core.host_memory", "core.pause_points", "core.png_writer",
      "core.overlay_drawing"),
     # `core` itself: __version__
-    ("core.errors", "core.atomic_files", "core.image_statistics", "core.user_settings", "core.omp_spin", "core"),
+    ("core.errors", "core.atomic_files", "core.image_statistics", "core.user_settings", "core.omp_spin",
+     "core.processes", "core"),
 )
 
 
