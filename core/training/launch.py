@@ -69,12 +69,14 @@ def with_saved_settings(given: dict[str, Any], root: Path, config_file: str | Pa
 
 
 def check_before_run(config: TrainConfig, root: Path) -> TrainConfig:
-    """Every check a new run must pass before its folder exists: a writable runs folder, readable train and val
-    splits (generating the synthetic set on first use), and starting weights that fit. Returns the config with
-    absolute paths, as the run stores it."""
+    """Every check a new run must pass before its folder exists: the device asked for, a writable runs folder,
+    readable train and val splits (generating the synthetic set on first use), and starting weights that fit.
+    Returns the config with absolute paths, as the run stores it."""
+    from core.device import resolve_device
     from core.run_data import split_samples, with_resolved_classes
 
     config = with_resolved_classes(config.with_absolute_paths())
+    resolve_device(config.device)  # a --device this machine lacks: refused before the run folder exists
     ensure_writable_folder(root)
     split_samples(config, "train")
     split_samples(config, "val")

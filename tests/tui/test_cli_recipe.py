@@ -87,6 +87,15 @@ def test_bad_starting_weights_are_refused_in_one_line_before_a_run_folder_exists
     assert list_runs(runs_root()) == []
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
+def test_a_device_this_machine_lacks_is_refused_before_a_run_folder_exists(capsys):
+    """It made a run folder, then failed in it: a 'failed 0/1' row in `seglab runs` for every try."""
+    code, _, err = seglab(capsys, "train", *TINY, "--device", "cuda")
+    assert code == 2
+    assert the_error_line(err) == "seglab: error: device: cuda was asked for but torch sees no CUDA GPU"
+    assert list_runs(runs_root()) == []
+
+
 def test_encoder_weights_for_a_narrower_network_are_refused_naming_the_width(capsys, tmp_path):
     weights = tmp_path / "resnet34.pth"
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), weights)  # ImageNet layout, width 64
