@@ -47,6 +47,7 @@ from core.training.setup import RunSetup, set_up
 from core.training.state import PartialEpoch, TrainingProgress, checkpoint_epoch_label
 from core.training.time_budget import plan_epochs
 
+MESSAGE_LIMIT = 1000  # characters of a failure's message kept in status.json and events.jsonl
 clock = time.monotonic  # what --time-budget measures epochs with (tests replace it with a fake clock)
 
 
@@ -136,6 +137,8 @@ def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, o
         except BaseException as error:
             peer_failure = as_peer_failure(error) if distributed.enabled else None
             message = str(peer_failure or error) or type(error).__name__
+            if len(message) > MESSAGE_LIMIT:  # a compiler's whole log: status.json and the event keep its start
+                message = f"{message[:MESSAGE_LIMIT]}... ({len(message) - MESSAGE_LIMIT:,} more characters)"
             if isinstance(error, KeyboardInterrupt):
                 state, message = State.STOPPED, "stopped at once by a second interrupt"
             else:

@@ -35,18 +35,35 @@ from core.training.time_budget import EpochPlan
 
 
 def maybe_compile(model: nn.Module, config: TrainConfig, runtime: Runtime, emit: EventSink) -> nn.Module:
-    """torch.compile the model when asked; any failure falls back to eager mode with a message."""
+    """torch.compile the model when asked; any failure falls back to eager mode with a message.
+
+    Compilation happens on a graph's first call, so a probe batch goes through both graphs training uses here:
+    forward and backward in train mode (the probe alone used to run without grad, and a failure compiling the
+    backward ended the run at its first step), then forward in eval mode. The probe leaves no trace: the
+    buffers (batch norm's running statistics) are put back and the gradients dropped."""
     if not config.compile:
         return model
+    buffers = [buffer.detach().clone() for buffer in model.buffers()]
+    training = model.training
     try:
         compiled = torch.compile(model)
         probe = runtime.prepare_batch(torch.zeros(2, 3, config.image_size, config.image_size))
+        model.train()
+        with runtime.autocast():
+            compiled(probe).float().sum().backward()
+        model.eval()
         with torch.no_grad(), runtime.autocast():
-            compiled(probe)  # compilation happens on the first call: fail here, not mid-epoch
+            compiled(probe)
     except Exception as error:  # noqa: BLE001 - any backend failure means "run eager"
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
         emit(StatusEvent(state=State.RUNNING, message=f"torch.compile failed ({reason}); training without it"))
         return model
+    finally:
+        model.train(training)
+        model.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for buffer, saved in zip(model.buffers(), buffers, strict=True):
+                buffer.copy_(saved)
     return compiled
 
 
