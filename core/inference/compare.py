@@ -150,7 +150,7 @@ def matching_evaluation(run: Run, split: str, checkpoint: str) -> dict[str, Any]
     """An eval-<split>.json made from this checkpoint as it is now (written after it), or None."""
     from core.inference.evaluation import eval_path
 
-    path, weights = eval_path(run, split), run.checkpoint_path(checkpoint)
+    path, weights = eval_path(run, split, checkpoint=checkpoint), run.checkpoint_path(checkpoint)
     if not path.is_file() or not weights.is_file():
         return None
     try:

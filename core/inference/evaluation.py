@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,17 @@ from core.training.state import checkpoint_epoch_label
 CLASS_KEYS = ("dice", "iou", "dice_micro", "iou_micro")  # per-class scores in an eval file
 
 
-def eval_path(run: Run, split: str, tta: str = "none") -> Path:
-    """Where `evaluate_run` writes its result: eval-<split>.json, eval-<split>-tta-<tta>.json with TTA."""
-    return run.path / f"eval-{split}{'' if tta == 'none' else f'-tta-{tta}'}.json"
+def eval_path(run: Run, split: str, tta: str = "none", checkpoint: str = "best") -> Path:
+    """Where `evaluate_run` writes its result: eval-<split>.json for best.pt, eval-<split>-last.json for last.pt,
+    eval-<split>-file-<hash>.json for another checkpoint file (so evaluating one never replaces the best's
+    scores), each with -tta-<tta> before .json under test-time augmentation."""
+    which = "" if checkpoint == "best" else "-last" if checkpoint == "last" else f"-file-{_file_key(run, checkpoint)}"
+    return run.path / f"eval-{split}{which}{'' if tta == 'none' else f'-tta-{tta}'}.json"
+
+
+def _file_key(run: Run, checkpoint: str) -> str:
+    path = str(run.checkpoint_path(checkpoint).expanduser().resolve())
+    return hashlib.sha256(path.encode()).hexdigest()[:12]
 
 
 def check_task(config, path: Path, task: str | None) -> None:
@@ -56,5 +65,5 @@ def evaluate_run(run: Run, split: str = "test", checkpoint: str = "best", device
     result = {"split": split, "checkpoint": str(path), "epoch": payload["epoch"],
               "trained": checkpoint_epoch_label(payload), "precision": runtime.precision,
               "tta": tta, "task": config.task, **metrics}
-    atomic_write_text(eval_path(run, split, tta), json.dumps(result, indent=2) + "\n")
+    atomic_write_text(eval_path(run, split, tta, checkpoint), json.dumps(result, indent=2) + "\n")
     return result

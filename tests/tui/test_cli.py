@@ -133,6 +133,16 @@ def test_train_then_runs_evaluate_predict_and_watch_the_run(capsys):
     result = json.loads((run.path / "eval-test.json").read_text())
     assert result["images"] == 1 and 0 <= result["dice"] <= 1
     assert str(run.path / "eval-test.json") in out
+    best = (run.path / "eval-test.json").read_bytes()
+    code, out, _ = seglab(capsys, "evaluate", prefix, "--device", "cpu", "--checkpoint", "last")
+    assert code == 0 and str(run.path / "eval-test-last.json") in out
+    other = run.path.parent / "elsewhere.pt"  # another checkpoint file: scores of its own, never the best's file
+    other.write_bytes(run.checkpoint_path("last").read_bytes())
+    code, out, _ = seglab(capsys, "evaluate", prefix, "--device", "cpu", "--checkpoint", str(other))
+    assert code == 0
+    (written,) = run.path.glob("eval-test-file-*.json")
+    assert json.loads(written.read_text())["checkpoint"] == str(other)
+    assert (run.path / "eval-test.json").read_bytes() == best  # evaluating last.pt or a file replaced it
 
     code, out, _ = seglab(capsys, "predict", prefix, "--device", "cpu", "--engine", "torch")
     assert code == 0

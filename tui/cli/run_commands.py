@@ -58,7 +58,7 @@ def evaluate_command(
     console.print(table)
     if result["task"] == "multiclass":
         console.print(class_table(result))
-    console.print(f"written: {eval_path(the_run, split, tta)}", markup=False)
+    console.print(f"written: {eval_path(the_run, split, tta, checkpoint)}", markup=False)
 
 
 def class_table(result: dict) -> Table:
