@@ -95,6 +95,28 @@ def test_val_fraction_given_for_data_that_comes_split_prints_a_warning(capsys):
     assert "--val-fraction is ignored" in err and "synthetic" in err
 
 
+@pytest.mark.parametrize(("changes", "given", "warning"), [
+    ({"time_budget": 2.0, "epochs": 5}, {"epochs": 5},
+     "--epochs 5 is ignored: --time-budget 2 sets the epoch count after timing the first epoch"),
+    ({"warmup_epochs": 3, "epochs": 1}, {}, "--warmup-epochs 3 covers all 1 epoch: the lr never leaves its warmup "
+                                            "(from lr/100)"),
+    ({"sync_bn": True}, {}, "--sync-bn is for several training processes (--nproc, torchrun); this run has one"),
+    ({"mlflow_uri": "http://tracker:5000"}, {}, "--mlflow-uri and --mlflow-checkpoint apply with --log mlflow; "
+                                                "nothing goes to MLflow"),
+])
+def test_settings_that_contradict_each_other_are_warned_about(tiny_config, changes, given, warning):
+    """They were accepted in silence: a --time-budget run ran 264 epochs where --epochs 5 was given."""
+    from tui.cli.train_command import settings_that_do_nothing
+
+    assert settings_that_do_nothing(tiny_config.replace(**changes), given, 1) == [warning]
+    assert settings_that_do_nothing(tiny_config, {}, 1) == []
+
+
+def test_a_contradiction_is_a_warning_line_of_the_command(capsys):
+    code, _, err = seglab(capsys, "train", *TINY_TRAIN, "--warmup-epochs", "2")
+    assert code == 0 and "seglab: warning: --warmup-epochs 2 covers all 1 epoch" in err
+
+
 def flat_folder(root, count=10, size=32):
     """images/ + masks/ with no split subfolders: its test split is its val split."""
     (root / "images").mkdir(parents=True)

@@ -100,6 +100,8 @@ def train_command(
         _warn_when_too_narrow(made.config)
         if not made.resuming:
             _warn_about_the_data(made.config)
+            for warning in settings_that_do_nothing(made.config, given, nproc):
+                err_console.print(f"seglab: warning: {warning}", markup=False)
         if not made.resuming and run_dir is None and (made.config.preset in LONG_PRESETS or sys.stdout.isatty()):
             _say_expected_duration(made.config)
         return made
@@ -157,6 +159,24 @@ def _say_expected_duration(config: TrainConfig) -> None:
         return
     advice = "" if config.time_budget else "; use --time-budget MINUTES to cap it"
     err_console.print(f"seglab: expected {found.describe()}{advice}", markup=False)
+
+
+def settings_that_do_nothing(config: TrainConfig, given: dict[str, Any], nproc: int) -> list[str]:
+    """One line for each setting given that this run will not use, where the options contradict each other."""
+    from core.training.distributed import launched_by_torchrun
+
+    found = []
+    if config.time_budget and "epochs" in given:
+        found.append(f"--epochs {config.epochs} is ignored: --time-budget {config.time_budget:g} sets the epoch count "
+                     "after timing the first epoch")
+    elif config.warmup_epochs and config.warmup_epochs >= config.epochs:
+        found.append(f"--warmup-epochs {config.warmup_epochs} covers all {config.epochs} epoch"
+                     f"{'s' * (config.epochs != 1)}: the lr never leaves its warmup (from lr/100)")
+    if config.sync_bn and nproc == 1 and not launched_by_torchrun():
+        found.append("--sync-bn is for several training processes (--nproc, torchrun); this run has one")
+    if (config.mlflow_uri or config.mlflow_checkpoint) and "mlflow" not in config.log.split(","):
+        found.append("--mlflow-uri and --mlflow-checkpoint apply with --log mlflow; nothing goes to MLflow")
+    return found
 
 
 def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:
