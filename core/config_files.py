@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic_files import atomic_write_text
-from core.config import TrainConfig, config_fields
+from core.config import TrainConfig, check_field, config_fields
 from core.errors import ConfigError
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -44,6 +44,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         if name not in types:
             raise ConfigError(f"{path}: unknown train option {key!r} (seglab train --help lists them)")
         settings[name] = _as_type(value, types[name], f"{path}: {key}")
+        check_field(name, settings[name], str(path))  # its choices and bounds, said with the file's name
     return settings
 
 

@@ -34,6 +34,9 @@ def test_yaml_spellings_take_the_fields_types(tmp_path):
     ("augment: [flip]\n", "pets.yaml: augment: expected str, got ['flip']"),
     ("- lr\n", "pets.yaml: expected a mapping of train options, got list"),
     ("lr: [1\n", "pets.yaml: not valid YAML (line 2: expected ',' or ']'"),
+    # values of the right type out of bounds or choices: the file named too (it was 'epochs: must be...' alone)
+    ("epochs: 0\n", "pets.yaml: epochs: must be a whole number from 1 to 1,000,000, got 0"),
+    ("loss: focal\n", "pets.yaml: loss: 'focal' is not one of bce, dice, bce+dice, ce, ce+dice"),
 ])
 def test_a_bad_file_is_one_line_naming_it_and_the_key(tmp_path, text, message):
     path = tmp_path / "pets.yaml"
