@@ -22,6 +22,7 @@ from core.errors import DataError
 
 LAYOUTS = ("oxford-pet", "folder", *EXPORT_FORMATS)  # an export's layout is its format's name (coco, voc, ...)
 CHECKED_SPLITS = ("train", "val", "test")
+SETTINGS_SUFFIXES = (".yaml", ".yml", ".json")  # what --config reads, and a user may give --data by mistake
 
 
 def detect_layout(root: str | Path) -> str:
@@ -30,6 +31,11 @@ def detect_layout(root: str | Path) -> str:
     root = Path(root)
     if root.is_file() and detect_export(root) is not None:
         return detect_export(root)
+    if root.is_file():
+        what = ("a JSON file that is not a COCO export (no images, annotations and categories)"
+                if root.suffix.lower() == ".json" else "a file, not a dataset folder")
+        settings = " (a settings file goes to --config)" if root.suffix.lower() in SETTINGS_SUFFIXES else ""
+        raise DataError(root, f"{what}; --data takes a dataset folder, a COCO .json or 'synthetic'{settings}")
     if not root.is_dir():
         raise DataError(root, "no such folder")
     if is_oxford_pet(root):

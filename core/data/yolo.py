@@ -45,6 +45,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise DataError(path, f"not valid YAML{where} ({getattr(error, 'problem', None) or error})") from None
     if not isinstance(data, dict):
         raise DataError(path, "expected a mapping with names and train/val image folders")
+    if not {"names", "train", "val", "path"} & set(data):  # e.g. `seglab train --print-config`'s file
+        raise DataError(path, "not a YOLO data.yaml (no names, train, val or path); a settings file goes to "
+                              "--config, not --data")
     return data
 
 

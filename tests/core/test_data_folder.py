@@ -95,6 +95,24 @@ def test_missing_folder_is_named(tmp_path):
     assert str(error.value) == f"{tmp_path / 'nowhere'}: no such folder"
 
 
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("settings.json", '{"epochs": 1}', "a JSON file that is not a COCO export (no images, annotations and "
+                                       "categories); --data takes a dataset folder, a COCO .json or 'synthetic' (a "
+                                       "settings file goes to --config)"),
+    ("pets.yaml", "epochs: 1\nlr: 0.001\n", "not a YOLO data.yaml (no names, train, val or path); a settings file "
+                                             "goes to --config, not --data"),
+    ("notes.txt", "hello", "a file, not a dataset folder; --data takes a dataset folder, a COCO .json or "
+                           "'synthetic'"),
+])
+def test_a_file_that_is_no_dataset_says_what_it_is_not_no_such_folder(tmp_path, name, text, message):
+    """A settings file given to --data by mistake read 'no such folder' (JSON) or 'has no names' (YAML)."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(DataError) as error:
+        list_samples(path, "train")
+    assert str(error.value) == f"{path}: {message}"
+
+
 def test_folder_of_neither_layout_says_what_was_expected(tmp_path):
     (tmp_path / "photos").mkdir()
     with pytest.raises(DataError) as error:
