@@ -4,6 +4,7 @@ and the dashboard's `/`."""
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -14,6 +15,7 @@ from core.runs.status import ALL_STATES
 
 TEXT_FIELDS = ("name", "model", "data", "state")
 NUMBER_FIELDS = ("dice", "epoch", "epochs")
+SHOWN_DECIMALS = 4  # a run's Dice as `seglab runs` and the dashboard show it
 _TERM = re.compile(r"^(?P<field>[a-z_]+)(?P<op>!=|>=|<=|=|>|<)(?P<value>.*)$", re.IGNORECASE)
 _OPERATORS: dict[str, Callable[[object, object], bool]] = {
     "=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
@@ -52,7 +54,11 @@ class RunFilter:
         for term in self.terms:
             value = values.get(term.field)
             if term.field in NUMBER_FIELDS:
-                if value is None or not _OPERATORS[term.op](float(value), term.value):
+                # as the table shows it: `dice>=0.3818` holds for the 0.38178 shown as 0.3818
+                if value is None or not _OPERATORS[term.op](round(float(value), SHOWN_DECIMALS), term.value):
+                    return False
+            elif term.field == "name":
+                if (term.op == "=") != _is_named(str(value or "").lower(), str(term.value)):
                     return False
             elif not _OPERATORS[term.op](str(value or "").lower(), term.value):
                 return False
@@ -62,12 +68,24 @@ class RunFilter:
         return bool(self.words or self.terms)
 
 
+def _is_named(folder: str, name: str) -> bool:
+    """A run folder is named so by its whole name or by the --name it was given (20261201-1200-unet-pets: pets; a
+    repeated name's folder gets -2, -3), as commands look runs up."""
+    return folder == name or re.search(rf"-{re.escape(name)}(-\d+)?$", folder) is not None
+
+
 def _term(field: str, op: str, value: str, token: str) -> Term:
+    if value.startswith(("=", "<", ">")):  # model==unet, dice=>0.9: a value that no run has, said rather than unmet
+        example = f"{field}>={value.lstrip('=<>')}" if field in NUMBER_FIELDS else f"{field}={value.lstrip('=<>')}"
+        raise ConfigError(f"filter: {token!r}: one operator, e.g. {example}")
     if field in NUMBER_FIELDS:
         try:
-            return Term(field, op, float(value))
+            number = float(value)
         except ValueError:
-            raise ConfigError(f"filter: {token!r}: {field} needs a number, e.g. {field}>0.9") from None
+            number = math.nan
+        if not math.isfinite(number):
+            raise ConfigError(f"filter: {token!r}: {field} needs a number, e.g. {field}>0.9")
+        return Term(field, op, number)
     if field in TEXT_FIELDS:
         if op not in ("=", "!="):
             raise ConfigError(f"filter: {token!r}: {field} takes = or != (e.g. {field}=...)")

@@ -24,16 +24,31 @@ RESNET = {"name": "20261201-1300-resnet34_unet-pets", "model": "resnet34_unet", 
     ("dice<0.9", []),  # a run without a score matches no number term
     ("epoch>=3 epochs=20", ["unet", "resnet34_unet"]),
     ("epoch>3 oxford", ["unet"]),
+    ("dice>=0.9118", []),
+    ("name=pets", ["unet", "resnet34_unet"]),  # the --name a run was given, as commands take it
+    ("name=20261201-1200-unet-pets", ["unet"]),
+    ("name!=pets", []),
+    ("name=pet", []),
 ])
 def test_the_filter_keeps_the_runs_every_word_and_term_holds_for(text, kept):
     keep = RunFilter.parse(text)
     assert [run["model"] for run in (UNET, RESNET) if keep.matches(run)] == kept
 
 
+def test_dice_compares_as_the_table_shows_it():
+    """0.38178 shows as 0.3818; `dice>=0.3818` copied from the table matched nothing."""
+    shown = {**UNET, "dice": 0.38178}
+    assert RunFilter.parse("dice>=0.3818").matches(shown) and RunFilter.parse("dice=0.3818").matches(shown)
+    assert not RunFilter.parse("dice>0.3818").matches(shown) and RunFilter.parse("dice>0.38").matches(shown)
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("colour=red", "filter: 'colour=red': unknown field 'colour'; known fields: name, model, data, state, dice, "
                    "epoch, epochs"),
     ("dice>high", "filter: 'dice>high': dice needs a number, e.g. dice>0.9"),
+    ("dice>nan", "filter: 'dice>nan': dice needs a number, e.g. dice>0.9"),
+    ("model==unet", "filter: 'model==unet': one operator, e.g. model=unet"),
+    ("dice=>0.9", "filter: 'dice=>0.9': one operator, e.g. dice>=0.9"),
     ("model>unet", "filter: 'model>unet': model takes = or != (e.g. model=...)"),
     ("state=runing", "filter: 'state=runing': 'runing' is not a state; states: created, running, finished, stopped, "
                      "failed, pruned, stalled, interrupted"),
