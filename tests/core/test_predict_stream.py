@@ -222,6 +222,20 @@ def test_without_a_name_other_inputs_get_a_folder_of_their_own_and_each_input_re
     assert Path(predict(run, inputs=[one], batch_size=4, device="cpu")["output"]).name == "files-2"
 
 
+def test_inputs_given_relative_are_recorded_absolute(run, photos, monkeypatch):
+    """results.csv's image column and summary.json's input held the paths as typed: useless from another folder."""
+    import csv
+    import json
+
+    monkeypatch.chdir(photos.parent)
+    summary = predict(run, inputs=["photos"], batch_size=4, device="cpu")
+    assert summary["input"] == [str(photos)]
+    with open(Path(summary["output"]) / "results.csv", newline="") as f:
+        images = [row["image"] for row in csv.DictReader(f)]
+    assert len(images) == 12 and all(Path(image).is_absolute() and Path(image).parent == photos for image in images)
+    assert json.loads((Path(summary["output"]) / "summary.json").read_text())["input"] == [str(photos)]
+
+
 def test_batches_are_cut_at_the_same_places_when_resuming():
     keys = [(str(index), "") for index in range(10)]
     done = {keys[index] for index in range(5)}
