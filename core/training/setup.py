@@ -182,6 +182,7 @@ def mark_running(setup: RunSetup, resume: bool, malloc: str, emit: EventSink) ->
         setup.run.update_status(
             state=State.RUNNING, pid=os.getpid(), host=socket.gethostname(), started=time.time(), finished=None,
             earlier_s=_earlier_sessions_s(setup.run) if resume else 0.0,
+            model=config.model, data=config.data,  # a folder prepared by hand has no status.json to hold them
             message="", epoch=progress.epoch, epochs=config.epochs,
             best_dice=progress.best_dice if progress.best_dice >= 0 else None, train_images=len(setup.train_set),
             val_images=len(setup.val_set), runtime=described, skipped_samples=len(skipped))

@@ -63,6 +63,21 @@ def test_an_old_run_with_a_relative_data_path_names_the_path_it_tried(made_here,
     assert "\n" not in str(error.value)
 
 
+def test_a_run_dir_prepared_by_hand_lists_its_model_and_data(capsys):
+    """A folder holding only a hand-written config.json trained, but `seglab runs` showed its model and data as ?."""
+    import json as json_module
+
+    run_dir = runs_root() / "by-hand"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json_module.dumps({"epochs": 1, "data": "synthetic", "width": 8,
+                                                            "image_size": 32, "synthetic_count": 12,
+                                                            "synthetic_size": 32}))
+    code, _, err = seglab(capsys, "train", "--run-dir", str(run_dir))
+    assert code == 0, err
+    status = json_module.loads((run_dir / "status.json").read_text())
+    assert (status["model"], status["data"], status["state"]) == ("unet", "synthetic", "finished")
+
+
 def test_run_dir_of_a_run_that_already_trained_is_refused_pointing_to_resume(capsys, tmp_path):
     run_dir = runs_root() / "mine"
     code, _, err = seglab(capsys, "train", *TINY_TRAIN, "--run-dir", str(run_dir))
