@@ -228,7 +228,6 @@ class TrainConfig:
 
 
 FIELD_SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in fields(TrainConfig)}
-TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
 
 
 def validate_name(name: str, what: str = "run name") -> str:
@@ -244,15 +243,9 @@ def validate_name(name: str, what: str = "run name") -> str:
     return name
 
 
-def check_field(name: str, value: Any, where: str = "") -> None:
-    """Raise ConfigError when `value` cannot be field `name`'s: its type, choices or bounds (FieldSpec). `where`
-    (a config file's path) comes first in the message."""
-    f = TRAIN_FIELDS[name]
-    spec = f.metadata["spec"]
-    label = f"{where}: {name}" if where else name
-    expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
-    if (isinstance(value, bool) and f.type != "bool") or not isinstance(value, expected):
-        raise ConfigError(f"{label}: expected {f.type}, got {value!r}")
+def check_choices_and_bounds(label: str, spec: FieldSpec, value: Any) -> None:
+    """Raise ConfigError, beginning with `label` (the field's name, or a config file's path and the key), when a
+    value of the field's type is not among its choices or outside its bounds (its FieldSpec)."""
     if spec.choices and not (spec.optional and value == "") and value not in spec.choices:
         raise ConfigError(f"{label}: {value!r} is not one of {', '.join(map(str, spec.choices))}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -265,7 +258,11 @@ def validate_train_config(config: TrainConfig) -> None:
     """Raise ConfigError naming the first field whose value cannot be used (types, choices and bounds from each
     field's FieldSpec, then the rules between fields)."""
     for f in fields(config):
-        check_field(f.name, getattr(config, f.name))
+        value = getattr(config, f.name)
+        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
+        if (isinstance(value, bool) and f.type != "bool") or not isinstance(value, expected):
+            raise ConfigError(f"{f.name}: expected {f.type}, got {value!r}")
+        check_choices_and_bounds(f.name, f.metadata["spec"], value)
     if not config.data:
         raise ConfigError("data: give a dataset folder or 'synthetic'")
     if config.name:

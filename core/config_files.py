@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic_files import atomic_write_text
-from core.config import TrainConfig, check_field, config_fields
+from core.config import TrainConfig, check_choices_and_bounds, config_fields
 from core.errors import ConfigError
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -37,14 +37,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of train options, got {type(values).__name__}")
-    types = {field.name: field.type for field in config_fields()}
+    known = {field.name: field for field in config_fields()}
     settings: dict[str, Any] = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")
-        if name not in types:
+        if name not in known:
             raise ConfigError(f"{path}: unknown train option {key!r} (seglab train --help lists them)")
-        settings[name] = _as_type(value, types[name], f"{path}: {key}")
-        check_field(name, settings[name], str(path))  # its choices and bounds, said with the file's name
+        settings[name] = _as_type(value, known[name].type, f"{path}: {key}")
+        check_choices_and_bounds(f"{path}: {key}", known[name].spec, settings[name])  # said with the file's name
     return settings
 
 

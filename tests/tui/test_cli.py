@@ -48,7 +48,7 @@ def the_error_line(err: str) -> str:
     ("args", "expected"),
     [
         pytest.param(["--lr", "-1"], ["lr", "positive"], id="lr"),
-        pytest.param(["--batch-size", "0"], ["batch_size", "positive"], id="batch-size"),
+        pytest.param(["--batch-size", "0"], ["batch_size", "from 1 to 65,536", "got 0"], id="batch-size"),
         pytest.param(["--model", "nope"], ["model", "'nope'", "unet", "resnet34_unet"], id="model"),
         pytest.param(["--data", "/no/such/dir"], ["/no/such/dir", "no such dataset folder"], id="data"),
         pytest.param(["--epochs", "abc"], ["--epochs"], id="epochs"),
