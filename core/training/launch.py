@@ -126,7 +126,8 @@ def resumable_run(name: str, root: Path) -> Run:
     status = run.read_status()
     if run.state(status) == State.FINISHED:
         done = f" {status.epoch}/{status.epochs} epochs" if status.epochs else ""
-        raise ConfigError(f"{run.name} has finished{done}: nothing to resume; `seglab train --from {run.name} "
+        ref = run.name if run.path.parent.resolve() == Path(root).resolve() else str(run.path)  # one outside it
+        raise ConfigError(f"{run.name} has finished{done}: nothing to resume; `seglab train --from {ref} "
                           "--epochs N` trains a new run with its settings")
     return run
 

@@ -175,3 +175,9 @@ def test_resume_of_a_finished_run_is_refused_and_changes_nothing(capsys):
     assert "done has finished" in line and "nothing to resume" in line and "--from done" in line
     assert {name: (run_dir / name).read_bytes() for name in kept} == kept  # no event, no new start time
 
+    nested = runs_root() / "a" / "b" / "deep"  # outside the runs folder's own level: its name finds nothing there
+    code, _, err = seglab(capsys, "train", *TINY_TRAIN, "--run-dir", str(nested))
+    assert code == 0, err
+    code, _, err = seglab(capsys, "train", "--resume", str(nested))
+    assert code == 2 and f"`seglab train --from {nested} --epochs N`" in the_error_line(err)
+
