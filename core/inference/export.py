@@ -196,9 +196,13 @@ def onnx_model_for(run: Run, checkpoint: str = "best") -> OnnxModel:
     weights = run.checkpoint_path(checkpoint)
     path = run.path / "export" / f"{_export_stem(checkpoint, weights)}-dynamic.onnx"
     if not path.is_file() or not weights.is_file() or _source_of(path) != checkpoint_identity(weights):
+        contract = path.with_name(path.name + ".json")
+        for stale in (path, contract):  # this folder's own export: made again (a kill mid-write left no contract)
+            stale.unlink(missing_ok=True)
         done = export_run(run, checkpoint, "onnx", dynamic=True, out=path)
         if not done.parity.ok:
-            done.contract.unlink(missing_ok=True)  # not to be taken as a good export next time
+            for failed in (path, contract):  # not to be taken as a good export next time
+                failed.unlink(missing_ok=True)
             raise ConfigError(f"{path}: the ONNX export does not match PyTorch (max probability difference "
                               f"{done.parity.max_probability_difference:.1e}); predict with --engine torch")
     return OnnxModel(path)

@@ -188,6 +188,18 @@ def test_two_checkpoint_files_of_one_name_never_share_an_onnx_export(capsys, run
     assert summary["checkpoint"] == str(good)  # where it came from, whatever folder predict ran in
 
 
+def test_an_export_left_without_its_contract_is_made_again_not_refused(capsys, runs):
+    """A kill between the model file and its contract (or a failed parity check) left export/best-dynamic.onnx
+    alone, and every later predict was refused by export's own --out guard."""
+    run = next(r for r in list_runs(runs) if r.name.endswith("-binary"))
+    code, _, err = seglab(capsys, "predict", "binary", "--engine", "onnx", "--name", "again", "--runs-dir", str(runs))
+    assert code == 0, err
+    (run.path / "export" / "best-dynamic.onnx.json").unlink()
+    code, _, err = seglab(capsys, "predict", "binary", "--engine", "onnx", "--name", "again", "--runs-dir", str(runs))
+    assert code == 0, err
+    assert (run.path / "export" / "best-dynamic.onnx.json").is_file()
+
+
 @pytest.mark.parametrize("name", ["unet", "resnet34_unet"])
 def test_tiny_models_export_to_onnx_and_torchscript_and_match_pytorch(tmp_path, name):
     from core.inference.export import _export_onnx, _export_torchscript, load_exported
