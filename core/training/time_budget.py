@@ -33,6 +33,9 @@ class EpochPlan:
                 "expected_end_s": round(self.expected_end_s, 1)}
 
 
+MAX_EPOCHS = 1_000_000  # the most a config holds (core/config.py's epochs): weeks of tiny epochs stop there
+
+
 def plan_epochs(budget_minutes: float, epoch_seconds: Sequence[float], elapsed_s: float,
                 first_filled_cache: bool = False, current: int | None = None,
                 finished: int | None = None) -> EpochPlan:
@@ -43,8 +46,9 @@ def plan_epochs(budget_minutes: float, epoch_seconds: Sequence[float], elapsed_s
 
     The mean leaves out the first epoch when it also filled the image cache (loader workers decode while it
     trains) and a later epoch exists. The remaining time is divided by it and rounded to the nearest whole
-    epoch, never fewer than those finished. A `current` plan whose projected end is still within one epoch of
-    the budget is kept, so the total (and the cosine) does not wobble with the noise of short epochs.
+    epoch, never fewer than those finished nor more than MAX_EPOCHS. A `current` plan whose projected end is
+    still within one epoch of the budget is kept, so the total (and the cosine) does not wobble with the noise
+    of short epochs.
     """
     if budget_minutes <= 0:
         raise ValueError(f"time budget must be positive, got {budget_minutes}")
@@ -60,4 +64,4 @@ def plan_epochs(budget_minutes: float, epoch_seconds: Sequence[float], elapsed_s
         if abs(kept.expected_end_s - budget_s) <= per_epoch:
             return kept
     more = max(0, round((budget_s - elapsed_s) / per_epoch))
-    return EpochPlan(finished + more, finished, budget_s, elapsed_s, per_epoch)
+    return EpochPlan(min(finished + more, max(MAX_EPOCHS, finished)), finished, budget_s, elapsed_s, per_epoch)

@@ -44,6 +44,15 @@ def test_the_total_rounds_to_the_nearest_epoch_and_never_drops_below_the_finishe
     assert plan_epochs(1, [10.0], 20.0, finished=2).epochs == 2 + 4  # an untimed epoch before the timed one
 
 
+def test_a_plan_stops_at_the_most_epochs_a_config_may_hold():
+    """--time-budget 5000 at 0.08 s epochs planned 3,990,036 epochs: the config refused it and the run failed."""
+    from core.config import TrainConfig
+
+    plan = plan_epochs(5000, [0.075], 0.075)
+    assert plan.epochs == 1_000_000
+    TrainConfig(epochs=plan.epochs)  # a count the run's config takes
+
+
 def test_slower_epochs_cut_the_plan_and_the_run_ends_within_one_epoch_of_its_budget():
     # planned after 10 s: 6 epochs; then epochs take 20 s, and the plan shrinks
     epochs, elapsed = simulate(1, [10.0, 20.0])
