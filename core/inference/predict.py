@@ -53,7 +53,7 @@ def collect_inputs(inputs: list[str | Path], recursive: bool = False) -> list[Sa
     hidden ones left out), as mask-less samples."""
     samples: list[Sample] = []
     for item in inputs:
-        path = Path(item).expanduser().absolute()  # results.csv names each image so from any folder
+        path = absolute_input(item)  # results.csv names each image so, from any folder
         if path.is_dir():
             found = _walk(path) if recursive else path.iterdir()
             files = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -67,6 +67,12 @@ def collect_inputs(inputs: list[str | Path], recursive: bool = False) -> list[Sa
             raise DataError(path, "no such file or folder")
         samples.extend(Sample(name=p.stem, image=p, mask=None, mask_kind="binary") for p in files)
     return samples
+
+
+def absolute_input(item: str | Path) -> Path:
+    """An input as the folder records it: absolute, with '..' and '~' resolved but links kept (the path the user
+    knows), so `photos` and `../here/photos` are one input."""
+    return Path(os.path.abspath(Path(item).expanduser()))
 
 
 def unsearched_subfolders(inputs: list[str | Path]) -> list[Path]:
@@ -157,7 +163,7 @@ def predict(
         several = len(skipped_folders) > 1
         notice(f"{len(skipped_folders)} subfolder{'s' if several else ''} of the input not searched (e.g. "
                f"{skipped_folders[0]}); --recursive reads {'them' if several else 'it'} too")
-    source = [str(Path(item).expanduser().absolute()) for item in inputs] if inputs else f"split:{split}"
+    source = [str(absolute_input(item)) for item in inputs] if inputs else f"split:{split}"
     base = "files" if inputs else split
     name = validate_name(output_name or free_folder_name(run.predictions_dir, base, source), "prediction output name")
     if notice is not None and name != (output_name or base):
@@ -198,7 +204,7 @@ def predict(
         "trained": checkpoint_epoch_label(payload), "precision": loaded.runtime.precision, "tta": tta,
         "engine": choice.engine, "engine_choice": choice.summary(), "model_lanes": plan.lanes,
         "class_names": list(labels.names),
-        "input": source if inputs else f"split:{split}",
+        "input": source,
         "complete": complete, "resumed": len(resumed.done), "predicted": counts.predicted,
         "seconds": round(time.perf_counter() - started, 3), "skipped": counts.skipped,
         "skipped_examples": counts.skipped_examples,

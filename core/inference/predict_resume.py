@@ -25,6 +25,7 @@ from core.inference.results import (
 
 SETTINGS_JSON = "predict_settings.json"
 SOURCE_KEY = "input"  # in SETTINGS_JSON: what the folder predicts ('split:test', or the input paths)
+UNKNOWN_SOURCE = "unknown"  # what a folder holds rows of, written by a seglab that did not record it
 PICTURE_SUFFIXES = ("_mask.png", "_overlay.png")  # what results.py's mask_path and overlay_path name
 Key = tuple[str, str]  # (output stem, image file): what identifies an image's row
 
@@ -58,20 +59,20 @@ def prepare_folder(out_dir: Path, settings: dict[str, Any], keys: list[Key], lab
     if source is not None and (earlier_source := source_of(out_dir)) not in (None, source):
         raise ConfigError(f"{label} holds the predictions of {described(earlier_source)}; give another --name for "
                           f"{described(source)} (or delete that folder to reuse its name)")
-    if previous is not None:
-        previous.pop(SOURCE_KEY, None)
-    settings = {**settings, SOURCE_KEY: source} if source is not None else settings
-    previous = {**previous, SOURCE_KEY: source} if previous is not None and source is not None else previous
+    recorded = previous.pop(SOURCE_KEY, None) if previous is not None else None
+    with_source = {**settings, SOURCE_KEY: source} if source is not None else settings
     if results.is_file() and previous != settings:
         changed = sorted(key for key in {*settings, *(previous or {})}
                          if (previous or {}).get(key) != settings.get(key)) if previous is not None else []
         names = list(dict.fromkeys(_plain(key) for key in changed))
         why = f"another {', '.join(names)}" if names else "settings seglab did not record"
-        _start_over(out_dir, settings, labels)
+        _start_over(out_dir, with_source, labels)
         return Resumed(set(), f"{label} was made with {why}; starting over")
     if not results.is_file():
-        _start_over(out_dir, settings, labels)
+        _start_over(out_dir, with_source, labels)
         return Resumed(set(), None)
+    if source is not None and recorded != source:  # a folder of no rows yet, or one written before sources were
+        atomic_write_text(out_dir / SETTINGS_JSON, json.dumps(with_source, indent=2) + "\n")
     wanted = {key: index for index, key in enumerate(keys)}
     rows, in_file = _readable_rows(out_dir, labels)
     kept = sorted((row for row in rows if (row.name, row.image) in wanted and row.mask.is_file()
@@ -159,11 +160,35 @@ def _read_settings(out_dir: Path) -> dict[str, Any] | None:
 
 
 def source_of(out_dir: Path) -> str | list[str] | None:
-    """What the folder's results.csv holds predictions of, when it holds any and seglab recorded it."""
-    source = (_read_settings(out_dir) or {}).get(SOURCE_KEY)
-    if source is None or not (out_dir / RESULTS_CSV).is_file() or not any(True for _ in iter_results(out_dir)):
+    """What the folder's results.csv holds predictions of (None: it holds no row): the input recorded beside it;
+    for a folder an earlier seglab wrote, its summary.json's input where that names it for certain (a split, or
+    absolute paths), else UNKNOWN_SOURCE."""
+    if not _has_rows(out_dir):
         return None
-    return source
+    recorded = (_read_settings(out_dir) or {}).get(SOURCE_KEY)
+    if recorded is not None:
+        return recorded
+    try:
+        summary = json.loads((out_dir / SUMMARY_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = None
+    given = summary.get("input") if isinstance(summary, dict) else None
+    if isinstance(given, str) and given.startswith("split:"):
+        return given
+    if isinstance(given, list) and given and all(isinstance(path, str) and os.path.isabs(path) for path in given):
+        return [os.path.normpath(path) for path in given]
+    return UNKNOWN_SOURCE
+
+
+def _has_rows(out_dir: Path) -> bool:
+    """Whether results.csv holds a whole row after its header (read raw: a row cut short is no row)."""
+    try:
+        with open(out_dir / RESULTS_CSV, "rb") as f:
+            f.readline()
+            row = f.readline()
+    except OSError:
+        return False
+    return row.endswith(b"\n") and bool(row.strip())
 
 
 def free_folder_name(predictions_dir: Path, base: str, source: str | list[str]) -> str:
@@ -179,6 +204,8 @@ def free_folder_name(predictions_dir: Path, base: str, source: str | list[str]) 
 
 def described(source: str | list[str]) -> str:
     """A source as a user reads it: 'the test split', a path, or 'PATH and 3 more inputs'."""
+    if source == UNKNOWN_SOURCE:
+        return "an input an earlier seglab did not record"
     if isinstance(source, str):
         return f"the {source.removeprefix('split:')} split" if source.startswith("split:") else source
     if len(source) == 1:

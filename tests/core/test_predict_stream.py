@@ -236,6 +236,53 @@ def test_inputs_given_relative_are_recorded_absolute(run, photos, monkeypatch):
     assert json.loads((Path(summary["output"]) / "summary.json").read_text())["input"] == [str(photos)]
 
 
+def test_a_folder_of_no_rows_records_the_input_that_fills_it(run, photos):
+    """A folder left empty by one input and filled by another kept the first input's name: a rerun of the second
+    went to files-2, and --name files was refused as holding the first's predictions."""
+    first, second = sorted(photos.iterdir())[:2]
+    out = run.predictions_dir / "files"
+    predict(run, inputs=[first], batch_size=4, device="cpu")
+    (out / "results.csv").write_text((out / "results.csv").read_text().splitlines(keepends=True)[0])  # no row
+    assert Path(predict(run, inputs=[second], batch_size=4, device="cpu")["output"]).name == "files"
+    again = predict(run, inputs=[second], output_name="files", batch_size=4, device="cpu")
+    assert again["resumed"] == 1
+
+
+def test_a_folder_an_earlier_seglab_wrote_is_never_emptied_by_another_input(run, photos):
+    """Its settings name no input: it was taken as this input's, and emptied."""
+    import json
+
+    predict(run, split="test", batch_size=4, device="cpu")
+    out = run.predictions_dir / "test"
+    settings = json.loads((out / SETTINGS_JSON).read_text())
+    del settings["input"]  # as seglab wrote it before it recorded inputs
+    (out / SETTINGS_JSON).write_text(json.dumps(settings))
+    before = sorted(path.name for path in out.iterdir())
+    with pytest.raises(ConfigError, match="^predictions/test holds the predictions of the test split"):
+        predict(run, inputs=[photos], output_name="test", batch_size=4, device="cpu")  # summary.json says so
+    (out / "summary.json").write_text(json.dumps({"input": ["photos"]}))  # relative, as typed: not known for sure
+    with pytest.raises(ConfigError, match="^predictions/test holds the predictions of an input an earlier seglab"):
+        predict(run, inputs=[photos], output_name="test", batch_size=4, device="cpu")
+    assert sorted(path.name for path in out.iterdir()) == before
+
+
+def test_a_first_row_cut_short_counts_as_no_row(run, photos):
+    """The folder's input was read through the csv reader, which failed on the cut row with an internal error."""
+    predict(run, inputs=[photos], batch_size=4, device="cpu")
+    out = run.predictions_dir / "files"
+    header, first = (out / "results.csv").read_text().splitlines(keepends=True)[:2]
+    (out / "results.csv").write_text(header + first[:5])  # killed while writing the first row
+    summary = predict(run, inputs=[sorted(photos.iterdir())[0]], batch_size=4, device="cpu")
+    assert Path(summary["output"]).name == "files" and summary["predicted"] == 1
+
+
+def test_one_folder_named_two_ways_is_one_input(run, photos, monkeypatch):
+    monkeypatch.chdir(photos)
+    first = predict(run, inputs=["."], batch_size=4, device="cpu")
+    second = predict(run, inputs=[f"../{photos.name}"], batch_size=4, device="cpu")
+    assert Path(first["output"]) == Path(second["output"]) and second["resumed"] == 12
+
+
 def test_batches_are_cut_at_the_same_places_when_resuming():
     keys = [(str(index), "") for index in range(10)]
     done = {keys[index] for index in range(5)}
