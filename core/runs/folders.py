@@ -149,12 +149,17 @@ class Run:
 
     def quiet_s(self, status: RunStatus | None = None) -> float:
         """Seconds since the run last wrote an event or its status."""
+        last = self.last_written(status)
+        return time.time() - last if last else 0.0
+
+    def last_written(self, status: RunStatus | None = None) -> float:
+        """When the run last wrote an event, its progress or its status (0.0: never)."""
         status = status or self.read_status()
         last = status.updated or 0.0
         for path in (self.events_path, self.progress_path):  # progress inside an epoch only touches progress.json
             with contextlib.suppress(OSError):
                 last = max(last, path.stat().st_mtime)
-        return time.time() - last if last else 0.0
+        return last
 
 
 def data_tag(data: str) -> str:

@@ -75,9 +75,14 @@ class RunStatus:
             return None
         return self.earlier_s + max(0.0, (self.finished or now) - self.started)
 
-    def session_ended(self) -> float | None:
-        """When the last session ended: its finish, or for a process killed without one its last word."""
-        return self.finished or self.updated
+    def sessions_s(self, last_written: float | None = None) -> float:
+        """The training time of every session up to this status's last word: what a resume's clock goes on from.
+        `last_written`: when the run last wrote anything (a process killed mid-epoch wrote its progress after its
+        status). Read it before the resuming process writes anything (its first write moves `updated`)."""
+        ended = self.finished or max(self.updated or 0.0, last_written or 0.0) or None
+        if self.started is None or ended is None:
+            return self.earlier_s
+        return self.earlier_s + max(0.0, ended - self.started)
 
 
 _STATUS_FIELDS = frozenset(f.name for f in fields(RunStatus))

@@ -129,11 +129,12 @@ def _train(config: TrainConfig, run: Run, resume: bool, stop: threading.Event, o
         where = "this host" if status.host in (None, "", socket.gethostname()) else status.host
         raise SeglabError(f"{run.path}: still running (process {status.pid} on {where}); "
                           "stop it first (Ctrl-C there, or the dashboard's stop)")
+    earlier_s = status.sessions_s(run.last_written(status)) if resume else 0.0  # before any write of this session
     with EventLog(run.events_path) as log:
         emit = _RecordingSink(log, run, on_event)
         emit.watchers = RunWatchers(config, run, run.path.parent, emit)
         try:
-            return _run_epochs(set_up(config, run, resume, emit, distributed), stop, emit)
+            return _run_epochs(set_up(config, run, resume, emit, distributed, earlier_s), stop, emit)
         except BaseException as error:
             peer_failure = as_peer_failure(error) if distributed.enabled else None
             message = str(peer_failure or error) or type(error).__name__

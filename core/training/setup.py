@@ -113,8 +113,10 @@ class RunSetup:
         return self.train_set.skipped + self.val_set.skipped
 
 
-def set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distributed: Distributed) -> RunSetup:
-    """Model, data, optimizer and (resuming) the saved state; marks the run running."""
+def set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distributed: Distributed,
+           earlier_s: float = 0.0) -> RunSetup:
+    """Model, data, optimizer and (resuming) the saved state; marks the run running. `earlier_s`: the training
+    time of a resumed run's sessions before this one (RunStatus.sessions_s, read before anything was written)."""
     runtime = distributed.place(resolve_runtime(config.device, config.precision, config.memory_format))
     malloc = runtime.prepare_host_memory()
     torch.manual_seed(config.seed)  # the same initial weights in every process
@@ -152,7 +154,7 @@ def set_up(config: TrainConfig, run: Run, resume: bool, emit: EventSink, distrib
     eval_model = state.weights if distributed.enabled or state.ema is not None else train_model
     setup = RunSetup(config, run, distributed, runtime, state, train_model, eval_model, loss_fn, labels,
                    train_set, val_set, train_loader, val_loader, progress, planned)
-    mark_running(setup, resume, malloc, emit)
+    mark_running(setup, resume, malloc, emit, earlier_s)
     return setup
 
 
@@ -169,7 +171,7 @@ def class_weights_for(config: TrainConfig, labels: Labels, train_set: Segmentati
     return weights
 
 
-def mark_running(setup: RunSetup, resume: bool, malloc: str, emit: EventSink) -> None:
+def mark_running(setup: RunSetup, resume: bool, malloc: str, emit: EventSink, earlier_s: float = 0.0) -> None:
     config, runtime, distributed, skipped = setup.config, setup.runtime, setup.distributed, setup.skipped
     if skipped:
         emit(StatusEvent(state=State.CREATED, message=f"skipped {len(skipped)} unreadable samples, e.g. {skipped[0]}"))
@@ -181,7 +183,7 @@ def mark_running(setup: RunSetup, resume: bool, malloc: str, emit: EventSink) ->
         save_config(config, setup.run.config_path, runtime=described)
         setup.run.update_status(
             state=State.RUNNING, pid=os.getpid(), host=socket.gethostname(), started=time.time(), finished=None,
-            earlier_s=_earlier_sessions_s(setup.run) if resume else 0.0,
+            earlier_s=earlier_s if resume else 0.0,
             model=config.model, data=config.data,  # a folder prepared by hand has no status.json to hold them
             message="", epoch=progress.epoch, epochs=config.epochs,
             best_dice=progress.best_dice if progress.best_dice >= 0 else None, train_images=len(setup.train_set),
@@ -193,15 +195,6 @@ def mark_running(setup: RunSetup, resume: bool, malloc: str, emit: EventSink) ->
                      f"{progress.epoch + 1}{planned} on {runtime.device} ({runtime.precision}"
                      f"{', channels_last' if runtime.channels_last else ''}{processes}), "
                      f"{len(setup.train_set)} train / {len(setup.val_set)} val images"))
-
-
-def _earlier_sessions_s(run: Run) -> float:
-    """The training time of a resumed run's sessions so far: the elapsed clock goes on from there."""
-    before = run.read_status()
-    ended = before.session_ended()
-    if before.started is None or ended is None:
-        return before.earlier_s
-    return before.earlier_s + max(0.0, ended - before.started)
 
 
 def restore_progress(run: Run, state: TrainingState, runtime: Runtime, distributed: Distributed) -> TrainingProgress:

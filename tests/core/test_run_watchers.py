@@ -69,6 +69,27 @@ def test_a_resumed_run_counts_the_training_time_of_every_session_not_the_days_st
     assert 100.0 < finished["elapsed_s"] < 100.0 + 60.0
 
 
+def test_a_killed_sessions_downtime_is_not_training_time(tiny_config):
+    """A session killed (no 'finished' time) ended at its last write: the resuming process's own first status
+    write was taken for it, so two hours of downtime counted as training."""
+    import os
+
+    config, stop = tiny_config.replace(epochs=3), threading.Event()
+    run = new_run(config)
+    train(config, run, stop=stop, on_event=stop_after(stop, lambda e: e.type == "epoch" and e.epoch == 1))
+    now = time.time()
+    killed_at = now - 7200.0
+    run.update_status(state="running", pid=999_999_999, finished=None, started=killed_at - 60.0)
+    status = run.status_path.read_text().replace(f'"updated": {run.read_status().updated}',
+                                                 f'"updated": {killed_at}')
+    run.status_path.write_text(status)
+    for path in (run.events_path, run.progress_path):
+        if path.exists():
+            os.utime(path, (killed_at, killed_at))
+    train(config, run, resume=True)
+    assert run.read_status().earlier_s == pytest.approx(60.0, abs=1.0)
+
+
 def test_a_default_url_in_settings_json_is_used_when_the_run_names_none(tiny_config, isolated_seglab_dirs):
     with NotifyServer() as server:
         (isolated_seglab_dirs / "config").mkdir()
