@@ -98,7 +98,9 @@ def _scan(root: Path, known: dict[str, tuple[list[Any], RunEntry]]) -> tuple[dic
                 continue
             racy = max(folder_mtime, status_mtime) > racy_after
             folder = Path(item.path)
-            status = _read_json(folder / "status.json") or Run(folder).read_status().to_dict()
+            status = _read_json(folder / "status.json")
+            if not status:  # missing or damaged: told by the event log, which the stat key does not cover
+                status, racy = Run(folder).read_status().to_dict(), True
             listed = {name: status[name] for name in LISTED_FIELDS if name in status}
             entry = [folder_mtime, status_mtime, listed, _sweep_name(folder), racy]
             fresh[item.name] = (entry, _entry(folder, entry))

@@ -51,6 +51,24 @@ def test_a_quiet_log_whose_last_word_is_running_reads_as_stopped_not_live(tiny_c
     assert run.state() == "stopped" and run.read_status().epoch == 3
 
 
+def test_a_listing_reads_a_damaged_runs_log_again_not_a_cached_answer(tiny_config):
+    """The cache is keyed by status.json's and the folder's times, which a growing log moves neither of."""
+    import core.runs.run_index as run_index
+
+    run = logged_run(tiny_config, "running")
+    run.status_path.unlink()
+    long_ago = time.time() - 7200
+    os.utime(run.path, (long_ago, long_ago))  # an old folder: its entry is cached, not re-read as racy
+    (entry,) = run_entries(runs_root())
+    assert entry.status.state == "running"
+    then = time.time() - 3600
+    os.utime(run.events_path, (then, then))  # the log goes quiet: its process is gone
+    os.utime(run.path, (long_ago, long_ago))
+    run_index._memory.clear()  # a new process: only the index file is left
+    (entry,) = run_entries(runs_root())
+    assert entry.state() == "stopped"
+
+
 def test_a_run_that_never_logged_reads_as_created_as_before(tiny_config):
     run = create_run(tiny_config, runs_root())
     run.status_path.unlink()
