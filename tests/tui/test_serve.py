@@ -117,6 +117,16 @@ def test_every_loopback_address_is_this_machine_only(capsys, monkeypatch, host, 
     assert code == 3 and asked == [bound] and err == ""
 
 
+@pytest.mark.parametrize(("host", "shown"), [("127.0.0.1", "localhost"), ("::1", "localhost"),
+                                             ("127.0.0.2", "127.0.0.2"), ("2001:db8::1", "[2001:db8::1]"),
+                                             ("192.168.1.20", "192.168.1.20")])
+def test_the_address_given_to_browsers_reaches_the_server(host, shown):
+    """127.0.0.2 was given to browsers as localhost (127.0.0.1: refused); an IPv6 address lacked its brackets."""
+    from tui.cli.serve_command import browser_host
+
+    assert browser_host(host) == shown
+
+
 def test_a_port_already_taken_is_one_line_before_any_address_is_printed(capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -47,8 +47,16 @@ def serve_command(
                           "controls the dashboard and the runs", markup=False)
     root = runs_root(runs_dir).resolve()
     command = shlex.join([sys.executable, "-m", "tui.cli", "tui", "--runs-dir", str(root)])
-    public = public_url or f"http://{'localhost' if local else host}:{port}"
+    public = public_url or f"http://{browser_host(host)}:{port}"
     Server(command, host=host, port=port, title="seglab", public_url=public).serve()
+
+
+def browser_host(host: str) -> str:
+    """The address a browser uses for the server on `host`: localhost for the usual loopback, the address itself
+    otherwise (127.0.0.2 is not what localhost resolves to), an IPv6 one in brackets as URLs write it."""
+    if host.lower() in ("127.0.0.1", "localhost", "::1"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
 
 
 def is_loopback(host: str) -> bool:
