@@ -111,12 +111,12 @@ def test_val_fraction_given_for_data_that_comes_split_prints_a_warning(capsys):
 
 
 @pytest.mark.parametrize(("changes", "given", "warning"), [
-    ({"time_budget": 2.0, "epochs": 5}, {"epochs": 5},
+    ({"time_budget": 2.0, "epochs": 5}, {"epochs"},
      "--epochs 5 is ignored: --time-budget 2 sets the epoch count after timing the first epoch"),
-    ({"warmup_epochs": 3, "epochs": 1}, {}, "--warmup-epochs 3 covers all 1 epoch: the lr never leaves its warmup "
+    ({"warmup_epochs": 3, "epochs": 1}, set(), "--warmup-epochs 3 covers all 1 epoch: the lr never leaves its warmup "
                                             "(from lr/100)"),
-    ({"sync_bn": True}, {}, "--sync-bn is for several training processes (--nproc, torchrun); this run has one"),
-    ({"mlflow_uri": "http://tracker:5000"}, {}, "--mlflow-uri and --mlflow-checkpoint apply with --log mlflow; "
+    ({"sync_bn": True}, set(), "--sync-bn is for several training processes (--nproc, torchrun); this run has one"),
+    ({"mlflow_uri": "http://tracker:5000"}, set(), "--mlflow-uri and --mlflow-checkpoint apply with --log mlflow; "
                                                 "nothing goes to MLflow"),
 ])
 def test_settings_that_contradict_each_other_are_warned_about(tiny_config, changes, given, warning):
@@ -124,12 +124,24 @@ def test_settings_that_contradict_each_other_are_warned_about(tiny_config, chang
     from tui.cli.train_command import settings_that_do_nothing
 
     assert settings_that_do_nothing(tiny_config.replace(**changes), given, 1) == [warning]
-    assert settings_that_do_nothing(tiny_config, {}, 1) == []
+    assert settings_that_do_nothing(tiny_config, set(), 1) == []
+    # a --from run's (or config file's) epochs beside a budget typed now; a budget's warmup: no contradiction
+    assert settings_that_do_nothing(tiny_config.replace(time_budget=2.0, epochs=5), set(), 1) == []
+    assert settings_that_do_nothing(tiny_config.replace(time_budget=60.0, warmup_epochs=25), set(), 1) == []
 
 
 def test_a_contradiction_is_a_warning_line_of_the_command(capsys):
     code, _, err = seglab(capsys, "train", *TINY_TRAIN, "--warmup-epochs", "2")
     assert code == 0 and "seglab: warning: --warmup-epochs 2 covers all 1 epoch" in err
+
+
+def test_epochs_from_a_config_file_beside_a_budget_typed_now_is_no_contradiction(capsys, tmp_path):
+    settings = tmp_path / "saved.yaml"
+    settings.write_text("epochs: 5\n")
+    typed = [arg for index, arg in enumerate(TINY_TRAIN) if "--epochs" not in TINY_TRAIN[max(index - 1, 0):index + 1]]
+    assert "--epochs" not in typed
+    code, _, err = seglab(capsys, "train", *typed, "--config", str(settings), "--time-budget", "0.01")
+    assert code == 0 and "is ignored" not in err, err
 
 
 def flat_folder(root, count=10, size=32):

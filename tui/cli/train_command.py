@@ -66,6 +66,7 @@ def train_command(
     Under torchrun (`torchrun --nproc-per-node=N -m tui.cli train ...`) every process runs this and rank
     0 alone writes the run folder and prints.
     """
+    typed = set(given)  # the options on this command line, not those a --config file or --from run holds
     if config_file is not None or fork is not None or print_config:
         given = _with_saved_settings(given, runs_dir, config_file, fork, print_config, resume, run_dir)
         if print_config:
@@ -100,7 +101,7 @@ def train_command(
         _warn_when_too_narrow(made.config)
         if not made.resuming:
             _warn_about_the_data(made.config)
-            for warning in settings_that_do_nothing(made.config, given, nproc):
+            for warning in settings_that_do_nothing(made.config, typed, nproc):
                 err_console.print(f"seglab: warning: {warning}", markup=False)
         if not made.resuming and run_dir is None and (made.config.preset in LONG_PRESETS or sys.stdout.isatty()):
             _say_expected_duration(made.config)
@@ -161,15 +162,16 @@ def _say_expected_duration(config: TrainConfig) -> None:
     err_console.print(f"seglab: expected {found.describe()}{advice}", markup=False)
 
 
-def settings_that_do_nothing(config: TrainConfig, given: dict[str, Any], nproc: int) -> list[str]:
-    """One line for each setting given that this run will not use, where the options contradict each other."""
+def settings_that_do_nothing(config: TrainConfig, typed: set[str], nproc: int) -> list[str]:
+    """One line for each setting that this run will not use, where the options contradict each other (`typed`: the
+    fields given on the command line; a --from run's saved epoch count is no contradiction)."""
     from core.training.distributed import launched_by_torchrun
 
     found = []
-    if config.time_budget and "epochs" in given:
+    if config.time_budget and "epochs" in typed:
         found.append(f"--epochs {config.epochs} is ignored: --time-budget {config.time_budget:g} sets the epoch count "
                      "after timing the first epoch")
-    elif config.warmup_epochs and config.warmup_epochs >= config.epochs:
+    elif not config.time_budget and config.warmup_epochs and config.warmup_epochs >= config.epochs:
         found.append(f"--warmup-epochs {config.warmup_epochs} covers all {config.epochs} epoch"
                      f"{'s' * (config.epochs != 1)}: the lr never leaves its warmup (from lr/100)")
     if config.sync_bn and nproc == 1 and not launched_by_torchrun():
