@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from core.errors import ConfigError
+from core.runs.folders import is_named
 from core.runs.status import ALL_STATES
 
 TEXT_FIELDS = ("name", "model", "data", "state")
 NUMBER_FIELDS = ("dice", "epoch", "epochs")
-SHOWN_DECIMALS = 4  # a run's Dice as `seglab runs` and the dashboard show it
+SHOWN_DECIMALS = 4  # a run's Dice as `seglab runs` shows it
 _TERM = re.compile(r"^(?P<field>[a-z_]+)(?P<op>!=|>=|<=|=|>|<)(?P<value>.*)$", re.IGNORECASE)
 _OPERATORS: dict[str, Callable[[object, object], bool]] = {
     "=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
@@ -54,11 +55,10 @@ class RunFilter:
         for term in self.terms:
             value = values.get(term.field)
             if term.field in NUMBER_FIELDS:
-                # as the table shows it: `dice>=0.3818` holds for the 0.38178 shown as 0.3818
-                if value is None or not _OPERATORS[term.op](round(float(value), SHOWN_DECIMALS), term.value):
+                if value is None or not _OPERATORS[term.op](_as_compared(float(value), term.op), term.value):
                     return False
             elif term.field == "name":
-                if (term.op == "=") != _is_named(str(value or "").lower(), str(term.value)):
+                if (term.op == "=") != is_named(str(value or "").lower(), str(term.value)):
                     return False
             elif not _OPERATORS[term.op](str(value or "").lower(), term.value):
                 return False
@@ -68,10 +68,10 @@ class RunFilter:
         return bool(self.words or self.terms)
 
 
-def _is_named(folder: str, name: str) -> bool:
-    """A run folder is named so by its whole name or by the --name it was given (20261201-1200-unet-pets: pets; a
-    repeated name's folder gets -2, -3), as commands look runs up."""
-    return folder == name or re.search(rf"-{re.escape(name)}(-\d+)?$", folder) is not None
+def _as_compared(value: float, op: str) -> float:
+    """A number as `=`, `>=` and `<=` compare it: as `seglab runs` shows it (`dice>=0.3818` holds for the 0.38178
+    shown as 0.3818); `>` and `<` take it exact (`dice<0.38179` holds for it too)."""
+    return round(value, SHOWN_DECIMALS) if op in ("=", ">=", "<=") else value
 
 
 def _term(field: str, op: str, value: str, token: str) -> Term:

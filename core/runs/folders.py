@@ -227,8 +227,7 @@ def open_run(ref: str | Path, root: Path) -> Run:
         return Run(exact[0])
     matches = [p for p in matches if _is_run(p)]
     if not matches:
-        given = re.compile(rf"-{re.escape(str(ref))}(-\d+)?$")  # create_run adds -2, -3 to a repeated name
-        matches = [root / name for name in _folder_names(root) if given.search(name) and _is_run(root / name)]
+        matches = [root / name for name in _folder_names(root) if is_named(name, str(ref)) and _is_run(root / name)]
     if len(matches) == 1:
         return Run(matches[0])
     if not matches:
@@ -240,6 +239,14 @@ def open_run(ref: str | Path, root: Path) -> Run:
     matches.sort(key=lambda p: p.name, reverse=True)
     names = ", ".join(p.name for p in matches[:5])
     raise SeglabError(f"{ref}: matches {len(matches)} runs ({names}); give more of the name")
+
+
+def is_named(folder: str, name: str) -> bool:
+    """Whether a run folder is named `name`: by its whole name, or by the name part of <timestamp>-<model>-<name>
+    (create_run adds -2, -3 to a repeated one). 'pets' names ...-unet-pets and ...-unet-pets-2, not ...-unet-my-pets."""
+    parts = folder.split("-", 3)  # YYYYMMDD, HHMMSS, the model (no '-' in model names), the name
+    given = parts[3] if len(parts) == 4 else ""
+    return folder == name or given == name or re.fullmatch(rf"{re.escape(name)}-\d+", given) is not None
 
 
 def _folder_names(root: Path) -> list[str]:

@@ -29,10 +29,19 @@ RESNET = {"name": "20261201-1300-resnet34_unet-pets", "model": "resnet34_unet", 
     ("name=20261201-1200-unet-pets", ["unet"]),
     ("name!=pets", []),
     ("name=pet", []),
+    ("name=1200-unet-pets", []),  # a name is the part after the model, whole
 ])
 def test_the_filter_keeps_the_runs_every_word_and_term_holds_for(text, kept):
     keep = RunFilter.parse(text)
     assert [run["model"] for run in (UNET, RESNET) if keep.matches(run)] == kept
+
+
+def test_a_name_is_the_whole_part_after_the_model():
+    """name=pets also kept a run named my-pets (and `seglab evaluate pets` could pick it)."""
+    mine = {**UNET, "name": "20261201-1400-unet-my-pets"}
+    again = {**UNET, "name": "20261201-1400-unet-pets-2"}
+    keep = RunFilter.parse("name=pets")
+    assert not keep.matches(mine) and keep.matches(again) and RunFilter.parse("name=my-pets").matches(mine)
 
 
 def test_dice_compares_as_the_table_shows_it():
@@ -40,6 +49,7 @@ def test_dice_compares_as_the_table_shows_it():
     shown = {**UNET, "dice": 0.38178}
     assert RunFilter.parse("dice>=0.3818").matches(shown) and RunFilter.parse("dice=0.3818").matches(shown)
     assert not RunFilter.parse("dice>0.3818").matches(shown) and RunFilter.parse("dice>0.38").matches(shown)
+    assert RunFilter.parse("dice<0.38179").matches(shown)  # an exact bound stays exact
 
 
 @pytest.mark.parametrize(("text", "message"), [

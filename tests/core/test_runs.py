@@ -168,6 +168,9 @@ def test_open_run_by_the_name_it_was_given_when_no_folder_name_starts_with_it(th
     assert open_run("other", tmp_path) == third
     with pytest.raises(SeglabError, match=r"tiny: matches 2 runs"):  # two runs were named tiny
         open_run("tiny", tmp_path)
+    mine = create_run(three_runs[0].load_config().replace(name="my-other"), tmp_path)
+    assert open_run("other", tmp_path) == third  # not my-other: a name is the whole part after the model
+    assert open_run("my-other", tmp_path) == mine
 
 
 def test_ambiguous_prefix_error_lists_the_matching_runs(three_runs, tmp_path):
