@@ -10,9 +10,10 @@ from typing import Any
 
 from core.atomic_files import atomic_write_text
 from core.config import TrainConfig, check_choices_and_bounds, config_fields
+from core.data import SETTINGS_SUFFIXES
 from core.errors import ConfigError
 
-CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+CONFIG_SUFFIXES = SETTINGS_SUFFIXES  # .yaml, .yml, .json: what --data names a settings file by, too
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from core.atomic_files import atomic_write_text
 from core.device import resolve_runtime
 from core.errors import ConfigError
+from core.inference.predict_resume import checkpoint_file_key
 from core.losses import build_loss
 from core.models.tta import check_tta
 from core.run_data import run_labels, split_dataset
@@ -25,13 +25,12 @@ def eval_path(run: Run, split: str, tta: str = "none", checkpoint: str = "best")
     """Where `evaluate_run` writes its result: eval-<split>.json for best.pt, eval-<split>-last.json for last.pt,
     eval-<split>-file-<hash>.json for another checkpoint file (so evaluating one never replaces the best's
     scores), each with -tta-<tta> before .json under test-time augmentation."""
-    which = "" if checkpoint == "best" else "-last" if checkpoint == "last" else f"-file-{_file_key(run, checkpoint)}"
+    which = ""
+    if checkpoint != "best":
+        which = "-last" if checkpoint == "last" else f"-file-{checkpoint_file_key(run.checkpoint_path(checkpoint))}"
     return run.path / f"eval-{split}{which}{'' if tta == 'none' else f'-tta-{tta}'}.json"
 
 
-def _file_key(run: Run, checkpoint: str) -> str:
-    path = str(run.checkpoint_path(checkpoint).expanduser().resolve())
-    return hashlib.sha256(path.encode()).hexdigest()[:12]
 
 
 def check_task(config, path: Path, task: str | None) -> None:

@@ -4,7 +4,6 @@ images of the run's data. ONNX needs the `seglab[export]` extra (onnx, onnxrunti
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch
 from core.atomic_files import atomic_write_text
 from core.errors import ConfigError
 from core.image_statistics import IMAGENET_MEAN, IMAGENET_STD
-from core.inference.predict_resume import checkpoint_identity
+from core.inference.predict_resume import checkpoint_file_key, checkpoint_identity
 from core.runs.folders import Run
 from core.training.preflight import ensure_writable_folder
 
@@ -213,8 +212,7 @@ def _export_stem(checkpoint: str, weights: Path) -> str:
     both named model.pt never share an export (nor does a path with '..' lead out of export/)."""
     if checkpoint in ("best", "last"):
         return checkpoint
-    digest = hashlib.sha256(str(weights.expanduser().resolve()).encode()).hexdigest()[:12]
-    return f"file-{digest}"
+    return f"file-{checkpoint_file_key(weights)}"
 
 
 def _is_an_export(path: Path) -> bool:

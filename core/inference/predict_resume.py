@@ -5,6 +5,7 @@ are whole), and starting over when the settings differ, so one folder never mixe
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -35,6 +36,12 @@ def checkpoint_identity(path: Path) -> dict[str, Any]:
     stat = path.stat()
     return {"checkpoint": str(path.resolve()), "checkpoint_bytes": stat.st_size,
             "checkpoint_mtime_ns": stat.st_mtime_ns}
+
+
+def checkpoint_file_key(path: Path) -> str:
+    """A short name for a checkpoint file given by path, from its whole absolute path: what its export and its
+    evaluation are named by, so two files named model.pt never share either."""
+    return hashlib.sha256(str(Path(path).expanduser().resolve()).encode()).hexdigest()[:12]
 
 
 @dataclass
