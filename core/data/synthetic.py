@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,9 @@ def synthetic_dir(cache_root: str | Path, count: int, size: int, seed: int, clas
     return Path(cache_root) / f"synthetic-n{count}-s{size}-seed{seed}{f'-c{classes}' if classes else ''}"
 
 
+UNNAMED_STAGING_AGE_S = 24 * 3600
+
+
 def ensure_synthetic(cache_root: str | Path, count: int, size: int, seed: int, classes: int = 0) -> Path:
     """The synthetic set for these arguments, generated first unless a complete one is already cached."""
     target = synthetic_dir(cache_root, count, size, seed, classes)
@@ -120,10 +124,22 @@ def remove_abandoned_staging(target: Path) -> list[Path]:
     for path in target.parent.glob(f".{target.name}-*"):
         host, _, rest = path.name.removeprefix(f".{target.name}-").rpartition("-")
         host, _, pid = host.rpartition("-")
-        if host == socket.gethostname() and pid.isdigit() and not pid_is_alive(int(pid)) and path.is_dir():
+        ours_and_dead = host == socket.gethostname() and pid.isdigit() and not pid_is_alive(int(pid))
+        if (ours_and_dead or _old_unnamed(path, host)) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
+
+
+def _old_unnamed(path: Path, host: str) -> bool:
+    """A staging folder named as seglab named them before they carried host and pid (.NAME-XXXXXXXX), untouched
+    for a day: no generation of a set writes that long without a new file."""
+    if host:
+        return False
+    try:
+        return time.time() - path.stat().st_mtime > UNNAMED_STAGING_AGE_S
+    except OSError:
+        return False
 
 
 def synthetic_pair(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -100,6 +100,7 @@ def test_the_staging_folder_of_a_killed_generation_is_removed_by_the_next_one(tm
     import os
     import socket
     import subprocess
+    import time
 
     gone = subprocess.Popen(["true"])
     gone.wait()
@@ -110,9 +111,15 @@ def test_the_staging_folder_of_a_killed_generation_is_removed_by_the_next_one(tm
     elsewhere = tmp_path / f".{target.name}-another-host-{gone.pid}-ghi789"  # a shared cache: not ours to judge
     for folder in (killed, working, elsewhere):
         (folder / "images").mkdir(parents=True)
+    older, recent = tmp_path / f".{target.name}-k3j9x_2a", tmp_path / f".{target.name}-p0q8w1zz"  # old names
+    for folder in (killed, working, elsewhere, older, recent):
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(older, (two_days_ago, two_days_ago))
     ensure_synthetic(tmp_path, 12, 32, 0)
-    assert not killed.exists() and working.is_dir() and elsewhere.is_dir()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, working.name, elsewhere.name])
+    assert not killed.exists() and not older.exists() and working.is_dir() and elsewhere.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, working.name, elsewhere.name,
+                                                                 recent.name])
 
 
 def test_ensure_replaces_a_half_written_set(tmp_path):
