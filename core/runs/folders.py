@@ -7,7 +7,6 @@ checkpoints/{last,best}.pt, predictions/<name>/ and curves.png.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import socket
@@ -20,7 +19,7 @@ from typing import Any
 from core.config import SYNTHETIC, TrainConfig, load_config, save_config
 from core.errors import ConfigError, SeglabError
 from core.processes import pid_is_alive
-from core.runs.status import LIVE_STATES, RunStatus, State, read_status, update_status
+from core.runs.status import LIVE_STATES, RunStatus, State, read_status_file, update_status
 from core.runs.status_recovery import recovered_status
 
 RUNS_DIR_ENV = "SEGLAB_RUNS_DIR"
@@ -97,18 +96,11 @@ class Run:
 
     def read_status(self) -> RunStatus:
         """status.json; where it is missing or damaged, the status the run's event log tells (status_recovery)."""
-        status = read_status(self.status_path)
-        if status.state == State.CREATED and not self.status_path_readable():
-            recovered = recovered_status(self.path)
-            if recovered is not None:
-                return RunStatus.from_dict(recovered)
-        return status
-
-    def status_path_readable(self) -> bool:
-        try:
-            return isinstance(json.loads(self.status_path.read_text(encoding="utf-8")), dict)
-        except (OSError, ValueError):
-            return False
+        status = read_status_file(self.status_path)
+        if status is not None:
+            return status
+        recovered = recovered_status(self.path)
+        return RunStatus.from_dict(recovered) if recovered is not None else RunStatus()
 
     def update_status(self, **changes: Any) -> RunStatus:
         """Apply changes (RunStatus fields) to status.json, rewritten atomically."""

@@ -67,7 +67,6 @@ class RunStatus:
         """When the run began: its folder's creation (a resume moves `started`, not this), else its start."""
         return self.created or self.started
 
-
     def elapsed_s(self, now: float) -> float | None:
         """The run's training time at `now` (or at its end, once finished): every session's, not the time it
         spent stopped between them. None before it first started."""
@@ -90,11 +89,16 @@ _STATUS_FIELDS = frozenset(f.name for f in fields(RunStatus))
 
 def read_status(path: Path) -> RunStatus:
     """The status in `path`; a missing or unreadable file reads as a fresh status."""
+    return read_status_file(path) or RunStatus()
+
+
+def read_status_file(path: Path) -> RunStatus | None:
+    """The status in `path`, or None when the file is missing or unreadable."""
     try:
         values = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return RunStatus()
-    return RunStatus.from_dict(values) if isinstance(values, dict) else RunStatus()
+        return None
+    return RunStatus.from_dict(values) if isinstance(values, dict) else None
 
 
 def update_status(path: Path, **changes: Any) -> RunStatus:
