@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.config import field_spec
+
 
 @dataclass(frozen=True)
 class EpochPlan:
@@ -33,7 +35,7 @@ class EpochPlan:
                 "expected_end_s": round(self.expected_end_s, 1)}
 
 
-MAX_EPOCHS = 1_000_000  # the most a config holds (core/config.py's epochs): weeks of tiny epochs stop there
+MAX_EPOCHS = int(field_spec("epochs").below) - 1  # the most a config holds: weeks of tiny epochs stop there
 
 
 def plan_epochs(budget_minutes: float, epoch_seconds: Sequence[float], elapsed_s: float,
