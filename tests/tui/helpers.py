@@ -45,6 +45,21 @@ async def wait_for_screen(pilot: Pilot, screen_type: type[S], timeout: float = W
     return app.screen
 
 
+async def click_in_view(pilot: Pilot, selector: str) -> None:
+    """Scroll the screen's `selector` into view, wait until it is there, and click it. One pause after
+    scroll_visible is not enough on a loaded machine: a layout still to come (fields just set, an estimate
+    arriving) can leave the widget below the screen, and the click then misses it."""
+    widget = pilot.app.screen.query_one(selector)
+
+    def in_view() -> bool:
+        widget.scroll_visible(animate=False)
+        region = widget.region
+        return bool(region.area) and region.offset in pilot.app.screen.size.region
+
+    await wait_for(pilot, in_view, what=f"{selector} to be on the screen")
+    await pilot.click(widget)
+
+
 def shown(widget: Widget) -> str:
     """The plain text a Static (or any widget rendering text) shows."""
     return str(widget.render())

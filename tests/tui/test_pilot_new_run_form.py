@@ -21,7 +21,7 @@ from tui.screens.new_run import NewRunScreen
 from tui.widgets.epoch_table import EpochTable
 from tui.widgets.run_header import RunHeader
 
-from .helpers import SIZE, shown, wait_for, wait_for_screen
+from .helpers import SIZE, click_in_view, shown, wait_for, wait_for_screen
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -155,9 +155,7 @@ async def test_a_run_started_from_the_form_trains_in_a_child_and_is_shown_live(m
         for name, value in typed.items():
             form.query_one(f"#field-{name}", Input).value = value
         form.query_one("#field-device", Select).value = "cpu"
-        form.query_one("#start").scroll_visible(animate=False)
-        await pilot.pause()
-        await pilot.click("#start")
+        await click_in_view(pilot, "#start")
         screen = await wait_for_screen(pilot, LiveRunScreen)
         (run_path,) = app.children_started
         assert run_path.name.endswith("-unet-fromform")
