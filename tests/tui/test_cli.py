@@ -338,3 +338,22 @@ def test_data_synth_into_a_file_is_one_line(capsys, tmp_path):
     code, _, err = seglab(capsys, "data", "synth", "--out", str(taken), "--count", "20", "--size", "32")
     assert code == 2
     assert the_error_line(err) == f"seglab: error: {taken}: is a file; the synthetic set is written to a folder"
+
+
+def test_a_run_failing_on_a_bad_mask_says_why_once_and_is_marked_failed(capsys, tmp_path):
+    """The reason was printed twice: as the view's `[failed] ...` line, then as the error line."""
+    from PIL import Image
+
+    for folder in ("images", "masks"):
+        (tmp_path / "pets" / folder).mkdir(parents=True)
+    for index in range(6):
+        Image.new("RGB", (40, 40), (index * 40, 90, 30)).save(tmp_path / "pets" / "images" / f"p{index}.png")
+        Image.new("L", (30, 30) if index == 3 else (40, 40), 255).save(tmp_path / "pets" / "masks" / f"p{index}.png")
+    code, out, err = seglab(capsys, "train", "--data", str(tmp_path / "pets"), "--epochs", "1", "--width", "8",
+                            "--image-size", "32", "--batch-size", "2", "--workers", "0", "--device", "cpu")
+    assert code == 2
+    reason = f"{tmp_path / 'pets' / 'masks' / 'p3.png'}: image is 40x40 but mask is 30x30"
+    assert (out + err).count(reason) == 1, out + err
+    assert the_error_line(err).startswith(f"seglab: error: {reason}")
+    (run,) = list_runs(runs_root())
+    assert run.state() == "failed" and reason in run.read_status().message

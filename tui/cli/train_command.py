@@ -249,7 +249,8 @@ def train_run(run: Run, config: TrainConfig, resume: bool, distributed: Distribu
 
     try:
         with stop_on_signals(on_signal) as stop:
-            view = TrainingView(OutputConsole(lambda: on_output_closed(stop)), title=run.name)
+            view = TrainingView(OutputConsole(lambda: on_output_closed(stop)), title=run.name,
+                                say_failure=False)  # main() prints the reason as its error line
             with view:
                 summary = train(config, run, resume=resume, stop=stop, on_event=view, distributed=distributed)
     except KeyboardInterrupt:

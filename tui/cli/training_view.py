@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.runs.events import EpochEvent, Event, ProgressEvent, StatusEvent, WarningEvent
+from core.runs.status import State
 from tui.epoch_rows import class_columns, epoch_cells, epoch_columns, epoch_line
 
 TABLE_ROWS = 15  # the live table keeps the latest epochs; the full history is in events.jsonl
@@ -43,9 +44,11 @@ class OutputConsole(Console):
 class TrainingView:
     """Consumes events (from the engine's callback or a followed log) and draws them."""
 
-    def __init__(self, console: Console, title: str = ""):
+    def __init__(self, console: Console, title: str = "", say_failure: bool = True):
+        """`say_failure`: print a failed run's reason; `seglab train` says it itself, as its error line."""
         self.console = console
         self.title = title
+        self.say_failure = say_failure
         self.epochs: list[EpochEvent] = []
         self.live_mode = console.is_terminal
         self.progress = Progress(
@@ -75,6 +78,8 @@ class TrainingView:
             self.epochs.append(event)
             if not self.live_mode:
                 self.console.print(epoch_line(event), highlight=False)
+        elif isinstance(event, StatusEvent) and event.state == State.FAILED and not self.say_failure:
+            pass
         elif isinstance(event, (StatusEvent, WarningEvent)):
             line = f"[{event.state}] {event.message}".rstrip() if isinstance(event, StatusEvent) else \
                 f"warning: {event.message}"
