@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.folders import Run
-from core.sweeps.sweep import SweepPlan, best_trial, process_gone
+from core.sweeps.sweep import UNRUN, SweepPlan, best_trial, process_gone
 
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "RUNNING": "running", "WAITING": "waiting",
                "FAIL": "failed"}
@@ -22,7 +22,7 @@ STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "RUNNING": "running",
 class TrialRow:
     number: int
     params: dict[str, Any]
-    state: str  # finished, pruned, running, waiting, failed
+    state: str  # finished, pruned, running, waiting, failed, interrupted, not run
     best_dice: float | None  # the best val Dice reported so far (a finished trial's value)
     epochs: int  # epochs reported
     seconds: float | None  # from start to end (or to now, running)
@@ -41,6 +41,9 @@ def trial_rows(study: Any) -> list[TrialRow]:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         state = STATE_WORDS.get(trial.state.name, trial.state.name.lower())
+        error = str(trial.user_attrs.get("error", ""))
+        if UNRUN in trial.user_attrs:  # failed at once without running: a worker's race, not the settings
+            state, error = "not run", str(trial.user_attrs[UNRUN])
         if trial.state.name == "RUNNING" and process_gone(trial.user_attrs):
             state = "interrupted"  # a kill -9: the next `seglab sweep` fails it and tries its settings again
         values = dict(trial.intermediate_values)
@@ -51,7 +54,7 @@ def trial_rows(study: Any) -> list[TrialRow]:
                              end - start if start and end else None,
                              max(values) if state == "pruned" and values else None,
                              str(trial.user_attrs.get("run", "")), str(trial.user_attrs.get("host", "")),
-                             trial.user_attrs.get("retry_of"), str(trial.user_attrs.get("error", "")), values))
+                             trial.user_attrs.get("retry_of"), error, values))
     return rows
 
 

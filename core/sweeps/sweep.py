@@ -32,6 +32,7 @@ RETRY_OF = "retry_of"
 CREATED_BY = "created_by"  # host:pid of the process that created the study (it queues the first trials)
 JOINED = "workers_joined"  # how many worker processes have opened the study (each seeds its sampler apart)
 PLANNED = "planned"  # on each trial the sweep queued: workers take queued trials only, so N trials run in all
+UNRUN = "unrun"  # on a trial failed at once, never run: why (counted apart from failures)
 MAX_FAILURES_IN_A_ROW = 3  # then the sweep stops: its settings, not one unlucky trial, are at fault
 
 
@@ -186,13 +187,29 @@ def queue_fresh_trial(study: Any, grid: list[Dimension] | None = None) -> None:
     if grid is None:
         study.enqueue_trial({}, user_attrs={PLANNED: True})
         return
-    had = {_point_key(trial.params or trial.system_attrs.get("fixed_params", {}))
-           for trial in study.get_trials(deepcopy=False)}
+    had = {_point_key(_grid_point(trial)) for trial in study.get_trials(deepcopy=False)}
     for values in itertools.product(*(dimension.choices for dimension in grid)):
         point = {dimension.name: value for dimension, value in zip(grid, values, strict=True)}
         if _point_key(point) not in had:
             study.enqueue_trial(point, user_attrs={PLANNED: True})
             return
+
+
+def earlier_holder(study: Any, number: int) -> int | None:
+    """The earliest trial before trial `number` that holds its grid point and has not failed (waiting, running or
+    finished), if one does. Two workers that queue a point at the same moment both queue the same one (each reads
+    the trials, then queues the first point none has); the later trial then leaves the point to the earlier."""
+    trials = study.get_trials(deepcopy=False)
+    point = _point_key(_grid_point(trials[number]))
+    for trial in trials[:number]:
+        if trial.state.name != "FAIL" and _point_key(_grid_point(trial)) == point:
+            return trial.number
+    return None
+
+
+def _grid_point(trial: Any) -> dict[str, Any]:
+    """A grid trial's point: its parameters once drawn, else the ones it was queued with."""
+    return trial.params or trial.system_attrs.get("fixed_params", {})
 
 
 def grid_size(grid: list[Dimension]) -> int:
@@ -206,10 +223,11 @@ def _point_key(params: dict[str, Any]) -> str:
 
 
 def counts(study: Any) -> dict[str, int]:
-    """Trials by state: COMPLETE, PRUNED, RUNNING, WAITING, FAIL."""
+    """Trials by state: COMPLETE, PRUNED, RUNNING, WAITING, FAIL, and UNRUN (failed at once, never run)."""
     found: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
-        found[trial.state.name] = found.get(trial.state.name, 0) + 1
+        state = "UNRUN" if trial.state.name == "FAIL" and UNRUN in trial.user_attrs else trial.state.name
+        found[state] = found.get(state, 0) + 1
     return found
 
 
@@ -266,7 +284,12 @@ def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: Tr
     def objective(trial: Any) -> float:
         ran.append(trial.number)
         if not trial.user_attrs.get(PLANNED) and RETRY_OF not in trial.user_attrs:
-            raise SurplusTrial  # another worker took the last queued trial first
+            trial.set_user_attr(UNRUN, "another worker took the last queued trial")
+            raise SurplusTrial
+        if grid is not None and (holder := earlier_holder(study, trial.number)) is not None:
+            trial.set_user_attr(UNRUN, f"trial {holder} has the same grid point")
+            queue_fresh_trial(study, grid)  # the grid's next point no trial has had, if one is left
+            raise SamePoint
         try:
             return run_trial(trial, dimensions, plan.base, plan.root, plan.name, plan.trial_budget, stop, on_event)
         except SeglabError as error:
@@ -294,12 +317,14 @@ def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: Tr
             break
         try:
             with _quiet_trial_failures():  # each failure is one line from on_line, not Optuna's traceback
-                study.optimize(objective, n_trials=1, catch=(SeglabError,))
+                study.optimize(objective, n_trials=1, catch=(SeglabError, SamePoint))
         except (TrialStopped, SurplusTrial):
             break
         last = study.get_trials(deepcopy=False)[ran[-1]] if ran else None
         if last is None:
             break
+        if UNRUN in last.user_attrs:
+            continue  # neither a success nor a failure
         failures = failures + 1 if last.state.name == "FAIL" else 0
         if failures >= MAX_FAILURES_IN_A_ROW:
             raise SeglabError(f"sweep {plan.name}: {failures} trials in a row failed, the last with: "
@@ -339,6 +364,10 @@ def _quiet_trial_failures() -> Iterator[None]:
 
 class SurplusTrial(Exception):
     """A trial no queue entry was left for (two workers reached for the last one): failed at once, unrun."""
+
+
+class SamePoint(Exception):
+    """A grid trial whose point an earlier trial holds (two workers queued it at once): failed at once, unrun."""
 
 
 def best_trial(study: Any) -> Any | None:

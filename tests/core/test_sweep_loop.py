@@ -9,7 +9,17 @@ import pytest
 import core.sweeps.sweep as sweep_module
 from core.errors import ConfigError, DataError, SeglabError
 from core.runs.folders import runs_root
-from core.sweeps.sweep import MAX_FAILURES_IN_A_ROW, SweepPlan, finished, run_sweep
+from core.sweeps.summary import trial_rows
+from core.sweeps.sweep import (
+    MAX_FAILURES_IN_A_ROW,
+    PLANNED,
+    SweepPlan,
+    counts,
+    finished,
+    open_study,
+    queue_trials,
+    run_sweep,
+)
 
 BASE = {"data": "synthetic", "image_size": 32, "width": 8, "epochs": 1}
 
@@ -51,6 +61,22 @@ def test_a_grid_sweep_runs_each_point_once(monkeypatch):
     study = run_sweep(plan("grid", ["width=8,16", "lr=0.001,0.002"], trials=10, sampler="grid"))
     assert sorted((p["width"], p["lr"]) for p in seen) == [(8, 0.001), (8, 0.002), (16, 0.001), (16, 0.002)]
     assert finished(study) == 4  # --trials 10 on a grid of 4: the grid
+
+
+def test_a_grid_point_two_workers_queued_at_once_runs_once(monkeypatch):
+    """Two workers replacing failed trials at the same moment each read the trials, then queued the first point
+    none had: the same one, which then ran twice. The later trial now leaves it to the earlier, unrun."""
+    seen = fake_trials(monkeypatch, lambda params: params["width"] / 100 + params["lr"])
+    grid = plan("race", ["width=8,16", "lr=0.001,0.002"], trials=4, sampler="grid")
+    study = open_study(grid, grid.dimensions())
+    queue_trials(study, 4, grid.dimensions())
+    first = study.get_trials(deepcopy=False)[0]
+    study.enqueue_trial(dict(first.system_attrs["fixed_params"]), user_attrs={PLANNED: True})  # the other worker's
+    study = run_sweep(grid)
+    assert sorted((p["width"], p["lr"]) for p in seen) == [(8, 0.001), (8, 0.002), (16, 0.001), (16, 0.002)]
+    assert finished(study) == 4 and counts(study) == {"COMPLETE": 4, "UNRUN": 1}
+    (unrun,) = [row for row in trial_rows(study) if row.state != "finished"]
+    assert unrun.state == "not run" and unrun.error == "trial 0 has the same grid point"
 
 
 def test_a_trial_cut_short_by_a_second_ctrl_c_is_tried_again_by_the_same_command(monkeypatch):
