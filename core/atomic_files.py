@@ -21,6 +21,15 @@ def _read_umask() -> int:
 
 UMASK = _read_umask()
 FILE_MODE = 0o666 & ~UMASK  # what a plain open() gives: others on a shared machine can read a run
+FOLDER_MODE = 0o777 & ~UMASK  # what a plain mkdir() gives
+
+
+def staging_folder(parent: Path, prefix: str, suffix: str = "") -> Path:
+    """A new folder in `parent` to build a folder in before renaming it into place, with the mode a plain mkdir()
+    gives (tempfile.mkdtemp makes 0700: nobody else could open the renamed folder)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    folder.chmod(FOLDER_MODE)
+    return folder
 
 
 @contextmanager

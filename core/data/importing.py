@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from core.atomic_files import staging_folder
 from core.data.export_types import ALL
 from core.data.exports import read_export
 from core.data.folder import IMAGE_SUFFIXES
@@ -40,7 +40,7 @@ def import_export(source: str | Path, out: str | Path, fmt: str = "auto",
         raise DataError(out, "already exists; give a new folder to import into")
     out.parent.mkdir(parents=True, exist_ok=True)
     labels = Labels("multiclass", export.class_names, export.ignore_index)
-    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    building = staging_folder(out.parent, f".{out.name}.", ".tmp")
     total, done = export.images, 0
     try:
         for split, samples in export.splits.items():

@@ -15,13 +15,13 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from core.atomic_files import staging_folder
 from core.data.labels import CLASSES_FILE, SYNTHETIC_CLASSES
 from core.errors import ConfigError
 from core.processes import pid_is_alive
@@ -100,8 +100,7 @@ def ensure_synthetic(cache_root: str | Path, count: int, size: int, seed: int, c
     remove_abandoned_staging(target)
     # Generate beside the target and rename it into place, so a crash never leaves a half-written set
     # that a later run would mistake for a complete one. The folder's name says which process writes it.
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-{socket.gethostname()}-{os.getpid()}-",
-                                    dir=target.parent))
+    staging = staging_folder(target.parent, f".{target.name}-{socket.gethostname()}-{os.getpid()}-")
     try:
         generate_synthetic(staging, count, size, seed, classes)
         if target.exists() and not (target / MARKER).is_file():

@@ -117,3 +117,17 @@ def test_an_exports_splits_become_split_folders(tmp_path, truth):
     assert imported.counts == {"train": len(truth) - 2, "val": 2}
     assert {s.name for s in list_samples(tmp_path / "folder", "val")} == {item.name for item in truth[-2:]}
     assert {s.name for s in list_samples(tmp_path / "folder", "test")} == {item.name for item in truth[-2:]}
+
+
+def test_written_and_imported_folders_open_for_others_as_a_plain_mkdir_leaves_them(tmp_path, truth):
+    """Both were built in tempfile.mkdtemp's folder (mode 0700) and renamed: nobody else, a labelling tool run by
+    another user included, could open them."""
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    write_labels("voc", truth[:2], OXFORD_CLASSES, tmp_path / "voc")
+    import_export(tmp_path / "voc", tmp_path / "imported")
+    for folder in (tmp_path / "voc", tmp_path / "imported"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask, folder

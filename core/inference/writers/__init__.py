@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import import_module
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from core.atomic_files import staging_folder
 from core.errors import ConfigError, DataError
 
 WRITERS: dict[str, str] = {  # format -> "module:function"
@@ -63,7 +63,7 @@ def write_labels(fmt: str, images: Iterable[LabelledImage], class_names: tuple[s
     if out.exists():
         raise DataError(out, "already exists; give a new folder to write into")
     out.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    building = staging_folder(out.parent, f".{out.name}.", ".tmp")
     try:
         count = write(images, class_names, building)
         os.replace(building, out)
