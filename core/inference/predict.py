@@ -35,6 +35,7 @@ from core.inference.predict_resume import (
 )
 from core.inference.predict_stream import StreamCounts, predict_stream
 from core.inference.results import ResultTotals, totals_of, write_summary
+from core.inference.writers import check_class_names
 from core.models.tta import check_tta
 from core.run_data import split_samples
 from core.runs.folders import Run, resolve_inside
@@ -133,9 +134,12 @@ def predict(
     engine: str = "torch",
     notice: NoticeCallback | None = None,
     recursive: bool = False,
+    export: str | None = None,
 ) -> dict[str, Any]:
     """Predict every input image (or the run's `split` when no inputs) and write the results; `recursive`: the
-    images in the subfolders of input folders too (without it, `notice` hears of subfolders left out).
+    images in the subfolders of input folders too (without it, `notice` hears of subfolders left out); `export`:
+    the labelling tool's format the caller will write the predictions in, whose rules for class names are checked
+    before any image is read.
 
     tta='flip' averages the probabilities of each image and its mirror (core/inference/tta.py).
     engine='onnx' runs the checkpoint's dynamic ONNX export on ONNX Runtime's CPU provider, in fp32
@@ -157,6 +161,8 @@ def predict(
     model, config, payload = model_from_checkpoint(weights)
     check_task(config, weights, task)
     labels = Labels(config.task, checkpoint_class_names(payload, config), config.ignore_index)
+    if export is not None:
+        check_class_names(export, labels.names)
     samples = collect_inputs(inputs, recursive) if inputs else split_samples(config, split)
     skipped_folders = unsearched_subfolders(inputs) if inputs and not recursive else []
     if notice is not None and skipped_folders:

@@ -15,10 +15,11 @@ from core.data import list_samples
 from core.data.exports import read_export
 from core.data.images import load_pair
 from core.data.labels import OXFORD_CLASSES, Labels
+from core.errors import ConfigError
 from core.inference.writers import LabelledImage, write_labels
 from core.runs.folders import list_runs, runs_root
 from tests.tui.helpers import OXFORD_TINY
-from tests.tui.test_cli import seglab
+from tests.tui.test_cli import seglab, the_error_line
 
 TINY = ["--epochs", "1", "--image-size", "32", "--width", "8", "--workers", "0", "--precision", "fp32"]
 
@@ -90,9 +91,42 @@ def test_predict_export_refuses_an_unknown_format_before_predicting(capsys, expo
     assert code == 2 and "--export: 'pascal' is not one of coco, coco-polygons, voc, cvat, labelme, yolo" in err
 
 
+def test_predict_export_under_a_file_is_refused_before_predicting(capsys, tmp_path):
+    """`--out FILE/sub` predicted every image, then failed with an internal FileExistsError."""
+    (tmp_path / "notes.txt").write_text("mine\n")
+    out = tmp_path / "notes.txt" / "sub"
+    code, _, err = seglab(capsys, "predict", "nothing", "--export", "coco", "--out", str(out))
+    assert code == 2
+    assert the_error_line(err) == (f"seglab: error: --out {out}: cannot be made: "
+                                   f"{tmp_path / 'notes.txt'} is a file, not a folder")
+
+
 def test_predict_export_into_a_folder_that_exists_is_refused_before_predicting(capsys, tmp_path):
     taken = tmp_path / "taken"
     taken.mkdir()
     code, _, err = seglab(capsys, "predict", "nothing", "--export", "coco", "--out", str(taken))
     assert code == 2  # before the run is even looked up: no prediction is made only to be refused
     assert f"--out {taken}: already exists; give a new folder to write into" in err
+
+
+def test_class_names_labelmap_txt_cannot_hold_are_refused_before_predicting(capsys, tmp_path):
+    """A class named 'cat:dog' or '#2' was written into labelmap.txt as is: the export then failed to read back
+    (':' separates its fields, '#' starts a comment)."""
+    labels = Labels("multiclass", OXFORD_CLASSES)
+    samples = list_samples(OXFORD_TINY, "trainval") + list_samples(OXFORD_TINY, "test")
+    items = [LabelledImage(s.name, s.image, load_pair(s, labels)[1]) for s in samples]
+    write_labels("coco", items, ("background", "cat:dog", "#2 border"), tmp_path / "coco")
+    code, _, err = seglab(capsys, "train", "--data", str(tmp_path / "coco"), *TINY, "--name", "odd-names")
+    assert code == 0, err
+    (run,) = list_runs(runs_root())
+    for fmt in ("voc", "cvat"):
+        code, _, err = seglab(capsys, "predict", "odd-names", "--split", "val", "--export", fmt)
+        assert code == 2
+        assert the_error_line(err).startswith(f"seglab: error: class name 'cat:dog' cannot be written to {fmt}'s "
+                                              "labelmap.txt")
+        assert not run.predictions_dir.exists()  # refused before any image was predicted
+    with pytest.raises(ConfigError, match="class name '#2 border' cannot be written to voc's labelmap.txt"):
+        write_labels("voc", items, ("background", "pet", "#2 border"), tmp_path / "voc")
+    assert not (tmp_path / "voc").exists()
+    code, _, err = seglab(capsys, "predict", "odd-names", "--split", "val", "--export", "coco")
+    assert code == 0, err  # COCO's JSON holds any name

@@ -73,8 +73,14 @@ def predict_command(
         raise fail("--out is where --export writes; give --export FORMAT too")
     if export is not None and export not in WRITER_NAMES:
         raise fail(f"--export: {export!r} is not one of {', '.join(WRITER_NAMES)}")
-    if export_out is not None and export_out.exists():  # said before the predictions, not after them
-        raise fail(f"--out {export_out}: already exists; give a new folder to write into")
+    if export_out is not None:  # said before the predictions, not after them
+        from core.errors import DataError
+        from core.inference.writers import check_new_folder
+
+        try:
+            check_new_folder(export_out)
+        except DataError as error:
+            raise fail(f"--out {error}") from None
     if engine not in ENGINE_CHOICES:
         raise fail(f"--engine: {engine!r} is not one of {', '.join(ENGINE_CHOICES)}")
     the_run = open_run(run, runs_root(runs_dir))
@@ -85,7 +91,7 @@ def predict_command(
             the_run, inputs=list(input) if input else None, split=split, checkpoint=checkpoint, output_name=name,
             batch_size=batch_size, device=device, skip_bad=skip_bad, tta=tta, task=task, engine=engine,
             progress=show, stop=stop, notice=lambda line: progress.console.print(line, markup=False),
-            recursive=recursive,
+            recursive=recursive, export=export,
         )
     console.print(f"{summary['images']} images -> {summary['output']}{_how(summary)}", markup=False)
     if not summary["complete"]:

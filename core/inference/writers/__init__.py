@@ -60,8 +60,8 @@ def write_labels(fmt: str, images: Iterable[LabelledImage], class_names: tuple[s
     failure or an interrupt leaves no half-made folder. Returns how many images were written."""
     write = writer(fmt)
     out = Path(out)
-    if out.exists():
-        raise DataError(out, "already exists; give a new folder to write into")
+    check_class_names(fmt, class_names)
+    check_new_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     building = staging_folder(out.parent, f".{out.name}.", ".tmp")
     try:
@@ -71,6 +71,31 @@ def write_labels(fmt: str, images: Iterable[LabelledImage], class_names: tuple[s
         shutil.rmtree(building, ignore_errors=True)
         raise
     return count
+
+
+def check_class_names(fmt: str, class_names: Iterable[str]) -> None:
+    """Raise ConfigError for a class name `fmt` cannot write so that it reads back: VOC's and CVAT's labelmap.txt
+    has a `name:r,g,b:parts:actions` line a class, where ':' separates fields, '#' starts a comment and the name
+    is read without its surrounding spaces."""
+    if fmt not in ("voc", "cvat"):
+        return
+    for name in class_names:
+        if ":" in name or "\n" in name or "\r" in name or name.strip().startswith("#") or name != name.strip():
+            raise ConfigError(f"class name {name!r} cannot be written to {fmt}'s labelmap.txt (a name there has no "
+                              "':', no line break, no spaces around it and does not start with '#'); use another "
+                              "--export format, or rename the class in the data and train again")
+
+
+def check_new_folder(out: Path) -> None:
+    """Raise DataError unless `out` can be made as a new folder: it must not exist, and the nearest folder above it
+    that exists must be a folder, not a file."""
+    if out.exists() or out.is_symlink():
+        raise DataError(out, "already exists; give a new folder to write into")
+    above = out.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise DataError(out, f"cannot be made: {above} is a file, not a folder")
 
 
 def predicted_labels(folder: Path) -> tuple[tuple[str, ...], Iterator[LabelledImage]]:
