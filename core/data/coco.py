@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from core.data.export_types import ALL, LabelledExport, read_json, some, unique_names
+from core.data.export_types import ALL, LabelledExport, head_of_json, json_keys, read_json, some, unique_names
 from core.data.polygons import checked_ring, rasterise, rle_problem, rle_to_mask
 from core.data.samples import Sample
 from core.errors import DataError
@@ -239,15 +239,14 @@ def _image_folder(index: CocoIndex) -> Path:
 
 
 def _is_coco(path: Path) -> bool:
-    """Whether a .json file looks like COCO: an object with an "images" key in its first megabyte (reading it
-    checks the rest)."""
+    """Whether a .json file is COCO: an object with an "images" key (reading it checks the rest). A file too large
+    to parse here, or one that does not parse (reading it says where it breaks), is judged by its first megabyte."""
     if path.suffix.lower() != ".json" or not path.is_file():
         return False
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            head = f.read(1 << 20)
-    except OSError:
-        return False
+    keys = json_keys(path)
+    if keys is not None:
+        return "images" in keys
+    head = head_of_json(path)
     return head.lstrip().startswith("{") and '"images"' in head
 
 

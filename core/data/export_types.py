@@ -3,6 +3,7 @@ found wrong but could be read anyway (warnings). Each format's reader (coco, voc
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,9 +59,45 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        truncated = " (truncated?)" if error.pos >= len(text.rstrip()) else ""
-        raise DataError(path, f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        ends_inside = error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string")
+        truncated = " (truncated?)" if ends_inside else ""
+        where = error.msg.removesuffix(" at")  # "Unterminated string starting at" + " at line ..."
+        raise DataError(path, f"not valid JSON: {where} at line {error.lineno}, column {error.colno}"
                               f"{truncated}") from None
+
+
+KEYS_READ_WHOLE = 64 << 20  # JSON files up to this size are parsed to tell their format; larger ones by their head
+HEAD = 1 << 20
+
+
+def json_keys(path: Path) -> frozenset[str] | None:
+    """The top-level keys of the JSON object in `path`, to tell a format by; None for a file over KEYS_READ_WHOLE
+    bytes, one that does not parse, or one that is not an object (callers then judge by head_of_json)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _json_keys(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _json_keys(path: Path, size: int, mtime_ns: int) -> frozenset[str] | None:
+    if size > KEYS_READ_WHOLE:
+        return None
+    try:
+        content = json.loads(path.read_bytes())
+    except (OSError, ValueError):  # ValueError: JSONDecodeError and UnicodeDecodeError
+        return None
+    return frozenset(content) if isinstance(content, dict) else None
+
+
+def head_of_json(path: Path) -> str:
+    """The first megabyte of a JSON file as text ("" when it cannot be read)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(HEAD)
+    except OSError:
+        return ""
 
 
 SHOWN = 3  # examples a warning names before "and N more"

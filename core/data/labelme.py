@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from core.data.export_types import ALL, LabelledExport, read_json, some, unique_names
+from core.data.export_types import ALL, LabelledExport, head_of_json, json_keys, read_json, some, unique_names
 from core.data.image_files import decode
 from core.data.polygons import checked_ring, circle, rasterise, rectangle
 from core.data.samples import Sample
@@ -31,18 +31,26 @@ AREA_SHAPES = ("polygon", "rectangle", "circle")
 
 
 def is_labelme_export(root: Path) -> bool:
+    """Whether `root` (or its train/ val/ test/) holds LabelMe JSONs: objects with a "shapes" key (a COCO file's
+    keys are images, annotations and categories, whatever its categories are named). The first few JSONs are
+    looked at, so a stray project file does not hide the rest; one too large to parse, or that does not parse, is
+    judged by its first megabyte."""
     root = Path(root)
     if not root.is_dir():
         return False
     for folder in (root, *(root / split for split in SPLITS)):
-        first = next(iter(sorted(folder.glob("*.json"))), None) if folder.is_dir() else None
-        if first is not None:
-            try:
-                head = first.read_text(encoding="utf-8", errors="replace")[:4096]
-            except OSError:
-                return False
-            return '"shapes"' in head
+        first = sorted(folder.glob("*.json"))[:3] if folder.is_dir() else []
+        if first:
+            return any(_is_labelme_file(path) for path in first)
     return False
+
+
+def _is_labelme_file(path: Path) -> bool:
+    keys = json_keys(path)
+    if keys is not None:
+        return "shapes" in keys and "images" not in keys
+    head = head_of_json(path)
+    return '"shapes"' in head and '"images"' not in head
 
 
 def read_labelme(root: Path) -> LabelledExport:

@@ -3,6 +3,8 @@ values checked by hand, overlaps, ignore values, splits, detection and the line 
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 
 import numpy as np
@@ -215,3 +217,34 @@ def test_data_check_warns_about_voc_masks_that_look_like_binary_masks(tmp_path):
     warnings = " ".join(report.warnings)
     assert "1 mask(s) hold only 0 and 255, e.g. a: in VOC, 255 marks pixels to ignore" in warnings
     assert "2 mask(s) hold only ids 0 and 1, e.g. b: without labelmap.txt, id 1 is VOC's 'aeroplane'" in warnings
+
+
+def test_a_coco_category_named_shapes_is_still_coco_and_a_labelme_file_is_told_by_its_keys(tmp_path):
+    """Detection looked for the text "shapes" in a JSON's first 4 KB: a COCO file with a category of that name was
+    read as LabelMe, and a LabelMe file written with sorted keys (its imageData first) was no export at all."""
+    coco = coco_export(tmp_path / "coco", categories=[{"id": 7, "name": "shapes"}, {"id": 3, "name": "dog"}])
+    coco.rename(tmp_path / "coco" / "instances.json")  # beside images/, where LabelMe's JSONs would be
+    export = read_export(tmp_path / "coco")
+    assert export.format == "coco" and export.class_names == ("background", "dog", "shapes")
+
+    from PIL.PngImagePlugin import PngInfo
+
+    folder = tmp_path / "labelme"
+    path = labelme_file(folder, "one", [{"label": "cat", "points": [[1, 1], [5, 1], [5, 4], [1, 4]]}], embed=True)
+    document = json.loads(path.read_text())
+    buffer, padding = io.BytesIO(), PngInfo()
+    padding.add_text("Comment", "a photo's metadata " * 400)  # as a camera's: 7.6 KB before any shape
+    Image.new("RGB", (WIDTH, HEIGHT), (90, 90, 90)).save(buffer, format="PNG", pnginfo=padding)
+    document["imageData"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    path.write_text(json.dumps(document, sort_keys=True))
+    assert path.read_text().index('"shapes"') > 8192
+    export = read_export(folder)
+    assert export.format == "labelme" and (mask_of(export, "one")[SQUARE_PIXELS] == 1).all()
+
+
+def test_a_truncated_coco_file_says_where_it_breaks_in_words(tmp_path):
+    path = coco_export(tmp_path / "coco")
+    path.write_text(path.read_text()[:60])  # cut inside a string
+    with pytest.raises(DataError) as error:
+        read_export(tmp_path / "coco")
+    assert str(error.value) == f"{path}: not valid JSON: Unterminated string starting at line 1, column 58 (truncated?)"
