@@ -175,7 +175,9 @@ def _images(path: Path, base: Path, entry: Any) -> list[Path]:
         location = Path(str(item))
         location = location if location.is_absolute() else (base / location)
         if not location.exists() and not Path(str(item)).is_absolute():
-            location = path.parent / str(item)  # Roboflow writes ../train/images relative to data.yaml
+            location = path.parent / str(item)
+        if not location.exists() and str(item).startswith("../"):  # Roboflow's ../train/images beside data.yaml:
+            location = base / str(item)[3:]  # Ultralytics drops the ../ when the folder is not there
         location = location.resolve()
         if location.is_dir():
             found += files_under(location, IMAGE_SUFFIXES)

@@ -27,6 +27,7 @@ from .export_fixtures import (
     coco_export,
     cvat_export,
     labelme_file,
+    photo,
     voc_export,
     yolo_export,
 )
@@ -248,3 +249,18 @@ def test_a_truncated_coco_file_says_where_it_breaks_in_words(tmp_path):
     with pytest.raises(DataError) as error:
         read_export(tmp_path / "coco")
     assert str(error.value) == f"{path}: not valid JSON: Unterminated string starting at line 1, column 58 (truncated?)"
+
+
+def test_roboflows_yolo_layout_with_dotdot_folders_beside_data_yaml_reads(tmp_path):
+    """Roboflow writes `train: ../train/images` with train/ beside data.yaml; Ultralytics drops the ../ when that
+    folder is not there. seglab refused it: no such image folder."""
+    square = "0 0.125 0.166667 0.625 0.166667 0.625 0.666667 0.125 0.666667\n"
+    root = tmp_path / "roboflow"
+    for split, name in (("train", "a"), ("valid", "b")):
+        photo(root / split / "images" / f"{name}.jpg")
+        (root / split / "labels").mkdir(parents=True)
+        (root / split / "labels" / f"{name}.txt").write_text(square)
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 2\nnames: ['cat', 'dog']\n")
+    export = read_export(root)
+    assert export.format == "yolo" and {s.name for s in export.samples} == {"a", "b"}
+    assert (mask_of(export, "b")[SQUARE_PIXELS] == 1).all()

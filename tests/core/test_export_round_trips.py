@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from core.data import list_samples
@@ -92,6 +93,9 @@ def test_a_written_mask_has_the_values_drawn_by_hand(tmp_path):
     assert values[0] == 1  # YOLO's class 1 is seglab's class 2
     xs, ys = np.array(values[1::2]) * 8, np.array(values[2::2]) * 6
     assert (xs.min(), xs.max(), ys.min(), ys.max()) == pytest.approx((1, 5, 1, 4), abs=0.51)  # corners cut by < 1/2
+    # no `path`: Ultralytics joins a relative one ("." included) to its own datasets folder, not to data.yaml's
+    assert yaml.safe_load((tmp_path / "yolo" / "data.yaml").read_text()) == {
+        "train": "images/train", "val": "images/train", "names": {0: "a", 1: "b"}}
 
 
 def test_importing_a_written_export_gives_the_folder_layout_with_the_same_masks(tmp_path, truth):

@@ -1,6 +1,6 @@
 """A YOLO segmentation folder of predictions: images/train/ (linked), labels/train/NAME.txt with one normalised
 polygon a line per connected region (holes kept by bridging), data.yaml naming the classes (YOLO's class k is the
-run's class k+1)."""
+run's class k+1) and the folders relative to data.yaml's own."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def write_yolo(images: Iterable[LabelledImage], class_names: tuple[str, ...], ou
         label.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(label, "".join(f"{line}\n" for line in lines))
         count += 1
-    document = {"path": ".", "train": f"images/{SPLIT}", "val": f"images/{SPLIT}",
+    # No `path`: Ultralytics then takes data.yaml's own folder as the root (as for Roboflow's exports); a relative
+    # `path` such as "." it would join to its datasets folder, not to this one.
+    document = {"train": f"images/{SPLIT}", "val": f"images/{SPLIT}",
                 "names": {index: name for index, name in enumerate(class_names[1:])}}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "data.yaml", yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
