@@ -83,3 +83,21 @@ def check_initial_weights(config: TrainConfig, runs_root: Path) -> None:
 
         model = model_for(config)
         load_initial_weights(model, config, runs_root)
+
+
+def init_class_names_warning(config: TrainConfig, runs_root: Path) -> str | None:
+    """A warning when a multiclass run starts from weights trained on classes named otherwise, or in another order:
+    each output channel starts as the class in its position was, so a swapped order begins every class from
+    another's weights. None when the names match, the run is binary, or the checkpoint does not name its classes."""
+    if not config.init_from or config.task != "multiclass":
+        return None
+    from core.run_data import class_names
+
+    path = init_checkpoint_path(config.init_from, runs_root)
+    source = tuple(str(name) for name in load_checkpoint(path).get("class_names") or ())
+    ours = class_names(config)
+    if not source or source == ours:
+        return None
+    how = "in another order" if sorted(source) == sorted(ours) else "with other names"
+    return (f"init_from: {path} was trained on classes {', '.join(source)}; this data names them {how} "
+            f"({', '.join(ours)}): each output channel starts from the weights of the class in its position")

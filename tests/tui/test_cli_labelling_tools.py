@@ -130,3 +130,23 @@ def test_class_names_labelmap_txt_cannot_hold_are_refused_before_predicting(caps
     assert not (tmp_path / "voc").exists()
     code, _, err = seglab(capsys, "predict", "odd-names", "--split", "val", "--export", "coco")
     assert code == 0, err  # COCO's JSON holds any name
+
+
+def test_starting_from_weights_of_classes_in_another_order_warns(capsys, exports, tmp_path):
+    """--init-from a run of (pet, border) on data naming (border, pet) started each class from the other's weights,
+    silently."""
+    import shutil
+
+    code, _, err = seglab(capsys, "train", "--data", str(exports / "cvat"), *TINY, "--name", "first")
+    assert code == 0, err
+    code, _, err = seglab(capsys, "train", "--data", str(exports / "cvat"), *TINY, "--init-from", "first")
+    assert code == 0 and "warning: init_from" not in err, err  # the same classes: nothing to say
+    swapped = tmp_path / "swapped"
+    shutil.copytree(exports / "cvat", swapped)
+    lines = (swapped / "labelmap.txt").read_text().splitlines()
+    (swapped / "labelmap.txt").write_text("\n".join([*lines[:2], lines[3], lines[2]]) + "\n")  # border first
+    code, _, err = seglab(capsys, "train", "--data", str(swapped), *TINY, "--init-from", "first")
+    assert code == 0, err
+    (first,) = [run for run in list_runs(runs_root()) if run.name.endswith("-first")]
+    assert (f"seglab: warning: init_from: {first.checkpoint_path('best')} was trained on classes background, pet, "
+            "border; this data names them in another order (background, border, pet)") in " ".join(err.split())

@@ -100,7 +100,7 @@ def train_command(
             _warn_when_val_fraction_is_ignored(made.config)
         _warn_when_too_narrow(made.config)
         if not made.resuming:
-            _warn_about_the_data(made.config)
+            _warn_about_the_data(made.config, root)
             for warning in settings_that_do_nothing(made.config, typed, nproc):
                 err_console.print(f"seglab: warning: {warning}", markup=False)
         if not made.resuming and run_dir is None and (made.config.preset in LONG_PRESETS or sys.stdout.isatty()):
@@ -189,13 +189,16 @@ def _warn_when_val_fraction_is_ignored(config: TrainConfig) -> None:
                           "and test already", markup=False)
 
 
-def _warn_about_the_data(config: TrainConfig) -> None:
+def _warn_about_the_data(config: TrainConfig, root: Path) -> None:
     """A labelling tool's export: what was clipped or left out of it; a folder's classes merged by a binary run (each
-    line names the file)."""
+    line names the file); starting weights trained on classes named otherwise."""
     from core.run_data import data_warnings
+    from core.training.initial_weights import init_class_names_warning
 
-    for warning in data_warnings(config)[:MAX_WARNINGS]:
-        err_console.print(f"seglab: warning: {warning}", markup=False)
+    warnings = data_warnings(config)[:MAX_WARNINGS]
+    for warning in [*warnings, init_class_names_warning(config, root)]:
+        if warning:
+            err_console.print(f"seglab: warning: {warning}", markup=False)
 
 
 def _suggest_a_pretrained_encoder(config: TrainConfig) -> None:
