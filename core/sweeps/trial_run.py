@@ -89,8 +89,8 @@ def run_trial(trial: Any, dimensions: list[Dimension], base: dict[str, Any], roo
         summary = train(plan.config, plan.run, stop=trial_stop, on_event=sink)
     finally:
         trial_stop.set()  # ends the watcher
-    if pruned:
-        message = f"pruned after epoch {pruned[0]} (val Dice below the median of earlier trials)"
+    if pruned and summary.state != State.FINISHED:  # pruned at its last epoch: it had finished, and counts so
+        message = f"pruned after epoch {pruned[0]} ({_why_pruned(trial)})"
         plan.run.update_status(state=State.PRUNED, message=message)
         with EventLog(plan.run.events_path) as log:
             log.write(StatusEvent(state=State.PRUNED, message=message))
@@ -100,6 +100,13 @@ def run_trial(trial: Any, dimensions: list[Dimension], base: dict[str, Any], roo
     if summary.state != State.FINISHED:
         raise TrialStopped(f"{plan.run.name}: stopped at epoch {summary.epochs}")
     return summary.best_dice
+
+
+def _why_pruned(trial: Any) -> str:
+    """The pruner's rule, in words."""
+    if type(getattr(trial.study, "pruner", None)).__name__ == "HyperbandPruner":
+        return "val Dice in the lower part of its Hyperband bracket"
+    return "val Dice below the median of earlier trials"
 
 
 def _forward(stop: threading.Event, trial_stop: threading.Event) -> None:

@@ -126,3 +126,37 @@ def test_show_calls_a_running_trial_whose_process_is_gone_interrupted(monkeypatc
         trial.set_user_attr("host", this_host())
         trial.set_user_attr("pid", pid)
     assert [row.state for row in trial_rows(study)] == ["finished", "interrupted", "running"]
+
+
+class PruneAlways:
+    """An Optuna trial whose pruner says "prune" at every report: what a median pruner says of a poor last epoch."""
+
+    number = 0
+    study = None
+
+    def __init__(self):
+        self.reports: list[tuple[float, int]] = []
+
+    def report(self, value: float, step: int) -> None:
+        self.reports.append((value, step))
+
+    def should_prune(self) -> bool:
+        return True
+
+    def set_user_attr(self, key, value) -> None:
+        pass
+
+
+def test_a_trial_the_pruner_stops_at_its_last_epoch_has_finished_and_counts():
+    """It was marked pruned after training every epoch: left out of the best trial though it had finished."""
+    import threading
+
+    from core.runs.folders import list_runs
+    from core.sweeps.trial_run import run_trial
+
+    trial = PruneAlways()
+    base = {**BASE, "synthetic_count": 12, "synthetic_size": 32, "batch_size": 4, "workers": 0, "device": "cpu"}
+    dice = run_trial(trial, [], base, runs_root(), "last", 0, threading.Event())
+    (run,) = list_runs(runs_root())
+    assert run.state() == "finished" and [step for _, step in trial.reports] == [1]
+    assert dice == pytest.approx(run.read_status().best_dice)
