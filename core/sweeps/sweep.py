@@ -306,20 +306,25 @@ def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: Tr
             raise
 
     failures = 0
+    longest_min = 0.0  # the longest trial this process ran: a trial's length when --trial-budget does not say it
     while not stop.is_set():
         if not counts(study).get("WAITING", 0):
             break  # every queued trial is taken (other workers may still be running theirs)
         elapsed_min = (time.monotonic() - started) / 60
-        if plan.total_budget and plan.trial_budget and elapsed_min + plan.trial_budget > plan.total_budget:
+        expected_min = plan.trial_budget or longest_min
+        if plan.total_budget and elapsed_min + expected_min > plan.total_budget:
             if on_line is not None:
+                how_long = "" if plan.trial_budget else "as long as the longest so far, "
                 on_line(f"total budget: {elapsed_min:.1f} of {plan.total_budget:g} min used, no room for another "
-                        f"{plan.trial_budget:g}-minute trial")
+                        f"trial ({how_long}{expected_min:.1f} min)")
             break
+        trial_started = time.monotonic()
         try:
             with _quiet_trial_failures():  # each failure is one line from on_line, not Optuna's traceback
                 study.optimize(objective, n_trials=1, catch=(SeglabError, SamePoint))
         except (TrialStopped, SurplusTrial):
             break
+        longest_min = max(longest_min, (time.monotonic() - trial_started) / 60)
         last = study.get_trials(deepcopy=False)[ran[-1]] if ran else None
         if last is None:
             break

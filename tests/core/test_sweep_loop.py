@@ -160,3 +160,21 @@ def test_a_trial_the_pruner_stops_at_its_last_epoch_has_finished_and_counts():
     (run,) = list_runs(runs_root())
     assert run.state() == "finished" and [step for _, step in trial.reports] == [1]
     assert dice == pytest.approx(run.read_status().best_dice)
+
+
+def test_a_total_budget_without_a_trial_budget_stops_before_a_trial_as_long_as_the_longest_would_pass_it(monkeypatch):
+    """--total-budget alone did nothing: only a --trial-budget gave a trial's length, so every trial ran."""
+    import time
+
+    def half_a_second(params):
+        time.sleep(0.5)
+        return 0.5
+
+    seen = fake_trials(monkeypatch, half_a_second)
+    budgeted = plan("budget", ["lr=log:1e-4..1e-2"], trials=5)
+    budgeted.total_budget = 1.2 / 60  # minutes: room for two trials of 0.5 s, not for a third
+    lines: list[str] = []
+    study = run_sweep(budgeted, on_line=lines.append)
+    assert 1 <= len(seen) <= 2 and finished(study) == len(seen)
+    assert lines[-1].startswith("total budget: 0.0 of 0.02 min used, no room for another trial (as long as the "
+                                "longest so far, 0.0 min)")

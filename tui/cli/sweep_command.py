@@ -54,7 +54,8 @@ def sweep_command(
     trial_budget: Annotated[float, typer.Option(
         metavar="MINUTES", help="Each trial trains with --time-budget MINUTES (0: the base options' epochs)")] = 0.0,
     total_budget: Annotated[float, typer.Option(
-        metavar="MINUTES", help="No trial starts that could end past this many minutes (0: none)")] = 0.0,
+        metavar="MINUTES", help="No trial starts that could end past this many minutes: each trial is taken to last "
+                                 "--trial-budget, or as long as the longest so far (0: none)")] = 0.0,
     jobs: Annotated[int, typer.Option(help="Worker processes on this machine (the CPU cores are shared)")] = 1,
     storage: Annotated[str | None, typer.Option(
         help=r"Study database URL shared by several machines (postgresql://user:pass@host/db; the seglab\[postgres] "
