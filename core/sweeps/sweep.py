@@ -81,7 +81,25 @@ class SweepPlan:
 
         trial_config(self.base, {}, self.name, 0, self.trial_budget)  # the base options make a valid run
         self.check_storage()
+        self.check_same_settings()
         return dimensions
+
+    def check_same_settings(self) -> None:
+        """A sweep carried on (the same name again) trains its trials as it began: other base options, sampler,
+        pruner or trial budget would train new trials unlike the earlier ones, judged and pruned against them. A
+        larger --trials, another --total-budget or --jobs are fine."""
+        try:
+            recorded = read_plan(self.root, self.name)
+        except SeglabError:
+            return  # a new sweep here (or one joined from another machine's folder)
+        differing = [key for key in SAME_SETTINGS if key != "base" and getattr(recorded, key) != getattr(self, key)]
+        base = sorted(key for key in recorded.base.keys() | self.base.keys()
+                      if _as_recorded(recorded.base.get(key)) != _as_recorded(self.base.get(key)))
+        if differing or base:
+            before, now = (_as_options(plan, base, differing) for plan in (recorded, self))
+            raise ConfigError(f"sweep {self.name!r} was started with {before or 'none of those options'}; this "
+                              f"command gives {now or 'none of them'}: give the same options to carry it on, or a "
+                              "new name for a new sweep")
 
     def check_storage(self) -> None:
         """A sweep's name stands for one study: another --storage for a sweep already started would begin a second
@@ -96,6 +114,20 @@ class SweepPlan:
         values = asdict(self)
         values["root"] = str(self.root)
         return values
+
+
+SAME_SETTINGS = ("base", "sampler", "prune", "objective", "trial_budget")  # what a sweep keeps while carried on
+
+
+def _as_recorded(value: Any) -> Any:
+    """A value as sweep.json keeps it (a tuple as a list, a path as text)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _as_options(plan: SweepPlan, base: list[str], keys: list[str]) -> str:
+    """The base options `base` (those `plan` gives) and the sweep settings `keys` of `plan`, as typed."""
+    given = [(key, plan.base[key]) for key in base if key in plan.base] + [(key, getattr(plan, key)) for key in keys]
+    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in given)
 
 
 def recorded_storage(root: Path, name: str) -> str | None:

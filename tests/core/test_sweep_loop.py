@@ -178,3 +178,22 @@ def test_a_total_budget_without_a_trial_budget_stops_before_a_trial_as_long_as_t
     assert 1 <= len(seen) <= 2 and finished(study) == len(seen)
     assert lines[-1].startswith("total budget: 0.0 of 0.02 min used, no room for another trial (as long as the "
                                 "longest so far, 0.0 min)")
+
+
+def test_a_sweep_carried_on_with_other_base_options_or_sampler_is_refused(monkeypatch):
+    """Only another search space was refused: other epochs or image size trained new trials unlike the old ones,
+    pruned against them, and another sampler switched a grid sweep to TPE."""
+    fake_trials(monkeypatch, lambda params: 0.5)
+    run_sweep(plan("kept", ["width=8,16"], trials=1, sampler="grid"))
+    larger = plan("kept", ["width=8,16"], trials=2, sampler="grid")
+    larger.total_budget = 5.0
+    assert finished(run_sweep(larger)) == 2  # more trials and a budget: the same sweep, carried on
+    other = plan("kept", ["width=8,16"], trials=2, sampler="grid")
+    other.base = {**BASE, "epochs": 3, "image_size": 48}
+    with pytest.raises(ConfigError) as refused:
+        run_sweep(other)
+    assert str(refused.value) == ("sweep 'kept' was started with --epochs 1 --image-size 32; this command gives "
+                                  "--epochs 3 --image-size 48: give the same options to carry it on, or a new name "
+                                  "for a new sweep")
+    with pytest.raises(ConfigError, match="started with --sampler grid; this command gives --sampler tpe"):
+        run_sweep(plan("kept", ["width=8,16"], trials=2))
