@@ -274,21 +274,36 @@ def process_gone(attrs: dict[str, Any]) -> bool:
     return attrs.get("host") == this_host() and bool(attrs.get("pid")) and not pid_is_alive(int(attrs["pid"]))
 
 
-def recover_dead_trials(study: Any, grid: list[Dimension] | None = None) -> list[int]:
-    """Trials left running by a process of this machine that is gone (a kill -9): failed, and their parameters
-    queued again (once). Other machines' stale trials are failed by Optuna's heartbeat check."""
+def recover_dead_trials(study: Any, root: Path, grid: list[Dimension] | None = None) -> tuple[list[int], list[int]]:
+    """Trials left running by a process of this machine that is gone (a kill -9): those whose run had finished (or
+    been pruned) before the process died are recorded so, with the run's best val Dice; the rest are failed and
+    their parameters queued again (once). Returns (failed and queued again, recorded from their runs). Other
+    machines' stale trials are failed by Optuna's heartbeat check."""
     import optuna
     from optuna.trial import TrialState
 
-    recovered = []
+    from core.runs.folders import Run
+    from core.runs.status import State
+
+    recovered, kept = [], []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not process_gone(trial.user_attrs):
+            continue
+        run = Run(root / str(trial.user_attrs["run"])) if trial.user_attrs.get("run") else None
+        status = run.read_status() if run is not None and run.path.is_dir() else None
+        if status is not None and status.state == State.FINISHED and status.best_dice is not None:
+            study.tell(trial.number, status.best_dice, skip_if_finished=True)
+            kept.append(trial.number)
+            continue
+        if status is not None and status.state == State.PRUNED:
+            study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
+            kept.append(trial.number)
             continue
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         replace_failed(study, trial, grid)
         recovered.append(trial.number)
     optuna.storages.fail_stale_trials(study)
-    return recovered
+    return recovered, kept
 
 
 def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: TrialEvent | None = None,
@@ -305,10 +320,13 @@ def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: Tr
     study = open_study(plan, dimensions, join=True)
     grid = dimensions if plan.sampler == "grid" else None
     queue_trials(study, plan.trials, grid)
-    recovered = recover_dead_trials(study, grid)
+    recovered, kept = recover_dead_trials(study, plan.root, grid)
     if recovered and on_line is not None:
         on_line(f"trial{'s' if len(recovered) > 1 else ''} {', '.join(map(str, recovered))} had lost their process: "
                 "failed, and queued again")
+    if kept and on_line is not None:
+        on_line(f"trial{'s' if len(kept) > 1 else ''} {', '.join(map(str, kept))} had finished before their process "
+                "was lost: recorded from their run")
     started = time.monotonic()
 
     ran: list[int] = []  # the number of each trial this process ran

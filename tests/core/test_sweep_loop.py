@@ -197,3 +197,30 @@ def test_a_sweep_carried_on_with_other_base_options_or_sampler_is_refused(monkey
                                   "for a new sweep")
     with pytest.raises(ConfigError, match="started with --sampler grid; this command gives --sampler tpe"):
         run_sweep(plan("kept", ["width=8,16"], trials=2))
+
+
+def test_a_trial_whose_run_finished_before_its_process_was_killed_is_kept_not_trained_again(monkeypatch):
+    """A kill -9 between the run's end and Optuna's record failed the trial and trained its settings again; its
+    run, finished, was listed as finished by `seglab runs` and as failed by `sweep show`."""
+    import subprocess
+
+    from core.config import TrainConfig
+    from core.runs.folders import create_run
+    from core.sweeps.storage import this_host
+
+    seen = fake_trials(monkeypatch, lambda params: 0.5)
+    kept = plan("kept", ["lr=log:1e-4..1e-2"], trials=2)
+    study = open_study(kept, kept.dimensions())
+    queue_trials(study, 2)
+    trial = study.ask()  # the first queued trial, running in a process that will be gone
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    run = create_run(TrainConfig(data="synthetic", name="kept-t000"), runs_root())
+    run.update_status(state="finished", best_dice=0.8125, epoch=1, epochs=1)
+    for key, value in (("run", run.name), ("host", this_host()), ("pid", gone.pid), (PLANNED, True)):
+        trial.set_user_attr(key, value)
+    lines: list[str] = []
+    study = run_sweep(kept, on_line=lines.append)
+    assert "trial 0 had finished before their process was lost: recorded from their run" in lines
+    assert [(t.state.name, t.value) for t in study.get_trials()] == [("COMPLETE", 0.8125), ("COMPLETE", 0.5)]
+    assert len(seen) == 1  # only the second trial was trained
