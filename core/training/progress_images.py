@@ -31,7 +31,8 @@ class ProgressPictures:
 
     def __init__(self, dataset: SegmentationDataset, count: int, labels: Labels, runtime: Runtime, run_path: Path):
         size = len(dataset)
-        indices = sorted({index * size // count for index in range(min(count, size))}) if count else []
+        shown = min(count, size)  # more asked than the split holds: every image, once
+        indices = [index * size // shown for index in range(shown)] if shown else []
         self.samples = []  # uint8 3xSxS image, uint8 1xSxS mask
         for index in indices:
             try:

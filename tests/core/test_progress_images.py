@@ -136,3 +136,10 @@ def test_an_unreadable_validation_image_is_left_out_of_the_pictures_not_fatal(tm
     assert len(pictures.samples) == 1
     with Image.open(pictures.draw(AlwaysClassTwo(), 1)) as picture:
         assert picture.height == 14 + 32 * (MIN_TILE_PX // 32)  # one row
+
+
+def test_more_pictures_asked_than_the_split_holds_shows_every_image(tmp_path):
+    """--progress-images 8 with 2 validation images showed one: the spread index * 2 // 8 is 0 for both."""
+    labels = Labels(task="multiclass", names=("background", "cat", "dog"))
+    for count, shown in ((1, 1), (2, 2), (8, 2)):
+        assert len(ProgressPictures(HalfAndHalf(), count, labels, PlainRuntime(), tmp_path).samples) == shown, count
