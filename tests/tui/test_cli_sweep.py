@@ -174,3 +174,15 @@ async def test_the_dashboard_folds_a_sweep_into_one_row_and_opens_its_trials(cap
 
         live = await wait_for_screen(pilot, LiveRunScreen)
         assert live.run.name.endswith("pets-t000")
+
+
+@pytest.mark.slow
+def test_two_jobs_say_the_plan_and_the_summary_once(tmp_path):
+    """Each of --jobs 2's workers printed the header (as '1 at a time') and the summary again: three of each."""
+    command = [sys.executable, "-m", "tui.cli", "sweep", "jobs", *BASE, *SEARCH, "--trials", "2", "--prune", "none",
+               "--jobs", "2"]
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("trial(s) to go") == 1 and "2 trial(s) to go, 2 at a time" in done.stdout
+    assert done.stdout.count("sweep jobs: 2 finished") == 1 and "sweep jobs: 1 finished" not in done.stdout

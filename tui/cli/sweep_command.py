@@ -22,6 +22,7 @@ from tui.cli.config_options import with_config_options
 from tui.cli.options import RunsDir, app, completion_runs_root, console, err_console, fail
 
 SHOW = "show"
+WORKER_ENV = "SEGLAB_SWEEP_WORKER"  # set in the workers --jobs K starts: they leave the header and summary to it
 
 
 def complete_sweep_names(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -98,15 +99,17 @@ def sweep_command(
     from core.sweeps.sweep import open_study
 
     open_study(plan, plan.dimensions())  # an unreachable storage is one line here too
-    _say_expected_end(plan, jobs)
+    worker = os.environ.get(WORKER_ENV) == "1"  # one of --jobs K's workers: the command that started it speaks
+    if not worker:
+        _say_expected_end(plan, jobs)
     if jobs > 1:
         _run_workers(jobs)
         _print_summary(plan)
         return
-    _run_here(plan)
+    _run_here(plan, summary=not worker)
 
 
-def _run_here(plan) -> None:
+def _run_here(plan, summary: bool = True) -> None:
     from core.sweeps.sweep import run_sweep
     from core.training.stopping import stop_on_signals
 
@@ -115,7 +118,8 @@ def _run_here(plan) -> None:
 
     with stop_on_signals(on_signal) as stop:
         run_sweep(plan, stop=stop, on_event=_print_event, on_line=lambda line: console.print(line, markup=False))
-    _print_summary(plan)
+    if summary:
+        _print_summary(plan)
     if stop.is_set():
         raise typer.Exit(130)
 
@@ -128,7 +132,7 @@ def _run_workers(jobs: int) -> None:
             del arguments[index: index + (1 if "=" in argument else 2)]
             break
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, WORKER_ENV: "1"}
     command = [sys.executable, "-m", "tui.cli", *arguments, "--jobs", "1"]
     workers = []
     for index in range(jobs):
