@@ -78,8 +78,17 @@ class SweepPlan:
         if self.sampler == "grid" and any(not d.choices for d in dimensions):
             raise ConfigError("--sampler grid: every SPEC must list its values (a grid has no ranges)")
         from core.sweeps.trial_run import trial_config
+        from core.training.launch import check_before_run
 
-        trial_config(self.base, {}, self.name, 0, self.trial_budget)  # the base options make a valid run
+        # the base options make a run seglab train would start (its data read, its weights found)...
+        check_before_run(trial_config(self.base, {}, self.name, 0, self.trial_budget), self.root)
+        for dimension in dimensions:  # ...and so does each listed value beside them (loss=ce on a binary task)
+            for value in dimension.choices:
+                try:
+                    trial_config(self.base, {dimension.name: value}, self.name, 0, self.trial_budget)
+                except ConfigError as error:
+                    raise ConfigError(f"--search {dimension.describe()!r}: {dimension.name}={value}: {error}") \
+                        from None
         self.check_storage()
         self.check_same_settings()
         return dimensions

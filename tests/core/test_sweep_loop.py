@@ -21,7 +21,7 @@ from core.sweeps.sweep import (
     run_sweep,
 )
 
-BASE = {"data": "synthetic", "image_size": 32, "width": 8, "epochs": 1}
+BASE = {"data": "synthetic", "synthetic_count": 12, "synthetic_size": 32, "image_size": 32, "width": 8, "epochs": 1}
 
 
 def plan(name: str, search: list[str], trials: int, sampler: str = "tpe") -> SweepPlan:
@@ -155,7 +155,7 @@ def test_a_trial_the_pruner_stops_at_its_last_epoch_has_finished_and_counts():
     from core.sweeps.trial_run import run_trial
 
     trial = PruneAlways()
-    base = {**BASE, "synthetic_count": 12, "synthetic_size": 32, "batch_size": 4, "workers": 0, "device": "cpu"}
+    base = {**BASE, "batch_size": 4, "workers": 0, "device": "cpu"}
     dice = run_trial(trial, [], base, runs_root(), "last", 0, threading.Event())
     (run,) = list_runs(runs_root())
     assert run.state() == "finished" and [step for _, step in trial.reports] == [1]

@@ -128,7 +128,11 @@ def test_two_processes_share_one_study_without_duplicate_trials(tmp_path):
      "journal:/tmp/studies/pets.log"),
     (["--search", "lr=log:1e-4..1e-3", "--trial-budget", "0.1", "--total-budget", "0.01"],
      "seglab: error: --trial-budget 0.1 is longer than --total-budget 0.01 (minutes): no trial would start"),
-], ids=["bounds", "unknown-option", "pruner", "storage", "base-options", "no-search", "plain-path", "budgets"])
+    (["--search", "loss=bce,ce"], "seglab: error: --search 'loss=bce,ce': loss=ce: loss: 'ce' is not a binary loss"),
+    (["--search", "lr=log:1e-4..1e-3", "--data", "/no-such-data"],
+     "seglab: error: /no-such-data: no such dataset folder"),
+], ids=["bounds", "unknown-option", "pruner", "storage", "base-options", "no-search", "plain-path", "budgets",
+        "a-value-the-base-refuses", "missing-data"])
 def test_bad_input_is_one_line_and_starts_no_trial(capsys, args, message):
     code, _, err = seglab(capsys, "sweep", "bad", *BASE, *args)
     assert code == 2
