@@ -68,7 +68,8 @@ def read_export(path: str | Path, fmt: str = "auto") -> LabelledExport:
             raise DataError(path, "not a labelling-tool export seglab reads (" + "; ".join(
                 spec.description for spec in EXPORT_FORMATS.values()) + ")")
     elif not EXPORT_FORMATS[name].function("detect")(path):
-        raise DataError(path, f"not a {EXPORT_FORMATS[name].description.split(':')[0]} export")
+        title = EXPORT_FORMATS[name].description.split(":")[0]
+        raise DataError(path, f"not {'an' if title[0] in 'AEIOU' else 'a'} {title} export")
     return _read(path, name, _signature(path))
 
 

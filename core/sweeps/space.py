@@ -88,6 +88,8 @@ def _range(spec: str, field: ConfigField, text: str, log: bool, integer: bool) -
     if field.type not in (int, float):
         raise ConfigError(f"--search {spec!r}: {field.name} takes {field.type.__name__} values, not a range; list "
                           "them: " + (",".join(map(str, field.spec.choices)) if field.spec.choices else "a,b"))
+    if text.count("..") != 1 or "..." in text:  # 1e-4...3e-3 would read as 1e-4 to .3e-3
+        raise ConfigError(f"--search {spec!r}: a range is LOW..HIGH with two dots, e.g. 1e-4..3e-3")
     low_text, _, high_text = text.partition("..")
     low, high = _value(spec, field, low_text.strip(), integer), _value(spec, field, high_text.strip(), integer)
     if not low < high:

@@ -47,6 +47,8 @@ def open_storage(url: str) -> Any:
         raise ConfigError(f"--storage {url}: not a storage URL; a journal file is journal:{url}, an SQLite file "
                           f"sqlite:///{url}, a PostgreSQL server postgresql://USER@HOST/DATABASE")
     scheme = url.split(":", 1)[0].split("+", 1)[0]
+    if scheme == "postgres":  # Heroku's and psql's spelling, which SQLAlchemy no longer takes
+        raise ConfigError(f"--storage {shown_storage(url)}: write postgresql://, not postgres://")
     engine_url = _with_driver(url, scheme)  # messages keep showing the URL as the user gave it
     options: dict[str, Any] = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else \
         {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}} if scheme.startswith("postgres") else {}

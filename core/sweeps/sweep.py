@@ -69,14 +69,17 @@ class SweepPlan:
                 raise ConfigError(f"{what}: {value!r} is not one of {', '.join(choices)}")
         if self.trials < 1:
             raise ConfigError(f"--trials: must be at least 1, got {self.trials}")
-        if self.trial_budget < 0 or self.total_budget < 0:
-            raise ConfigError("--trial-budget and --total-budget: minutes, 0 or more")
+        for value, what in ((self.trial_budget, "--trial-budget"), (self.total_budget, "--total-budget")):
+            if not value >= 0 or value == math.inf:
+                raise ConfigError(f"{what}: minutes, 0 or more, got {value:g}")
         if self.total_budget and self.trial_budget > self.total_budget:
             raise ConfigError(f"--trial-budget {self.trial_budget:g} is longer than --total-budget "
                               f"{self.total_budget:g} (minutes): no trial would start")
         dimensions = self.dimensions()
-        if self.sampler == "grid" and any(not d.choices for d in dimensions):
-            raise ConfigError("--sampler grid: every SPEC must list its values (a grid has no ranges)")
+        ranges = [d.describe() for d in dimensions if not d.choices]
+        if self.sampler == "grid" and ranges:
+            raise ConfigError(f"--sampler grid: every SPEC must list its values (a grid has no ranges), not "
+                              f"{', '.join(ranges)}")
         from core.sweeps.trial_run import trial_config
         from core.training.launch import check_before_run
 

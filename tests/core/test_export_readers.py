@@ -264,3 +264,11 @@ def test_roboflows_yolo_layout_with_dotdot_folders_beside_data_yaml_reads(tmp_pa
     export = read_export(root)
     assert export.format == "yolo" and {s.name for s in export.samples} == {"a", "b"}
     assert (mask_of(export, "b")[SQUARE_PIXELS] == 1).all()
+
+
+def test_a_folder_read_as_another_format_says_so_with_the_right_article(tmp_path):
+    root = coco_export(tmp_path / "coco").parent.parent
+    with pytest.raises(DataError, match="not an Ultralytics YOLO segmentation export"):
+        read_export(root, "yolo")
+    with pytest.raises(DataError, match="not a LabelMe export"):
+        read_export(root, "labelme")

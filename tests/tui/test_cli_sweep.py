@@ -131,8 +131,16 @@ def test_two_processes_share_one_study_without_duplicate_trials(tmp_path):
     (["--search", "loss=bce,ce"], "seglab: error: --search 'loss=bce,ce': loss=ce: loss: 'ce' is not a binary loss"),
     (["--search", "lr=log:1e-4..1e-3", "--data", "/no-such-data"],
      "seglab: error: /no-such-data: no such dataset folder"),
+    (["--search", "lr=1e-4...3e-3"],
+     "seglab: error: --search 'lr=1e-4...3e-3': a range is LOW..HIGH with two dots, e.g. 1e-4..3e-3"),
+    (["--search", "lr=log:1e-4..1e-3", "--search", "width=8,16", "--sampler", "grid"],
+     "seglab: error: --sampler grid: every SPEC must list its values (a grid has no ranges), not lr=log:0.0001..0.001"),
+    (["--search", "lr=log:1e-4..1e-3", "--trial-budget", "-1"],
+     "seglab: error: --trial-budget: minutes, 0 or more, got -1"),
+    (["--search", "lr=log:1e-4..1e-3", "--storage", "postgres://me:secret@127.0.0.1/pets"],
+     "seglab: error: --storage postgres://me:***@127.0.0.1/pets: write postgresql://, not postgres://"),
 ], ids=["bounds", "unknown-option", "pruner", "storage", "base-options", "no-search", "plain-path", "budgets",
-        "a-value-the-base-refuses", "missing-data"])
+        "a-value-the-base-refuses", "missing-data", "three-dots", "grid-range", "negative-budget", "postgres-scheme"])
 def test_bad_input_is_one_line_and_starts_no_trial(capsys, args, message):
     code, _, err = seglab(capsys, "sweep", "bad", *BASE, *args)
     assert code == 2
