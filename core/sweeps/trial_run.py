@@ -1,7 +1,7 @@
 """One trial of a sweep as an ordinary run: the sweep's base options with the trial's parameters, a run folder named
 <sweep>-t007 that sweep.json tags with its sweep, trained in this process (started through core/training/launch.py
 like `seglab train`) with every epoch's val Dice reported to Optuna. A trial the pruner stops ends like a user's
-Ctrl-C (last.pt saved) and its run is marked pruned."""
+Ctrl-C (last.pt saved), but in the state pruned, which notifies no one."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from typing import Any
 
 from core.atomic_files import atomic_write_text
 from core.config import TrainConfig
-from core.runs.events import EpochEvent, Event, EventLog, StatusEvent
+from core.runs.events import EpochEvent, Event
 from core.runs.folders import Run
 from core.runs.run_index import SWEEP_TAG
 from core.runs.status import State
 from core.sweeps.space import Dimension
 from core.sweeps.storage import this_host
+from core.training.stopping import StopAs
 
 TrialEvent = Callable[[int, Event], None]  # (trial number, event) for the sweep's own output
 
@@ -69,17 +70,15 @@ def run_trial(trial: Any, dimensions: list[Dimension], base: dict[str, Any], roo
     for key, value in (("run", plan.run.name), ("host", this_host()), ("pid", os.getpid()),
                        ("started", time.time())):
         trial.set_user_attr(key, value)
-    pruned: list[int] = []
-    trial_stop = threading.Event()
+    trial_stop = StopAs()
 
     def sink(event: Event) -> None:
         if on_event is not None:
             on_event(trial.number, event)
         if isinstance(event, EpochEvent):
             trial.report(event.val_dice, event.epoch)
-            if not pruned and trial.should_prune():
-                pruned.append(event.epoch)
-                trial_stop.set()
+            if trial_stop.outcome is None and trial.should_prune():  # at its last epoch it finishes all the same
+                trial_stop.stop_as(State.PRUNED, f"pruned after epoch {event.epoch} ({_why_pruned(trial)})")
         if stop.is_set():
             trial_stop.set()
 
@@ -89,14 +88,8 @@ def run_trial(trial: Any, dimensions: list[Dimension], base: dict[str, Any], roo
         summary = train(plan.config, plan.run, stop=trial_stop, on_event=sink)
     finally:
         trial_stop.set()  # ends the watcher
-    if pruned and summary.state != State.FINISHED:  # pruned at its last epoch: it had finished, and counts so
-        message = f"pruned after epoch {pruned[0]} ({_why_pruned(trial)})"
-        plan.run.update_status(state=State.PRUNED, message=message)
-        with EventLog(plan.run.events_path) as log:
-            log.write(StatusEvent(state=State.PRUNED, message=message))
-        if on_event is not None:
-            on_event(trial.number, StatusEvent(state=State.PRUNED, message=message))
-        raise optuna.TrialPruned(message)
+    if summary.state == State.PRUNED:  # the run says so itself; a pruned trial notifies no one
+        raise optuna.TrialPruned(summary.message)
     if summary.state != State.FINISHED:
         raise TrialStopped(f"{plan.run.name}: stopped at epoch {summary.epochs}")
     return summary.best_dice

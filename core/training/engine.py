@@ -55,7 +55,7 @@ clock = time.monotonic  # what --time-budget measures epochs with (tests replace
 class TrainingSummary:
     """How a call to `train` ended: the same fields whether it finished or stopped."""
 
-    state: str  # State.FINISHED or State.STOPPED (a failure raises)
+    state: str  # State.FINISHED, State.STOPPED or a StopAs stop's state (a failure raises)
     epochs: int  # finished epochs
     best_dice: float  # best val Dice, -1 when no epoch finished
     run: Path
@@ -193,7 +193,7 @@ def _run_epochs(setup: RunSetup, stop: threading.Event, emit: EventSink) -> Trai
             trained.lr, trained.steps_per_epoch = lr, steps
             progress.partial = trained
             save("last", state.payload(progress))
-            return _stopped(setup, emit, f"stopped at epoch {epoch}, step {trained.steps}/{steps}", progress)
+            return _stopped(setup, emit, f"stopped at epoch {epoch}, step {trained.steps}/{steps}", progress, stop)
         distributed.sync_buffers(setup.eval_model)
         metrics = evaluate(setup.eval_model, setup.val_loader, setup.loss_fn, runtime, distributed,
                            labels=setup.labels)
@@ -226,7 +226,7 @@ def _run_epochs(setup: RunSetup, stop: threading.Event, emit: EventSink) -> Trai
             return _finished(setup, emit, progress, f"stopped early after epoch {epoch}: no better val Dice in "
                                                     f"{config.patience} epochs")
         if distributed.any(stop.is_set(), runtime) and epoch < planned.total:  # a signal during validation
-            return _stopped(setup, emit, f"stopped after epoch {epoch}", progress)
+            return _stopped(setup, emit, f"stopped after epoch {epoch}", progress, stop)
     epochs = f"{planned.total} epoch{'s' * (planned.total != 1)}"
     return _finished(setup, emit, progress, f"finished {epochs}, best val Dice {progress.best_dice:.4f}")
 
@@ -292,9 +292,12 @@ def _finished(setup: RunSetup, emit: EventSink, progress: TrainingProgress, mess
                            len(setup.skipped), setup.planned.total)
 
 
-def _stopped(setup: RunSetup, emit: EventSink, message: str, progress: TrainingProgress) -> TrainingSummary:
+def _stopped(setup: RunSetup, emit: EventSink, message: str, progress: TrainingProgress,
+             stop: threading.Event) -> TrainingSummary:
+    """The run stopped before its last epoch: 'stopped' (resumable), or the state a StopAs stop names."""
+    state, message = getattr(stop, "outcome", None) or (State.STOPPED, message)
     if setup.writes:
-        setup.run.update_status(state=State.STOPPED, finished=time.time(), message=message)
-    emit(StatusEvent(state=State.STOPPED, message=message))
-    return TrainingSummary(State.STOPPED, progress.epoch, progress.best_dice, setup.run.path, message,
+        setup.run.update_status(state=state, finished=time.time(), message=message)
+    emit(StatusEvent(state=state, message=message))
+    return TrainingSummary(state, progress.epoch, progress.best_dice, setup.run.path, message,
                            planned_epochs=setup.planned.total)

@@ -12,6 +12,19 @@ from contextlib import contextmanager
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+class StopAs(threading.Event):
+    """A stop that says how the run ends: `stop_as(state, message)` ends it in that state (a sweep's pruned
+    trial) where a plain set() ends it stopped, resumable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcome: tuple[str, str] | None = None
+
+    def stop_as(self, state: str, message: str) -> None:
+        self.outcome = (state, message)
+        self.set()
+
+
 @contextmanager
 def stop_on_signals(on_signal: Callable[[int], None] | None = None) -> Iterator[threading.Event]:
     """Install the handlers for the block (main thread only) and restore the old ones after."""

@@ -224,3 +224,27 @@ def test_a_trial_whose_run_finished_before_its_process_was_killed_is_kept_not_tr
     assert "trial 0 had finished before their process was lost: recorded from their run" in lines
     assert [(t.state.name, t.value) for t in study.get_trials()] == [("COMPLETE", 0.8125), ("COMPLETE", 0.5)]
     assert len(seen) == 1  # only the second trial was trained
+
+
+def test_a_pruned_trial_ends_pruned_in_its_own_run_and_notifies_no_one(tmp_path):
+    """The engine ended a pruned trial 'stopped', so its notification said stopped; the sweep marked it pruned
+    only afterwards."""
+    import json
+    import threading
+
+    import optuna
+
+    from core.runs.folders import list_runs
+    from core.sweeps.trial_run import run_trial
+
+    notified = tmp_path / "notified"
+    base = {**BASE, "epochs": 3, "batch_size": 4, "workers": 0, "device": "cpu",
+            "notify_command": f"touch {notified}"}
+    with pytest.raises(optuna.TrialPruned, match="pruned after epoch 1 \\(val Dice below the median"):
+        run_trial(PruneAlways(), [], base, runs_root(), "pruned", 0, threading.Event())
+    (run,) = list_runs(runs_root())
+    assert run.state() == "pruned" and run.read_status().message.startswith("pruned after epoch 1")
+    states = [json.loads(line).get("state") for line in run.events_path.read_text().splitlines()
+              if json.loads(line)["type"] == "status"]
+    assert states[-1] == "pruned" and "stopped" not in states
+    assert not notified.exists()
