@@ -176,10 +176,10 @@ class TrainConfig:
     mlflow_checkpoint: bool = setting(False, "With --log mlflow, upload best.pt as an artifact when the run ends",
                                       "MLflow checkpoint", choices=(False, True))
     notify: str = setting("", "POST a JSON (run, state, epoch, best Dice, elapsed, host) to this URL when the run "
-                              "finishes, fails, is stopped or stalls; empty = settings.json's notify",
+                              "finishes, fails, is stopped or stalls; empty = settings.json's notify; none = no URL",
                           "notify URL", optional=True, metavar="URL")
     notify_command: str = setting("", "Run this shell command with SEGLAB_RUN, SEGLAB_STATE, SEGLAB_EPOCH, "
-                                      "SEGLAB_BEST_DICE... set, at the same moments as --notify",
+                                      "SEGLAB_BEST_DICE... set, at the same moments as --notify; none = no command",
                                   "notify command", optional=True, metavar="CMD")
     stall_minutes: float = setting(5.0, "A run quiet this long (and 10x its median step) is marked stalled and "
                                         "notifies; 0 = no watchdog", "stall after (min)", minimum=0,
@@ -270,8 +270,8 @@ def validate_train_config(config: TrainConfig) -> None:
     unknown = [name for name in loggers_of(config) if name not in LOGGER_NAMES]
     if unknown:
         raise ConfigError(f"log: {unknown[0]!r} is not one of {', '.join(LOGGER_NAMES)}")
-    if config.notify and not config.notify.startswith(("http://", "https://")):  # else it fails only at the end
-        raise ConfigError(f"notify: {config.notify!r} is not an http:// or https:// URL")
+    if config.notify not in ("", "none") and not config.notify.startswith(("http://", "https://")):
+        raise ConfigError(f"notify: {config.notify!r} is not an http:// or https:// URL (or none)")  # not at the end
     _validate_task(config)
     if config.encoder_weights and not model_spec(config.model).pretrained_encoder:
         takes_them = ", ".join(name for name, spec in MODELS.items() if spec.pretrained_encoder)

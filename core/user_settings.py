@@ -28,6 +28,21 @@ def load_settings() -> dict[str, object]:
     return settings if isinstance(settings, dict) else {}
 
 
+def settings_problem() -> str | None:
+    """Why settings.json, which exists, gives no settings (damaged JSON, not an object); None when it is fine or
+    absent: a run says so rather than quietly losing the defaults it holds."""
+    path = settings_path()
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        return f"{path}: cannot read ({error}); its defaults are not used"
+    except ValueError as error:
+        return f"{path}: not valid JSON ({error}); its defaults (notify...) are not used"
+    return None if isinstance(settings, dict) else f"{path}: not a JSON object; its defaults are not used"
+
+
 def save_setting(key: str, value: object) -> None:
     """Remember one setting; a folder that cannot be written leaves seglab working, only forgetful."""
     path = settings_path()

@@ -14,17 +14,32 @@ from core.runs.notifications import Notice, Notifier, this_host
 from core.runs.status import State
 from core.training.loggers import start_loggers
 from core.training.stall_watchdog import StallWatchdog
-from core.user_settings import load_settings
+from core.user_settings import load_settings, settings_problem
 
+NO_TARGET = "none"  # --notify none, --notify-command none: no notification, not even settings.json's
 NOTIFIED_STATES = (State.FINISHED, State.FAILED, State.STOPPED)  # and stalls; a sweep's pruned trials are not news
+
+
+def notify_targets(config: TrainConfig, warn: Callable[[str], None]) -> tuple[str, str]:
+    """The URL and command a run notifies: its own, else settings.json's; `none` for neither. A damaged
+    settings.json, or a default URL that is not http(s), is one warning (a URL's path is never shown)."""
+    problem = settings_problem() if not (config.notify and config.notify_command) else None
+    if problem:
+        warn(problem)
+    settings = load_settings()
+    url = config.notify or str(settings.get("notify") or "")
+    if not config.notify and url and not url.startswith(("http://", "https://")):
+        warn(f"settings.json's notify {url.split('/', 1)[0]}{'/...' if '/' in url else ''} is not an http:// or "
+             "https:// URL: not used")
+        url = ""
+    command = config.notify_command or str(settings.get("notify_command") or "")
+    return ("" if url == NO_TARGET else url), ("" if command == NO_TARGET else command)
 
 
 class RunWatchers:
     def __init__(self, config: TrainConfig, run: Run, runs_root, emit: Callable[[Event], None]):
         self.run, self.emit = run, emit
-        settings = load_settings()
-        self.notifier = Notifier(config.notify or str(settings.get("notify") or ""),
-                                 config.notify_command or str(settings.get("notify_command") or ""), warn=self.warn)
+        self.notifier = Notifier(*notify_targets(config, self.warn), warn=self.warn)
         self.watchdog = StallWatchdog(config.stall_minutes * 60, self._stall_changed)
         self.final_state = State.FAILED  # until a final status event says otherwise
         self.armed = False  # readers judge stalls from the first step on, as the watchdog does

@@ -98,6 +98,37 @@ def test_a_default_url_in_settings_json_is_used_when_the_run_names_none(tiny_con
     assert server.states() == ["finished"]
 
 
+def test_notify_none_turns_the_settings_default_off_for_one_run(tiny_config, isolated_seglab_dirs):
+    with NotifyServer() as server:
+        (isolated_seglab_dirs / "config").mkdir()
+        (isolated_seglab_dirs / "config" / "settings.json").write_text(f'{{"notify": "{server.url}"}}')
+        train(tiny_config.replace(notify="none"), new_run(tiny_config))
+    assert server.states() == []
+
+
+def warnings_of(run) -> list[str]:
+    return [event.message for event in read_events(run.events_path) if event.type == "warning"]
+
+
+def test_a_damaged_settings_json_or_a_default_url_without_a_scheme_is_said_not_lost(tiny_config,
+                                                                                     isolated_seglab_dirs):
+    """A broken settings.json quietly dropped its notify default; a default of ntfy.sh/TOPIC was tried three times
+    and its warning showed the secret topic."""
+    settings = isolated_seglab_dirs / "config" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text('{"notify": "https://ntfy.sh/x",}')  # a trailing comma
+    run = new_run(tiny_config)
+    train(tiny_config, run)
+    (warning,) = warnings_of(run)
+    assert warning.startswith(f"{settings}: not valid JSON (") and warning.endswith("its defaults (notify...) are "
+                                                                                    "not used")
+    settings.write_text('{"notify": "ntfy.sh/secret-topic"}')
+    run = new_run(tiny_config.replace(name="again"))
+    train(tiny_config.replace(name="again"), run)
+    assert warnings_of(run) == ["settings.json's notify ntfy.sh/... is not an http:// or https:// URL: not used"]
+    assert "secret-topic" not in run.events_path.read_text()
+
+
 def test_a_blocked_loop_is_stalled_notifies_once_and_runs_again_when_it_moves(tiny_config, monkeypatch, tmp_path):
     release = tmp_path / "release"
     monkeypatch.setattr(core.training.loops, "PROGRESS_INTERVAL_S", 0)  # every step is progress
