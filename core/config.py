@@ -112,7 +112,8 @@ class TrainConfig:
                              "their own widths)", "width", minimum=1, below=1_025,
                      bound_text="must be a whole number from 1 to 1,024")
     task: str = setting("binary", "binary (foreground vs background) | multiclass (class ids 0..N-1 in the masks; "
-                                  "Oxford-IIIT Pet: background, pet, border)", "task", choices=TASKS)
+                                  "Oxford-IIIT Pet: background, pet, border); a labelling tool's export naming two "
+                                  "or more classes trains multiclass unless told", "task", choices=TASKS)
     classes: int = setting(0, "Classes including background, for --task multiclass; 0 = from the data (Oxford-IIIT "
                               "Pet: 3, a folder's classes.txt, synthetic: 3)", "classes", minimum=0,
                            bound_text=f"must be 0 (from the data) or 2..{MAX_CLASSES}")
