@@ -5,6 +5,7 @@ leaves the old file."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ def staging_folder(parent: Path, prefix: str, suffix: str = "") -> Path:
     """A new folder in `parent` to build a folder in before renaming it into place, with the mode a plain mkdir()
     gives (tempfile.mkdtemp makes 0700: nobody else could open the renamed folder)."""
     folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
-    folder.chmod(FOLDER_MODE)
+    folder.chmod(FOLDER_MODE | (folder.stat().st_mode & stat.S_ISGID))  # a group-shared parent's setgid bit stays
     return folder
 
 

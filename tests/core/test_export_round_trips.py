@@ -5,6 +5,7 @@ export gives seglab's folder layout with the same masks."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,38 @@ def test_written_and_imported_folders_open_for_others_as_a_plain_mkdir_leaves_th
     import_export(tmp_path / "voc", tmp_path / "imported")
     for folder in (tmp_path / "voc", tmp_path / "imported"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask, folder
+
+
+def test_labelme_class_names_its_labels_txt_cannot_hold_are_refused_and_nothing_is_written(tmp_path, truth):
+    """labels.txt is read a line at a time, stripped: ' cat' was written as 'cat' beside shapes labelled ' cat', and
+    the export did not read back."""
+    from core.errors import ConfigError
+
+    for name in (" pet", "pet\u2028two", "_background_"):
+        refusal = re.escape(f"class name {name!r} cannot be written to labelme's labels.txt")
+        with pytest.raises(ConfigError, match=refusal):
+            write_labels("labelme", truth[:1], ("background", name, "border"), tmp_path / "labelme")
+        assert not (tmp_path / "labelme").exists()
+    write_labels("labelme", truth[:1], ("anything", "pet", "border"), tmp_path / "labelme")  # background: its own
+
+
+def test_a_new_folder_under_a_link_to_nothing_is_refused_in_words(tmp_path):
+    from core.errors import DataError
+    from core.inference.writers import check_new_folder
+
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="cannot be made: .*gone is a link to nothing"):
+        check_new_folder(tmp_path / "gone" / "sub" / "export")
+
+
+def test_a_written_folder_in_a_group_shared_folder_keeps_its_setgid_bit(tmp_path, truth):
+    """chmod to the umask's mode dropped the setgid bit mkdtemp had inherited: files inside lost the group."""
+    import stat
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o2775)
+    if not shared.stat().st_mode & stat.S_ISGID:
+        pytest.skip("this file system does not keep a folder's setgid bit")
+    write_labels("voc", truth[:1], OXFORD_CLASSES, shared / "voc")
+    assert (shared / "voc").stat().st_mode & stat.S_ISGID

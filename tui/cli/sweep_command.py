@@ -96,15 +96,19 @@ def sweep_command(
     if jobs < 1:
         raise fail(f"--jobs: must be at least 1, got {jobs}")
     plan.check()  # every refusal is one line here, before a worker or a trial starts
-    from core.sweeps.sweep import open_study
+    from core.sweeps.sweep import open_study, queue_trials
 
-    open_study(plan, plan.dimensions())  # an unreachable storage is one line here too
+    study = open_study(plan, plan.dimensions())  # an unreachable storage is one line here too
+    # queued by the process that created the study, before any worker waits for them
+    queue_trials(study, plan.trials, plan.dimensions() if plan.sampler == "grid" else None)
     worker = os.environ.get(WORKER_ENV) == "1"  # one of --jobs K's workers: the command that started it speaks
     if not worker:
         _say_expected_end(plan, jobs)
     if jobs > 1:
-        _run_workers(jobs)
-        _print_summary(plan)
+        try:
+            _run_workers(jobs)
+        finally:  # stopped or failed too: what the workers did
+            _print_summary(plan)
         return
     _run_here(plan, summary=not worker)
 

@@ -74,16 +74,27 @@ def write_labels(fmt: str, images: Iterable[LabelledImage], class_names: tuple[s
 
 
 def check_class_names(fmt: str, class_names: Iterable[str]) -> None:
-    """Raise ConfigError for a class name `fmt` cannot write so that it reads back: VOC's and CVAT's labelmap.txt
-    has a `name:r,g,b:parts:actions` line a class, where ':' separates fields, '#' starts a comment and the name
-    is read without its surrounding spaces."""
-    if fmt not in ("voc", "cvat"):
+    """Raise ConfigError for a class name `fmt` cannot write so that it reads back. VOC's and CVAT's labelmap.txt
+    has a `name:r,g,b:parts:actions` line a class (':' separates fields, '#' starts a comment); LabelMe's labels.txt
+    a name a line, its first two `__ignore__` and `_background_`. Both read a line without its surrounding spaces."""
+    if fmt not in ("voc", "cvat", "labelme"):
         return
-    for name in class_names:
-        if ":" in name or "\n" in name or "\r" in name or name.strip().startswith("#") or name != name.strip():
-            raise ConfigError(f"class name {name!r} cannot be written to {fmt}'s labelmap.txt (a name there has no "
-                              "':', no line break, no spaces around it and does not start with '#'); use another "
-                              "--export format, or rename the class in the data and train again")
+    from core.data.labelme import BACKGROUND_LABELS, IGNORE_LABEL, LABELS_FILE
+    from core.data.voc import LABELMAP
+
+    names = list(class_names)
+    for name in names[1:] if fmt == "labelme" else names:  # LabelMe's background is written as _background_
+        if not name.strip() or name != name.strip() or len(name.splitlines()) != 1:
+            rule = "a name of one line, without spaces around it"
+        elif fmt != "labelme" and (":" in name or name.startswith("#")):
+            rule = "a name without ':' that does not start with '#'"
+        elif fmt == "labelme" and name in (IGNORE_LABEL, *BACKGROUND_LABELS):
+            rule = f"a class name other than {IGNORE_LABEL}, {', '.join(BACKGROUND_LABELS)}"
+        else:
+            continue
+        file = LABELS_FILE if fmt == "labelme" else LABELMAP
+        raise ConfigError(f"class name {name!r} cannot be written to {fmt}'s {file} (it takes {rule}); use another "
+                          "--export format, or rename the class in the data and train again")
 
 
 def check_new_folder(out: Path) -> None:
@@ -92,8 +103,10 @@ def check_new_folder(out: Path) -> None:
     if out.exists() or out.is_symlink():
         raise DataError(out, "already exists; give a new folder to write into")
     above = out.parent
-    while not above.exists() and above != above.parent:
+    while not above.exists() and not above.is_symlink() and above != above.parent:
         above = above.parent
+    if above.is_symlink() and not above.exists():
+        raise DataError(out, f"cannot be made: {above} is a link to nothing")
     if not above.is_dir():
         raise DataError(out, f"cannot be made: {above} is a file, not a folder")
 
