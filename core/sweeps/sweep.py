@@ -83,8 +83,10 @@ class SweepPlan:
         from core.sweeps.trial_run import trial_config
         from core.training.launch import check_before_run
 
-        # the base options make a run seglab train would start (its data read, its weights found)...
-        check_before_run(trial_config(self.base, {}, self.name, 0, self.trial_budget), self.root)
+        # the base options, with each searched list's first value, make a run seglab train would start (its data
+        # read, its weights found: --encoder-weights with model=resnet18_unet,resnet34_unet is checked on those)...
+        first_values = {dimension.name: dimension.choices[0] for dimension in dimensions if dimension.choices}
+        check_before_run(trial_config(self.base, first_values, self.name, 0, self.trial_budget), self.root)
         for dimension in dimensions:  # ...and so does each listed value beside them (loss=ce on a binary task)
             for value in dimension.choices:
                 try:
@@ -105,7 +107,7 @@ class SweepPlan:
         except SeglabError:
             return  # a new sweep here (or one joined from another machine's folder)
         differing = [key for key in SAME_SETTINGS if key != "base" and getattr(recorded, key) != getattr(self, key)]
-        base = sorted(key for key in recorded.base.keys() | self.base.keys()
+        base = sorted(key for key in recorded.base.keys() | self.base.keys() - NOT_TRAINING
                       if _as_recorded(recorded.base.get(key)) != _as_recorded(self.base.get(key)))
         if differing or base:
             before, now = (_as_options(plan, base, differing) for plan in (recorded, self))
@@ -129,6 +131,9 @@ class SweepPlan:
 
 
 SAME_SETTINGS = ("base", "sampler", "prune", "objective", "trial_budget")  # what a sweep keeps while carried on
+# base options that change where and how a trial is watched or fed, not what it learns: free to change
+NOT_TRAINING = frozenset({"device", "workers", "cache", "skip_bad", "progress_images", "progress_every", "log",
+                          "mlflow_uri", "mlflow_checkpoint", "notify", "notify_command", "stall_minutes"})
 
 
 def _as_recorded(value: Any) -> Any:
@@ -139,7 +144,8 @@ def _as_recorded(value: Any) -> Any:
 def _as_options(plan: SweepPlan, base: list[str], keys: list[str]) -> str:
     """The base options `base` (those `plan` gives) and the sweep settings `keys` of `plan`, as typed."""
     given = [(key, plan.base[key]) for key in base if key in plan.base] + [(key, getattr(plan, key)) for key in keys]
-    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in given)
+    return " ".join(f"--{'' if value else 'no-'}{key.replace('_', '-')}" if isinstance(value, bool)
+                    else f"--{key.replace('_', '-')} {value}" for key, value in given)
 
 
 def recorded_storage(root: Path, name: str) -> str | None:
@@ -245,8 +251,9 @@ def earlier_holder(study: Any, number: int) -> int | None:
     the trials, then queues the first point none has); the later trial then leaves the point to the earlier."""
     trials = study.get_trials(deepcopy=False)
     point = _point_key(_grid_point(trials[number]))
+    retried = trials[number].user_attrs.get(RETRY_OF)  # still running for a moment after it queued this retry
     for trial in trials[:number]:
-        if trial.state.name != "FAIL" and _point_key(_grid_point(trial)) == point:
+        if trial.state.name != "FAIL" and trial.number != retried and _point_key(_grid_point(trial)) == point:
             return trial.number
     return None
 

