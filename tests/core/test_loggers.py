@@ -132,3 +132,17 @@ def test_a_resumed_run_writes_its_hparams_point_at_each_end_with_the_best_of_eve
                             seconds=1.0, is_best=False))
     logger.finish("finished")
     assert hparam_points(run.path / "again") == [(5, pytest.approx(0.97))]
+
+
+def test_mlflow_into_a_folder_the_user_names_logs_there(tiny_config, tmp_path):
+    """MLflow 3 refuses a folder store (its file backend is in maintenance) unless told: `--mlflow-uri FOLDER`
+    logged nothing, with a warning cut mid-sentence."""
+    from mlflow.tracking import MlflowClient
+
+    folder = tmp_path / "my mlruns"
+    run, epochs = trained(tiny_config.replace(log="mlflow", mlflow_uri=str(folder)))
+    assert not [e for e in read_events(run.events_path) if isinstance(e, WarningEvent)]
+    client = MlflowClient(tracking_uri=str(folder))
+    (logged,) = client.search_runs([client.get_experiment_by_name("seglab").experiment_id])
+    assert logged.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(logged.info.run_id, "val_dice")] == [e.epoch for e in epochs]

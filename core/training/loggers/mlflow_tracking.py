@@ -34,7 +34,15 @@ def make_logger(config: TrainConfig, run_path: Path, runs_root: Path) -> MlflowL
     # a dead server must cost one failed call, not MLflow's default minutes of retries
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    return MlflowLogger(config, run_path, tracking_uri(config, runs_root))
+    uri = tracking_uri(config, runs_root)
+    if is_folder_store(uri):  # MLflow 3 refuses a folder store unless told; a user who names a folder means one
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return MlflowLogger(config, run_path, uri)
+
+
+def is_folder_store(uri: str) -> bool:
+    """Whether a tracking URI is a folder (a plain path or file://), MLflow's file store."""
+    return uri.startswith("file:") or "://" not in uri and not uri.startswith(("sqlite:", "databricks"))
 
 
 class MlflowLogger:
