@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.folders import Run
-from core.sweeps.sweep import UNRUN, SweepPlan, best_trial, process_gone
+from core.sweeps.sweep import STOPPED, UNRUN, SweepPlan, best_trial, process_gone
 
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "RUNNING": "running", "WAITING": "waiting",
                "FAIL": "failed"}
@@ -22,7 +22,7 @@ STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "RUNNING": "running",
 class TrialRow:
     number: int
     params: dict[str, Any]
-    state: str  # finished, pruned, running, waiting, failed, interrupted, not run
+    state: str  # finished, pruned, running, waiting, failed, interrupted, not run, stopped
     best_dice: float | None  # the best val Dice reported so far (a finished trial's value)
     epochs: int  # epochs reported
     seconds: float | None  # from start to end (or to now, running)
@@ -44,6 +44,8 @@ def trial_rows(study: Any) -> list[TrialRow]:
         error = str(trial.user_attrs.get("error", ""))
         if UNRUN in trial.user_attrs:  # failed at once without running: a worker's race, not the settings
             state, error = "not run", str(trial.user_attrs[UNRUN])
+        elif trial.state.name == "FAIL" and trial.user_attrs.get(STOPPED):
+            state = "stopped"  # by the user; the same command tries its settings again
         if trial.state.name == "RUNNING" and process_gone(trial.user_attrs):
             state = "interrupted"  # a kill -9: the next `seglab sweep` fails it and tries its settings again
         values = dict(trial.intermediate_values)

@@ -33,6 +33,7 @@ CREATED_BY = "created_by"  # host:pid of the process that created the study (it 
 JOINED = "workers_joined"  # how many worker processes have opened the study (each seeds its sampler apart)
 PLANNED = "planned"  # on each trial the sweep queued: workers take queued trials only, so N trials run in all
 UNRUN = "unrun"  # on a trial failed at once, never run: why (counted apart from failures)
+STOPPED = "stopped"  # on a trial the user stopped (Optuna records it failed; the same command tries it again)
 MAX_FAILURES_IN_A_ROW = 3  # then the sweep stops: its settings, not one unlucky trial, are at fault
 
 
@@ -274,10 +275,15 @@ def _point_key(params: dict[str, Any]) -> str:
 
 
 def counts(study: Any) -> dict[str, int]:
-    """Trials by state: COMPLETE, PRUNED, RUNNING, WAITING, FAIL, and UNRUN (failed at once, never run)."""
+    """Trials by state: COMPLETE, PRUNED, RUNNING, WAITING, FAIL, and, apart from FAIL, UNRUN (failed at once, never
+    run) and STOPPED (by the user)."""
     found: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
-        state = "UNRUN" if trial.state.name == "FAIL" and UNRUN in trial.user_attrs else trial.state.name
+        state = trial.state.name
+        if state == "FAIL" and UNRUN in trial.user_attrs:
+            state = "UNRUN"
+        elif state == "FAIL" and trial.user_attrs.get(STOPPED):
+            state = "STOPPED"
         found[state] = found.get(state, 0) + 1
     return found
 
@@ -368,6 +374,7 @@ def run_sweep(plan: SweepPlan, stop: threading.Event | None = None, on_event: Tr
             queue_fresh_trial(study, grid)  # another trial in its place
             raise
         except (TrialStopped, KeyboardInterrupt):  # Ctrl-C, or a second Ctrl-C that would not wait for the step
+            trial.set_user_attr(STOPPED, True)
             if len(trial.params) == len(dimensions):  # the next run tries the same settings again
                 study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
             else:  # stopped before its settings were all drawn: a new trial in its place

@@ -97,6 +97,8 @@ def test_a_trial_cut_short_by_a_second_ctrl_c_is_tried_again_by_the_same_command
         run_sweep(plan("twice", ["lr=log:1e-4..1e-2"], trials=2))
     study = run_sweep(plan("twice", ["lr=log:1e-4..1e-2"], trials=2))
     assert finished(study) == 2 and len(calls) == 3
+    assert counts(study) == {"COMPLETE": 2, "STOPPED": 1}  # stopped by the user, not failed
+    assert [row.state for row in trial_rows(study)] == ["stopped", "finished", "finished"]
     assert calls[0] in calls[1:]  # the interrupted trial's parameters, tried again
 
 

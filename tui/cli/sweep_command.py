@@ -190,7 +190,7 @@ def _print_summary(plan) -> None:
     found = counts(study)
     line = ", ".join(f"{count} {word}" for word, count in (
         ("finished", found.get("COMPLETE", 0)), ("pruned", found.get("PRUNED", 0)), ("failed", found.get("FAIL", 0)),
-        ("running", found.get("RUNNING", 0))) if count)
+        ("stopped", found.get("STOPPED", 0)), ("running", found.get("RUNNING", 0))) if count)
     console.print(f"sweep {plan.name}: {line or 'no trials yet'}", markup=False)
     found_best = best(plan, study)
     if found_best is not None:
