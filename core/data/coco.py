@@ -140,6 +140,10 @@ def _categories(path: Path, categories: list) -> dict[int, str]:
             raise DataError(path, f"category {category!r} needs an integer id and a name")
         if category["id"] in found:
             raise DataError(path, f"category id {category['id']} appears twice")
+        twin = next((other for other, name in found.items() if name == str(category["name"])), None)
+        if twin is not None:  # two classes a user could not tell apart in any table, picture or export
+            raise DataError(path, f"categories {twin} and {category['id']} are both named {category['name']!r}; "
+                                  "name them apart, or give their annotations one category")
         found[category["id"]] = str(category["name"])
     if not found:
         raise DataError(path, "has no categories")

@@ -272,3 +272,11 @@ def test_a_folder_read_as_another_format_says_so_with_the_right_article(tmp_path
         read_export(root, "yolo")
     with pytest.raises(DataError, match="not a LabelMe export"):
         read_export(root, "labelme")
+
+
+def test_two_coco_categories_of_one_name_are_refused_in_words(tmp_path):
+    """They passed `data check` as two classes named alike, which no table, picture or export could tell apart."""
+    coco_export(tmp_path / "coco", categories=[{"id": 7, "name": "cat"}, {"id": 3, "name": "dog"},
+                                               {"id": 9, "name": "cat"}])
+    with pytest.raises(DataError, match="categories 7 and 9 are both named 'cat'; name them apart"):
+        read_export(tmp_path / "coco")
