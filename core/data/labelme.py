@@ -86,8 +86,8 @@ def read_labelme(root: Path) -> LabelledExport:
         warnings.append(f"{root}: {some(outside)} reach{'' if len(outside) > 1 else 'es'} outside the image; "
                         "clipped to it")
     if not_areas:
-        warnings.append(f"{root}: {some(not_areas)} {'are' if len(not_areas) > 1 else 'is'} not an area (only "
-                        "polygon, rectangle and circle are); left out")
+        warnings.append(f"{root}: {some(not_areas)}: a shape type seglab does not read (it reads polygon, "
+                        "rectangle and circle shapes; lines, points and LabelMe's mask shapes are not); left out")
     if unlabelled:
         warnings.append(f"{root}: {len(unlabelled)} JSON file{'s' if len(unlabelled) > 1 else ''} without shapes "
                         f"(all background), e.g. {', '.join(unlabelled[:3])}")

@@ -280,3 +280,16 @@ def test_two_coco_categories_of_one_name_are_refused_in_words(tmp_path):
                                                {"id": 9, "name": "cat"}])
     with pytest.raises(DataError, match="categories 7 and 9 are both named 'cat'; name them apart"):
         read_export(tmp_path / "coco")
+
+
+def test_labelme_shapes_seglab_does_not_read_are_named_by_their_type_and_left_out(tmp_path):
+    """LabelMe 5.3's mask shapes were called "not an area"."""
+    folder = tmp_path / "labelme"
+    labelme_file(folder, "one", [{"label": "cat", "points": [[1, 1], [5, 1], [5, 4], [1, 4]]},
+                                 {"label": "cat", "points": [[1, 1], [3, 3]], "type": "mask"},
+                                 {"label": "dog", "points": [[0, 0], [7, 5]], "type": "line"}])
+    export = read_export(folder)
+    assert export.warnings == [f"{folder}: one.json shape 2 (mask), one.json shape 3 (line): a shape type seglab "
+                               "does not read (it reads polygon, rectangle and circle shapes; lines, points and "
+                               "LabelMe's mask shapes are not); left out"]
+    assert (mask_of(export, "one")[SQUARE_PIXELS] == 1).all()
