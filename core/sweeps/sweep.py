@@ -77,6 +77,14 @@ class SweepPlan:
             raise ConfigError(f"--trial-budget {self.trial_budget:g} is longer than --total-budget "
                               f"{self.total_budget:g} (minutes): no trial would start")
         dimensions = self.dimensions()
+        if self.trial_budget and "time_budget" in self.base:
+            raise ConfigError("--time-budget and --trial-budget: a trial trains --trial-budget minutes; give one")
+        searched = {d.name: d for d in dimensions}
+        for name in ("epochs", "time_budget"):
+            if self.trial_budget and name in searched:
+                raise ConfigError(f"--search {searched[name].describe()!r}: each trial trains --trial-budget "
+                                  f"{self.trial_budget:g} minutes, which decide its epochs; search {name} without "
+                                  "--trial-budget")
         ranges = [d.describe() for d in dimensions if not d.choices]
         if self.sampler == "grid" and ranges:
             raise ConfigError(f"--sampler grid: every SPEC must list its values (a grid has no ranges), not "

@@ -139,8 +139,14 @@ def test_two_processes_share_one_study_without_duplicate_trials(tmp_path):
      "seglab: error: --trial-budget: minutes, 0 or more, got -1"),
     (["--search", "lr=log:1e-4..1e-3", "--storage", "postgres://me:secret@127.0.0.1/pets"],
      "seglab: error: --storage postgres://me:***@127.0.0.1/pets: write postgresql://, not postgres://"),
+    (["--search", "epochs=int:2..4", "--trial-budget", "0.5"],
+     "seglab: error: --search 'epochs=int:2..4': each trial trains --trial-budget 0.5 minutes, which decide its "
+     "epochs; search epochs without --trial-budget"),
+    (["--search", "lr=log:1e-4..1e-3", "--trial-budget", "0.5", "--time-budget", "2"],
+     "seglab: error: --time-budget and --trial-budget: a trial trains --trial-budget minutes; give one"),
 ], ids=["bounds", "unknown-option", "pruner", "storage", "base-options", "no-search", "plain-path", "budgets",
-        "a-value-the-base-refuses", "missing-data", "three-dots", "grid-range", "negative-budget", "postgres-scheme"])
+        "a-value-the-base-refuses", "missing-data", "three-dots", "grid-range", "negative-budget", "postgres-scheme",
+        "epochs-beside-a-trial-budget", "two-budgets"])
 def test_bad_input_is_one_line_and_starts_no_trial(capsys, args, message):
     code, _, err = seglab(capsys, "sweep", "bad", *BASE, *args)
     assert code == 2
