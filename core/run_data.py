@@ -149,6 +149,18 @@ def val_doubles_as_test(config: TrainConfig) -> bool:
     return layout == "folder" and not (has_split_folders(root) and has_test_folder(root))
 
 
+def check_something_to_learn(config: TrainConfig) -> None:
+    """Refuse a labelling tool's export in which no image has an annotation seglab paints (boxes only, or none): a
+    run on it would learn that everything is background."""
+    if config.data == SYNTHETIC:
+        return
+    root = resolve_data_root(config)
+    layout = detect_layout(root)
+    if layout in EXPORT_FORMATS and read_export(root, layout).annotated == 0:
+        raise DataError(root, "no image has an annotation seglab reads as an area (a polygon, RLE, mask or shape; "
+                              "boxes alone are not): nothing to learn")
+
+
 def data_warnings(config: TrainConfig) -> list[str]:
     """What reading the run's labelling-tool export clipped or left out, and a binary run on a folder whose
     classes.txt names several classes (they train as one foreground): empty for other data."""

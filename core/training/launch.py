@@ -73,13 +73,14 @@ def check_before_run(config: TrainConfig, root: Path) -> TrainConfig:
     readable train and val splits (generating the synthetic set on first use), and starting weights that fit.
     Returns the config with absolute paths, as the run stores it."""
     from core.device import resolve_device
-    from core.run_data import split_samples, with_resolved_classes
+    from core.run_data import check_something_to_learn, split_samples, with_resolved_classes
 
     config = with_resolved_classes(config.with_absolute_paths())
     resolve_device(config.device)  # a --device this machine lacks: refused before the run folder exists
     ensure_writable_folder(root)
     split_samples(config, "train")
     split_samples(config, "val")
+    check_something_to_learn(config)
     if config.init_from or config.encoder_weights:
         from core.training.initial_weights import check_initial_weights, stored_init_from
 

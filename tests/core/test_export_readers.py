@@ -293,3 +293,17 @@ def test_labelme_shapes_seglab_does_not_read_are_named_by_their_type_and_left_ou
                                "does not read (it reads polygon, rectangle and circle shapes; lines, points and "
                                "LabelMe's mask shapes are not); left out"]
     assert (mask_of(export, "one")[SQUARE_PIXELS] == 1).all()
+
+
+def test_a_run_on_an_export_of_boxes_only_is_refused_before_its_folder_exists(tmp_path):
+    """It trained to Dice 0: every pixel background, as the export taught it."""
+    from core.config import TrainConfig
+    from core.runs.folders import runs_root
+    from core.training.launch import prepare_run
+
+    root = coco_export(tmp_path / "boxes", annotations=[
+        {"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 1, 3, 3], "iscrowd": 0}]).parent.parent
+    config = TrainConfig(data=str(root), task="multiclass", loss="ce", image_size=32, width=8, epochs=1)
+    with pytest.raises(DataError, match="no image has an annotation seglab reads as an area .*nothing to learn"):
+        prepare_run(config, runs_root())
+    assert not runs_root().exists() or not any(runs_root().iterdir())
