@@ -63,8 +63,8 @@ def fold_sweeps(rows: list[RunRow], root: Path) -> list[RunRow]:
     while a trial runs (the dashboard's runs screen; `seglab runs` lists the trials themselves)."""
     from core.errors import SeglabError
     from core.runs.status import State
+    from core.sweeps.plan import read_plan
     from core.sweeps.storage import sweep_folder
-    from core.sweeps.sweep import read_plan
 
     trials: dict[str, list[RunRow]] = {}
     folded = []

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.folders import Run
-from core.sweeps.sweep import STOPPED, UNRUN, SweepPlan, best_trial, process_gone
+from core.sweeps.plan import SweepPlan
+from core.sweeps.sweep import STOPPED, UNRUN, best_trial, process_gone
 
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "RUNNING": "running", "WAITING": "waiting",
                "FAIL": "failed"}

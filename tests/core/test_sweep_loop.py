@@ -11,12 +11,12 @@ import pytest
 import core.sweeps.sweep as sweep_module
 from core.errors import ConfigError, DataError, SeglabError
 from core.runs.folders import runs_root
+from core.sweeps.plan import SweepPlan
 from core.sweeps.summary import trial_rows
 from core.sweeps.sweep import (
     MAX_FAILURES_IN_A_ROW,
     PLANNED,
     RETRY_OF,
-    SweepPlan,
     counts,
     finished,
     open_study,
@@ -120,7 +120,6 @@ def test_show_calls_a_running_trial_whose_process_is_gone_interrupted(monkeypatc
     import subprocess
 
     from core.sweeps.storage import this_host
-    from core.sweeps.summary import trial_rows
 
     fake_trials(monkeypatch, lambda params: 0.5)
     study = run_sweep(plan("shown", ["lr=log:1e-4..1e-2"], trials=1))

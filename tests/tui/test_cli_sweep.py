@@ -15,7 +15,8 @@ import pytest
 
 from core.data.synthetic import split_counts
 from core.runs.folders import list_runs, runs_root
-from core.sweeps.sweep import open_study, read_plan
+from core.sweeps.plan import read_plan
+from core.sweeps.sweep import open_study
 from core.sweeps.trial_run import sweep_tag
 from tests.tui.test_cli import seglab, the_error_line
 

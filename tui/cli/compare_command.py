@@ -18,8 +18,9 @@ from tui.cli.options import DeviceOpt, RunsDir, app, complete_run_names, console
 def best_trial_runs(root: Path, sweep: str, top: int) -> list[str]:
     """The run folders of a sweep's `top` best finished trials on this machine, best first."""
     from core.errors import ConfigError
+    from core.sweeps.plan import read_plan
     from core.sweeps.summary import trial_rows
-    from core.sweeps.sweep import open_study, read_plan
+    from core.sweeps.sweep import open_study
 
     plan = read_plan(root, sweep)
     rows = [row for row in trial_rows(open_study(plan, plan.dimensions()))

@@ -71,7 +71,7 @@ def sweep_command(
     Trials train one after another (--jobs workers at a time) until --trials have finished; the median (or
     Hyperband) pruner stops a trial whose val Dice falls behind. Killed or interrupted, the same command again
     carries on: finished trials are kept, a trial whose process died is failed and its settings tried again."""
-    from core.sweeps.sweep import SweepPlan
+    from core.sweeps.plan import SweepPlan
 
     root = runs_root(runs_dir)
     if sweep_name == SHOW:
@@ -87,7 +87,7 @@ def sweep_command(
 
         specs += read_space_file(space)
     if storage is None:  # a sweep started before: its own storage, as the same command without --storage expects
-        from core.sweeps.sweep import recorded_storage
+        from core.sweeps.plan import recorded_storage
 
         storage = recorded_storage(root, sweep_name) or ""
     plan = SweepPlan(name=sweep_name, root=root, search=specs, base=given, trials=trials, trial_budget=trial_budget,
@@ -201,8 +201,9 @@ def _print_summary(plan) -> None:
 
 
 def _show(root: Path, name: str, storage: str | None = None) -> None:
+    from core.sweeps.plan import read_plan
     from core.sweeps.summary import best, importances, trial_rows
-    from core.sweeps.sweep import open_study, read_plan
+    from core.sweeps.sweep import open_study
 
     plan = read_plan(root, name)
     if storage is not None:

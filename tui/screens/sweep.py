@@ -57,7 +57,8 @@ class SweepScreen(ReportsWorkerFailures, Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep-refresh")
     def refresh_trials(self) -> None:
-        from core.sweeps.sweep import open_study, read_plan
+        from core.sweeps.plan import read_plan
+        from core.sweeps.sweep import open_study
 
         if self.study is None:  # opened once: its database connection serves every refresh
             self.plan = read_plan(self.runs_root, self.sweep)
