@@ -21,26 +21,24 @@ def settings_path() -> Path:
 
 
 def load_settings() -> dict[str, object]:
-    try:
-        settings = json.loads(settings_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return settings if isinstance(settings, dict) else {}
+    return read_settings()[0]
 
 
-def settings_problem() -> str | None:
-    """Why settings.json, which exists, gives no settings (damaged JSON, not an object); None when it is fine or
-    absent: a run says so rather than quietly losing the defaults it holds."""
+def read_settings() -> tuple[dict[str, object], str | None]:
+    """The settings, and why settings.json, which exists, gives none (damaged JSON, not an object): None when it
+    is fine or absent. A run says so rather than quietly losing the defaults it holds."""
     path = settings_path()
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None
+        return {}, None
     except (OSError, UnicodeDecodeError) as error:
-        return f"{path}: cannot read ({error}); its defaults are not used"
+        return {}, f"{path}: cannot read ({error}); its defaults are not used"
     except ValueError as error:
-        return f"{path}: not valid JSON ({error}); its defaults (notify...) are not used"
-    return None if isinstance(settings, dict) else f"{path}: not a JSON object; its defaults are not used"
+        return {}, f"{path}: not valid JSON ({error}); its defaults (notify...) are not used"
+    if not isinstance(settings, dict):
+        return {}, f"{path}: not a JSON object; its defaults are not used"
+    return settings, None
 
 
 def save_setting(key: str, value: object) -> None:

@@ -135,16 +135,17 @@ def _cached_index(path: Path, _mtime_ns: int, _size: int) -> CocoIndex:
 
 def _categories(path: Path, categories: list) -> dict[int, str]:
     found: dict[int, str] = {}
+    ids_by_name: dict[str, int] = {}
     for category in categories:
         if not isinstance(category, dict) or not isinstance(category.get("id"), int) or not category.get("name"):
             raise DataError(path, f"category {category!r} needs an integer id and a name")
         if category["id"] in found:
             raise DataError(path, f"category id {category['id']} appears twice")
-        twin = next((other for other, name in found.items() if name == str(category["name"])), None)
-        if twin is not None:  # two classes a user could not tell apart in any table, picture or export
-            raise DataError(path, f"categories {twin} and {category['id']} are both named {category['name']!r}; "
+        name = str(category["name"])
+        if name in ids_by_name:  # two classes a user could not tell apart in any table, picture or export
+            raise DataError(path, f"categories {ids_by_name[name]} and {category['id']} are both named {name!r}; "
                                   "name them apart, or give their annotations one category")
-        found[category["id"]] = str(category["name"])
+        found[category["id"]], ids_by_name[name] = name, category["id"]
     if not found:
         raise DataError(path, "has no categories")
     return found

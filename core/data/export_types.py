@@ -86,7 +86,7 @@ def _json_keys(path: Path, size: int, mtime_ns: int) -> frozenset[str] | None:
         return None
     try:
         content = json.loads(path.read_bytes())
-    except (OSError, ValueError):  # ValueError: JSONDecodeError and UnicodeDecodeError
+    except (OSError, ValueError, RecursionError):  # ValueError: JSONDecodeError and UnicodeDecodeError
         return None
     return frozenset(content) if isinstance(content, dict) else None
 

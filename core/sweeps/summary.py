@@ -13,10 +13,10 @@ from typing import Any
 
 from core.runs.folders import Run
 from core.sweeps.plan import SweepPlan
-from core.sweeps.sweep import STOPPED, UNRUN, best_trial, process_gone
+from core.sweeps.sweep import UNRUN, best_trial, process_gone, trial_state
 
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "RUNNING": "running", "WAITING": "waiting",
-               "FAIL": "failed"}
+               "FAIL": "failed", "UNRUN": "not run", "STOPPED": "stopped"}
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,9 @@ class TrialRow:
 def trial_rows(study: Any) -> list[TrialRow]:
     rows = []
     for trial in study.get_trials(deepcopy=False):
-        state = STATE_WORDS.get(trial.state.name, trial.state.name.lower())
-        error = str(trial.user_attrs.get("error", ""))
-        if UNRUN in trial.user_attrs:  # failed at once without running: a worker's race, not the settings
-            state, error = "not run", str(trial.user_attrs[UNRUN])
-        elif trial.state.name == "FAIL" and trial.user_attrs.get(STOPPED):
-            state = "stopped"  # by the user; the same command tries its settings again
+        state = STATE_WORDS.get(trial_state(trial), trial.state.name.lower())
+        # a trial not run says why (a worker's race, not the settings)
+        error = str(trial.user_attrs.get(UNRUN) or trial.user_attrs.get("error", ""))
         if trial.state.name == "RUNNING" and process_gone(trial.user_attrs):
             state = "interrupted"  # a kill -9: the next `seglab sweep` fails it and tries its settings again
         values = dict(trial.intermediate_values)

@@ -135,16 +135,22 @@ def _point_key(params: dict[str, Any]) -> str:
     return json.dumps(sorted(params.items()), default=str)
 
 
+def trial_state(trial: Any) -> str:
+    """A trial's state as Optuna names it (COMPLETE, PRUNED, RUNNING, WAITING, FAIL), with two failures told apart:
+    UNRUN (failed at once, never run) and STOPPED (by the user; the same command tries its settings again)."""
+    state = trial.state.name
+    if state == "FAIL" and UNRUN in trial.user_attrs:
+        return "UNRUN"
+    if state == "FAIL" and trial.user_attrs.get(STOPPED):
+        return "STOPPED"
+    return state
+
+
 def counts(study: Any) -> dict[str, int]:
-    """Trials by state: COMPLETE, PRUNED, RUNNING, WAITING, FAIL, and, apart from FAIL, UNRUN (failed at once, never
-    run) and STOPPED (by the user)."""
+    """Trials by trial_state."""
     found: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
-        state = trial.state.name
-        if state == "FAIL" and UNRUN in trial.user_attrs:
-            state = "UNRUN"
-        elif state == "FAIL" and trial.user_attrs.get(STOPPED):
-            state = "STOPPED"
+        state = trial_state(trial)
         found[state] = found.get(state, 0) + 1
     return found
 

@@ -14,7 +14,7 @@ from core.runs.notifications import Notice, Notifier, this_host
 from core.runs.status import State
 from core.training.loggers import start_loggers
 from core.training.stall_watchdog import StallWatchdog
-from core.user_settings import load_settings, settings_problem
+from core.user_settings import read_settings
 
 NO_TARGET = "none"  # --notify none, --notify-command none: no notification, not even settings.json's
 NOTIFIED_STATES = (State.FINISHED, State.FAILED, State.STOPPED)  # and stalls; a sweep's pruned trials are not news
@@ -23,10 +23,9 @@ NOTIFIED_STATES = (State.FINISHED, State.FAILED, State.STOPPED)  # and stalls; a
 def notify_targets(config: TrainConfig, warn: Callable[[str], None]) -> tuple[str, str]:
     """The URL and command a run notifies: its own, else settings.json's; `none` for neither. A damaged
     settings.json, or a default URL that is not http(s), is one warning (a URL's path is never shown)."""
-    problem = settings_problem() if not (config.notify and config.notify_command) else None
-    if problem:
+    settings, problem = read_settings()
+    if problem and not (config.notify and config.notify_command):  # both given: the defaults are not needed
         warn(problem)
-    settings = load_settings()
     url = config.notify or str(settings.get("notify") or "")
     if not config.notify and url and not url.startswith(("http://", "https://")):
         warn(f"settings.json's notify {url.split('/', 1)[0]}{'/...' if '/' in url else ''} is not an http:// or "

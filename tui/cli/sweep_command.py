@@ -95,15 +95,15 @@ def sweep_command(
                      storage=storage, seed=given.get("seed", 0))
     if jobs < 1:
         raise fail(f"--jobs: must be at least 1, got {jobs}")
-    plan.check()  # every refusal is one line here, before a worker or a trial starts
+    dimensions = plan.check()  # every refusal is one line here, before a worker or a trial starts
     from core.sweeps.sweep import open_study, queue_trials
 
-    study = open_study(plan, plan.dimensions())  # an unreachable storage is one line here too
+    study = open_study(plan, dimensions)  # an unreachable storage is one line here too
     # queued by the process that created the study, before any worker waits for them
-    queue_trials(study, plan.trials, plan.dimensions() if plan.sampler == "grid" else None)
+    queue_trials(study, plan.trials, dimensions if plan.sampler == "grid" else None)
     worker = os.environ.get(WORKER_ENV) == "1"  # one of --jobs K's workers: the command that started it speaks
     if not worker:
-        _say_expected_end(plan, jobs)
+        _say_expected_end(plan, study, dimensions, jobs)
     if jobs > 1:
         try:
             _run_workers(jobs)
@@ -151,11 +151,9 @@ def _run_workers(jobs: int) -> None:
         raise typer.Exit(max(codes))
 
 
-def _say_expected_end(plan, jobs: int) -> None:
-    from core.sweeps.sweep import finished, grid_size, open_study
+def _say_expected_end(plan, study, dimensions, jobs: int) -> None:
+    from core.sweeps.sweep import finished, grid_size
 
-    dimensions = plan.dimensions()
-    study = open_study(plan, dimensions)
     planned = min(plan.trials, grid_size(dimensions)) if plan.sampler == "grid" else plan.trials  # a grid: its points
     left = max(0, planned - finished(study))
     rounds = -(-left // jobs)

@@ -42,7 +42,7 @@ def make_logger(config: TrainConfig, run_path: Path, runs_root: Path) -> MlflowL
 
 def is_folder_store(uri: str) -> bool:
     """Whether a tracking URI is a folder (a plain path or file://), MLflow's file store."""
-    return uri.startswith("file:") or "://" not in uri and not uri.startswith(("sqlite:", "databricks"))
+    return uri.startswith("file:") or ("://" not in uri and uri != "databricks")
 
 
 class MlflowLogger:
